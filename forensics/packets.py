@@ -26,8 +26,8 @@ UNDECODABLE_REASONS: dict[int, str] = {
     4: "bad_ip_version",
     5: "bad_ip_header",
     6: "truncated_transport_header",
-    7: "non_ip",  # a link frame decoded but carrying neither IP nor ARP (LLDP, STP, ...)
-    8: "zero_length",
+    7: "zero_length",
+    8: "bad_transport_header",
     9: "dpkt_error",
 }
 REASON_CODES = {v: k for k, v in UNDECODABLE_REASONS.items()}

@@ -1,0 +1,637 @@
+"""Header decoding: framed records -> the columnar :class:`PacketTable`.
+
+Two paths produce the same columns:
+
+* the **fast path** (numpy, vectorised over a batch) handles the common case:
+  Ethernet with up to two VLAN tags, Linux SLL/SLL2, BSD NULL/loopback and raw
+  IP link types; IPv4 (any header length, fragments) and IPv6 without extension
+  headers; TCP, UDP, ICMP, ICMPv6 and other IP protocols;
+* **dpkt**, the decoder of record, handles every other record (MPLS, PPPoE,
+  ARP, IPv6 extension headers, anything malformed) one by one.
+
+``tests/test_decode.py`` decodes every generated capture and the corpus both
+ways (``fast=False`` sends every record through dpkt) and requires the two
+tables to agree column by column on every packet.
+
+Non-first IPv4/IPv6 fragments carry no transport header.  They are attributed
+to the flow of their first fragment (same addresses, protocol and IP id) when
+that was seen earlier, taking its ports / ICMP type and code, the way Argus and
+Zeek account fragments to the connection they belong to.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Iterator
+
+import dpkt
+import numpy as np
+
+from forensics.capture import Accounting, RecordBatch, frame
+from forensics.packets import PACKET_DTYPES, REASON_CODES, UNDECODABLE_REASONS, PacketTable
+
+# link types
+LT_NULL, LT_EN10MB, LT_RAW_OLD, LT_RAW_OBSD, LT_RAW, LT_LOOP = 0, 1, 12, 14, 101, 108
+LT_SLL, LT_IPV4, LT_IPV6, LT_SLL2 = 113, 228, 229, 276
+SUPPORTED_LINKTYPES = {
+    LT_NULL: "NULL (BSD loopback)",
+    LT_EN10MB: "Ethernet",
+    LT_RAW_OLD: "raw IP",
+    LT_RAW_OBSD: "raw IP (OpenBSD)",
+    LT_RAW: "raw IP",
+    LT_LOOP: "OpenBSD loopback",
+    LT_SLL: "Linux cooked (SLL)",
+    LT_IPV4: "raw IPv4",
+    LT_IPV6: "raw IPv6",
+    LT_SLL2: "Linux cooked v2 (SLL2)",
+}
+_RAW_LTS = (LT_RAW_OLD, LT_RAW_OBSD, LT_RAW, LT_IPV4, LT_IPV6)
+_VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
+_AF_INET6 = (10, 24, 28, 30)  # Linux, NetBSD/OpenBSD, FreeBSD, Darwin
+
+W = 128  # bytes of each record examined by the fast path
+SUB = 32_768  # rows per gather (bounds the index matrix)
+
+OK = 0
+R_UNKNOWN_LT = REASON_CODES["unknown_link_type"]
+R_TRUNC_LINK = REASON_CODES["truncated_link_header"]
+R_TRUNC_NET = REASON_CODES["truncated_network_header"]
+R_BAD_VER = REASON_CODES["bad_ip_version"]
+R_BAD_IP = REASON_CODES["bad_ip_header"]
+R_TRUNC_T = REASON_CODES["truncated_transport_header"]
+R_BAD_T = REASON_CODES["bad_transport_header"]
+R_ZERO = REASON_CODES["zero_length"]
+R_DPKT = REASON_CODES["dpkt_error"]
+
+V4_PREFIX = 0xFFFF_0000_0000
+
+
+@dataclass
+class Decoded:
+    table: PacketTable
+    accounting: Accounting
+
+
+class PacketStream:
+    """Iterate a capture as PacketTable chunks; ``accounting`` is complete after iteration."""
+
+    def __init__(self, path, chunk_packets: int = 1_000_000, fast: bool = True):
+        self.path = str(path)
+        self.chunk_packets = max(1, int(chunk_packets))
+        self.fast = fast
+        self.accounting = Accounting(self.path)
+        self._frag = _FragmentTracker()
+        self._last_ts: int | None = None
+
+    def __iter__(self) -> Iterator[PacketTable]:
+        acct = self.accounting
+        pending: list[PacketTable] = []
+        pending_n = 0
+        batch_records = min(self.chunk_packets, 262_144)
+        for batch in frame(self.path, acct, batch_records=batch_records):
+            table = decode_batch(batch, self.fast)
+            self._account(table)
+            self._frag.attribute(table)
+            pending.append(table)
+            pending_n += len(table)
+            if pending_n >= self.chunk_packets:
+                yield PacketTable.concat(pending) if len(pending) > 1 else pending[0]
+                pending, pending_n = [], 0
+        if pending:
+            yield PacketTable.concat(pending) if len(pending) > 1 else pending[0]
+        for lt, n in acct.linktypes.items():
+            if lt not in SUPPORTED_LINKTYPES:
+                acct.warn(f"{n} record(s) of unsupported link type {lt} counted as undecodable")
+        if acct.packets == 0 and not acct.warnings:
+            acct.warn("capture holds no packets")
+
+    def _account(self, t: PacketTable) -> None:
+        acct = self.accounting
+        n = len(t)
+        if not n:
+            return
+        acct.packets += n
+        status = t.status
+        ok = status == OK
+        acct.decoded += int(ok.sum())
+        if not ok.all():
+            for code in np.unique(status[~ok]):
+                acct.count_undecodable(UNDECODABLE_REASONS[int(code)], t.index[status == code])
+        lts, counts = np.unique(t.linktype, return_counts=True)
+        for lt, c in zip(lts.tolist(), counts.tolist()):
+            acct.linktypes[lt] = acct.linktypes.get(lt, 0) + c
+        ts = t.ts_ns
+        prev = np.empty(n, dtype=np.int64)
+        prev[0] = self._last_ts if self._last_ts is not None else ts[0]
+        prev[1:] = ts[:-1]
+        acct.out_of_order += int((ts < prev).sum())
+        self._last_ts = int(ts[-1])
+        first, last = int(ts.min()) / 1e9, int(ts.max()) / 1e9
+        acct.first_ts = first if acct.first_ts is None else min(acct.first_ts, first)
+        acct.last_ts = last if acct.last_ts is None else max(acct.last_ts, last)
+
+
+def stream_packets(path, chunk_packets: int = 1_000_000, fast: bool = True) -> PacketStream:
+    return PacketStream(path, chunk_packets=chunk_packets, fast=fast)
+
+
+def read_packets(path, fast: bool = True) -> Decoded:
+    """Decode a whole capture into one PacketTable (see :func:`stream_packets` for big files)."""
+    stream = PacketStream(path, chunk_packets=1 << 62, fast=fast)
+    tables = list(stream)
+    table = tables[0] if len(tables) == 1 else PacketTable.concat(tables)
+    return Decoded(table, stream.accounting)
+
+
+# --------------------------------------------------------------------------------------
+# batch decoding
+
+
+def _empty_columns(batch: RecordBatch) -> dict[str, np.ndarray]:
+    n = len(batch)
+    cols = {name: np.zeros(n, dtype=dt) for name, dt in PACKET_DTYPES.items()}
+    cols["index"] = batch.index
+    cols["ts_ns"] = batch.ts_ns
+    cols["caplen"] = batch.caplen
+    cols["wirelen"] = batch.wirelen
+    cols["iface"] = batch.iface
+    cols["linktype"] = batch.linktype
+    cols["icmp_type"][:] = -1
+    cols["icmp_code"][:] = -1
+    return cols
+
+
+def decode_batch(batch: RecordBatch, fast: bool = True) -> PacketTable:
+    cols = _empty_columns(batch)
+    n = len(batch)
+    if n == 0:
+        return PacketTable(cols)
+    if fast:
+        todo = np.zeros(n, dtype=bool)
+        for start in range(0, n, SUB):
+            sl = slice(start, min(n, start + SUB))
+            todo[sl] = _fast(batch, sl, cols)
+        slow_rows = np.flatnonzero(todo)
+    else:
+        slow_rows = np.arange(n)
+    if len(slow_rows):
+        _slow(batch, slow_rows, cols)
+    return PacketTable(cols)
+
+
+def _gather(batch: RecordBatch, sl: slice) -> np.ndarray:
+    buf = np.frombuffer(batch.data, dtype=np.uint8)
+    off = batch.offset[sl]
+    cap = batch.caplen[sl].astype(np.int64)
+    idx = off[:, None] + np.arange(W, dtype=np.int64)[None, :]
+    np.minimum(idx, len(buf) - 1, out=idx)
+    m = buf[idx]
+    m[np.arange(W)[None, :] >= cap[:, None]] = 0
+    return m
+
+
+def _fast(batch: RecordBatch, sl: slice, cols: dict) -> np.ndarray:
+    """Decode rows ``sl`` in place; return a mask of rows left for dpkt."""
+    m = _gather(batch, sl)
+    n = m.shape[0]
+    rows = np.arange(n)
+    cap = batch.caplen[sl].astype(np.int64)
+    lt = batch.linktype[sl].astype(np.int64)
+    m16 = m.astype(np.uint32)
+
+    def u8(pos):
+        p = np.minimum(pos, W - 1)
+        return m16[rows, p]
+
+    def u16(pos):
+        p = np.minimum(pos, W - 2)
+        return (m16[rows, p] << 8) | m16[rows, p + 1]
+
+    def u32(pos):
+        p = np.minimum(pos, W - 4)
+        return (m16[rows, p] << 24) | (m16[rows, p + 1] << 16) | (m16[rows, p + 2] << 8) | m16[rows, p + 3]
+
+    slow = np.zeros(n, dtype=bool)
+    status = np.zeros(n, dtype=np.uint8)
+    l3 = np.zeros(n, dtype=np.int64)
+    etype = np.zeros(n, dtype=np.int64)
+    vlan = np.zeros(n, dtype=np.int64)
+    smac = np.zeros(n, dtype=np.uint64)
+    dmac = np.zeros(n, dtype=np.uint64)
+
+    known = np.isin(lt, list(SUPPORTED_LINKTYPES))
+    status[~known] = R_UNKNOWN_LT
+    status[(cap == 0) & known] = R_ZERO
+
+    # Ethernet ------------------------------------------------------------------
+    eth = (lt == LT_EN10MB) & (status == OK)
+    if eth.any():
+        short = eth & (cap < 14)
+        status[short] = R_TRUNC_LINK
+        eth &= ~short
+        et = u16(np.full(n, 12))
+        l = np.full(n, 14)
+        vl = np.zeros(n, dtype=np.int64)
+        for _ in range(2):
+            tag = eth & np.isin(et, _VLAN_TPIDS)
+            # a tag that does not fit is left to dpkt
+            slow |= tag & (cap < l + 4)
+            first = tag & (vl == 0) & (l == 14)
+            vl = np.where(first, u16(l) & 0x0FFF, vl)
+            et = np.where(tag, u16(l + 2), et)
+            l = np.where(tag, l + 4, l)
+        slow |= eth & np.isin(et, _VLAN_TPIDS)  # a third tag
+        etype = np.where(eth, et, etype)
+        l3 = np.where(eth, l, l3)
+        vlan = np.where(eth, vl, vlan)
+        mac_d = np.zeros(n, dtype=np.uint64)
+        mac_s = np.zeros(n, dtype=np.uint64)
+        for k in range(6):
+            mac_d = (mac_d << np.uint64(8)) | m[:, k].astype(np.uint64)
+            mac_s = (mac_s << np.uint64(8)) | m[:, 6 + k].astype(np.uint64)
+        dmac = np.where(eth, mac_d, dmac)
+        smac = np.where(eth, mac_s, smac)
+        # MPLS, PPPoE, ARP and every other ethertype that is not plain IP: dpkt
+        slow |= eth & ~np.isin(etype, (0x0800, 0x86DD))
+
+    # SLL / SLL2 ----------------------------------------------------------------
+    for code, hlen, ppos in ((LT_SLL, 16, 14), (LT_SLL2, 20, 0)):
+        sel = (lt == code) & (status == OK)
+        if sel.any():
+            short = sel & (cap < hlen)
+            status[short] = R_TRUNC_LINK
+            sel &= ~short
+            et = u16(np.full(n, ppos))
+            etype = np.where(sel, et, etype)
+            l3 = np.where(sel, hlen, l3)
+            slow |= sel & ~np.isin(et, (0x0800, 0x86DD))
+
+    # NULL / LOOP ---------------------------------------------------------------
+    for code in (LT_NULL, LT_LOOP):
+        sel = (lt == code) & (status == OK)
+        if sel.any():
+            short = sel & (cap < 4)
+            status[short] = R_TRUNC_LINK
+            sel &= ~short
+            be = u32(np.zeros(n, dtype=np.int64))
+            le = ((be & 0xFF) << 24) | ((be & 0xFF00) << 8) | ((be >> 8) & 0xFF00) | (be >> 24)
+            fam = be if code == LT_LOOP else np.where(be > 0xFFFF, le, be)
+            et = np.where(fam == 2, 0x0800, np.where(np.isin(fam, _AF_INET6), 0x86DD, 0))
+            etype = np.where(sel, et, etype)
+            l3 = np.where(sel, 4, l3)
+            slow |= sel & (et == 0)
+
+    # raw IP --------------------------------------------------------------------
+    sel = np.isin(lt, _RAW_LTS) & (status == OK)
+    if sel.any():
+        ver = m16[:, 0] >> 4
+        et = np.where(ver == 4, 0x0800, np.where(ver == 6, 0x86DD, 0))
+        et = np.where(lt == LT_IPV4, 0x0800, np.where(lt == LT_IPV6, 0x86DD, et))
+        etype = np.where(sel, et, etype)
+        l3 = np.where(sel, 0, l3)
+        slow |= sel & (et == 0)
+
+    live = (status == OK) & ~slow
+    avail3 = cap - l3
+
+    # IPv4 ----------------------------------------------------------------------
+    v4 = live & (etype == 0x0800)
+    ver = u8(l3) >> 4
+    ihl = (u8(l3) & 0x0F) * 4
+    v4_bad = v4 & ((avail3 < 20) | (ver != 4) | (ihl < 20) | (l3 + ihl + 60 > W))
+    slow |= v4_bad  # dpkt decides the reason
+    v4 &= ~v4_bad
+    v6 = live & (etype == 0x86DD)
+    ver6 = u8(l3) >> 4
+    nxt6 = u8(l3 + 6)
+    v6_bad = v6 & ((avail3 < 40) | (ver6 != 6) | ~np.isin(nxt6, (6, 17, 58, 1, 59, 132, 47, 50, 2, 89)))
+    slow |= v6_bad
+    v6 &= ~v6_bad
+    ip = v4 | v6
+
+    proto = np.where(v4, u8(l3 + 9), np.where(v6, nxt6, 0))
+    ip_len = np.where(v4, u16(l3 + 2), np.where(v6, u16(l3 + 4) + 40, 0))
+    ttl = np.where(v4, u8(l3 + 8), np.where(v6, u8(l3 + 7), 0))
+    ip_id = np.where(v4, u16(l3 + 4), 0)
+    fo = u16(l3 + 6)
+    frag_off = np.where(v4, (fo & 0x1FFF) * 8, 0)
+    more = v4 & ((fo & 0x2000) != 0)
+    hlen = np.where(v4, ihl, 40)
+
+    cols_sl = {k: v[sl] for k, v in cols.items()}
+    for h_name, l_name, base in (("src_hi", "src_lo", 12), ("dst_hi", "dst_lo", 16)):
+        a4 = u32(l3 + base).astype(np.uint64) | np.uint64(V4_PREFIX)
+        b6 = 8 if base == 12 else 24
+        hi6 = (u32(l3 + b6).astype(np.uint64) << np.uint64(32)) | u32(l3 + b6 + 4).astype(np.uint64)
+        lo6 = (u32(l3 + b6 + 8).astype(np.uint64) << np.uint64(32)) | u32(l3 + b6 + 12).astype(np.uint64)
+        cols_sl[h_name][:] = np.where(v6, hi6, np.uint64(0))
+        cols_sl[l_name][:] = np.where(v4, a4, np.where(v6, lo6, np.uint64(0)))
+
+    # transport -----------------------------------------------------------------
+    t = l3 + hlen
+    # bytes of transport header present: bounded by the capture and by the IP length
+    ip_bound = np.where(ip_len > 0, ip_len - hlen, 1 << 30)
+    avail_t = np.minimum(cap - t, ip_bound)
+    first = ip & (frag_off == 0)
+    tcp = first & (proto == 6)
+    udp = first & (proto == 17)
+    icmp = first & (((proto == 1) & v4) | ((proto == 58) & v6))
+    # a transport header beyond the examined window goes to dpkt
+    slow |= (tcp | udp | icmp) & (t + 20 > W)
+    tcp &= t + 20 <= W
+    udp &= t + 20 <= W
+    icmp &= t + 20 <= W
+
+    tcp_off = (u8(t + 12) >> 4) * 4
+    t_trunc = (tcp & (avail_t < 20)) | (udp & (avail_t < 8)) | (icmp & (avail_t < 4))
+    t_bad = tcp & ~t_trunc & (tcp_off < 20)
+    status[t_trunc] = R_TRUNC_T
+    status[t_bad] = R_BAD_T
+    tcp &= ~(t_trunc | t_bad)
+    udp &= ~t_trunc
+    icmp &= ~t_trunc
+
+    ports = tcp | udp
+    sport = np.where(ports, u16(t), 0)
+    dport = np.where(ports, u16(t + 2), 0)
+    itype = np.where(icmp, u8(t), -1)
+    icode = np.where(icmp, u8(t + 1), -1)
+    echo = icmp & np.where(v4, np.isin(itype, (0, 8)), np.isin(itype, (128, 129))) & (avail_t >= 8)
+    icmp_id = np.where(echo, u16(t + 4), 0)
+    sport = np.where(icmp, itype, sport)
+    dport = np.where(icmp, icode, dport)
+    t_hlen = np.where(tcp, tcp_off, np.where(udp | icmp, 8, 0))
+    pay = np.where(ip & (ip_len > 0), ip_len - hlen - t_hlen, 0)
+    pay = np.where(first & ~(tcp | udp | icmp), np.where(ip_len > 0, ip_len - hlen, 0), pay)
+    pay = np.where(ip & ~first, np.where(ip_len > 0, ip_len - hlen, 0), pay)
+    pay = np.maximum(pay, 0)
+
+    done = ~slow
+    good = done & (status == OK)
+    cols_sl["status"][done] = status[done]
+    cols_sl["ethertype"][done] = etype[done]
+    cols_sl["vlan"][done] = vlan[done]
+    cols_sl["src_mac"][done] = smac[done]
+    cols_sl["dst_mac"][done] = dmac[done]
+    g = done & ip & np.isin(status, (OK, R_TRUNC_T, R_BAD_T))
+    cols_sl["ip_version"][g] = np.where(v4, 4, 6)[g]
+    cols_sl["proto"][g] = proto[g]
+    cols_sl["ttl"][g] = ttl[g]
+    cols_sl["ip_len"][g] = ip_len[g]
+    cols_sl["ip_id"][g] = ip_id[g]
+    cols_sl["frag_off"][g] = frag_off[g]
+    cols_sl["more_frags"][g] = more[g]
+    cols_sl["payload_len"][g & good] = pay[g & good]
+    gt = good & tcp
+    cols_sl["tcp_flags"][gt] = u8(t + 13)[gt]
+    cols_sl["tcp_seq"][gt] = u32(t + 4)[gt]
+    cols_sl["tcp_ack"][gt] = u32(t + 8)[gt]
+    cols_sl["tcp_win"][gt] = u16(t + 14)[gt]
+    gp = good & (tcp | udp | icmp)
+    cols_sl["sport"][gp] = sport[gp]
+    cols_sl["dport"][gp] = dport[gp]
+    gi = good & icmp
+    cols_sl["icmp_type"][gi] = itype[gi]
+    cols_sl["icmp_code"][gi] = icode[gi]
+    cols_sl["icmp_id"][gi] = icmp_id[gi]
+    # rows whose status is an error keep zeroed protocol fields, like the dpkt path
+    # addresses were written for every row above: keep them only on decoded IP rows
+    not_ip = ~g
+    for name in ("src_hi", "src_lo", "dst_hi", "dst_lo"):
+        cols_sl[name][not_ip] = 0
+    return slow
+
+
+# --------------------------------------------------------------------------------------
+# dpkt path
+
+
+def _mac(b: bytes) -> int:
+    return int.from_bytes(b, "big") if len(b) == 6 else 0
+
+
+def _v4(b: bytes) -> tuple[int, int]:
+    return 0, V4_PREFIX | int.from_bytes(b, "big")
+
+
+def _v6(b: bytes) -> tuple[int, int]:
+    v = int.from_bytes(b, "big")
+    return v >> 64, v & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def _slow(batch: RecordBatch, rows: np.ndarray, cols: dict) -> None:
+    for i in rows.tolist():
+        rec = batch.record(i)
+        try:
+            out = decode_record(int(batch.linktype[i]), rec)
+        except Exception:  # dpkt can raise more than it documents
+            out = {"status": R_DPKT}
+        for k, v in out.items():
+            cols[k][i] = v
+
+
+def decode_record(linktype: int, buf: bytes) -> dict:
+    """Decode one record with dpkt; returns the non-default column values."""
+    if linktype not in SUPPORTED_LINKTYPES:
+        return {"status": R_UNKNOWN_LT}
+    if not buf:
+        return {"status": R_ZERO}
+    out: dict = {}
+    net = None  # (ethertype, payload object or bytes)
+    if linktype == LT_EN10MB:
+        try:
+            eth = dpkt.ethernet.Ethernet(buf)
+        except dpkt.UnpackError:
+            return {"status": R_TRUNC_LINK}
+        out["dst_mac"] = _mac(eth.dst)
+        out["src_mac"] = _mac(eth.src)
+        tags = getattr(eth, "vlan_tags", None) or []
+        et = eth.type
+        if tags:
+            out["vlan"] = tags[0].id
+            et = tags[-1].type
+        data = eth.data
+        if getattr(eth, "mpls_labels", None):
+            if isinstance(data, dpkt.ip.IP):
+                et = 0x0800
+            elif isinstance(data, dpkt.ip6.IP6):
+                et = 0x86DD
+            else:
+                ver = data[0] >> 4 if isinstance(data, bytes) and data else 0
+                et = {4: 0x0800, 6: 0x86DD}.get(ver, 0)
+        elif et == 0x8864:  # PPPoE session
+            if isinstance(data, bytes):
+                return {**out, "status": R_TRUNC_LINK, "ethertype": et}
+            ppp = data.data
+            if isinstance(ppp, bytes) or not hasattr(ppp, "p"):
+                return {**out, "status": R_TRUNC_LINK, "ethertype": et}
+            pmap = {0x0021: 0x0800, 0x0057: 0x86DD}
+            if ppp.p not in pmap:
+                return {**out, "ethertype": et}
+            et = pmap[ppp.p]
+            data = ppp.data
+        net = (et, data)
+    elif linktype in (LT_SLL, LT_SLL2):
+        try:
+            sll = dpkt.sll.SLL(buf) if linktype == LT_SLL else dpkt.sll2.SLL2(buf)
+        except dpkt.UnpackError:
+            return {"status": R_TRUNC_LINK}
+        net = (sll.ethtype, sll.data)
+    elif linktype in (LT_NULL, LT_LOOP):
+        if len(buf) < 4:
+            return {"status": R_TRUNC_LINK}
+        fam = struct.unpack(">I", buf[:4])[0]
+        if linktype == LT_NULL and fam > 0xFFFF:
+            fam = struct.unpack("<I", buf[:4])[0]
+        et = 0x0800 if fam == 2 else 0x86DD if fam in _AF_INET6 else 0
+        net = (et, buf[4:])
+    else:  # raw IP
+        ver = buf[0] >> 4
+        et = 0x0800 if ver == 4 else 0x86DD if ver == 6 else 0
+        if linktype == LT_IPV4:
+            et = 0x0800
+        elif linktype == LT_IPV6:
+            et = 0x86DD
+        if et == 0:
+            return {"status": R_BAD_VER}
+        net = (et, buf)
+
+    et, data = net
+    out["ethertype"] = et
+    if et == 0x0806:
+        if isinstance(data, bytes):
+            try:
+                data = dpkt.arp.ARP(data)
+            except dpkt.UnpackError:
+                return {**out, "status": R_TRUNC_NET}
+        out["arp_op"] = data.op & 0xFF
+        if data.pro == 0x0800 and len(data.spa) == 4 and len(data.tpa) == 4:
+            out["src_hi"], out["src_lo"] = _v4(data.spa)
+            out["dst_hi"], out["dst_lo"] = _v4(data.tpa)
+        return out
+    if et not in (0x0800, 0x86DD):
+        return out  # decoded link frame carrying something other than IP/ARP
+    raw = bytes(data) if isinstance(data, (bytes, bytearray)) else None
+    if raw is not None:
+        want = 4 if et == 0x0800 else 6
+        if not raw or raw[0] >> 4 != want:
+            return {**out, "status": R_BAD_VER}
+        try:
+            data = dpkt.ip.IP(raw) if et == 0x0800 else dpkt.ip6.IP6(raw)
+        except dpkt.NeedData:
+            return {**out, "status": R_TRUNC_NET}
+        except dpkt.UnpackError:
+            return {**out, "status": R_BAD_IP}
+    if et == 0x0800:
+        if not isinstance(data, dpkt.ip.IP):
+            return {**out, "status": R_BAD_VER}
+        if data.v != 4:
+            return {**out, "status": R_BAD_VER}
+        out["ip_version"] = 4
+        out["src_hi"], out["src_lo"] = _v4(data.src)
+        out["dst_hi"], out["dst_lo"] = _v4(data.dst)
+        out["ttl"] = data.ttl
+        out["ip_len"] = data.len
+        out["ip_id"] = data.id
+        fo = data._flags_offset
+        out["frag_off"] = (fo & 0x1FFF) * 8
+        out["more_frags"] = bool(fo & 0x2000)
+        hl = data.hl * 4
+        p = data.p
+        iplen = data.len
+        first = (fo & 0x1FFF) == 0
+        icmp_p = 1
+    else:
+        if not isinstance(data, dpkt.ip6.IP6) or data.v != 6:
+            return {**out, "status": R_BAD_VER}
+        out["ip_version"] = 6
+        out["src_hi"], out["src_lo"] = _v6(data.src)
+        out["dst_hi"], out["dst_lo"] = _v6(data.dst)
+        out["ttl"] = data.hlim
+        out["ip_len"] = data.plen + 40
+        hl = 40
+        p = getattr(data, "p", None)
+        for h in data.all_extension_headers:
+            if isinstance(h, dpkt.ip6.IP6ESPHeader):  # encrypted: the payload starts here
+                p = 50
+                break
+            hl += h.length
+        if p is None:
+            p = data.nxt
+        iplen = data.plen + 40 if data.plen else 0
+        frag = data.extension_hdrs.get(44)
+        first = True
+        if frag is not None:
+            out["ip_id"] = frag.id
+            out["frag_off"] = (frag.frag_off) * 8
+            out["more_frags"] = bool(frag.m_flag)
+            first = frag.frag_off == 0
+        icmp_p = 58
+    out["proto"] = p
+    seg = data.data
+    seg_avail = len(bytes(seg)) if isinstance(seg, (bytes, bytearray)) else None
+    pay_ip = max(iplen - hl, 0) if iplen else 0
+    if not first:
+        out["payload_len"] = pay_ip
+        return out
+    if p == 6:
+        if isinstance(seg, dpkt.tcp.TCP):
+            off = seg.off * 4
+            out.update(sport=seg.sport, dport=seg.dport, tcp_flags=seg.flags & 0xFF, tcp_seq=seg.seq,
+                       tcp_ack=seg.ack, tcp_win=seg.win)
+            out["payload_len"] = max(iplen - hl - off, 0) if iplen else 0
+            return out
+        st = R_TRUNC_T if seg_avail is None or seg_avail < 20 else R_BAD_T
+        return {**out, "status": st}
+    if p == 17:
+        if isinstance(seg, dpkt.udp.UDP):
+            out.update(sport=seg.sport, dport=seg.dport)
+            out["payload_len"] = max(iplen - hl - 8, 0) if iplen else 0
+            return out
+        return {**out, "status": R_TRUNC_T}
+    if p == icmp_p:
+        b = bytes(seg) if isinstance(seg, (bytes, bytearray)) else bytes(seg)
+        if len(b) < 4:
+            return {**out, "status": R_TRUNC_T}
+        it, ic = b[0], b[1]
+        out.update(icmp_type=it, icmp_code=ic, sport=it, dport=ic)
+        echo = (0, 8) if p == 1 else (128, 129)
+        if it in echo and len(b) >= 8:
+            out["icmp_id"] = struct.unpack(">H", b[4:6])[0]
+        out["payload_len"] = max(iplen - hl - 8, 0) if iplen else 0
+        return out
+    out["payload_len"] = pay_ip
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# fragment attribution
+
+
+class _FragmentTracker:
+    """Gives non-first fragments the ports of their first fragment (state kept across chunks)."""
+
+    MAX = 65_536
+
+    def __init__(self):
+        self.first: dict[tuple, tuple[int, int, int, int]] = {}
+
+    def attribute(self, t: PacketTable) -> None:
+        frag = (t.status == OK) & (t.ip_version > 0) & ((t.frag_off > 0) | t.more_frags)
+        if not frag.any():
+            return
+        c = t.columns
+        for i in np.flatnonzero(frag).tolist():
+            key = (int(c["src_hi"][i]), int(c["src_lo"][i]), int(c["dst_hi"][i]), int(c["dst_lo"][i]),
+                   int(c["proto"][i]), int(c["ip_id"][i]))
+            if c["frag_off"][i] == 0:
+                self.first[key] = (int(c["sport"][i]), int(c["dport"][i]), int(c["icmp_type"][i]), int(c["icmp_code"][i]))
+                if len(self.first) > self.MAX:
+                    self.first.pop(next(iter(self.first)))
+            else:
+                got = self.first.get(key)
+                if got is not None:
+                    c["sport"][i], c["dport"][i], c["icmp_type"][i], c["icmp_code"][i] = got
