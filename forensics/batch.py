@@ -1,0 +1,292 @@
+"""Many captures: the per-file work and where it runs.
+
+``analyse_file`` is the unit of work: read one capture, build its flows,
+classify them.  It never raises for a bad file; it returns a
+:class:`FileResult` carrying the reason.  ``run`` spreads the files over
+
+* the calling process (one worker, or one file),
+* a local process pool (``workers > 1``; spawn context, one model per process,
+  torch limited to ``cores / workers`` threads each so processes do not fight),
+* an existing Dask cluster (``dask="tcp://HOST:PORT"``): the same function is
+  mapped over the files with ``distributed.Client``; the files must be readable
+  at the same path on the workers (shared storage).
+
+Results are returned in input order whatever finished first, so every back end
+gives the same report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from forensics.errors import CaptureError, ForensicsError
+
+# Columns every back end returns (the report needs them); with keep_flows the
+# worker returns every column of the flow table instead.
+SLIM_COLUMNS = ("stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "pkts", "bytes", "state")
+PRED_COLUMNS = ("pred_category", "pred_subcategory", "confidence", "pred_attack", "evidence")
+
+
+@dataclass
+class FileResult:
+    path: str
+    accounting: dict  # Accounting.to_dict() shape, also for files that failed
+    flows: Any = None  # pandas.DataFrame of flows + predictions, or None on failure
+    error: str | None = None
+    seconds: float = 0.0
+    stages: dict = field(default_factory=dict)  # stage -> seconds
+
+
+# --------------------------------------------------------------------------
+# the unit of work
+# --------------------------------------------------------------------------
+
+_DETECTORS: dict[tuple, Any] = {}
+
+
+def load_detector_cached(spec: str, model_dir: str | None, device: str):
+    """One detector per process (and per Dask worker), loaded on first use."""
+    key = (spec, model_dir, device)
+    det = _DETECTORS.get(key)
+    if det is None:
+        from forensics.scan import resolve
+
+        det = resolve(spec)(model_dir=model_dir, device=device)
+        _DETECTORS[key] = det
+    return det
+
+
+def _sha256(path: str) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def failed_accounting(path: str, reason: str, *, fmt=None, compression=None, size=0, sha256=None) -> dict:
+    return {
+        "path": path,
+        "sha256": sha256,
+        "size": size,
+        "format": fmt,
+        "compression": compression,
+        "packets": 0,
+        "decoded": 0,
+        "undecodable": {},
+        "first_positions": {},
+        "out_of_order": 0,
+        "warnings": [],
+        "error": reason,
+    }
+
+
+def analyse_file(path: str, opts: dict, events=None) -> FileResult:
+    """Flows + predictions for one capture.  Never raises for a bad file."""
+    from forensics.scan import resolve
+
+    def tell(stage: str):
+        if events is not None:
+            try:
+                events.put((path, stage))
+            except Exception:  # progress is best effort
+                pass
+
+    t0 = time.perf_counter()
+    stages: dict[str, float] = {}
+    try:
+        tell("flows")
+        extract = resolve(opts["extractor"])
+        flows, acc = extract(path, chunk_packets=opts["chunk_packets"])
+        t1 = time.perf_counter()
+        stages["flows"] = t1 - t0
+        tell("detect")
+        det = load_detector_cached(opts["detector"], opts["model_dir"], opts["device"])
+        pred = det.predict(flows) if len(flows) else _empty_predictions(flows)
+        stages["detect"] = time.perf_counter() - t1
+        keep = list(flows.columns) if opts["keep_flows"] else [c for c in SLIM_COLUMNS if c in flows.columns]
+        out = flows[keep].copy()
+        for c in PRED_COLUMNS:
+            out[c] = pred[c].to_numpy() if c in pred.columns else _default_pred(c, len(out))
+        out.insert(0, "capture", path)
+        accd = acc.to_dict() if hasattr(acc, "to_dict") else dict(acc)
+        accd["path"] = path
+        tell("done")
+        return FileResult(path, accd, out, None, time.perf_counter() - t0, stages)
+    except CaptureError as exc:
+        reason = exc.reason
+    except ForensicsError as exc:
+        reason = str(exc)
+    except MemoryError:
+        reason = "out of memory while reading this capture"
+    except Exception as exc:  # a bug in a stage must not stop the batch
+        reason = f"internal error: {type(exc).__name__}: {exc}"
+    tell("failed")
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    return FileResult(path, failed_accounting(path, reason, size=size, sha256=_sha256(path)), None, reason, time.perf_counter() - t0, stages)
+
+
+def _default_pred(col: str, n: int):
+    import numpy as np
+
+    return {
+        "pred_category": np.full(n, "Normal", dtype=object),
+        "pred_subcategory": np.full(n, "Normal", dtype=object),
+        "confidence": np.zeros(n),
+        "pred_attack": np.zeros(n, dtype=bool),
+        "evidence": np.full(n, "", dtype=object),
+    }[col]
+
+
+def _empty_predictions(flows):
+    import pandas as pd
+
+    return pd.DataFrame({c: _default_pred(c, 0) for c in PRED_COLUMNS}, index=flows.index)
+
+
+def _opts(config) -> dict:
+    return {
+        "extractor": config.extractor,
+        "detector": config.detector,
+        "model_dir": config.model_dir,
+        "device": config.device,
+        "chunk_packets": config.chunk_packets,
+        "keep_flows": config.keep_flows,
+    }
+
+
+# --------------------------------------------------------------------------
+# back ends
+# --------------------------------------------------------------------------
+
+
+def _worker_init(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["MKL_NUM_THREADS"] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except Exception:
+        pass
+
+
+def run(candidates: Sequence, config, progress=None) -> list[FileResult]:
+    """Analyse every candidate capture; results in the order given."""
+    paths = [c.path for c in candidates]
+    if not paths:
+        return []
+    opts = _opts(config)
+    if config.dask:
+        return _run_dask(paths, opts, config.dask, progress)
+    workers = min(config.effective_workers, len(paths))
+    if workers <= 1:
+        return _run_inline(paths, opts, progress)
+    return _run_pool(paths, opts, workers, progress)
+
+
+class _CallbackQueue:
+    """A queue-like object that forwards straight to the progress callbacks."""
+
+    def __init__(self, progress):
+        self.progress = progress
+
+    def put(self, item):
+        path, stage = item
+        if self.progress is not None and stage not in ("done", "failed"):
+            self.progress.file_stage(path, stage)
+
+
+def _run_inline(paths, opts, progress) -> list[FileResult]:
+    out = []
+    events = _CallbackQueue(progress)
+    for p in paths:
+        r = analyse_file(p, opts, events)
+        if progress is not None:
+            progress.file_done(p, r.error)
+        out.append(r)
+    return out
+
+
+def _run_pool(paths, opts, workers, progress) -> list[FileResult]:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    manager = ctx.Manager() if progress is not None else None
+    events = manager.Queue() if manager is not None else None
+    stop = threading.Event()
+
+    def drain():
+        while not stop.is_set() or (events is not None and not events.empty()):
+            try:
+                path, stage = events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            except (EOFError, OSError):
+                return
+            if stage not in ("done", "failed"):
+                progress.file_stage(path, stage)
+
+    drainer = threading.Thread(target=drain, daemon=True) if events is not None else None
+    if drainer:
+        drainer.start()
+    results: dict[str, FileResult] = {}
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,)) as pool:
+            futs = {pool.submit(analyse_file, p, opts, events): p for p in paths}
+            for fut in as_completed(futs):
+                p = futs[fut]
+                try:
+                    r = fut.result()
+                except Exception as exc:  # the worker process died (OOM killer, segfault)
+                    reason = f"worker process failed: {type(exc).__name__}: {exc}"
+                    r = FileResult(p, failed_accounting(p, reason, sha256=_sha256(p)), None, reason)
+                results[p] = r
+                if progress is not None:
+                    progress.file_done(p, r.error)
+    finally:
+        stop.set()
+        if drainer:
+            drainer.join(timeout=2)
+        if manager is not None:
+            manager.shutdown()
+    return [results[p] for p in paths]
+
+
+def _run_dask(paths, opts, address, progress) -> list[FileResult]:
+    try:
+        from distributed import Client, as_completed as dask_completed
+    except ImportError as exc:  # pragma: no cover - dask[distributed] is a dependency
+        raise ForensicsError(f"--dask needs the 'distributed' package: {exc}") from exc
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ForensicsError(f"--dask: cannot reach the scheduler at {address}: {exc}") from exc
+    try:
+        futs = client.map(analyse_file, paths, opts=opts, pure=False)
+        index = {f.key: p for f, p in zip(futs, paths)}
+        results: dict[str, FileResult] = {}
+        for fut in dask_completed(futs):
+            p = index[fut.key]
+            try:
+                r = fut.result()
+            except Exception as exc:
+                reason = f"dask worker failed: {type(exc).__name__}: {exc}"
+                r = FileResult(p, failed_accounting(p, reason, sha256=_sha256(p)), None, reason)
+            results[p] = r
+            if progress is not None:
+                progress.file_done(p, r.error)
+        return [results[p] for p in paths]
+    finally:
+        client.close()

@@ -1,0 +1,92 @@
+"""``forensics scan PATH...``: classify captures, write the report and the machine outputs.
+
+Exit status: 0 no attack found, 1 attack found among the inputs that could be
+read (even when other inputs failed: each failed one is named with its reason
+in the report and on the terminal), 2 usage error or no input could be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from forensics.errors import ForensicsError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+    return n
+
+
+def register(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="capture files or folders (scanned recursively, captures recognised by content)")
+    p.add_argument("--report", metavar="REPORT.html", help="write the self-contained HTML incident report")
+    p.add_argument("--json", metavar="SUMMARY.json", help="write summary.json (shape in docs/design.md)")
+    p.add_argument("--alerts", metavar="ALERTS.jsonl", help="write one Elastic Common Schema event per incident")
+    p.add_argument("--flows", metavar="FLOWS.parquet|FLOWS.csv", help="write every flow with its prediction")
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="parallel processes (default: number of CPUs)")
+    p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run the per-file work on this Dask scheduler (files must be at the same path on the workers)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
+    p.add_argument("--model", metavar="DIR", default=None, help="model folder (default: the bundled model)")
+    p.add_argument("--no-app-detail", action="store_true", help="do not read HTTP/DNS/MQTT detail of flagged flows with tshark")
+    p.add_argument("--incident-gap", type=float, default=300.0, metavar="SECONDS", help="silence that splits two incidents of one attacker (default 300)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no tables on the terminal, only errors")
+    return p
+
+
+def config_from_args(args):
+    from forensics.scan import ScanConfig
+
+    if args.flows:
+        from forensics.report import flows_format
+
+        flows_format(args.flows)  # fail before the work, not after
+    if args.incident_gap < 0:
+        raise ForensicsError(f"--incident-gap must be >= 0, got {args.incident_gap}")
+    if args.model and not os.path.isdir(args.model):
+        raise ForensicsError(f"--model {args.model}: not a folder")
+    return ScanConfig(
+        workers=args.workers,
+        dask=args.dask,
+        device=args.device,
+        model_dir=args.model,
+        keep_flows=bool(args.flows),
+        app_detail=False if (args.no_app_detail or not args.report) else None,
+        incident_gap=args.incident_gap,
+    )
+
+
+def run(args, console) -> int:
+    from forensics.report import flows_format, render
+    from forensics.report.terminal import TerminalProgress, render as render_terminal
+    from forensics.scan import scan
+
+    config = config_from_args(args)
+    if config.device == "cuda":
+        try:
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ForensicsError("--device cuda: no CUDA device is available (use --device cpu)")
+        except ImportError:
+            raise ForensicsError("--device cuda: torch is not installed") from None
+    with TerminalProgress(console) as progress:
+        report = scan(args.paths, config, progress=progress)
+        outputs = [("html", args.report), ("json", args.json), ("jsonl", args.alerts)]
+        if args.flows:
+            outputs.append((flows_format(args.flows), args.flows))
+        for fmt, target in outputs:
+            if target:
+                progress.stage(f"writing {target}")
+                render(fmt, report, target)
+    if not args.quiet:
+        render_terminal(report, console)
+        for fmt, target in outputs:
+            if target:
+                console.print(f"wrote {target}", highlight=False, markup=False)
+    return report.exit_status

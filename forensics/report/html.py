@@ -1,0 +1,240 @@
+"""The self-contained HTML incident report.
+
+Jinja2 with autoescape on (every string from a capture is attacker-controlled,
+the capture's own file name included) and StrictUndefined.  The page loads
+nothing: no script at all, styles inline, timelines as inline SVG, and a
+Content-Security-Policy meta tag that forbids every outside load.  The
+geometry of the timelines is computed here so the template stays dumb.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from forensics.report import register
+from forensics.report.model import Report
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+
+CATEGORY_COLOURS = {
+    "DDoS": "#c62828",
+    "DoS": "#ef6c00",
+    "Reconnaissance": "#1565c0",
+    "Theft": "#6a1b9a",
+    "Normal": "#2e7d32",
+}
+OTHER_COLOUR = "#616161"
+MAX_TIMELINE_HOSTS = 300
+MAX_PEERS_SHOWN = 20
+
+# timeline geometry (SVG user units = CSS px)
+TL_WIDTH = 920
+TL_LEFT = 10
+TL_RIGHT = 10
+LANE_H = 22
+AXIS_H = 22
+
+
+def colour(category: str) -> str:
+    return CATEGORY_COLOURS.get(str(category), OTHER_COLOUR)
+
+
+def fmt_time(epoch: float | None, with_date: bool = True) -> str:
+    if epoch is None or (isinstance(epoch, float) and math.isnan(epoch)):
+        return "-"
+    d = datetime.fromtimestamp(float(epoch), tz=timezone.utc)
+    return d.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC" if with_date else d.strftime("%H:%M:%S")
+
+
+def fmt_duration(seconds: float) -> str:
+    s = max(0.0, float(seconds))
+    if s < 1:
+        return f"{s * 1000:.0f} ms"
+    if s < 120:
+        return f"{s:.1f} s"
+    if s < 7200:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def fmt_bytes(n: int) -> str:
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+@dataclass
+class Span:
+    x: float
+    y: float
+    w: float
+    colour: str
+    category: str
+    label: str
+    title: str
+    incident: int
+
+
+@dataclass
+class HostTimeline:
+    ip: str
+    role: str
+    category: str
+    flows: int
+    packets: int
+    height: int
+    spans: list[Span] = field(default_factory=list)
+
+
+@dataclass
+class Axis:
+    t0: float
+    t1: float
+    width: int
+    ticks: list[tuple[float, str]]
+    start_label: str
+    end_label: str
+
+
+def _ticks(t0: float, t1: float, width: float) -> list[tuple[float, str]]:
+    span = t1 - t0
+    steps = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
+    step = next((s for s in steps if span / s <= 8), 86400 * max(1, math.ceil(span / 86400 / 8)))
+    first = math.ceil(t0 / step) * step
+    out = []
+    t = first
+    while t <= t1 + 1e-9 and len(out) < 20:
+        x = TL_LEFT + (t - t0) / span * (width - TL_LEFT - TL_RIGHT)
+        label = fmt_time(t, with_date=False)
+        if step < 1:
+            label += f".{int(round((t % 1) * 1000)) % 1000:03d}"
+        out.append((round(x, 1), label))
+        t += step
+    return out
+
+
+def build_timelines(report: Report) -> tuple[Axis | None, list[HostTimeline], int]:
+    """One timeline per attacker and victim, all on one shared time axis."""
+    rng = report.time_range
+    if rng is None:
+        return None, [], 0
+    t0, t1 = rng
+    pad = max((t1 - t0) * 0.02, 0.5)
+    t0, t1 = t0 - pad, t1 + pad
+    usable = TL_WIDTH - TL_LEFT - TL_RIGHT
+
+    def x_of(t: float) -> float:
+        return TL_LEFT + (t - t0) / (t1 - t0) * usable
+
+    by_id = {i.id: i for i in report.incidents}
+    involved = [h for h in report.hosts if h.role in ("attacker", "victim")]
+    hidden = max(0, len(involved) - MAX_TIMELINE_HOSTS)
+    out = []
+    for h in involved[:MAX_TIMELINE_HOSTS]:
+        incs = sorted((by_id[i] for i in h.incidents if i in by_id), key=lambda i: (i.start, i.id))
+        lanes_end: list[float] = []
+        spans = []
+        tot_flows = tot_pkts = 0
+        for inc in incs:
+            if inc.attacker == h.ip:
+                flows, pkts, side = inc.flows, inc.packets, f"attacker against {len(inc.victims)} host(s)"
+            else:
+                pv = inc.per_victim.get(h.ip, {})
+                flows, pkts, side = pv.get("flows", 0), pv.get("packets", 0), f"victim of {inc.attacker}"
+            tot_flows += flows
+            tot_pkts += pkts
+            x = x_of(inc.start)
+            w = max(3.0, x_of(inc.end) - x)
+            lane = next((n for n, end in enumerate(lanes_end) if end + 4 <= x), None)
+            if lane is None:
+                lane = len(lanes_end)
+                lanes_end.append(0.0)
+            label = f"#{inc.id} {inc.category}/{inc.subcategory} · {pkts:,} pkts · {flows:,} flows"
+            lanes_end[lane] = max(x + w, x + 7.0 * len(label))  # leave room for the label
+            spans.append(
+                Span(
+                    x=round(x, 1),
+                    y=AXIS_H + lane * LANE_H + 3,
+                    w=round(w, 1),
+                    colour=colour(inc.category),
+                    category=inc.category,
+                    label=label,
+                    title=(
+                        f"incident #{inc.id}: {inc.category}/{inc.subcategory}, {side}; "
+                        f"{fmt_time(inc.start)} to {fmt_time(inc.end)} ({fmt_duration(inc.end - inc.start)}); "
+                        f"{pkts:,} packets, {flows:,} flows; confidence {inc.confidence:.2f}"
+                    ),
+                    incident=inc.id,
+                )
+            )
+        out.append(
+            HostTimeline(
+                ip=h.ip,
+                role=h.role,
+                category=h.category,
+                flows=tot_flows,
+                packets=tot_pkts,
+                height=AXIS_H + max(1, len(lanes_end)) * LANE_H + 6,
+                spans=spans,
+            )
+        )
+    axis = Axis(t0, t1, TL_WIDTH, _ticks(t0, t1, TL_WIDTH), fmt_time(t0), fmt_time(t1))
+    return axis, out, hidden
+
+
+def environment():
+    import jinja2
+
+    from forensics.resources import templates_dir
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        autoescape=True,  # everything, whatever the template's name
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        time=fmt_time,
+        duration=fmt_duration,
+        nbytes=fmt_bytes,
+        colour=colour,
+        thousands=lambda n: f"{int(n):,}",
+        pct=lambda x: f"{100.0 * float(x):.1f} %",
+    )
+    return env
+
+
+def render_html(report: Report) -> str:
+    axis, timelines, hidden = build_timelines(report)
+    counts: dict[str, int] = {}
+    for inc in report.incidents:
+        counts[inc.category] = counts.get(inc.category, 0) + 1
+    tmpl = environment().get_template("report.html.j2")
+    return tmpl.render(
+        r=report,
+        csp=CSP,
+        axis=axis,
+        timelines=timelines,
+        hidden_timelines=hidden,
+        category_counts=sorted(counts.items()),
+        colours=CATEGORY_COLOURS,
+        attackers=[h for h in report.hosts if h.role == "attacker"],
+        victims=[h for h in report.hosts if h.role == "victim"],
+        normal_count=sum(1 for h in report.hosts if h.role == "normal"),
+        max_peers=MAX_PEERS_SHOWN,
+        generated=fmt_time(report.finished) if report.finished else "-",
+    )
+
+
+@register("html")
+def write_html(report: Report, path) -> None:
+    from forensics.report.machine import _atomic_write
+
+    text = render_html(report)
+    _atomic_write(path, lambda fh: fh.write(text))

@@ -1,0 +1,150 @@
+"""Machine outputs: summary.json, alerts.jsonl (Elastic Common Schema), flows CSV/Parquet."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from forensics.errors import ForensicsError
+from forensics.report import register
+from forensics.report.model import Report
+
+# category/subcategory -> MITRE ATT&CK (ECS threat.*), the closest published technique
+_THREAT = {
+    ("Reconnaissance", "Service_Scan"): ("TA0043", "Reconnaissance", "T1046", "Network Service Discovery"),
+    ("Reconnaissance", "OS_Fingerprint"): ("TA0043", "Reconnaissance", "T1595", "Active Scanning"),
+    ("DoS", "HTTP"): ("TA0040", "Impact", "T1499", "Endpoint Denial of Service"),
+    ("DDoS", "HTTP"): ("TA0040", "Impact", "T1499", "Endpoint Denial of Service"),
+    ("Theft", "Keylogging"): ("TA0009", "Collection", "T1056", "Input Capture"),
+    ("Theft", "Data_Exfiltration"): ("TA0010", "Exfiltration", "T1041", "Exfiltration Over C2 Channel"),
+}
+_THREAT_BY_CATEGORY = {
+    "DoS": ("TA0040", "Impact", "T1498", "Network Denial of Service"),
+    "DDoS": ("TA0040", "Impact", "T1498", "Network Denial of Service"),
+    "Reconnaissance": ("TA0043", "Reconnaissance", "T1595", "Active Scanning"),
+    "Theft": ("TA0010", "Exfiltration", "T1041", "Exfiltration Over C2 Channel"),
+}
+_SEVERITY = {"DDoS": 73, "DoS": 73, "Theft": 99, "Reconnaissance": 47}
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(float(epoch), tz=timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _atomic_write(path, write) -> None:
+    """Write through a temporary file in the same folder, then rename."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise ForensicsError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+@register("json")
+def render_json(report: Report, path) -> None:
+    _atomic_write(path, lambda fh: (json.dump(report.summary(), fh, indent=2, ensure_ascii=False), fh.write("\n")))
+
+
+def alert_events(report: Report) -> list[dict]:
+    """One ECS event per incident."""
+    events = []
+    for inc in report.incidents:
+        tactic_id, tactic, tech_id, tech = _THREAT.get((inc.category, inc.subcategory)) or _THREAT_BY_CATEGORY.get(
+            inc.category, ("", "", "", "")
+        )
+        protos = sorted({f.proto for f in inc.top_flows})
+        ev = {
+            "@timestamp": _iso(inc.start),
+            "ecs": {"version": "8.11.0"},
+            "event": {
+                "kind": "alert",
+                "category": ["network", "intrusion_detection"],
+                "type": ["connection", "info"],
+                "action": f"{inc.category.lower()}-{inc.subcategory.lower().replace('_', '-')}",
+                "module": "forensics",
+                "dataset": "forensics.incident",
+                "start": _iso(inc.start),
+                "end": _iso(inc.end),
+                "duration": int(round((inc.end - inc.start) * 1e9)),
+                "severity": _SEVERITY.get(inc.category, 21),
+                "risk_score": round(100.0 * inc.confidence, 1),
+                "reason": inc.evidence[0] if inc.evidence else "",
+                "id": f"incident-{inc.id}",
+            },
+            "message": f"{inc.category}/{inc.subcategory} from {inc.attacker} against {len(inc.victims)} host(s)",
+            "source": {"ip": inc.attacker},
+            "destination": {"ip": inc.victims[0]} if inc.victims else {},
+            "related": {"ip": sorted({inc.attacker, *inc.victims})},
+            "network": {"packets": inc.packets, "bytes": inc.bytes, "transport": protos[0] if len(protos) == 1 else protos},
+            "rule": {"name": f"{inc.category}/{inc.subcategory}", "category": inc.category, "ruleset": "forensics-cnn-lstm"},
+            "threat": {
+                "framework": "MITRE ATT&CK",
+                "tactic": {"id": [tactic_id], "name": [tactic]} if tactic_id else {},
+                "technique": {"id": [tech_id], "name": [tech]} if tech_id else {},
+            },
+            "observer": {"product": "forensics", "version": report.tool.get("version"), "type": "offline-pcap-analyser"},
+            "file": {"path": inc.captures[0] if len(inc.captures) == 1 else inc.captures},
+            "forensics": {
+                "victims": list(inc.victims),
+                "flows": inc.flows,
+                "confidence": round(inc.confidence, 6),
+                "evidence": list(inc.evidence),
+                "model": dict(report.model),
+            },
+        }
+        events.append(ev)
+    return events
+
+
+@register("jsonl")
+def render_jsonl(report: Report, path) -> None:
+    def write(fh):
+        for ev in alert_events(report):
+            fh.write(json.dumps(ev, ensure_ascii=False, sort_keys=False))
+            fh.write("\n")
+
+    _atomic_write(path, write)
+
+
+def _flow_frame(report: Report):
+    import pandas as pd
+
+    df = report.flow_table
+    if df is None:
+        from forensics.batch import PRED_COLUMNS, SLIM_COLUMNS
+
+        return pd.DataFrame(columns=["capture", *SLIM_COLUMNS, *PRED_COLUMNS])
+    return df
+
+
+@register("csv")
+def render_csv(report: Report, path) -> None:
+    df = _flow_frame(report)
+    _atomic_write(path, lambda fh: df.to_csv(fh, index=False))
+
+
+@register("parquet")
+def render_parquet(report: Report, path) -> None:
+    df = _flow_frame(report)
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ForensicsError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -1,0 +1,412 @@
+"""The report data object every renderer reads, and how it is built.
+
+Incidents: the attack flows (``pred_attack``) are grouped by
+(attacker = the flow's source, category, subcategory) and split where the
+attacker was silent for more than ``config.incident_gap`` seconds.  An
+incident's confidence is the mean confidence of its flows; its evidence is the
+detector's explanations ranked by how many flows carry them.
+
+Hosts: every address seen in a flow.  ``attacker`` if it is the source of an
+incident, else ``victim`` if it is the target of one, else ``normal``.  An
+attacker or victim takes the category of its largest incident (by flows).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from forensics import __version__
+
+CATEGORY_ORDER = ("DDoS", "DoS", "Reconnaissance", "Theft", "Normal")
+ROLE_ORDER = {"attacker": 0, "victim": 1, "normal": 2}
+FLOAT_DIGITS = 6
+
+
+@dataclass
+class Input:
+    path: str
+    sha256: str | None
+    format: str | None
+    packets: int
+    decoded: int
+    undecodable: dict
+    warnings: list
+    error: str | None
+    size: int = 0
+    compression: str | None = None
+    out_of_order: int = 0
+    first_positions: dict = field(default_factory=dict)
+    flows: int = 0
+    attack_flows: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "format": self.format,
+            "packets": int(self.packets),
+            "decoded": int(self.decoded),
+            "undecodable": {str(k): int(v) for k, v in sorted(self.undecodable.items())},
+            "warnings": list(self.warnings),
+            "error": self.error,
+        }
+
+
+@dataclass
+class Flow:
+    """One flow as shown in the report (top flows of an incident)."""
+
+    capture: str
+    stime: float
+    ltime: float
+    saddr: str
+    sport: Any
+    daddr: str
+    dport: Any
+    proto: str
+    state: str
+    pkts: int
+    bytes: int
+    category: str
+    subcategory: str
+    confidence: float
+    evidence: str
+
+
+@dataclass
+class Incident:
+    id: int
+    attacker: str
+    victims: list[str]
+    category: str
+    subcategory: str
+    start: float
+    end: float
+    flows: int
+    packets: int
+    bytes: int
+    confidence: float
+    evidence: list[str]
+    captures: list[str] = field(default_factory=list)
+    top_flows: list[Flow] = field(default_factory=list)
+    app_detail: dict = field(default_factory=dict)  # {"http": [...], "dns": [...], "mqtt": [...], "note": str}
+    per_victim: dict = field(default_factory=dict)  # victim ip -> {"flows": N, "packets": N, "bytes": N}
+
+    def summary(self) -> dict:
+        return {
+            "attacker": self.attacker,
+            "victims": list(self.victims),
+            "category": self.category,
+            "subcategory": self.subcategory,
+            "start": _r(self.start),
+            "end": _r(self.end),
+            "flows": int(self.flows),
+            "packets": int(self.packets),
+            "bytes": int(self.bytes),
+            "confidence": _r(self.confidence),
+            "evidence": list(self.evidence),
+        }
+
+
+@dataclass
+class Host:
+    ip: str
+    role: str
+    category: str
+    subcategory: str
+    confidence: float
+    first_seen: float
+    last_seen: float
+    flows: int
+    peers: list[str]
+    incidents: list[int] = field(default_factory=list)  # Incident.id where it is attacker or victim
+
+    def summary(self) -> dict:
+        return {
+            "ip": self.ip,
+            "role": self.role,
+            "category": self.category,
+            "subcategory": self.subcategory,
+            "confidence": _r(self.confidence),
+            "first_seen": _r(self.first_seen),
+            "last_seen": _r(self.last_seen),
+            "flows": int(self.flows),
+            "peers": list(self.peers),
+        }
+
+
+@dataclass
+class Report:
+    tool: dict
+    model: dict
+    inputs: list[Input]
+    flows: int
+    attack_flows: int
+    hosts: list[Host]
+    incidents: list[Incident]
+    started: float = 0.0
+    finished: float = 0.0
+    flow_table: Any = None  # pandas.DataFrame of every flow + prediction (when kept)
+    config: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    # -- what the exit status and the renderers ask ---------------------------------
+    @property
+    def readable(self) -> list[Input]:
+        return [i for i in self.inputs if i.error is None]
+
+    @property
+    def failed(self) -> list[Input]:
+        return [i for i in self.inputs if i.error is not None]
+
+    @property
+    def exit_status(self) -> int:
+        """0 no attack, 1 attack found (among the readable inputs), 2 nothing readable."""
+        from forensics.errors import ExitStatus
+
+        if not self.readable:
+            return int(ExitStatus.USAGE)
+        return int(ExitStatus.ATTACK if self.incidents else ExitStatus.OK)
+
+    def summary(self) -> dict:
+        """The documented summary.json shape (docs/design.md), nothing more."""
+        return {
+            "tool": dict(self.tool),
+            "model": dict(self.model),
+            "inputs": [i.summary() for i in self.inputs],
+            "flows": int(self.flows),
+            "attack_flows": int(self.attack_flows),
+            "hosts": [h.summary() for h in self.hosts],
+            "incidents": [i.summary() for i in self.incidents],
+        }
+
+    @property
+    def time_range(self) -> tuple[float, float] | None:
+        spans = [(i.start, i.end) for i in self.incidents]
+        if not spans:
+            return None
+        return min(s for s, _ in spans), max(e for _, e in spans)
+
+
+def _r(x) -> float | None:
+    if x is None:
+        return None
+    return round(float(x), FLOAT_DIGITS)
+
+
+def ip_sort_key(ip: str):
+    try:
+        a = ipaddress.ip_address(ip)
+        return (0, a.version, int(a), "")
+    except ValueError:
+        return (1, 0, 0, str(ip))
+
+
+# --------------------------------------------------------------------------
+# building
+# --------------------------------------------------------------------------
+
+
+def build_report(candidates, results, config, *, model: dict, started: float = 0.0, finished: float = 0.0) -> Report:
+    import pandas as pd
+
+    by_path = {r.path: r for r in results}
+    inputs: list[Input] = []
+    frames = []
+    for c in candidates:
+        r = by_path.get(c.path)
+        if r is None:  # not a capture: never sent to a worker
+            from forensics.batch import failed_accounting
+
+            acc = failed_accounting(c.path, c.reason or "not scanned", fmt=c.format, compression=c.compression, size=c.size)
+            inputs.append(_input(acc))
+            continue
+        inp = _input(r.accounting, seconds=r.seconds)
+        if r.error is not None:
+            inp.error = r.error
+        if r.flows is not None:
+            inp.flows = int(len(r.flows))
+            inp.attack_flows = int(r.flows["pred_attack"].astype(bool).sum()) if len(r.flows) else 0
+            if len(r.flows):
+                frames.append(r.flows)
+        inputs.append(inp)
+
+    flows = pd.concat(frames, ignore_index=True) if frames else None
+    n_flows = 0 if flows is None else len(flows)
+    if flows is not None:
+        flows["pred_attack"] = flows["pred_attack"].astype(bool)
+        flows["saddr"] = flows["saddr"].astype(str)
+        flows["daddr"] = flows["daddr"].astype(str)
+    n_attack = 0 if flows is None else int(flows["pred_attack"].sum())
+    incidents = _incidents(flows, config) if n_attack else []
+    hosts = _hosts(flows, incidents) if flows is not None else []
+    return Report(
+        tool={"name": "forensics", "version": __version__},
+        model=dict(model),
+        inputs=inputs,
+        flows=n_flows,
+        attack_flows=n_attack,
+        hosts=hosts,
+        incidents=incidents,
+        started=started,
+        finished=finished,
+        flow_table=flows if getattr(config, "keep_flows", False) else None,
+        config=config,
+    )
+
+
+def _input(acc: dict, seconds: float = 0.0) -> Input:
+    return Input(
+        path=str(acc.get("path")),
+        sha256=acc.get("sha256"),
+        format=acc.get("format"),
+        packets=int(acc.get("packets") or 0),
+        decoded=int(acc.get("decoded") or 0),
+        undecodable=dict(acc.get("undecodable") or {}),
+        warnings=list(acc.get("warnings") or []),
+        error=acc.get("error"),
+        size=int(acc.get("size") or 0),
+        compression=acc.get("compression"),
+        out_of_order=int(acc.get("out_of_order") or 0),
+        first_positions=dict(acc.get("first_positions") or {}),
+        seconds=seconds,
+    )
+
+
+def _flow(row) -> Flow:
+    def port(v):
+        try:
+            return int(v)
+        except (TypeError, ValueError):
+            return str(v)
+
+    return Flow(
+        capture=str(row.capture),
+        stime=float(row.stime),
+        ltime=float(row.ltime),
+        saddr=str(row.saddr),
+        sport=port(row.sport),
+        daddr=str(row.daddr),
+        dport=port(row.dport),
+        proto=str(row.proto),
+        state=str(row.state),
+        pkts=int(row.pkts),
+        bytes=int(row.bytes),
+        category=str(row.pred_category),
+        subcategory=str(row.pred_subcategory),
+        confidence=float(row.confidence),
+        evidence=str(row.evidence),
+    )
+
+
+def _incidents(flows, config) -> list[Incident]:
+    gap = float(getattr(config, "incident_gap", 300.0))
+    top_n = int(getattr(config, "top_flows", 10))
+    att = flows[flows["pred_attack"]].copy()
+    att["pred_category"] = att["pred_category"].astype(str)
+    att["pred_subcategory"] = att["pred_subcategory"].astype(str)
+    # stable, input-order independent ordering
+    att = att.sort_values(["saddr", "pred_category", "pred_subcategory", "stime", "ltime", "daddr", "capture"], kind="mergesort")
+    out: list[Incident] = []
+    for (attacker, cat, sub), g in att.groupby(["saddr", "pred_category", "pred_subcategory"], sort=False):
+        st = g["stime"].to_numpy(dtype=float)
+        lt = g["ltime"].to_numpy(dtype=float)
+        # split where the next flow starts more than `gap` after everything before it ended
+        reach = lt.copy()
+        for i in range(1, len(reach)):
+            reach[i] = max(reach[i - 1], lt[i])
+        starts = [0] + [i for i in range(1, len(st)) if st[i] - reach[i - 1] > gap]
+        bounds = starts + [len(st)]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            part = g.iloc[a:b]
+            ev = Counter(e for e in part["evidence"].astype(str) if e)
+            total = len(part)
+            evidence = [
+                f"{total} flow{'s' if total != 1 else ''} classified {cat}/{sub}, mean confidence {part['confidence'].mean():.2f}"
+            ] + [f"{e} ({n} flow{'s' if n != 1 else ''})" for e, n in sorted(ev.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]
+            pv = part.groupby("daddr", sort=False).agg(flows=("pkts", "size"), packets=("pkts", "sum"), bytes=("bytes", "sum"))
+            per_victim = {str(ip): {k: int(v) for k, v in row.items()} for ip, row in pv.iterrows()}
+            top = part.sort_values(["bytes", "pkts", "stime"], ascending=[False, False, True], kind="mergesort").head(top_n)
+            out.append(
+                Incident(
+                    id=0,
+                    attacker=str(attacker),
+                    victims=sorted({str(v) for v in part["daddr"]}, key=ip_sort_key),
+                    category=str(cat),
+                    subcategory=str(sub),
+                    start=float(part["stime"].min()),
+                    end=float(part["ltime"].max()),
+                    flows=total,
+                    packets=int(part["pkts"].sum()),
+                    bytes=int(part["bytes"].sum()),
+                    confidence=float(part["confidence"].mean()),
+                    evidence=evidence,
+                    captures=sorted({str(c) for c in part["capture"]}),
+                    top_flows=[_flow(r) for r in top.itertuples(index=False)],
+                    per_victim=per_victim,
+                )
+            )
+    out.sort(key=lambda i: (i.start, ip_sort_key(i.attacker), i.category, i.subcategory))
+    for n, inc in enumerate(out, 1):
+        inc.id = n
+    return out
+
+
+def _hosts(flows, incidents: list[Incident]) -> list[Host]:
+    import pandas as pd
+
+    both = pd.concat(
+        [
+            pd.DataFrame({"ip": flows["saddr"], "peer": flows["daddr"], "stime": flows["stime"], "ltime": flows["ltime"], "conf": flows["confidence"]}),
+            pd.DataFrame({"ip": flows["daddr"], "peer": flows["saddr"], "stime": flows["stime"], "ltime": flows["ltime"], "conf": flows["confidence"]}),
+        ],
+        ignore_index=True,
+    )
+    agg = both.groupby("ip", sort=False).agg(first=("stime", "min"), last=("ltime", "max"), conf=("conf", "mean"))
+    # a flow from a host to itself counts once
+    nflows = pd.concat([flows["saddr"], flows["daddr"].where(flows["daddr"] != flows["saddr"])]).dropna().value_counts()
+    peers = both[both["ip"] != both["peer"]].groupby("ip", sort=False)["peer"].agg(lambda s: sorted(set(s), key=ip_sort_key))
+
+    as_attacker: dict[str, list[Incident]] = {}
+    as_victim: dict[str, list[Incident]] = {}
+    for inc in incidents:
+        as_attacker.setdefault(inc.attacker, []).append(inc)
+        for v in inc.victims:
+            as_victim.setdefault(v, []).append(inc)
+
+    hosts = []
+    for ip, row in agg.iterrows():
+        ip = str(ip)
+        mine = as_attacker.get(ip) or as_victim.get(ip)
+        if ip in as_attacker:
+            role = "attacker"
+        elif ip in as_victim:
+            role = "victim"
+        else:
+            role = "normal"
+        if mine:
+            main = max(mine, key=lambda i: (i.flows, i.packets, -i.start))
+            cat, sub, conf = main.category, main.subcategory, main.confidence
+        else:
+            cat, sub, conf = "Normal", "Normal", float(row["conf"])
+        involved = sorted({i.id for i in as_attacker.get(ip, []) + as_victim.get(ip, [])})
+        hosts.append(
+            Host(
+                ip=ip,
+                role=role,
+                category=cat,
+                subcategory=sub,
+                confidence=conf,
+                first_seen=float(row["first"]),
+                last_seen=float(row["last"]),
+                flows=int(nflows.get(ip, 0)),
+                peers=list(peers.get(ip, [])),
+                incidents=involved,
+            )
+        )
+    hosts.sort(key=lambda h: (ROLE_ORDER[h.role], ip_sort_key(h.ip)))
+    return hosts

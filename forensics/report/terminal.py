@@ -1,0 +1,170 @@
+"""Terminal output with rich: live progress while scanning, tables at the end.
+
+The console is passed in (the CLI makes one on stderr).  On a terminal the
+progress shows one bar for the files and one line per file with its current
+stage; off a terminal nothing is drawn while working and the final tables are
+plain text (rich drops colour and box-drawing when not a tty).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from forensics.report.model import Report
+from forensics.scan import Progress
+
+RICH_COLOURS = {
+    "DDoS": "bold red",
+    "DoS": "dark_orange",
+    "Reconnaissance": "bold blue",
+    "Theft": "bold magenta",
+    "Normal": "green",
+}
+ROLE_STYLE = {"attacker": "bold red", "victim": "yellow", "normal": "green"}
+
+
+class TerminalProgress(Progress):
+    """Rich progress bars on a terminal; silent otherwise."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.live = console.is_terminal
+        self._lock = threading.Lock()
+        self._bar = None
+        self._files_task = None
+        self._file_tasks: dict[str, int] = {}
+        if self.live:
+            self._bar = RichProgress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+
+    def __enter__(self):
+        if self._bar is not None:
+            self._bar.start()
+            self._stage = self._bar.add_task("starting", total=None)
+        return self
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.stop()
+        return False
+
+    def stage(self, name: str) -> None:
+        if self._bar is not None:
+            with self._lock:
+                self._bar.update(self._stage, description=Text(name, style="bold"))
+
+    def files(self, candidates) -> None:
+        if self._bar is None:
+            return
+        with self._lock:
+            self._files_task = self._bar.add_task("captures", total=len(candidates))
+            for c in candidates[:12]:  # one line per file, for the first dozen
+                self._file_tasks[c.path] = self._bar.add_task(Text(f"  {os.path.basename(c.path)}: queued"), total=3)
+
+    def file_stage(self, path: str, stage: str) -> None:
+        if self._bar is None or path not in self._file_tasks:
+            return
+        step = {"flows": 1, "detect": 2}.get(stage, 0)
+        with self._lock:
+            self._bar.update(self._file_tasks[path], description=Text(f"  {os.path.basename(path)}: {stage}"), completed=step)
+
+    def file_done(self, path: str, error: str | None) -> None:
+        if self._bar is None:
+            return
+        with self._lock:
+            if self._files_task is not None:
+                self._bar.advance(self._files_task)
+            tid = self._file_tasks.pop(path, None)
+            if tid is not None:
+                self._bar.remove_task(tid)
+            if error:
+                self._bar.console.print(Text(f"{path}: {error}", style="yellow"))
+
+
+def _cat(cat: str, sub: str | None = None) -> Text:
+    t = Text(str(cat), style=RICH_COLOURS.get(str(cat), "white"))
+    if sub:
+        t.append(f"/{sub}")
+    return t
+
+
+def render(report: Report, console: Console, *, max_hosts: int = 40) -> None:
+    """Final summary: inputs that failed, incidents, hosts, verdict."""
+    from forensics.report.html import fmt_duration, fmt_time
+
+    if report.failed:
+        t = Table(title="Inputs not scanned", title_justify="left", show_edge=False)
+        t.add_column("file", overflow="fold")
+        t.add_column("reason", overflow="fold")
+        for i in report.failed:
+            t.add_row(Text(i.path), Text(str(i.error), style="yellow"))
+        console.print(t)
+
+    if report.incidents:
+        t = Table(title="Incidents", title_justify="left", show_edge=False)
+        for col, kw in (
+            ("#", {"justify": "right"}),
+            ("category", {}),
+            ("attacker", {}),
+            ("victims", {"overflow": "fold"}),
+            ("start (UTC)", {}),
+            ("duration", {"justify": "right"}),
+            ("flows", {"justify": "right"}),
+            ("packets", {"justify": "right"}),
+            ("conf.", {"justify": "right"}),
+        ):
+            t.add_column(col, **kw)
+        for inc in report.incidents:
+            victims = ", ".join(inc.victims[:3]) + (f" +{len(inc.victims) - 3}" if len(inc.victims) > 3 else "")
+            t.add_row(
+                str(inc.id),
+                _cat(inc.category, inc.subcategory),
+                Text(inc.attacker),
+                Text(victims),
+                fmt_time(inc.start).replace(" UTC", ""),
+                fmt_duration(inc.end - inc.start),
+                f"{inc.flows:,}",
+                f"{inc.packets:,}",
+                f"{inc.confidence:.2f}",
+            )
+        console.print(t)
+
+        involved = [h for h in report.hosts if h.role != "normal"]
+        t = Table(title="Hosts in incidents", title_justify="left", show_edge=False)
+        for col in ("host", "role", "category", "flows", "peers", "conf."):
+            t.add_column(col, justify="right" if col in ("flows", "peers", "conf.") else "left")
+        for h in involved[:max_hosts]:
+            t.add_row(Text(h.ip), Text(h.role, style=ROLE_STYLE[h.role]), _cat(h.category, h.subcategory), f"{h.flows:,}", f"{len(h.peers):,}", f"{h.confidence:.2f}")
+        console.print(t)
+        if len(involved) > max_hosts:
+            console.print(f"... and {len(involved) - max_hosts} more hosts (see the report)")
+
+    normal = sum(1 for h in report.hosts if h.role == "normal")
+    read = len(report.readable)
+    line = Text()
+    if not report.readable:
+        line.append("No input could be read as a capture.", style="bold yellow")
+    elif report.incidents:
+        cats = sorted({i.category for i in report.incidents})
+        line.append(f"{len(report.incidents)} incident(s) ", style="bold red")
+        for n, c in enumerate(cats):
+            line.append(", " if n else "(")
+            line.append_text(_cat(c))
+        line.append(f"); {report.attack_flows:,} of {report.flows:,} flows flagged")
+    else:
+        line.append(f"No attack found in {report.flows:,} flows", style="bold green")
+    line.append(f"; {read} of {len(report.inputs)} input(s) scanned, {normal} normal host(s).")
+    console.print(line)

@@ -1,0 +1,300 @@
+"""``scan()``: the one Python entry point for the whole pipeline.
+
+    from forensics.scan import scan, ScanConfig
+    report = scan(["captures/"], ScanConfig(workers=4))
+    report.summary()          # the documented summary.json dict
+    report.exit_status        # 0 no attack, 1 attack found, 2 nothing readable
+
+Steps: expand the given paths into candidate files (folders recursively,
+captures recognised by their content, not their name), run
+``extract_flows`` + the detector on every capture (in parallel, see
+:mod:`forensics.batch`), then group the attack flows into incidents and hosts
+(:mod:`forensics.report.model`).  A file that cannot be read is reported with
+its reason and the others go on.
+"""
+
+from __future__ import annotations
+
+import bz2
+import errno
+import gzip
+import lzma
+import os
+import shutil
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from forensics.errors import ForensicsError
+
+# --------------------------------------------------------------------------
+# configuration (the CLI turns its arguments into this frozen object)
+# --------------------------------------------------------------------------
+
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    workers: int | None = None  # processes; None = number of CPUs (capped by the number of files)
+    dask: str | None = None  # scheduler address, e.g. tcp://10.0.0.5:8786
+    device: str = "cpu"
+    model_dir: str | None = None  # None = the bundled model
+    chunk_packets: int = 1_000_000
+    keep_flows: bool = False  # keep every flow column (needed for --flows)
+    app_detail: bool | None = None  # tshark/pyshark detail of flagged flows; None = when tshark is installed
+    app_detail_seconds: float = 20.0  # time budget for the whole application-layer step
+    app_detail_items: int = 50  # most items (requests, names, topics) kept per incident
+    incident_gap: float = 300.0  # seconds without a flow that split two incidents of one attacker
+    top_flows: int = 10  # flows shown per incident
+    # Extension hooks, "module:callable" strings so they travel to worker
+    # processes and Dask workers.  The defaults are the real pipeline.
+    extractor: str = "forensics.features:extract_flows"
+    detector: str = "forensics.detect:load_detector"
+
+    def __post_init__(self):
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+            raise ForensicsError(f"--workers must be a positive integer, got {self.workers!r}")
+        if self.device not in DEVICES:
+            raise ForensicsError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.dask is not None and "://" not in self.dask:
+            raise ForensicsError(f"--dask must be a scheduler address like tcp://HOST:PORT, got {self.dask!r}")
+        if self.chunk_packets < 1:
+            raise ForensicsError(f"chunk_packets must be positive, got {self.chunk_packets}")
+
+    @property
+    def effective_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+# --------------------------------------------------------------------------
+# recognising captures by content
+# --------------------------------------------------------------------------
+
+_CAPTURE_MAGIC = {
+    b"\xd4\xc3\xb2\xa1": "pcap",  # little-endian, microseconds
+    b"\xa1\xb2\xc3\xd4": "pcap",  # big-endian, microseconds
+    b"\x4d\x3c\xb2\xa1": "pcap",  # little-endian, nanoseconds
+    b"\xa1\xb2\x3c\x4d": "pcap",  # big-endian, nanoseconds
+    b"\x0a\x0d\x0d\x0a": "pcapng",  # section header block
+}
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip", gzip.open),
+    (b"BZh", "bzip2", bz2.open),
+    (b"\xfd7zXZ\x00", "xz", lzma.open),
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file found on the command line or in a folder, and what it looked like."""
+
+    path: str
+    format: str | None = None  # pcap | pcapng when recognised
+    compression: str | None = None
+    size: int = 0
+    reason: str | None = None  # why it will not be scanned (None: it is a capture)
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def sniff(path: str | os.PathLike) -> Candidate:
+    """Look at the first bytes of ``path`` and say whether it is a capture."""
+    p = str(path)
+    try:
+        st = os.stat(p)
+    except OSError as exc:
+        return Candidate(p, reason=_os_reason(exc))
+    if not stat.S_ISREG(st.st_mode):
+        return Candidate(p, reason="not a regular file")
+    if st.st_size == 0:
+        return Candidate(p, reason="empty file (0 bytes)")
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        return Candidate(p, size=st.st_size, reason=_os_reason(exc))
+    fmt = _CAPTURE_MAGIC.get(head[:4])
+    if fmt:
+        return Candidate(p, format=fmt, size=st.st_size)
+    for magic, name, opener in _COMPRESSED:
+        if head.startswith(magic):
+            try:
+                with opener(p, "rb") as fh:
+                    inner = fh.read(4)
+            except (OSError, EOFError, lzma.LZMAError) as exc:
+                return Candidate(p, compression=name, size=st.st_size, reason=f"corrupt {name} stream ({exc})")
+            fmt = _CAPTURE_MAGIC.get(inner)
+            if fmt:
+                return Candidate(p, format=fmt, compression=name, size=st.st_size)
+            return Candidate(p, compression=name, size=st.st_size, reason=f"{name} file does not hold a pcap or pcapng capture")
+    if len(head) < 4:
+        return Candidate(p, size=st.st_size, reason=f"too short to be a capture ({st.st_size} bytes)")
+    return Candidate(p, size=st.st_size, reason="not a capture (no pcap, pcapng, gzip, bzip2 or xz signature)")
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    if exc.errno == errno.ENOENT:
+        return "no such file (or a dangling symlink)"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "unreadable: permission denied"
+    return f"unreadable: {exc.strerror or exc}"
+
+
+def discover(paths: Sequence[str | os.PathLike]) -> list[Candidate]:
+    """Expand files and folders (recursively, following symlinks safely) into candidates.
+
+    Order is deterministic: arguments in the order given, folder contents sorted
+    by name.  A file reached twice (two arguments, or a symlink to a file already
+    seen) is listed once; a directory symlink that leads back into a folder being
+    walked is reported as a symlink loop.
+    """
+    out: list[Candidate] = []
+    seen_files: set[tuple[int, int]] = set()
+
+    def add_file(p: str) -> None:
+        try:
+            st = os.stat(p)
+            key = (st.st_dev, st.st_ino)
+            if key in seen_files:
+                return
+            seen_files.add(key)
+        except OSError:
+            pass
+        out.append(sniff(p))
+
+    def walk(d: str, ancestors: frozenset[tuple[int, int]]) -> None:
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            out.append(Candidate(d, reason=_os_reason(exc)))
+            return
+        for e in entries:
+            p = e.path
+            try:
+                st = os.stat(p)  # follows symlinks
+            except OSError as exc:
+                out.append(Candidate(p, reason=_os_reason(exc)))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in ancestors:
+                    out.append(Candidate(p, reason=f"symlink loop (leads back to {os.path.realpath(p)})"))
+                    continue
+                walk(p, ancestors | {key})
+            elif stat.S_ISREG(st.st_mode):
+                add_file(p)
+            else:
+                out.append(Candidate(p, reason="not a regular file (device, socket or pipe)"))
+
+    for raw in paths:
+        p = os.fspath(raw)
+        try:
+            st = os.stat(p)
+        except OSError as exc:
+            out.append(Candidate(p, reason=_os_reason(exc)))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            walk(p, frozenset({(st.st_dev, st.st_ino)}))
+        else:
+            add_file(p)
+    return out
+
+
+# --------------------------------------------------------------------------
+# progress (the terminal renderer implements this; the default does nothing)
+# --------------------------------------------------------------------------
+
+
+class Progress:
+    """Callbacks ``scan()`` makes while it works.  Override what you need."""
+
+    def stage(self, name: str) -> None:  # a step of the whole scan started
+        pass
+
+    def files(self, candidates: Sequence[Candidate]) -> None:  # the captures about to be scanned
+        pass
+
+    def file_stage(self, path: str, stage: str) -> None:  # "reading", "detecting", ...
+        pass
+
+    def file_done(self, path: str, error: str | None) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------
+# the entry point
+# --------------------------------------------------------------------------
+
+
+def tshark_available() -> bool:
+    return shutil.which("tshark") is not None
+
+
+def scan(
+    paths: Sequence[str | os.PathLike] | str | os.PathLike,
+    config: ScanConfig | None = None,
+    *,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.time,
+) -> "Report":
+    """Scan captures and folders; return the :class:`~forensics.report.model.Report`."""
+    from forensics import batch
+    from forensics.report.model import build_report
+
+    config = config or ScanConfig()
+    progress = progress or Progress()
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if not paths:
+        raise ForensicsError("scan: give at least one capture file or folder")
+    started = clock()
+    progress.stage("finding captures")
+    candidates = discover(paths)
+    good = [c for c in candidates if c.ok]
+
+    progress.stage("loading model")
+    detector = batch.load_detector_cached(config.detector, config.model_dir, config.device)
+    model_info = {"version": str(getattr(detector, "version", "unknown")), "sha256": str(getattr(detector, "sha256", ""))}
+
+    progress.files(good)
+    progress.stage("scanning captures")
+    results = batch.run(good, config, progress=progress)
+
+    progress.stage("grouping incidents")
+    report = build_report(candidates, results, config, model=model_info, started=started, finished=clock())
+    if report.incidents and _want_app_detail(config):
+        progress.stage("application-layer detail (tshark)")
+        from forensics.report.appdetail import attach_app_detail
+
+        attach_app_detail(report, config)
+    return report
+
+
+def _want_app_detail(config: ScanConfig) -> bool:
+    if config.app_detail is None:
+        return tshark_available()
+    return bool(config.app_detail) and tshark_available()
+
+
+def resolve(spec: str) -> Any:
+    """Import ``"module:attr"``."""
+    import importlib
+
+    mod, _, attr = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(mod), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ForensicsError(f"cannot load pipeline stage {spec!r}: {exc}") from exc
+
+
+__all__ = ["ScanConfig", "Candidate", "Progress", "discover", "sniff", "scan", "resolve"]
+
+if False:  # pragma: no cover - for type checkers only
+    from forensics.report.model import Report  # noqa: F401
