@@ -19,6 +19,7 @@ import bz2
 import errno
 import gzip
 import lzma
+import zlib
 import os
 import shutil
 import stat
@@ -126,7 +127,7 @@ def sniff(path: str | os.PathLike) -> Candidate:
             try:
                 with opener(p, "rb") as fh:
                     inner = fh.read(4)
-            except (OSError, EOFError, lzma.LZMAError) as exc:
+            except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error) as exc:
                 return Candidate(p, compression=name, size=st.st_size, reason=f"corrupt {name} stream ({exc})")
             fmt = _CAPTURE_MAGIC.get(inner)
             if fmt:

@@ -16,7 +16,9 @@ import logging
 import time
 from collections import Counter, defaultdict
 
-from forensics.report.model import Report
+from forensics.report.model import Report, endpoint_key
+
+DNS_TYPES = {"1": "A", "2": "NS", "5": "CNAME", "6": "SOA", "12": "PTR", "15": "MX", "16": "TXT", "28": "AAAA", "33": "SRV", "255": "ANY"}
 
 TSHARK_COMPRESSION = (None, "gzip")  # what tshark 4.0 opens directly
 
@@ -94,8 +96,17 @@ def attach_app_detail(report: Report, config) -> None:
             if not targets:
                 return
             ts = float(pkt.sniff_timestamp)
+            l4 = getattr(pkt, "tcp", None) or getattr(pkt, "udp", None)
+            key = None
+            if l4 is not None:
+                try:
+                    key = endpoint_key(src, int(l4.srcport), dst, int(l4.dstport))
+                except (AttributeError, ValueError):
+                    key = None
             for inc in targets:
                 if not (inc.start - 1 <= ts <= inc.end + 1):
+                    continue
+                if inc.flow_keys is not None and key not in inc.flow_keys:
                     continue
                 if hasattr(pkt, "http") and len(http[inc.id]) < limit:
                     h = pkt.http
@@ -115,7 +126,8 @@ def attach_app_detail(report: Report, config) -> None:
                     name = _get(pkt.dns, "qry_name")
                     if name and (name in dns[inc.id] or len(dns[inc.id]) < limit):
                         dns[inc.id][name] += 1
-                        dns_type.setdefault((inc.id, name), _get(pkt.dns, "qry_type", default="?"))
+                        qt = _get(pkt.dns, "qry_type", default="?")
+                        dns_type.setdefault((inc.id, name), DNS_TYPES.get(qt, qt))
                 if hasattr(pkt, "mqtt"):
                     topic = _get(pkt.mqtt, "topic")
                     kind = {"3": "publish", "8": "subscribe", "10": "unsubscribe"}.get(_get(pkt.mqtt, "msgtype"), "message")

@@ -23,6 +23,7 @@ from forensics import __version__
 CATEGORY_ORDER = ("DDoS", "DoS", "Reconnaissance", "Theft", "Normal")
 ROLE_ORDER = {"attacker": 0, "victim": 1, "normal": 2}
 FLOAT_DIGITS = 6
+MAX_FLOW_KEYS = 20_000  # incidents with more flows are matched by address pair only (application detail)
 
 
 @dataclass
@@ -95,6 +96,7 @@ class Incident:
     top_flows: list[Flow] = field(default_factory=list)
     app_detail: dict = field(default_factory=dict)  # {"http": [...], "dns": [...], "mqtt": [...], "note": str}
     per_victim: dict = field(default_factory=dict)  # victim ip -> {"flows": N, "packets": N, "bytes": N}
+    flow_keys: frozenset | None = None  # endpoint pairs of its flows (None when too many to keep)
 
     def summary(self) -> dict:
         return {
@@ -348,12 +350,29 @@ def _incidents(flows, config) -> list[Incident]:
                     captures=sorted({str(c) for c in part["capture"]}),
                     top_flows=[_flow(r) for r in top.itertuples(index=False)],
                     per_victim=per_victim,
+                    flow_keys=_flow_keys(part) if total <= MAX_FLOW_KEYS else None,
                 )
             )
     out.sort(key=lambda i: (i.start, ip_sort_key(i.attacker), i.category, i.subcategory))
     for n, inc in enumerate(out, 1):
         inc.id = n
     return out
+
+
+def endpoint_key(a, pa, b, pb) -> frozenset:
+    """Direction-free key of a flow: its two (address, port) ends."""
+
+    def port(v):
+        try:
+            return int(v, 0) if isinstance(v, str) else int(v)
+        except (TypeError, ValueError):
+            return str(v)
+
+    return frozenset(((str(a), port(pa)), (str(b), port(pb))))
+
+
+def _flow_keys(part) -> frozenset:
+    return frozenset(endpoint_key(a, pa, b, pb) for a, pa, b, pb in zip(part["saddr"], part["sport"], part["daddr"], part["dport"]))
 
 
 def _hosts(flows, incidents: list[Incident]) -> list[Host]:

@@ -1,0 +1,359 @@
+"""The renderers: HTML in headless Chromium (timelines drawn, no network, nothing executes),
+ECS alerts, flow tables, the terminal summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import zlib
+from html.parser import HTMLParser
+from io import StringIO
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from rich.console import Console
+from test_scan_double import DETECTOR, EXTRACTOR, attack_capture, dns_query, mqtt_publish, tcp, udp, write_pcap
+
+from forensics.report import render
+from forensics.report.html import CATEGORY_COLOURS, CSP, render_html
+from forensics.report.machine import alert_events
+from forensics.report.terminal import render as render_terminal
+from forensics.scan import ScanConfig, scan
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+TSHARK = shutil.which("tshark")
+CFG = ScanConfig(workers=1, extractor=EXTRACTOR, detector=DETECTOR, app_detail=False, keep_flows=True)
+
+ATTACKER, VICTIM = "10.66.0.5", "192.168.1.10"
+# Each payload would set document.title if it ever ran as markup or script.
+XSS_HTTP = (
+    b"GET /<script>document.title='PWNED1'</script>?a=\"onerror=document.title='PWNED2' HTTP/1.1\r\n"
+    b"Host: \"><img src=x onerror=\"document.title='PWNED3'\">\r\n"
+    b"User-Agent: <svg/onload=document.title='PWNED4'>\r\n\r\n"
+)
+XSS_DNS = "<svg/onload=document.title='PWNED5'>.evil"
+XSS_MQTT = "<script>document.title='PWNED6'</script>/\"onerror=x"
+XSS_FILE = "\"><img src=x onerror=document.title='PWNED7'><script>document.title='PWNED8'.pcap"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _Dom(HTMLParser):
+    """Elements, attributes and text of a serialised DOM."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_title = tag == "title" and not any(t == "svg" for t, _ in self.tags[:-1])
+
+    def handle_endtag(self, tag):
+        if tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._in_title:
+            self.title += data
+
+
+def dom(html: str) -> _Dom:
+    d = _Dom()
+    d.feed(html)
+    return d
+
+
+class _Listener:
+    """A local 'proxy' that records every connection Chromium makes through it."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.requests: list[bytes] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(1)
+                try:
+                    self.requests.append(conn.recv(4096))
+                except OSError:
+                    self.requests.append(b"?")
+
+    def close(self):
+        self._stop.set()
+        self._t.join(2)
+        self.sock.close()
+
+
+BROWSER_SERVICES = re.compile(rb"^[A-Z]+ (?:http://)?[^/ ]*\.(?:google\.com|googleapis\.com|gvt1\.com|gstatic\.com)[:/ ]")
+
+
+def _browser_service(request: bytes) -> bool:
+    """Chromium's own update/time pings (they happen with any page, even about:blank)."""
+    return bool(BROWSER_SERVICES.match(request))
+
+
+def chromium(page: Path, tmp: Path, *, dump_dom=False, screenshot: Path | None = None, proxy_port: int | None = None) -> str:
+    args = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+        "--disable-default-apps", "--metrics-recording-only", "--mute-audio",
+        "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,MediaRouter,Translate",
+        f"--user-data-dir={tmp / 'chromium-profile'}", "--window-size=1200,1400", "--virtual-time-budget=2000",
+    ]
+    if proxy_port:
+        # every request, loopback included, goes to our listener
+        args += [f"--proxy-server=http://127.0.0.1:{proxy_port}", "--proxy-bypass-list=<-loopback>"]
+    if dump_dom:
+        args.append("--dump-dom")
+    if screenshot:
+        args.append(f"--screenshot={screenshot}")
+    args.append(page.resolve().as_uri())
+    out = subprocess.run(args, capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def png_pixels(path: Path):
+    """(width, height, rows of RGB(A) bytes) of an 8-bit non-interlaced PNG, numpy unfiltering."""
+    import numpy as np
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, hdr = 8, b"", None
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + n]
+        if kind == b"IHDR":
+            hdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    w, h, depth, ctype, _, _, interlace = hdr
+    assert depth == 8 and interlace == 0 and ctype in (2, 6)
+    bpp = 3 if ctype == 2 else 4
+    raw = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(h, 1 + w * bpp)
+    out = np.zeros((h, w * bpp), dtype=np.uint8)
+    prev = np.zeros(w * bpp, dtype=np.int32)
+    for y in range(h):
+        f, line = raw[y, 0], raw[y, 1:].astype(np.int32)
+        if f == 0:
+            cur = line
+        elif f == 1:
+            cur = np.cumsum(line.reshape(w, bpp), axis=0).reshape(-1) % 256
+        elif f == 2:
+            cur = (line + prev) % 256
+        else:
+            cur = np.zeros_like(line)
+            for i in range(w * bpp):
+                a = cur[i - bpp] if i >= bpp else 0
+                b = prev[i]
+                if f == 3:
+                    cur[i] = (line[i] + ((a + b) >> 1)) % 256
+                else:
+                    c = prev[i - bpp] if i >= bpp else 0
+                    p = a + b - c
+                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                    pr = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                    cur[i] = (line[i] + pr) % 256
+        out[y] = cur
+        prev = cur
+    return out.reshape(h, w, bpp)[:, :, :3]
+
+
+def xss_capture(folder: Path) -> Path:
+    pkts = [
+        tcp(ATTACKER, VICTIM, 40000, 80, XSS_HTTP),
+        udp(ATTACKER, VICTIM, 5353, 53, dns_query(XSS_DNS)),
+        tcp(ATTACKER, VICTIM, 40001, 1883, mqtt_publish(XSS_MQTT)),
+        udp("192.168.1.20", "192.168.1.30", 5000, 1883, b"x"),
+    ]
+    return write_pcap(folder / XSS_FILE, pkts, step=0.5)
+
+
+# --------------------------------------------------------------------------- HTML, static checks
+
+
+@pytest.fixture(scope="module")
+def attack_report(tmp_path_factory):
+    d = tmp_path_factory.mktemp("attack")
+    attack_capture(d / "a.pcap")
+    attack_capture(d / "b.pcap", attacker="10.66.0.7", victim="192.168.1.11", t0=1_700_000_100.0)
+    (d / "broken.pcap").write_bytes(b"\xd4\xc3\xb2\xa1")
+    rep = scan([d], CFG)
+    html = render_html(rep)
+    return d, rep, html
+
+
+def test_html_is_self_contained_with_csp(attack_report):
+    _, _, html = attack_report
+    assert f'<meta http-equiv="Content-Security-Policy" content="{CSP.replace(chr(39), "&#39;")}">' in html
+    d = dom(html)
+    assert not [t for t, _ in d.tags if t in ("script", "link", "iframe", "object", "embed", "img", "base")]
+    for tag, attrs in d.tags:
+        for k, v in attrs.items():
+            assert not k.startswith("on"), (tag, k)
+            if k in ("src", "href", "xlink:href", "action"):
+                assert (v or "").startswith(("#", "data:")), (tag, k, v)
+    assert "url(" not in html and "@import" not in html
+
+
+def test_html_shows_inputs_versions_incidents_and_timelines(attack_report):
+    folder, rep, html = attack_report
+    for inp in rep.readable:
+        assert inp.sha256 in html
+    assert "broken.pcap" in html and "not scanned" in html
+    assert rep.model["version"] in html and rep.model["sha256"] in html
+    d = dom(html)
+    svgs = [a for t, a in d.tags if t == "svg" and "tl" in (a.get("class") or "")]
+    involved = [h for h in rep.hosts if h.role != "normal"]
+    assert len(svgs) == len(involved) == 4
+    spans = [a for t, a in d.tags if t == "g" and a.get("class") == "span"]
+    assert len(spans) == 4 and {s["data-category"] for s in spans} == {"DoS"}
+    assert f"#{rep.incidents[0].id} DoS/TCP · 40 pkts · 40 flows" in html
+    assert [a["id"] for t, a in d.tags if t == "article"] == ["incident-1", "incident-2"]
+
+
+# --------------------------------------------------------------------------- HTML in Chromium
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="Debian package chromium is not installed")
+def test_report_in_chromium_draws_timelines_and_makes_no_request(attack_report, tmp_path):
+    _, rep, html = attack_report
+    page = tmp_path / "report.html"
+    render("html", rep, page)
+    listener = _Listener()
+    try:
+        shot = tmp_path / "shot.png"
+        chromium(page, tmp_path, screenshot=shot, proxy_port=listener.port)
+        live = dom(chromium(page, tmp_path, dump_dom=True, proxy_port=listener.port))
+        # positive control: the same browser set-up does report a page that loads something
+        control = tmp_path / "control.html"
+        control.write_text('<html><body><img src="http://forensics-control.invalid/x.png"></body></html>')
+        chromium(control, tmp_path, dump_dom=True, proxy_port=listener.port)
+    finally:
+        listener.close()
+    page_requests = [r for r in listener.requests if not _browser_service(r)]
+    assert page_requests and all(b"forensics-control.invalid" in r for r in page_requests), page_requests
+    assert sum(1 for t, a in live.tags if t == "rect") == 4
+    # the timeline bars are on screen in the DoS colour
+    px = png_pixels(shot)
+    rgb = tuple(int(CATEGORY_COLOURS["DoS"][i : i + 2], 16) for i in (1, 3, 5))
+    hits = ((px[:, :, 0] == rgb[0]) & (px[:, :, 1] == rgb[1]) & (px[:, :, 2] == rgb[2])).sum()
+    assert hits > 500, hits
+
+
+@pytest.mark.skipif(not (CHROMIUM and TSHARK), reason="needs chromium and tshark")
+def test_hostile_strings_are_shown_escaped_and_never_run(tmp_path):
+    cap = xss_capture(tmp_path)
+    rep = scan([cap], ScanConfig(workers=1, extractor=EXTRACTOR, detector=DETECTOR, app_detail=True))
+    details = {k: v for i in rep.incidents for k, v in i.app_detail.items() if v}
+    assert details["http"][0]["uri"].startswith("/<script>") and details["dns"][0]["name"] == XSS_DNS
+    assert details["mqtt"][0]["topic"] == XSS_MQTT
+    page = tmp_path / "report.html"
+    render("html", rep, page)
+    raw = page.read_text()
+    assert "<script" not in raw.lower() and "<img" not in raw and "<svg/" not in raw
+    assert "&lt;script&gt;document.title=&#39;PWNED1&#39;&lt;/script&gt;" in raw
+    # and without the CSP, escaping alone must keep everything inert
+    no_csp = tmp_path / "no_csp.html"
+    no_csp.write_text(re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", raw))
+    for p in (page, no_csp):
+        live = dom(chromium(p, tmp_path, dump_dom=True))
+        assert "PWNED" not in live.title and live.title.startswith("forensics incident report")
+        assert not [t for t, _ in live.tags if t in ("script", "img", "iframe")]
+        assert not [(t, k) for t, a in live.tags for k in a if k.startswith("on")]
+        text = "".join(live.text)
+        for n in range(1, 9):
+            assert f"document.title='PWNED{n}'" in text, n
+        assert XSS_FILE in text and XSS_MQTT in text and XSS_DNS in text
+
+
+# --------------------------------------------------------------------------- machine outputs
+
+
+def test_alerts_are_ecs_events_one_per_incident(attack_report, tmp_path):
+    _, rep, _ = attack_report
+    render("jsonl", rep, tmp_path / "alerts.jsonl")
+    events = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert events == json.loads(json.dumps(alert_events(rep)))
+    assert len(events) == len(rep.incidents) == 2
+    for ev, inc in zip(events, rep.incidents):
+        assert ev["@timestamp"].endswith("Z") and ev["event"]["kind"] == "alert"
+        assert "intrusion_detection" in ev["event"]["category"]
+        assert ev["source"]["ip"] == inc.attacker and ev["destination"]["ip"] == inc.victims[0]
+        assert ev["threat"]["technique"]["id"] == ["T1498"] and ev["threat"]["tactic"]["name"] == ["Impact"]
+        assert ev["network"]["packets"] == inc.packets and ev["network"]["bytes"] == inc.bytes
+        assert ev["event"]["risk_score"] == round(100 * inc.confidence, 1)
+
+
+@pytest.mark.parametrize("name", ["flows.csv", "flows.parquet"])
+def test_flow_table_has_every_flow_and_its_prediction(attack_report, tmp_path, name):
+    _, rep, _ = attack_report
+    render(name.split(".")[1], rep, tmp_path / name)
+    df = pd.read_csv(tmp_path / name) if name.endswith("csv") else pd.read_parquet(tmp_path / name)
+    assert len(df) == rep.flows == 82
+    assert {"capture", "saddr", "daddr", "pred_category", "pred_subcategory", "confidence", "pred_attack", "evidence", "spkts"} <= set(df.columns)
+    assert int(df["pred_attack"].astype(bool).sum()) == rep.attack_flows == 80
+
+
+def test_json_summary_round_trips(attack_report, tmp_path):
+    _, rep, _ = attack_report
+    render("json", rep, tmp_path / "s.json")
+    assert json.loads((tmp_path / "s.json").read_text()) == json.loads(json.dumps(rep.summary()))
+
+
+def test_unknown_format_and_bad_flows_name_are_one_line_errors(attack_report, tmp_path):
+    from forensics.errors import ForensicsError
+    from forensics.report import flows_format
+
+    with pytest.raises(ForensicsError, match="unknown report format 'pdf'"):
+        render("pdf", attack_report[1], tmp_path / "x")
+    with pytest.raises(ForensicsError, match=r"--flows out\.txt"):
+        flows_format("out.txt")
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+def test_terminal_summary_plain_off_a_tty(attack_report):
+    _, rep, _ = attack_report
+    buf = StringIO()
+    render_terminal(rep, Console(file=buf, force_terminal=False, width=160))
+    out = buf.getvalue()
+    assert "\x1b[" not in out
+    assert "broken.pcap" in out and "Incidents" in out and "10.66.0.5" in out and "DoS/TCP" in out
+    assert "2 incident(s)" in out
+
+
+def test_terminal_summary_coloured_on_a_tty(attack_report):
+    _, rep, _ = attack_report
+    buf = StringIO()
+    render_terminal(rep, Console(file=buf, force_terminal=True, color_system="truecolor", width=160))
+    out = buf.getvalue()
+    assert "\x1b[" in out and "DoS" in out
+

@@ -1,0 +1,231 @@
+"""scan(): recognising captures by content, walking folders, incidents, hosts, exit status."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import shutil
+import struct
+
+import pandas as pd
+import pytest
+from test_scan_double import DETECTOR, EXTRACTOR, attack_capture, tcp, udp, write_pcap
+
+from forensics.errors import ForensicsError
+from forensics.report.model import build_report
+from forensics.scan import Candidate, ScanConfig, discover, scan, sniff
+
+CFG = ScanConfig(workers=1, extractor=EXTRACTOR, detector=DETECTOR, app_detail=False)
+
+SUMMARY_KEYS = ["tool", "model", "inputs", "flows", "attack_flows", "hosts", "incidents"]
+INPUT_KEYS = ["path", "sha256", "format", "packets", "decoded", "undecodable", "warnings", "error"]
+HOST_KEYS = ["ip", "role", "category", "subcategory", "confidence", "first_seen", "last_seen", "flows", "peers"]
+INCIDENT_KEYS = ["attacker", "victims", "category", "subcategory", "start", "end", "flows", "packets", "bytes", "confidence", "evidence"]
+
+
+# --------------------------------------------------------------------------- sniffing
+
+
+@pytest.mark.parametrize(
+    "magic,fmt",
+    [
+        (b"\xd4\xc3\xb2\xa1", "pcap"),
+        (b"\xa1\xb2\xc3\xd4", "pcap"),
+        (b"\x4d\x3c\xb2\xa1", "pcap"),
+        (b"\xa1\xb2\x3c\x4d", "pcap"),
+        (b"\x0a\x0d\x0d\x0a", "pcapng"),
+    ],
+)
+@pytest.mark.parametrize("compression", [None, "gzip", "bzip2", "xz"])
+def test_sniff_recognises_captures_by_content_not_name(tmp_path, magic, fmt, compression):
+    body = magic + b"\x00" * 20
+    opener = {None: lambda b: b, "gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress}[compression]
+    p = tmp_path / "no_extension_at_all"
+    p.write_bytes(opener(body))
+    c = sniff(p)
+    assert (c.ok, c.format, c.compression, c.size) == (True, fmt, compression, p.stat().st_size)
+
+
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        (b"", "empty file"),
+        (b"ab", "too short"),
+        (b"GET / HTTP/1.1\r\n", "not a capture"),
+        (gzip.compress(b"just some text"), "does not hold a pcap"),
+        (b"\x1f\x8b\x08\x00garbage-not-deflate", "corrupt gzip"),
+    ],
+)
+def test_sniff_names_the_reason(tmp_path, content, reason):
+    p = tmp_path / "x.pcap"
+    p.write_bytes(content)
+    c = sniff(p)
+    assert not c.ok and reason in c.reason
+
+
+def test_discover_walks_folders_sorted_and_handles_links(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "deep").mkdir()
+    attack_capture(tmp_path / "b" / "deep" / "z.bin")
+    attack_capture(tmp_path / "a.pcap")
+    (tmp_path / "notes.txt").write_text("not a capture")
+    os.symlink(tmp_path, tmp_path / "b" / "loop")  # directory loop
+    os.symlink("self", tmp_path / "self")  # a symlink to itself: ELOOP
+    os.symlink("missing", tmp_path / "dangling")
+    os.symlink(tmp_path / "a.pcap", tmp_path / "same.pcap")  # the same file twice: listed once
+    found = {os.path.relpath(c.path, tmp_path): c for c in discover([tmp_path, tmp_path / "a.pcap"])}
+    assert sorted(k for k, c in found.items() if c.ok) == ["a.pcap", os.path.join("b", "deep", "z.bin")]
+    assert "symlink loop" in found[os.path.join("b", "loop")].reason
+    assert found["self"].reason == "symlink loop"
+    assert "dangling" in found["dangling"].reason
+    assert "not a capture" in found["notes.txt"].reason
+    assert "same.pcap" not in found
+
+
+def test_discover_missing_argument_is_reported_not_fatal(tmp_path):
+    [c] = discover([tmp_path / "nope.pcap"])
+    assert not c.ok and "no such file" in c.reason
+
+
+@pytest.mark.skipif(not shutil.which("setpriv") or os.geteuid() != 0, reason="needs root and setpriv to drop to nobody")
+def test_unreadable_file_is_named(tmp_path):
+    import subprocess
+    import sys
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="forensics-unreadable-")
+    try:
+        os.chmod(d, 0o755)
+        p = attack_capture(os.path.join(d, "secret.pcap"))
+        os.chmod(p, 0)
+        code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from forensics.scan import sniff; print(sniff({str(p)!r}).reason)"
+        out = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert out.stdout.strip() == "unreadable: permission denied", out.stderr
+    finally:
+        shutil.rmtree(d)
+
+
+from conftest import ROOT  # noqa: E402
+
+
+# --------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize("kw", [{"workers": 0}, {"device": "tpu"}, {"dask": "localhost"}, {"chunk_packets": 0}])
+def test_config_rejects_bad_values_naming_the_option(kw):
+    with pytest.raises(ForensicsError) as e:
+        ScanConfig(**kw)
+    assert next(iter(kw)).replace("_", "") in str(e.value).replace("_", "").replace("-", "")
+
+
+def test_scan_needs_a_path():
+    with pytest.raises(ForensicsError):
+        scan([], CFG)
+
+
+# --------------------------------------------------------------------------- incidents and hosts
+
+
+def _flows(rows):
+    cols = ["capture", "stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "pkts", "bytes", "state",
+            "pred_category", "pred_subcategory", "confidence", "pred_attack", "evidence"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+class _R:  # a FileResult-like record
+    def __init__(self, path, flows):
+        self.path, self.flows, self.error, self.seconds = path, flows, None, 0.0
+        self.accounting = {"path": path, "sha256": "x", "format": "pcap", "packets": 1, "decoded": 1, "undecodable": {}, "warnings": []}
+
+
+def test_incidents_split_on_silence_and_group_by_attacker_and_class():
+    a, v1, v2, n = "10.0.0.9", "10.0.0.1", "10.0.0.2", "10.0.0.3"
+    rows = [
+        ["c", 100.0, 101.0, a, 1, v1, 80, "tcp", 10, 1000, "REQ", "DoS", "TCP", 0.9, True, "e1"],
+        ["c", 102.0, 150.0, a, 2, v2, 80, "tcp", 20, 2000, "REQ", "DoS", "TCP", 0.7, True, "e1"],
+        ["c", 500.0, 501.0, a, 3, v1, 80, "tcp", 5, 500, "REQ", "DoS", "TCP", 0.8, True, "e2"],  # 350 s later: new incident
+        ["c", 120.0, 121.0, a, 4, v1, 53, "udp", 3, 300, "INT", "Reconnaissance", "Service_Scan", 0.6, True, ""],
+        ["c", 100.0, 200.0, v1, 5, n, 1883, "tcp", 50, 5000, "CON", "Normal", "Normal", 0.95, False, ""],
+    ]
+    cands = [Candidate("c", format="pcap")]
+    rep = build_report(cands, [_R("c", _flows(rows))], CFG, model={"version": "m", "sha256": "s"})
+    inc = [(i.attacker, i.category, i.start, i.end, i.flows, i.packets, i.victims) for i in rep.incidents]
+    assert inc == [
+        (a, "DoS", 100.0, 150.0, 2, 30, [v1, v2]),
+        (a, "Reconnaissance", 120.0, 121.0, 1, 3, [v1]),
+        (a, "DoS", 500.0, 501.0, 1, 5, [v1]),
+    ]
+    assert [i.id for i in rep.incidents] == [1, 2, 3]
+    assert rep.incidents[0].confidence == pytest.approx(0.8)
+    assert rep.incidents[0].evidence[1] == "e1 (2 flows)"
+    roles = {h.ip: (h.role, h.category, h.flows, h.peers) for h in rep.hosts}
+    assert roles[a] == ("attacker", "DoS", 4, [v1, v2])
+    assert roles[v1] == ("victim", "DoS", 4, [n, a])
+    assert roles[n] == ("normal", "Normal", 1, [v1])
+    assert [h.ip for h in rep.hosts] == [a, v1, v2, n]  # attackers, victims, normal; numeric order
+    assert rep.exit_status == 1 and rep.attack_flows == 4 and rep.flows == 5
+
+
+def test_summary_has_exactly_the_documented_shape(tmp_path):
+    attack_capture(tmp_path / "a.pcap")
+    (tmp_path / "empty.pcap").write_bytes(b"")
+    s = scan([tmp_path], CFG).summary()
+    assert list(s) == SUMMARY_KEYS
+    assert list(s["tool"]) == ["name", "version"] and list(s["model"]) == ["version", "sha256"]
+    for i in s["inputs"]:
+        assert list(i) == INPUT_KEYS
+        assert i["packets"] == i["decoded"] + sum(i["undecodable"].values())
+    for h in s["hosts"]:
+        assert list(h) == HOST_KEYS and h["role"] in ("attacker", "victim", "normal")
+    for i in s["incidents"]:
+        assert list(i) == INCIDENT_KEYS and 0 <= i["confidence"] <= 1
+    bad = [i for i in s["inputs"] if i["error"]]
+    assert [os.path.basename(i["path"]) for i in bad] == ["empty.pcap"] and "empty" in bad[0]["error"]
+    assert s["flows"] == 41 and s["attack_flows"] == 40
+
+
+@pytest.mark.parametrize(
+    "make,status",
+    [
+        (lambda d: attack_capture(d / "a.pcap"), 1),
+        (lambda d: write_pcap(d / "n.pcap", [udp("192.168.1.2", "192.168.1.3", 1, 2, b"x")] * 5), 0),
+        (lambda d: (d / "t.txt").write_text("text"), 2),
+        (lambda d: None, 2),  # an empty folder
+    ],
+)
+def test_exit_status(tmp_path, make, status):
+    make(tmp_path)
+    assert scan([tmp_path], CFG).exit_status == status
+
+
+def test_exit_status_with_some_inputs_failed_follows_the_good_ones(tmp_path):
+    write_pcap(tmp_path / "n.pcap", [tcp("192.168.1.2", "192.168.1.3", 1, 2)])
+    (tmp_path / "trunc.pcap").write_bytes(b"\xd4\xc3\xb2\xa1\x02\x00")
+    rep = scan([tmp_path], CFG)
+    assert rep.exit_status == 0 and len(rep.failed) == 1 and len(rep.readable) == 1
+    attack_capture(tmp_path / "a.pcap")
+    assert scan([tmp_path], CFG).exit_status == 1
+
+
+def test_a_stage_crash_on_one_file_does_not_stop_the_batch(tmp_path, monkeypatch):
+    attack_capture(tmp_path / "a.pcap")
+    attack_capture(tmp_path / "b.pcap", attacker="10.66.0.7")
+    import test_scan_double
+
+    real = test_scan_double.extract_flows
+
+    def flaky(path, **kw):
+        if path.endswith("a.pcap"):
+            raise ZeroDivisionError("boom")
+        return real(path, **kw)
+
+    monkeypatch.setattr(test_scan_double, "extract_flows", flaky)
+    rep = scan([tmp_path], CFG)
+    errs = {os.path.basename(i.path): i.error for i in rep.inputs}
+    assert errs["b.pcap"] is None and "internal error: ZeroDivisionError: boom" in errs["a.pcap"]
+    assert [i.attacker for i in rep.incidents] == ["10.66.0.7"]
