@@ -1,0 +1,52 @@
+"""``forensics evaluate DATA... [--model DIR]``: score a model on held-out labeled runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("data", nargs="+", metavar="DATA", type=Path,
+                        help="lab output folders or BoT-IoT CSV files (split by run as in training)")
+    parser.add_argument("--model", type=Path, default=None, help="model folder (default: the bundled model)")
+    parser.add_argument("--baselines", action="store_true",
+                        help="also train and score the baselines (RandomForest, LogisticRegression, CNN-only, LSTM-only)")
+    parser.add_argument("--all-runs", action="store_true",
+                        help="score every run given, not only the held-out test runs of the split")
+    parser.add_argument("--json", type=Path, default=None, help="write the full metrics as JSON here")
+    return parser
+
+
+def run(args, console) -> int:
+    from dataclasses import fields
+
+    from forensics.detect import load_detector
+    from forensics.train import (TrainConfig, hosts_markdown, load_dataset, per_class_markdown, run_evaluation,
+                                 tables_markdown)
+
+    def log(msg: str) -> None:
+        console.print(msg, highlight=False, markup=False, soft_wrap=True)
+
+    det = load_detector(args.model)
+    known = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in det.meta.get("training", {}).get("config", {}).items() if k in known})
+    runs = load_dataset(args.data, log)
+    trained_on = set(det.meta.get("training", {}).get("split", {}).get("train", [])) | \
+        set(det.meta.get("training", {}).get("split", {}).get("val", []))
+    if args.all_runs:
+        runs["test"] = runs["train"] + runs["val"] + runs["test"]
+    leaked = [r.name for r in runs["test"] if r.name in trained_on]
+    if leaked:
+        log(f"warning: {len(leaked)} scored run(s) were used in training ({', '.join(leaked[:3])}...)")
+    report = run_evaluation(det.model, det.mean, det.std, runs, cfg, args.baselines, None, log)
+    console.print(f"model {det.version} sha256 {det.sha256[:12]}...; test runs: {', '.join(report['test_runs'])}",
+                  highlight=False, markup=False, soft_wrap=True)
+    console.print(tables_markdown(report["tables"]), highlight=False, markup=False, soft_wrap=True)
+    console.print(per_class_markdown(report["tables"]["cnn_lstm"]["imbalanced"]), highlight=False, markup=False, soft_wrap=True)
+    if report["hosts"]:
+        console.print(hosts_markdown(report["hosts"]), highlight=False, markup=False, soft_wrap=True)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+    return 0

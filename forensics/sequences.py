@@ -1,0 +1,305 @@
+"""Time-ordered context windows of flow feature vectors (the model input).
+
+Each flow (the *anchor*) gets two windows of ``T`` steps, aligned step by step:
+
+* the **source window**: flows with the anchor's ``saddr``, ordered by ``stime``;
+* the **destination window**: flows with the anchor's ``daddr``, ordered by ``stime``.
+
+Each window holds ``past`` flows before the anchor, the anchor itself and
+``future = T - past - 1`` flows after it (forensics is offline, so the first
+flows of a scan see what follows them).  Missing positions are zero padded and
+flagged by ``valid = 0``.  Step ``t`` of the sequence is the concatenation of
+step ``t`` of the source window and step ``t`` of the destination window, so a
+sequence is a ``(T, C)`` float32 array with ``C = 2 * len(STEP_FEATURES)``.
+
+What the windows make visible:
+
+* a port scan: one source, many destinations/ports, tiny REQ/RST flows close in
+  time (source window: ``same_peer = 0``, ``same_dport = 0``, small gaps);
+* a spoofed DDoS: many sources, one victim port (destination window:
+  ``same_peer = 0`` but ``same_dport = 1``, tiny gaps, one-packet INT flows);
+* keylogging: one long, slow session of small packets (anchor: long ``dur``, low
+  ``rate``, small bytes/packet; windows: few, widely spaced flows).
+
+Features come **only** from BoT-IoT flow columns: sizes and counts through
+``log1p``, one-hot ``proto``/``state``, port classes, bytes per packet,
+direction ratios, and *relative* times (gaps inside the window, offset from the
+anchor).  Addresses are only compared for equality with the anchor's peer
+(``same_peer``); addresses, MACs, ``pkSeqID``, ``seq`` and absolute times never
+reach the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forensics.errors import SchemaError
+
+# Columns a flow table must have (BoT-IoT names).
+NUMERIC_COLUMNS = [
+    "stime", "ltime", "pkts", "bytes", "dur", "mean", "stddev", "sum", "min", "max",
+    "spkts", "dpkts", "sbytes", "dbytes", "rate", "srate", "drate",
+]
+REQUIRED_COLUMNS = ["stime", "ltime", "proto", "saddr", "sport", "daddr", "dport", "pkts", "bytes",
+                    "state", "dur", "mean", "stddev", "sum", "min", "max", "spkts", "dpkts", "sbytes",
+                    "dbytes", "rate", "srate", "drate"]
+
+PROTOS = ["tcp", "udp", "icmp", "arp", "ipv6-icmp"]
+STATES = ["CON", "INT", "FIN", "REQ", "RST", "ACC", "CLO", "TIM", "ECO", "ECR", "URP", "URH", "URN"]
+# Destination ports worth naming (IoT testbed services), then ranges.
+DPORTS = {"http": (80, 8080), "https": (443, 8443), "mqtt": (1883, 8883), "ssh": (22,), "telnet": (23, 2323),
+          "dns": (53,), "ftp": (20, 21), "coap": (5683,)}
+LOG_COLUMNS = ["pkts", "bytes", "spkts", "dpkts", "sbytes", "dbytes", "dur", "mean", "stddev", "sum", "min",
+               "max", "rate", "srate", "drate"]
+
+
+def _flow_feature_names() -> list[str]:
+    names = [f"log_{c}" for c in LOG_COLUMNS]
+    names += ["log_sbytes_per_pkt", "log_dbytes_per_pkt", "dpkts_frac", "dbytes_frac", "records"]
+    names += [f"proto_{p}" for p in PROTOS] + ["proto_other"]
+    names += [f"state_{s}" for s in STATES] + ["state_other"]
+    names += [f"dport_{k}" for k in DPORTS] + ["dport_none", "dport_low", "dport_registered",
+                                                "dport_ephemeral"]
+    names += ["sport_low", "sport_registered", "sport_ephemeral", "sport_eq_dport"]
+    return names
+
+
+FLOW_FEATURES: list[str] = _flow_feature_names()
+CONTEXT_FEATURES = ["valid", "anchor", "log_dt_anchor", "log_gap", "same_peer", "same_dport", "same_sport"]
+STEP_FEATURES: list[str] = FLOW_FEATURES + CONTEXT_FEATURES
+CHANNELS: list[str] = [f"src.{n}" for n in STEP_FEATURES] + [f"dst.{n}" for n in STEP_FEATURES]
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    steps: int = 8  # T
+    past: int = 5  # flows before the anchor; future = steps - past - 1
+
+    @property
+    def future(self) -> int:
+        return self.steps - self.past - 1
+
+    def __post_init__(self):
+        if self.steps < 1 or not 0 <= self.past < self.steps:
+            raise ValueError(f"bad window: steps={self.steps} past={self.past}")
+
+
+def _port_numbers(col: pd.Series, name: str) -> np.ndarray:
+    """Ports as int64 (-1 when absent); BoT-IoT CSVs carry hex ICMP ports like '0x0303'."""
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        out = col.to_numpy(dtype="float64", na_value=np.nan)
+        return np.where(np.isnan(out), -1, out).astype(np.int64)
+    s = col.astype("string")
+    num = pd.to_numeric(s, errors="coerce")
+    bad = num.isna() & s.notna() & (s.str.len() > 0)
+    if bad.any():
+        def conv(x):
+            try:
+                return int(str(x), 0)
+            except ValueError:
+                return -1
+        num = num.astype("float64")
+        num[bad] = [conv(x) for x in s[bad]]
+    return num.fillna(-1).to_numpy(dtype="float64").astype(np.int64)
+
+
+def check_columns(flows: pd.DataFrame) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in flows.columns]
+    if missing:
+        raise SchemaError(f"flow table is missing column '{missing[0]}'"
+                          + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    for c in NUMERIC_COLUMNS:
+        dt = flows[c].dtype
+        if not (pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)):
+            raise SchemaError(f"column '{c}' must be numeric, got dtype {dt}")
+
+
+def flow_features(flows: pd.DataFrame) -> np.ndarray:
+    """Per-flow feature matrix ``(N, len(FLOW_FEATURES))`` float32."""
+    check_columns(flows)
+    n = len(flows)
+    cols = {c: np.nan_to_num(flows[c].to_numpy(dtype="float64", na_value=0.0), nan=0.0, posinf=0.0, neginf=0.0)
+            for c in NUMERIC_COLUMNS}
+    feats = []
+    for c in LOG_COLUMNS:
+        feats.append(np.log1p(np.clip(cols[c], 0, None)))
+    sp, dp, sb, db = cols["spkts"], cols["dpkts"], cols["sbytes"], cols["dbytes"]
+    feats.append(np.log1p(np.divide(sb, sp, out=np.zeros(n), where=sp > 0)))
+    feats.append(np.log1p(np.divide(db, dp, out=np.zeros(n), where=dp > 0)))
+    feats.append(np.divide(dp, sp + dp, out=np.zeros(n), where=(sp + dp) > 0))
+    feats.append(np.divide(db, sb + db, out=np.zeros(n), where=(sb + db) > 0))
+    # number of merged Argus status records (sum/mean of record durations)
+    m = cols["mean"]
+    feats.append(np.log1p(np.clip(np.divide(cols["sum"], m, out=np.ones(n), where=m > 0), 0, 1e6)))
+    proto = flows["proto"].astype("string").str.lower().fillna("").to_numpy(dtype=object)
+    onehot = [proto == p for p in PROTOS]
+    feats += onehot + [~np.logical_or.reduce(onehot)]
+    state = flows["state"].astype("string").str.upper().fillna("").to_numpy(dtype=object)
+    onehot = [state == s for s in STATES]
+    feats += onehot + [~np.logical_or.reduce(onehot)]
+    dport = _port_numbers(flows["dport"], "dport")
+    sport = _port_numbers(flows["sport"], "sport")
+    no_ports = ~np.isin(proto, ["tcp", "udp"])
+    dport = np.where(no_ports, -1, dport)
+    sport = np.where(no_ports, -1, sport)
+    named = np.zeros(n, bool)
+    for ports in DPORTS.values():
+        hit = np.isin(dport, ports)
+        named |= hit
+        feats.append(hit)
+    feats.append(dport < 0)
+    feats.append(~named & (dport >= 0) & (dport < 1024))
+    feats.append(~named & (dport >= 1024) & (dport < 49152))
+    feats.append(~named & (dport >= 49152))
+    feats.append((sport >= 0) & (sport < 1024))
+    feats.append((sport >= 1024) & (sport < 49152))
+    feats.append(sport >= 49152)
+    feats.append((sport >= 0) & (sport == dport))
+    out = np.stack([np.asarray(f, dtype=np.float32) for f in feats], axis=1)
+    assert out.shape[1] == len(FLOW_FEATURES)
+    return out
+
+
+def _codes(*series: pd.Series) -> list[np.ndarray]:
+    """Integer codes over one shared vocabulary (so saddr and daddr codes compare)."""
+    allv = pd.concat([s.astype("string").fillna("") for s in series], ignore_index=True)
+    codes, _ = pd.factorize(allv)
+    out, start = [], 0
+    for s in series:
+        out.append(codes[start:start + len(s)].astype(np.int64))
+        start += len(s)
+    return out
+
+
+def window_index(key: np.ndarray, order_time: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    """``(N, T)`` int64 row indices of each row's window over rows sharing ``key`` (-1 = padding).
+
+    Rows are ordered by ``(key, time, row)``; step ``spec.past`` is the row itself.
+    """
+    n = len(key)
+    order = np.lexsort((np.arange(n), order_time, key))
+    k_sorted = key[order]
+    start = np.r_[0, np.flatnonzero(k_sorted[1:] != k_sorted[:-1]) + 1]
+    group_len = np.diff(np.r_[start, n])
+    rank = np.arange(n) - np.repeat(start, group_len)  # position inside the group
+    glen = np.repeat(group_len, group_len)
+    pos = np.empty(n, np.int64)
+    pos[order] = np.arange(n)  # sorted position of each row
+    offsets = np.arange(spec.steps) - spec.past  # (T,)
+    r = rank[pos][:, None] + offsets[None, :]
+    ok = (r >= 0) & (r < glen[pos][:, None])
+    sorted_pos = pos[:, None] + offsets[None, :]
+    idx = np.where(ok, order[np.clip(sorted_pos, 0, n - 1)], -1)
+    return idx
+
+
+@dataclass
+class Windows:
+    """Model input for a flow table.
+
+    ``unique`` holds the distinct sequences ``(U, T, C)`` float32 and ``inverse``
+    maps each flow (in the order of the input table) to its row of ``unique``.
+    """
+
+    unique: np.ndarray
+    inverse: np.ndarray
+    spec: WindowSpec
+
+    def full(self) -> np.ndarray:
+        return self.unique[self.inverse]
+
+
+def _side_context(idx, anchor_rows, time, peer_code, anchor_peer, dport, sport, spec):
+    """Context features ``(n, T, len(CONTEXT_FEATURES))`` of one window side."""
+    n_anchor = len(anchor_rows)
+    valid = idx >= 0
+    safe = np.where(valid, idx, 0)
+    t = time[safe]
+    dt = t - time[anchor_rows][:, None]
+    log_dt = (np.sign(dt) * np.log1p(np.abs(dt))) * valid
+    gap = np.diff(t, axis=1, prepend=t[:, :1])
+    gap_ok = valid & np.concatenate([np.zeros((n_anchor, 1), bool), valid[:, :-1]], axis=1)
+    log_gap = np.log1p(np.clip(gap, 0, None)) * gap_ok
+    anchor = np.zeros_like(valid)
+    anchor[:, spec.past] = True
+    return np.stack([
+        valid, anchor, log_dt, log_gap,
+        (peer_code[safe] == anchor_peer[:, None]) & valid,
+        (dport[safe] == dport[anchor_rows][:, None]) & valid,
+        (sport[safe] == sport[anchor_rows][:, None]) & valid,
+    ], axis=-1).astype(np.float32)
+
+
+def build_windows(flows: pd.DataFrame, spec: WindowSpec = WindowSpec(), chunk: int = 262144,
+                  dedup: bool = True) -> Windows:
+    """Feature windows for every flow; identical windows are built and stored once.
+
+    Flow feature rows are deduplicated first; a window is then keyed by the
+    distinct-flow code and context of each step (a small array), the keys are
+    deduplicated, and only the distinct windows are materialised as floats.
+    """
+    ff = flow_features(flows)
+    n = len(flows)
+    T, F, K = spec.steps, len(FLOW_FEATURES), len(CONTEXT_FEATURES)
+    C = 2 * (F + K)
+    if n == 0:
+        return Windows(np.zeros((0, T, C), np.float32), np.zeros(0, np.int64), spec)
+    fu, fcode = dedup_rows(ff) if dedup else (ff, np.arange(n))
+    fu = np.concatenate([fu, np.zeros((1, F), np.float32)])  # code -1 -> zero padding row
+    s_code, d_code = _codes(flows["saddr"], flows["daddr"])
+    time = np.nan_to_num(flows["stime"].to_numpy(dtype="float64", na_value=0.0))
+    time = time - time.min()  # relative times only
+    dport = _port_numbers(flows["dport"], "dport")
+    sport = _port_numbers(flows["sport"], "sport")
+    w_src = window_index(s_code, time, spec)
+    w_dst = window_index(d_code, time, spec)
+    key_parts, inverse, offset = [], np.empty(n, np.int64), 0
+    for lo in range(0, n, chunk):
+        rows = np.arange(lo, min(n, lo + chunk))
+        ws, wd = w_src[rows], w_dst[rows]
+        cs = _side_context(ws, rows, time, d_code, d_code[rows], dport, sport, spec)
+        cd = _side_context(wd, rows, time, s_code, s_code[rows], dport, sport, spec)
+        fs = np.where(ws >= 0, fcode[np.clip(ws, 0, None)], -1)
+        fd = np.where(wd >= 0, fcode[np.clip(wd, 0, None)], -1)
+        key = np.concatenate([fs[..., None], cs, fd[..., None], cd], axis=-1)  # (n, T, 2 + 2K)
+        u, inv = dedup_rows(key) if dedup else (key, np.arange(len(key)))
+        key_parts.append(u)
+        inverse[rows] = inv + offset
+        offset += len(u)
+    keys = np.concatenate(key_parts)
+    if dedup and len(key_parts) > 1:  # windows repeat across chunks too (floods)
+        keys, inv2 = dedup_rows(keys)
+        inverse = inv2[inverse]
+    fs = keys[..., 0].astype(np.int64)
+    fd = keys[..., 1 + K].astype(np.int64)
+    x = np.empty((len(keys), T, C), np.float32)
+    x[..., :F] = fu[fs]
+    x[..., F:F + K] = keys[..., 1:1 + K]
+    x[..., F + K:2 * F + K] = fu[fd]
+    x[..., 2 * F + K:] = keys[..., 2 + K:]
+    return Windows(x, inverse, spec)
+
+
+def dedup_rows(x: np.ndarray, proj: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of ``x`` (first axis) and the inverse map, exact.
+
+    Rows are keyed by a random projection (fast), and the result is checked
+    exactly; on the (astronomically unlikely) collision it falls back to a byte-wise unique.
+    """
+    n = len(x)
+    if n == 0:
+        return x, np.zeros(0, np.int64)
+    flat = x.reshape(n, -1)
+    if proj is None or proj.shape[0] != flat.shape[1]:
+        proj = np.random.default_rng(0).standard_normal(flat.shape[1])
+    keys = flat.astype(np.float64, copy=False) @ proj
+    _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+    u = x[first]
+    if not np.array_equal(u.reshape(len(u), -1)[inv], flat):
+        v = np.ascontiguousarray(flat).view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel()
+        _, first, inv = np.unique(v, return_index=True, return_inverse=True)
+        u = x[first]
+    return u, inv.astype(np.int64).ravel()
