@@ -48,7 +48,8 @@ def capture_flows(pcap) -> pd.DataFrame:
         from forensics.features import extract_flows  # type: ignore[attr-defined]
     except ImportError:
         return argus_flows(pcap)
-    return extract_flows(pcap)
+    res = extract_flows(pcap)
+    return res[0] if isinstance(res, tuple) else res  # (flows, accounting)
 
 
 def labeled_flows(run_dir) -> pd.DataFrame:

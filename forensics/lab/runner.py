@@ -141,7 +141,10 @@ def run_scenario(out_dir: Path, scenario: str, run: int, seed: int, base_seed: i
             services = [lab.spawn(s.host, s.argv, label="attack-service") for s in plan.steps if s.service]
             if services:
                 _sleep(0.5)
-            procs = [lab.spawn(s.host, s.argv, label="attack") for s in plan.steps if not s.service]
+            procs = []
+            for s in sorted((s for s in plan.steps if not s.service), key=lambda s: s.delay):
+                _sleep(start + s.delay - time.time())
+                procs.append(lab.spawn(s.host, s.argv, label="attack"))
             _wait_all(procs, time.time() + plan.seconds + 10)
             end = time.time()
             for p in procs + services:

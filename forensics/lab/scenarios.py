@@ -71,6 +71,7 @@ class Step:
     host: str  # namespace that runs it
     argv: list[str]
     service: bool = False  # started first and stopped when the attack ends
+    delay: float = 0.0  # seconds after the attack start
 
 
 @dataclass
@@ -206,28 +207,47 @@ def plan_attack(scenario: str, rng: random.Random, seconds: float) -> AttackPlan
                  for b in bots]
         return AttackPlan(cat, sub, bots, ["cam"], steps, seconds, [], {"threads": threads, "keepalive": keepalive, "gap": gap, "count_per_bot": count, "bots": len(bots)})
     if scenario == "service_scan":
+        # 2-4 nmap scans (mixed scan types and timing templates) spread over the window
         attacker = rng.choice(ATTACKERS)
-        victims = rng.sample(["cam", "coap", "telnet", "broker", "dns", "sens1"], rng.randint(1, 3))
-        kind = rng.choice(["-sS", "-sT", "-sV", "-sU", "-sS", "-sV"])
-        timing = rng.choice(["-T3", "-T4", "-T4", "-T5"])
-        if kind == "-sU":
-            ports = ["-p", "53,67,68,69,123,161,162,500,1900,5353,5683," + ",".join(str(rng.randint(1000, 40000)) for _ in range(rng.randint(5, 30)))]
-            extra = ["--max-retries", "1"]
-        elif kind == "-sV":
-            ports = rng.choice([["-p", "21-25,53,80,443,1883,5683,8080,8883"], ["--top-ports", str(rng.choice([20, 50, 100]))]])
-            extra = ["--version-intensity", str(rng.choice([0, 2, 5])), "--max-retries", "1"]
-        else:
-            ports = rng.choice([["--top-ports", str(rng.choice([100, 500, 1000]))], ["-p", f"1-{rng.choice([1024, 2048, 5000])}"]])
-            extra = ["--max-retries", str(rng.choice([1, 2]))]
-        argv = ["nmap", kind, timing, "-n", *ports, *extra, "--host-timeout", f"{int(seconds)}s", *[ip(v) for v in victims]]
-        return AttackPlan(cat, sub, [attacker], victims, [Step(attacker, _timeout(seconds + 3, argv))], seconds, [], {"scan": kind, "timing": timing})
+        pool = ["cam", "coap", "telnet", "broker", "dns", "cam", "telnet", "sens1"]
+        n = rng.randint(2, 4)
+        steps, victims, kinds = [], [], []
+        for i in range(n):
+            targets = rng.sample(pool, rng.randint(1, 2))
+            kind = rng.choice(["-sS", "-sT", "-sV", "-sU", "-sS", "-sV"])
+            timing = rng.choice(["-T3", "-T4", "-T4", "-T5"])
+            if kind == "-sU":
+                ports = ["-p", "53,67,68,69,123,161,162,500,1900,5353,5683," + ",".join(str(rng.randint(1000, 40000)) for _ in range(rng.randint(5, 30)))]
+                extra = ["--max-retries", "1"]
+            elif kind == "-sV":
+                ports = rng.choice([["-p", "21-25,53,80,443,1883,5683,8080,8883"], ["--top-ports", str(rng.choice([20, 50, 100]))]])
+                extra = ["--version-intensity", str(rng.choice([0, 2, 5])), "--max-retries", "1"]
+            else:
+                ports = rng.choice([["--top-ports", str(rng.choice([100, 500, 1000]))], ["-p", f"1-{rng.choice([1024, 2048, 5000])}"]])
+                extra = ["--max-retries", str(rng.choice([1, 2]))]
+            delay = round(i * seconds / n + rng.uniform(0, 0.5), 2)
+            left = max(2.0, seconds - delay)
+            argv = ["nmap", kind, timing, "-n", *ports, *extra, "--host-timeout", f"{int(left)}s", *[ip(v) for v in targets]]
+            steps.append(Step(attacker, _timeout(left + 1, argv), delay=delay))
+            victims += [v for v in targets if v not in victims]
+            kinds.append(f"{kind} {timing}")
+        return AttackPlan(cat, sub, [attacker], victims, steps, seconds, [], {"scans": kinds})
     if scenario == "os_fingerprint":
         attacker = rng.choice(ATTACKERS)
-        victims = rng.sample(["cam", "coap", "telnet", "broker", "dns", "sens1", "client1"], rng.randint(1, 3))
-        timing = rng.choice(["-T3", "-T4", "-T4", "-T5"])
-        opts = rng.choice([[], ["--osscan-guess"], ["--osscan-limit"], ["-p", "22,23,80,1883,8080"]])
-        argv = ["nmap", "-O", timing, "-n", "--max-os-tries", "1", *opts, "--host-timeout", f"{int(seconds)}s", *[ip(v) for v in victims]]
-        return AttackPlan(cat, sub, [attacker], victims, [Step(attacker, _timeout(seconds + 3, argv))], seconds, [], {"timing": timing, "opts": " ".join(opts)})
+        pool = ["cam", "coap", "telnet", "broker", "dns", "sens1", "client1"]
+        n = rng.randint(2, 3)
+        steps, victims, opts_used = [], [], []
+        for i in range(n):
+            targets = rng.sample(pool, rng.randint(1, 2))
+            timing = rng.choice(["-T3", "-T4", "-T4", "-T5"])
+            opts = rng.choice([[], ["--osscan-guess"], ["--osscan-limit"], ["-p", "22,23,80,1883,8080"], ["-F"]])
+            delay = round(i * seconds / n + rng.uniform(0, 0.5), 2)
+            left = max(2.0, seconds - delay)
+            argv = ["nmap", "-O", timing, "-n", "--max-os-tries", "1", *opts, "--host-timeout", f"{int(left)}s", *[ip(v) for v in targets]]
+            steps.append(Step(attacker, _timeout(left + 1, argv), delay=delay))
+            victims += [v for v in targets if v not in victims]
+            opts_used.append(" ".join([timing, *opts]))
+        return AttackPlan(cat, sub, [attacker], victims, steps, seconds, [], {"scans": opts_used})
     if scenario == "keylogging":
         attacker = rng.choice(ATTACKERS)
         victim = rng.choice(["telnet", "cam", "client1", "client2", "sens1"])
@@ -236,7 +256,7 @@ def plan_attack(scenario: str, rng: random.Random, seconds: float) -> AttackPlan
             Step(attacker, _timeout(seconds + 5, _py("collector", port=port)), service=True),
             Step(victim, _timeout(seconds + 2, _py("keylogger", host=ip(attacker), port=port, seed=rng.randint(0, 2**31),
                                                    duration=round(seconds, 1), count=2000, max_batch=rng.choice([1, 2, 4, 8]),
-                                                   min_gap=round(rng.uniform(0.03, 0.2), 3), max_gap=round(rng.uniform(0.3, 1.2), 3)))),
+                                                   min_gap=round(rng.uniform(0.02, 0.12), 3), max_gap=round(rng.uniform(0.2, 0.7), 3)))),
         ]
         return AttackPlan(cat, sub, [attacker], [victim], steps, seconds, [], {"port": port})
     if scenario == "data_exfiltration":

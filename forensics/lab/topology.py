@@ -28,6 +28,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,9 +279,21 @@ class Lab:
 
     # ------------------------------------------------------------ teardown
     def teardown(self) -> None:
+        """Stop every started process and delete every namespace; signals are held off meanwhile."""
         if self._torn_down:
             return
         self._torn_down = True
+        held = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                held[sig] = signal.signal(sig, signal.SIG_IGN)
+        try:
+            self._teardown()
+        finally:
+            for sig, h in held.items():
+                signal.signal(sig, h)
+
+    def _teardown(self) -> None:
         inodes = {i for i in (netns_inode(ns) for ns in self.namespaces) if i is not None}
         live = [p for _, p, _ in self.procs if p.poll() is None]
         for p in live:
