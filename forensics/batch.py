@@ -31,6 +31,7 @@ from forensics.errors import CaptureError, ForensicsError
 # Columns every back end returns (the report needs them); with keep_flows the
 # worker returns every column of the flow table instead.
 SLIM_COLUMNS = ("stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "pkts", "bytes", "state")
+DASK_CONNECT_TIMEOUT = "10s"
 PRED_COLUMNS = ("pred_category", "pred_subcategory", "confidence", "pred_attack", "evidence")
 
 
@@ -171,14 +172,10 @@ def _opts(config) -> dict:
 
 
 def _worker_init(threads: int) -> None:
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    os.environ["MKL_NUM_THREADS"] = str(threads)
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except Exception:
-        pass
+    # read by torch/numpy when the stages import them (importing torch here
+    # would cost every worker seconds even for files that fail early)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
 
 
 def run(candidates: Sequence, config, progress=None) -> list[FileResult]:
@@ -270,23 +267,24 @@ def _run_dask(paths, opts, address, progress) -> list[FileResult]:
     except ImportError as exc:  # pragma: no cover - dask[distributed] is a dependency
         raise ForensicsError(f"--dask needs the 'distributed' package: {exc}") from exc
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise ForensicsError(f"--dask: cannot reach the scheduler at {address}: {exc}") from exc
     try:
-        futs = client.map(analyse_file, paths, opts=opts, pure=False)
-        index = {f.key: p for f, p in zip(futs, paths)}
-        results: dict[str, FileResult] = {}
-        for fut in dask_completed(futs):
-            p = index[fut.key]
-            try:
-                r = fut.result()
-            except Exception as exc:
-                reason = f"dask worker failed: {type(exc).__name__}: {exc}"
-                r = FileResult(p, failed_accounting(p, reason, sha256=_sha256(p)), None, reason)
-            results[p] = r
-            if progress is not None:
-                progress.file_done(p, r.error)
-        return [results[p] for p in paths]
+        with client.as_current():
+            futs = client.map(analyse_file, paths, opts=opts, pure=False)
+            index = {f.key: p for f, p in zip(futs, paths)}
+            results: dict[str, FileResult] = {}
+            for fut in dask_completed(futs):
+                p = index[fut.key]
+                try:
+                    r = fut.result()
+                except Exception as exc:
+                    reason = f"dask worker failed: {type(exc).__name__}: {exc}"
+                    r = FileResult(p, failed_accounting(p, reason, sha256=_sha256(p)), None, reason)
+                results[p] = r
+                if progress is not None:
+                    progress.file_done(p, r.error)
+            return [results[p] for p in paths]
     finally:
         client.close()

@@ -106,12 +106,14 @@ def render(report: Report, console: Console, *, max_hosts: int = 40) -> None:
     from forensics.report.html import fmt_duration, fmt_time
 
     if report.failed:
-        t = Table(title="Inputs not scanned", title_justify="left", show_edge=False)
-        t.add_column("file", overflow="fold")
-        t.add_column("reason", overflow="fold")
+        # one line per file, never folded: easy to grep and to copy a path from
+        console.print(Text(f"Inputs not scanned ({len(report.failed)}):", style="bold"))
         for i in report.failed:
-            t.add_row(Text(i.path), Text(str(i.error), style="yellow"))
-        console.print(t)
+            line = Text("  ")
+            line.append(i.path)
+            line.append(": ")
+            line.append(str(i.error), style="yellow")
+            console.print(line, soft_wrap=True)
 
     if report.incidents:
         t = Table(title="Incidents", title_justify="left", show_edge=False)

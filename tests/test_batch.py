@@ -1,0 +1,167 @@
+"""Batch scanning: a folder of good and bad inputs through the CLI, process pool and Dask give one answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from test_scan_double import DETECTOR, EXTRACTOR, attack_capture, tcp, udp, write_pcap
+
+from forensics.scan import ScanConfig, scan
+
+TESTS = Path(__file__).resolve().parent
+CFG = ScanConfig(workers=1, extractor=EXTRACTOR, detector=DETECTOR, app_detail=False)
+
+# Runs the real CLI with the scan stages swapped for the test doubles.
+DRIVER = f"""
+import dataclasses, sys
+sys.path[:0] = [{str(ROOT)!r}, {str(TESTS)!r}]
+import forensics.commands.scan as cmd
+from forensics.cli import main
+real = cmd.config_from_args
+cmd.config_from_args = lambda args: dataclasses.replace(real(args), extractor={EXTRACTOR!r}, detector={DETECTOR!r})
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+# Root reads a chmod 000 file; in a user namespace that maps only root, a file owned by
+# an unmapped user is out of reach of root's capabilities, so it is truly unreadable.
+UNSHARE = ["unshare", "--user", "--map-root-user"]
+NEED_UNSHARE = os.geteuid() == 0
+
+
+def run_cli(*argv, confined=False):
+    cmd = [sys.executable, "-c", DRIVER, *map(str, argv)]
+    if confined:
+        cmd = [*UNSHARE, *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd="/")
+
+
+def messy_folder(d: Path) -> dict[str, str]:
+    """Good captures and every kind of bad input; returns {bad name: expected reason fragment}."""
+    (d / "sub").mkdir()
+    attack_capture(d / "good_attack.pcap")
+    attack_capture(d / "sub" / "second_attack.cap", attacker="10.66.0.9", victim="192.168.1.50")
+    write_pcap(d / "sub" / "normal.pcap", [udp("192.168.1.2", "192.168.1.3", 1000, 1883, b"t")] * 5)
+    (d / "empty.pcap").write_bytes(b"")
+    (d / "notes.txt").write_text("these are not packets\n")
+    full = write_pcap(d / "truncated.pcap", [tcp("10.66.0.5", "192.168.1.10", 1, 80)] * 4).read_bytes()
+    (d / "truncated.pcap").write_bytes(full[:-20])  # the last record is cut short
+    (d / "header_only.pcap").write_bytes(full[:10])  # not even a global header
+    os.symlink("..", d / "sub" / "loop")
+    os.symlink("selfloop", d / "selfloop")
+    locked = attack_capture(d / "locked.pcap", attacker="10.66.0.99")
+    os.chmod(locked, 0)
+    if NEED_UNSHARE:
+        os.chown(locked, 12345, 12345)
+    return {
+        "empty.pcap": "empty file",
+        "notes.txt": "not a capture",
+        "header_only.pcap": "truncated",
+        "sub/loop": "symlink loop",
+        "selfloop": "symlink loop",
+        "locked.pcap": "permission denied",
+    }
+
+
+@pytest.mark.skipif(NEED_UNSHARE and not shutil.which("unshare"), reason="as root, needs unshare to make a file unreadable")
+def test_messy_folder_every_good_capture_reported_every_bad_one_named(tmp_path):
+    d, out = tmp_path / "in", tmp_path / "out"
+    d.mkdir()
+    if True:
+        bad = messy_folder(d)
+        res = run_cli("scan", d, "--workers", "2", "--json", out / "s.json", "--report", out / "r.html", "--no-app-detail", confined=NEED_UNSHARE)
+        assert res.returncode == 1, res.stderr  # attacks among the readable inputs
+        s = json.loads((out / "s.json").read_text())
+        by_name = {os.path.relpath(i["path"], d): i for i in s["inputs"]}
+        good = ["good_attack.pcap", "sub/second_attack.cap", "sub/normal.pcap", "truncated.pcap"]
+        for name in good:
+            assert by_name[name]["error"] is None, by_name[name]
+        assert by_name["truncated.pcap"]["packets"] == 3 and by_name["truncated.pcap"]["warnings"]
+        for name, reason in bad.items():
+            assert by_name[name]["error"] and reason in by_name[name]["error"], (name, by_name[name])
+        assert set(by_name) == set(good) | set(bad)
+        assert sorted(i["attacker"] for i in s["incidents"]) == ["10.66.0.5", "10.66.0.9"]
+        html = (out / "r.html").read_text()
+        for name in [*good, *bad]:
+            assert os.path.join(str(d), name) in html
+        assert "permission denied" in html and "symlink loop" in html
+        # the terminal names every bad input too (plain text: not a tty)
+        for name in bad:
+            assert os.path.basename(name) in res.stderr
+        assert "\x1b[" not in res.stderr
+
+
+def test_exit_status_two_when_nothing_is_readable(tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    import forensics.commands.scan as cmd
+    from forensics.cli import main
+
+    real = cmd.config_from_args
+    monkeypatch.setattr(cmd, "config_from_args", lambda a: dataclasses.replace(real(a), extractor=EXTRACTOR, detector=DETECTOR))
+    (tmp_path / "a.txt").write_text("no packets in here")
+    assert main(["scan", str(tmp_path), "--json", str(tmp_path / "s.json")]) == 2
+    assert json.loads((tmp_path / "s.json").read_text())["inputs"][0]["error"].startswith("not a capture")
+    assert "No input could be read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [(["--workers", "0"], "--workers"), (["--flows", "f.txt"], "--flows"), (["--dask", "nohost"], "--dask"), (["--model", "/nonexistent"], "--model")],
+)
+def test_usage_errors_exit_two_with_one_line(tmp_path, capsys, argv, fragment):
+    from forensics.cli import main
+
+    attack_capture(tmp_path / "a.pcap")
+    with pytest.raises(SystemExit) if argv[0] == "--workers" else _nothing() as e:
+        status = main(["scan", str(tmp_path), *argv])
+    status = e.value.code if argv[0] == "--workers" else status
+    err = capsys.readouterr().err
+    assert status == 2 and fragment in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _corpus(d: Path) -> None:
+    for n in range(4):
+        attack_capture(d / f"c{n}.pcap", attacker=f"10.66.0.{n + 1}", victim=f"192.168.1.{10 + n % 2}", t0=1_700_000_000.0 + 30 * n)
+    write_pcap(d / "n.pcap", [udp("192.168.1.2", "192.168.1.3", 1000, 1883, b"t")] * 5)
+    (d / "junk.bin").write_bytes(b"\x00" * 64)
+
+
+def test_process_pool_gives_the_same_summary_as_one_process(tmp_path):
+    _corpus(tmp_path)
+    one = scan([tmp_path], CFG).summary()
+    two = scan([tmp_path], ScanConfig(workers=2, extractor=EXTRACTOR, detector=DETECTOR, app_detail=False)).summary()
+    assert one == two and len(one["incidents"]) == 4
+
+
+def test_dask_cluster_gives_the_same_summary_as_local(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    _corpus(tmp_path)
+    local = scan([tmp_path], CFG).summary()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        remote = scan([tmp_path], ScanConfig(dask=cluster.scheduler_address, extractor=EXTRACTOR, detector=DETECTOR, app_detail=False)).summary()
+    assert remote == local and len(local["incidents"]) == 4
+
+
+def test_dask_unreachable_scheduler_is_a_usage_error(tmp_path, monkeypatch):
+    from forensics import batch
+    from forensics.errors import ForensicsError
+
+    monkeypatch.setattr(batch, "DASK_CONNECT_TIMEOUT", "1s")
+    attack_capture(tmp_path / "a.pcap")
+    with pytest.raises(ForensicsError, match="cannot reach the scheduler"):
+        scan([tmp_path], ScanConfig(dask="tcp://127.0.0.1:9", extractor=EXTRACTOR, detector=DETECTOR, app_detail=False))
