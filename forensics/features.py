@@ -1,0 +1,151 @@
+"""BoT-IoT columns for flow records: the 35 Argus/BoT-IoT columns, the number
+encodings and the 14 window features (definitions in :mod:`forensics.schema`).
+
+API::
+
+    df, accounting = extract_flows("capture.pcap")          # whole capture, streamed
+    df = features_from_table(packet_table)                    # an in-memory PacketTable
+    for batch in iter_flow_batches(path, accounting_out=[]):  # bounded memory
+        ...
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from forensics import schema
+from forensics.flows import DEFAULT_MERGE_HORIZON_S, FlowBuilder
+from forensics.packets import PacketTable
+
+_WINDOW_SUMS = (
+    # name, value column, key columns
+    ("TnBPSrcIP", "bytes", ("saddr",)),
+    ("TnBPDstIP", "bytes", ("daddr",)),
+    ("TnP_PSrcIP", "pkts", ("saddr",)),
+    ("TnP_PDstIP", "pkts", ("daddr",)),
+    ("TnP_PerProto", "pkts", ("proto",)),
+    ("TnP_Per_Dport", "pkts", ("dport",)),
+    ("N_IN_Conn_P_SrcIP", "_one", ("saddr",)),
+    ("N_IN_Conn_P_DstIP", "_one", ("daddr",)),
+    ("Pkts_P_State_P_Protocol_P_DestIP", "pkts", ("state", "proto", "daddr")),
+    ("Pkts_P_State_P_Protocol_P_SrcIP", "pkts", ("state", "proto", "saddr")),
+)
+_WINDOW_MEANS = (
+    ("AR_P_Proto_P_SrcIP", ("proto", "saddr")),
+    ("AR_P_Proto_P_DstIP", ("proto", "daddr")),
+    ("AR_P_Proto_P_Sport", ("proto", "sport")),
+    ("AR_P_Proto_P_Dport", ("proto", "dport")),
+)
+
+
+def _window_sum(values: np.ndarray, keys: pd.DataFrame, window: int) -> np.ndarray:
+    """For each row i: sum of values[j] for j in (i-window, i] with keys[j] == keys[i]."""
+    n = len(values)
+    if n == 0:
+        return values.copy()
+    gid = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
+    pos = np.arange(n, dtype=np.int64)
+    o = np.lexsort((pos, gid))
+    g = gid[o]
+    p = pos[o]
+    v = values[o]
+    cs = np.cumsum(v)
+    comp = g.astype(np.int64) * (n + window + 1) + p
+    first = np.searchsorted(comp, g.astype(np.int64) * (n + window + 1) + (p - window + 1), side="left")
+    before = np.where(first > 0, cs[np.maximum(first - 1, 0)], 0)
+    out = np.empty(n, dtype=cs.dtype)
+    out[o] = cs - before
+    return out
+
+
+def window_features(flows: pd.DataFrame, window: int = schema.WINDOW_SIZE) -> pd.DataFrame:
+    """The 14 window features for rows in output order (a DataFrame, same index)."""
+    n = len(flows)
+    out = {}
+    one = np.ones(n, dtype=np.int64)
+    dur = flows["dur"].to_numpy(dtype=np.float64)
+    pkts = flows["pkts"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ar = np.where(dur > 0, pkts / dur, 0.0)
+    cols = {"bytes": flows["bytes"].to_numpy(dtype=np.int64), "pkts": flows["pkts"].to_numpy(dtype=np.int64),
+            "_one": one}
+    for name, val, keys in _WINDOW_SUMS:
+        out[name] = _window_sum(cols[val], flows.loc[:, list(keys)], window)
+    for name, keys in _WINDOW_MEANS:
+        k = flows.loc[:, list(keys)]
+        s = _window_sum(ar, k, window)
+        c = _window_sum(one, k, window)
+        out[name] = s / np.maximum(c, 1)
+    return pd.DataFrame(out, index=flows.index)
+
+
+class _Finisher:
+    """Turns flow rows (from FlowBuilder) into schema rows, carrying the window tail across batches."""
+
+    def __init__(self, window: int = schema.WINDOW_SIZE):
+        self.window = window
+        self.next_id = 1
+        self.tail: pd.DataFrame | None = None
+
+    def __call__(self, rows: pd.DataFrame) -> pd.DataFrame:
+        if not len(rows):
+            return schema.empty_frame()
+        rows = rows.reset_index(drop=True)
+        rows["pkSeqID"] = np.arange(self.next_id, self.next_id + len(rows), dtype=np.int64)
+        self.next_id += len(rows)
+        for c in ("soui", "doui", "sco", "dco", "category", "subcategory"):
+            rows[c] = ""
+        rows["attack"] = 0
+        rows["flgs"] = rows["flgs"].astype(str)
+        rows["proto_number"] = [schema.encode(v, schema.PROTO_NUMBERS) for v in rows["proto"]]
+        rows["state_number"] = [schema.encode(v, schema.STATE_NUMBERS) for v in rows["state"]]
+        rows["flgs_number"] = [schema.encode(v, schema.FLGS_NUMBERS) for v in rows["flgs"]]
+        need = ["saddr", "daddr", "proto", "sport", "dport", "state", "bytes", "pkts", "dur"]
+        if self.tail is not None and len(self.tail):
+            both = pd.concat([self.tail, rows[need]], ignore_index=True)
+            wf = window_features(both, self.window).iloc[len(self.tail):].reset_index(drop=True)
+        else:
+            wf = window_features(rows[need], self.window)
+        for c in wf.columns:
+            rows[c] = wf[c].to_numpy()
+        keep = self.window - 1
+        tail = pd.concat([self.tail, rows[need]], ignore_index=True) if self.tail is not None else rows[need]
+        self.tail = tail.iloc[-keep:].reset_index(drop=True) if keep > 0 else tail.iloc[0:0]
+        return schema.conform(rows)
+
+
+def iter_flow_batches(tables, *, merge_horizon_s: float = DEFAULT_MERGE_HORIZON_S) -> Iterator[pd.DataFrame]:
+    """Schema rows for an iterable of PacketTable chunks (in file order), batch by batch."""
+    builder = FlowBuilder(merge_horizon_s=merge_horizon_s)
+    fin = _Finisher()
+    for t in tables:
+        rows = builder.add(t)
+        if len(rows):
+            yield fin(rows)
+    rows = builder.finish()
+    if len(rows):
+        yield fin(rows)
+
+
+def features_from_table(table: PacketTable, **kw) -> pd.DataFrame:
+    """All schema rows for one in-memory PacketTable."""
+    parts = list(iter_flow_batches([table], **kw))
+    return pd.concat(parts, ignore_index=True) if parts else schema.empty_frame()
+
+
+def extract_flows(path, *, chunk_packets: int = 1_000_000, merge_horizon_s: float = DEFAULT_MERGE_HORIZON_S):
+    """Flows of one capture: ``(DataFrame with schema.COLUMNS, decode Accounting)``.
+
+    The capture is decoded in chunks of ``chunk_packets`` with flow state
+    carried across chunks; the result does not depend on the chunk size.
+    Raises :class:`forensics.errors.CaptureError` for a file that is not a capture.
+    """
+    from forensics.decode import stream_packets
+
+    stream = stream_packets(path, chunk_packets=chunk_packets)
+    parts = list(iter_flow_batches(stream, merge_horizon_s=merge_horizon_s))
+    df = pd.concat(parts, ignore_index=True) if parts else schema.empty_frame()
+    return df, stream.accounting

@@ -1,0 +1,122 @@
+"""Run the reference Argus 3.0.8 (argus + racluster) and compare with forensics.flows.
+
+Used by ``tests/test_argus_diff.py`` and ``bench/flows.py``; also a script:
+``python tests/argus_ref.py CAPTURE...`` prints the per-capture match rate and
+the first mismatches.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RA_FIELDS = ("stime,ltime,proto,saddr,sport,daddr,dport,pkts,bytes,state,dur,mean,stddev,sum,min,max,"
+             "spkts,dpkts,sbytes,dbytes,rate,srate,drate")
+COLS = RA_FIELDS.split(",")
+KEY = ["proto", "saddr", "sport", "daddr", "dport"]
+EXACT = ["state", "pkts", "bytes", "spkts", "dpkts", "sbytes", "dbytes"]
+TIMES = ["stime", "ltime", "dur", "sum", "min", "max", "mean"]
+STATS = ["stddev"]
+RATES = ["rate", "srate", "drate"]
+
+
+def have_argus() -> bool:
+    return shutil.which("argus") is not None and shutil.which("racluster") is not None
+
+
+def argus_flows(capture, workdir=None) -> pd.DataFrame:
+    """racluster's rows for a capture (every column as text, like the CSV)."""
+    with tempfile.TemporaryDirectory(dir=workdir) as td:
+        out = Path(td) / "out.argus"
+        subprocess.run(["argus", "-r", str(capture), "-w", str(out)], check=True, capture_output=True)
+        if not out.exists():
+            return pd.DataFrame(columns=COLS)
+        res = subprocess.run(["racluster", "-r", str(out), "-n", "-u", "-c", ",", "-s", RA_FIELDS],
+                             check=True, capture_output=True, text=True)
+    df = pd.read_csv(io.StringIO(res.stdout), dtype=str, keep_default_na=False)
+    df.columns = COLS
+    return df
+
+
+def _close(a: np.ndarray, b: np.ndarray, rel: float, absolute: float) -> np.ndarray:
+    return np.abs(a - b) <= np.maximum(rel * np.maximum(np.abs(a), np.abs(b)), absolute)
+
+
+def compare(ours: pd.DataFrame, ref: pd.DataFrame) -> dict:
+    """Match racluster rows to ours by key; count rows equal on every compared column.
+
+    Times are printed by racluster with 6 decimals and rates as float32, so
+    values are compared within 1e-6 relative or the printing resolution
+    (0.5 us for times, float32 rounding for rates).  ``stddev`` is reported
+    separately: racluster accumulates it in single precision (see docs/flows.md).
+    """
+    ref = ref.copy()
+    ours = ours.copy()
+    for df in (ref, ours):
+        for k in KEY:
+            df[k] = df[k].astype(str)
+    ours = ours.drop_duplicates(KEY, keep="first")
+    ref_d = ref.drop_duplicates(KEY, keep="first")
+    m = ref_d.merge(ours, on=KEY, how="left", suffixes=("_r", "_o"), indicator=True)
+    found = (m["_merge"] == "both").to_numpy()
+    ok = found.copy()
+    why = {}
+    for c in EXACT:
+        r = m[f"{c}_r"].astype(str).to_numpy()
+        o = m[f"{c}_o"]
+        if c != "state":
+            o = pd.to_numeric(o, errors="coerce").fillna(-1).astype(np.int64)
+        o = o.astype(str).to_numpy()
+        bad = found & (r != o)
+        why[c] = int(bad.sum())
+        ok &= ~bad
+    for c in TIMES + RATES + STATS:
+        r = pd.to_numeric(m[f"{c}_r"], errors="coerce").to_numpy(dtype=np.float64)
+        o = pd.to_numeric(m[f"{c}_o"], errors="coerce").to_numpy(dtype=np.float64)
+        if c in TIMES:
+            good = _close(r, np.round(o, 6), 1e-6, 0.6e-6)
+        elif c in RATES:
+            good = _close(r, o.astype(np.float32).astype(np.float64), 1e-6, 0.6e-6)
+        else:
+            good = _close(r, o, 1e-6, 0.6e-6)
+        bad = found & ~good
+        why[c] = int(bad.sum())
+        if c not in STATS:
+            ok &= ~bad
+    return {
+        "ref_rows": len(ref),
+        "our_rows": len(ours),
+        "matched": int(ok.sum()),
+        "missing": int((~found).sum()),
+        "mismatch_by_column": {k: v for k, v in why.items() if v},
+        "stddev_within_1e-6": int((found & ok).sum() - why.get("stddev", 0)),
+        "rate": float(ok.sum()) / len(ref_d) if len(ref_d) else 1.0,
+        "bad_rows": m[~ok],
+    }
+
+
+def ours_for(capture, chunk_packets=1_000_000) -> pd.DataFrame:
+    from forensics.features import extract_flows
+
+    df, _ = extract_flows(capture, chunk_packets=chunk_packets)
+    return df
+
+
+if __name__ == "__main__":
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 60)
+    for cap in sys.argv[1:]:
+        res = compare(ours_for(cap), argus_flows(cap))
+        print(f"{cap}: {res['matched']}/{res['ref_rows']} rows matched ({100 * res['rate']:.2f} %), "
+              f"missing {res['missing']}, by column {res['mismatch_by_column']}")
+        bad = res["bad_rows"]
+        if len(bad):
+            cols = [c for c in bad.columns if c.split("_")[0] in KEY + EXACT + ["stime", "dur", "mean", "stddev"]]
+            print(bad[cols].head(8).to_string())

@@ -1,0 +1,328 @@
+"""Deterministic generator of test captures for the flow tests (dpkt writer).
+
+Each scenario is a function returning a list of ``(timestamp, frame_bytes)``
+Ethernet frames; :func:`write_pcap` writes them as a libpcap file (microsecond
+timestamps, LINKTYPE_ETHERNET).  The scenarios cover what Argus treats
+specially: TCP handshakes, resets, half-open scans, FIN closes, long flows
+(status records every 5 s), idle gaps beyond Argus's timeouts, UDP one- and
+two-way, ICMP echo and unreachable, IPv4 fragments, ARP and IPv6.
+
+Run ``python tests/flowgen.py OUT_DIR`` to write every scenario to OUT_DIR.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+import sys
+from pathlib import Path
+
+import dpkt
+
+T0 = 1_700_000_000.0
+
+MAC = {
+    "a": b"\x02\x00\x00\x00\x00\x01",
+    "b": b"\x02\x00\x00\x00\x00\x02",
+}
+
+
+def _ip4(a: str) -> bytes:
+    return socket.inet_pton(socket.AF_INET, a)
+
+
+def _ip6(a: str) -> bytes:
+    return socket.inet_pton(socket.AF_INET6, a)
+
+
+def eth(payload, src=MAC["a"], dst=MAC["b"], etype=dpkt.ethernet.ETH_TYPE_IP) -> bytes:
+    return bytes(dpkt.ethernet.Ethernet(src=src, dst=dst, type=etype, data=bytes(payload)))
+
+
+def ip4(src, dst, proto, payload, ip_id=1, ttl=64, off=0) -> dpkt.ip.IP:
+    ip = dpkt.ip.IP(src=_ip4(src), dst=_ip4(dst), p=proto, id=ip_id, ttl=ttl, data=payload)
+    ip._flags_offset = off  # raw flags + fragment offset field
+    ip.len = 20 + len(bytes(payload))
+    return ip
+
+
+def tcp4(src, sport, dst, dport, flags, seq=0, ack=0, data=b"", ip_id=1) -> bytes:
+    t = dpkt.tcp.TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack, win=65535, data=data)
+    return eth(ip4(src, dst, dpkt.ip.IP_PROTO_TCP, t, ip_id=ip_id))
+
+
+def udp4(src, sport, dst, dport, data=b"x", ip_id=1) -> bytes:
+    u = dpkt.udp.UDP(sport=sport, dport=dport, data=data)
+    u.ulen = 8 + len(data)
+    return eth(ip4(src, dst, dpkt.ip.IP_PROTO_UDP, u, ip_id=ip_id))
+
+
+def icmp4(src, dst, type_, code, body: bytes, ip_id=1) -> bytes:
+    ic = dpkt.icmp.ICMP(type=type_, code=code, data=body)
+    return eth(ip4(src, dst, dpkt.ip.IP_PROTO_ICMP, ic, ip_id=ip_id))
+
+
+def echo(ident, seq, data=b"abcdefgh" * 4) -> bytes:
+    return struct.pack("!HH", ident, seq) + data
+
+
+def tcp6(src, sport, dst, dport, flags, seq=0, ack=0, data=b"") -> bytes:
+    t = dpkt.tcp.TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack, win=65535, data=data)
+    ip = dpkt.ip6.IP6(src=_ip6(src), dst=_ip6(dst), nxt=dpkt.ip.IP_PROTO_TCP, hlim=64, data=t)
+    ip.plen = len(bytes(t))
+    return eth(ip, etype=dpkt.ethernet.ETH_TYPE_IP6)
+
+
+def udp6(src, sport, dst, dport, data=b"x") -> bytes:
+    u = dpkt.udp.UDP(sport=sport, dport=dport, data=data)
+    u.ulen = 8 + len(data)
+    ip = dpkt.ip6.IP6(src=_ip6(src), dst=_ip6(dst), nxt=dpkt.ip.IP_PROTO_UDP, hlim=64, data=u)
+    ip.plen = len(bytes(u))
+    return eth(ip, etype=dpkt.ethernet.ETH_TYPE_IP6)
+
+
+def icmp6(src, dst, type_, code, body: bytes) -> bytes:
+    ic = dpkt.icmp6.ICMP6(type=type_, code=code, data=body)
+    ip = dpkt.ip6.IP6(src=_ip6(src), dst=_ip6(dst), nxt=dpkt.ip.IP_PROTO_ICMP6, hlim=64, data=ic)
+    ip.plen = len(bytes(ic))
+    return eth(ip, etype=dpkt.ethernet.ETH_TYPE_IP6)
+
+
+def arp(op, sha, spa, tha, tpa) -> bytes:
+    a = dpkt.arp.ARP(op=op, sha=sha, spa=_ip4(spa), tha=tha, tpa=_ip4(tpa))
+    dst = b"\xff" * 6 if op == dpkt.arp.ARP_OP_REQUEST else tha
+    return eth(a, src=sha, dst=dst, etype=dpkt.ethernet.ETH_TYPE_ARP)
+
+
+def fragments4(src, dst, proto, transport: bytes, ip_id: int, frag_size=1480) -> list[bytes]:
+    """Split an already-built transport segment into IPv4 fragments."""
+    out = []
+    for off in range(0, len(transport), frag_size):
+        chunk = transport[off : off + frag_size]
+        mf = off + frag_size < len(transport)
+        ip = ip4(src, dst, proto, chunk, ip_id=ip_id, off=(off // 8) | (dpkt.ip.IP_MF if mf else 0))
+        out.append(eth(ip))
+    return out
+
+
+S, A, F, R, P = dpkt.tcp.TH_SYN, dpkt.tcp.TH_ACK, dpkt.tcp.TH_FIN, dpkt.tcp.TH_RST, dpkt.tcp.TH_PUSH
+
+
+def tcp_conversation(t, c, cp, s, sp, *, exchanges=3, gap=0.01, close="fin", data=b"hello world\n"):
+    """A full TCP connection: handshake, data exchanges, FIN or RST close."""
+    pk = []
+    cs, ss = 1000, 5000
+    pk.append((t, tcp4(c, cp, s, sp, S, seq=cs)))
+    t += gap
+    pk.append((t, tcp4(s, sp, c, cp, S | A, seq=ss, ack=cs + 1)))
+    t += gap
+    cs += 1
+    ss += 1
+    pk.append((t, tcp4(c, cp, s, sp, A, seq=cs, ack=ss)))
+    for _ in range(exchanges):
+        t += gap
+        pk.append((t, tcp4(c, cp, s, sp, P | A, seq=cs, ack=ss, data=data)))
+        cs += len(data)
+        t += gap
+        pk.append((t, tcp4(s, sp, c, cp, P | A, seq=ss, ack=cs, data=data * 2)))
+        ss += 2 * len(data)
+    t += gap
+    if close == "fin":
+        pk.append((t, tcp4(c, cp, s, sp, F | A, seq=cs, ack=ss)))
+        t += gap
+        pk.append((t, tcp4(s, sp, c, cp, F | A, seq=ss, ack=cs + 1)))
+        t += gap
+        pk.append((t, tcp4(c, cp, s, sp, A, seq=cs + 1, ack=ss + 1)))
+    elif close == "rst":
+        pk.append((t, tcp4(c, cp, s, sp, R | A, seq=cs, ack=ss)))
+    return pk
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def sc_tcp_basic():
+    pk = []
+    pk += tcp_conversation(T0, "10.0.0.1", 40001, "10.0.0.2", 80)
+    pk += tcp_conversation(T0 + 1, "10.0.0.1", 40002, "10.0.0.2", 80, close="rst")
+    pk += tcp_conversation(T0 + 2, "10.0.0.1", 40003, "10.0.0.2", 22, close="none")
+    # SYN only (REQ); SYN + SYN/ACK only (ACC); SYN answered by RST (closed port)
+    pk.append((T0 + 3.0, tcp4("10.0.0.1", 40004, "10.0.0.2", 81, S, seq=7)))
+    pk.append((T0 + 3.1, tcp4("10.0.0.1", 40005, "10.0.0.2", 82, S, seq=7)))
+    pk.append((T0 + 3.2, tcp4("10.0.0.2", 82, "10.0.0.1", 40005, S | A, seq=9, ack=8)))
+    pk.append((T0 + 3.3, tcp4("10.0.0.1", 40006, "10.0.0.2", 83, S, seq=7)))
+    pk.append((T0 + 3.4, tcp4("10.0.0.2", 83, "10.0.0.1", 40006, R | A, seq=0, ack=8)))
+    # half-open scan: SYN, SYN/ACK, RST from the scanner
+    pk.append((T0 + 3.5, tcp4("10.0.0.1", 40007, "10.0.0.2", 443, S, seq=7)))
+    pk.append((T0 + 3.6, tcp4("10.0.0.2", 443, "10.0.0.1", 40007, S | A, seq=9, ack=8)))
+    pk.append((T0 + 3.7, tcp4("10.0.0.1", 40007, "10.0.0.2", 443, R, seq=8)))
+    # mid-stream: first packet seen is a SYN/ACK, or plain data
+    pk.append((T0 + 4.0, tcp4("10.0.0.2", 8080, "10.0.0.1", 40008, S | A, seq=9, ack=8)))
+    pk.append((T0 + 4.1, tcp4("10.0.0.1", 40008, "10.0.0.2", 8080, A, seq=8, ack=10)))
+    pk.append((T0 + 4.2, tcp4("10.0.0.2", 8081, "10.0.0.1", 40009, P | A, seq=9, ack=8, data=b"data")))
+    pk.append((T0 + 4.3, tcp4("10.0.0.1", 40009, "10.0.0.2", 8081, A, seq=8, ack=13)))
+    # FIN from one side only
+    pk.append((T0 + 4.4, tcp4("10.0.0.1", 40010, "10.0.0.2", 80, S, seq=7)))
+    pk.append((T0 + 4.5, tcp4("10.0.0.2", 80, "10.0.0.1", 40010, S | A, seq=9, ack=8)))
+    pk.append((T0 + 4.6, tcp4("10.0.0.1", 40010, "10.0.0.2", 80, A, seq=8, ack=10)))
+    pk.append((T0 + 4.7, tcp4("10.0.0.1", 40010, "10.0.0.2", 80, F | A, seq=8, ack=10)))
+    return pk
+
+
+def sc_tcp_long():
+    """TCP connections that last longer than the 5 s status interval."""
+    pk = tcp_conversation(T0, "10.0.1.1", 50000, "10.0.1.2", 1883, exchanges=40, gap=0.3)
+    pk += tcp_conversation(T0 + 0.05, "10.0.1.1", 50001, "10.0.1.2", 1883, exchanges=10, gap=2.2, close="rst")
+    pk += tcp_conversation(T0 + 0.07, "10.0.1.3", 50002, "10.0.1.2", 80, exchanges=6, gap=4.9)
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
+def sc_udp():
+    pk = []
+    t = T0
+    for i in range(33):  # a 32 s two-way conversation, one packet a second
+        pk.append((t + i, udp4("10.0.2.1", 5353, "10.0.2.2", 5683, data=b"q" * (10 + i % 3))))
+        pk.append((t + i + 0.001, udp4("10.0.2.2", 5683, "10.0.2.1", 5353, data=b"r" * 40)))
+    # DNS: Argus keys port-53 flows by transaction id too; real answers carry the query's id
+    for i in range(3):
+        q = struct.pack("!HHHHHH", 0x1234 + i, 0x0100, 1, 0, 0, 0) + b"\x03www\x00\x00\x01\x00\x01"
+        r = struct.pack("!HHHHHH", 0x1234 + i, 0x8180, 1, 0, 0, 0) + b"\x03www\x00\x00\x01\x00\x01"
+        pk.append((t + 6 + i, udp4("10.0.2.1", 41000 + i, "10.0.2.8", 53, data=q)))
+        pk.append((t + 6.002 + i, udp4("10.0.2.8", 53, "10.0.2.1", 41000 + i, data=r)))
+    for i in range(8):  # one-way
+        pk.append((t + 0.5 + i * 0.7, udp4("10.0.2.1", 6000, "10.0.2.3", 7000 + i % 2, data=b"z" * 100)))
+    # a single packet; a two-packet exchange
+    pk.append((t + 1.25, udp4("10.0.2.4", 123, "10.0.2.5", 123, data=b"n" * 48)))
+    pk.append((t + 2.25, udp4("10.0.2.4", 1234, "10.0.2.5", 161, data=b"n" * 30)))
+    pk.append((t + 2.26, udp4("10.0.2.5", 161, "10.0.2.4", 1234, data=b"n" * 60)))
+    # a flow that goes idle past the UDP timeout and then resumes, reversed
+    pk.append((t + 3.0, udp4("10.0.2.6", 9999, "10.0.2.7", 8888)))
+    pk.append((t + 3.5, udp4("10.0.2.7", 8888, "10.0.2.6", 9999)))
+    pk.append((t + 70.0, udp4("10.0.2.7", 8888, "10.0.2.6", 9999)))
+    pk.append((t + 200.0, udp4("10.0.2.6", 9999, "10.0.2.7", 8888)))
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
+def sc_icmp():
+    pk = []
+    t = T0
+    for i in range(4):
+        pk.append((t + i, icmp4("10.0.3.1", "10.0.3.2", 8, 0, echo(77, i))))
+        pk.append((t + i + 0.0005, icmp4("10.0.3.2", "10.0.3.1", 0, 0, echo(77, i))))
+    # echo without answer, another identifier
+    pk.append((t + 0.3, icmp4("10.0.3.1", "10.0.3.9", 8, 0, echo(78, 1))))
+    # port unreachable quoting a UDP datagram
+    inner = bytes(ip4("10.0.3.1", "10.0.3.2", 17, dpkt.udp.UDP(sport=40000, dport=33434, ulen=8)))
+    pk.append((t + 0.2, udp4("10.0.3.1", 40000, "10.0.3.2", 33434, data=b"")))
+    pk.append((t + 0.21, icmp4("10.0.3.2", "10.0.3.1", 3, 3, b"\x00\x00\x00\x00" + inner)))
+    # host / net unreachable, time exceeded, from a router
+    inner2 = bytes(ip4("10.0.3.1", "10.0.9.9", 6, dpkt.tcp.TCP(sport=40001, dport=80, flags=S)))
+    pk.append((t + 0.4, icmp4("10.0.3.254", "10.0.3.1", 3, 1, b"\x00\x00\x00\x00" + inner2)))
+    pk.append((t + 0.5, icmp4("10.0.3.254", "10.0.3.1", 3, 0, b"\x00\x00\x00\x00" + inner2)))
+    pk.append((t + 0.6, icmp4("10.0.3.254", "10.0.3.1", 11, 0, b"\x00\x00\x00\x00" + inner2)))
+    pk.append((t + 0.7, icmp4("10.0.3.254", "10.0.3.1", 3, 4, b"\x00\x00\x05\xdc" + inner2)))
+    # echo flow lasting more than 5 s
+    for i in range(14):
+        pk.append((t + 5 + i * 0.9, icmp4("10.0.3.5", "10.0.3.6", 8, 0, echo(99, i))))
+        pk.append((t + 5 + i * 0.9 + 0.001, icmp4("10.0.3.6", "10.0.3.5", 0, 0, echo(99, i))))
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
+def sc_frag_arp_v6():
+    pk = []
+    t = T0
+    big = dpkt.udp.UDP(sport=5000, dport=6000, data=b"F" * 3000)
+    big.ulen = 8 + 3000
+    udp_bytes = bytes(ip4("10.0.4.1", "10.0.4.2", 17, big).data)
+    for i, f in enumerate(fragments4("10.0.4.1", "10.0.4.2", 17, udp_bytes, ip_id=4242)):
+        pk.append((t + 0.001 * i, f))
+    ping = dpkt.icmp.ICMP(type=8, code=0, data=echo(5, 1, b"P" * 2000))
+    for i, f in enumerate(fragments4("10.0.4.1", "10.0.4.2", 1, bytes(ping), ip_id=4343)):
+        pk.append((t + 0.1 + 0.001 * i, f))
+    pk.append((t + 0.2, arp(1, MAC["a"], "10.0.4.1", b"\x00" * 6, "10.0.4.2")))
+    pk.append((t + 0.201, arp(2, MAC["b"], "10.0.4.2", MAC["a"], "10.0.4.1")))
+    pk.append((t + 0.3, arp(1, MAC["a"], "10.0.4.1", b"\x00" * 6, "10.0.4.3")))
+    cs = 1
+    pk.append((t + 0.5, tcp6("fd00::1", 40100, "fd00::2", 80, S, seq=cs)))
+    pk.append((t + 0.51, tcp6("fd00::2", 80, "fd00::1", 40100, S | A, seq=5, ack=2)))
+    pk.append((t + 0.52, tcp6("fd00::1", 40100, "fd00::2", 80, A, seq=2, ack=6)))
+    pk.append((t + 0.53, tcp6("fd00::1", 40100, "fd00::2", 80, F | A, seq=2, ack=6)))
+    pk.append((t + 0.54, tcp6("fd00::2", 80, "fd00::1", 40100, F | A, seq=6, ack=3)))
+    pk.append((t + 0.6, udp6("fd00::1", 5555, "fd00::2", 53, b"dns?")))
+    pk.append((t + 0.61, udp6("fd00::2", 53, "fd00::1", 5555, b"dns!" * 5)))
+    pk.append((t + 0.7, icmp6("fd00::1", "fd00::2", 128, 0, echo(3, 1))))
+    pk.append((t + 0.71, icmp6("fd00::2", "fd00::1", 129, 0, echo(3, 1))))
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
+def sc_mixed(seed=1, n_flows=400, duration=120.0):
+    """A random mix: floods of one-packet flows, scans, chatty and long flows."""
+    rnd = random.Random(seed)
+    pk = []
+    for _ in range(n_flows):
+        kind = rnd.random()
+        t = T0 + rnd.random() * duration
+        c = f"192.168.{rnd.randint(0, 3)}.{rnd.randint(1, 254)}"
+        s = f"10.1.{rnd.randint(0, 3)}.{rnd.randint(1, 254)}"
+        cp = rnd.randint(1024, 65535)
+        if kind < 0.3:
+            pk.append((t, tcp4(c, cp, s, 80, S, seq=rnd.getrandbits(32))))
+        elif kind < 0.45:
+            pk.append((t, udp4(c, cp, s, rnd.choice([53, 80, 123, 5683]), data=b"u" * rnd.randint(0, 200))))
+        elif kind < 0.6:
+            sp = rnd.choice([22, 23, 80, 443, 1883, 8080])
+            pk.append((t, tcp4(c, cp, s, sp, S, seq=1)))
+            if rnd.random() < 0.5:
+                pk.append((t + 0.001, tcp4(s, sp, c, cp, S | A, seq=2, ack=2)))
+                pk.append((t + 0.002, tcp4(c, cp, s, sp, R, seq=2)))
+            else:
+                pk.append((t + 0.001, tcp4(s, sp, c, cp, R | A, seq=0, ack=2)))
+        elif kind < 0.85:
+            pk += tcp_conversation(
+                t, c, cp, s, rnd.choice([80, 1883, 443]), exchanges=rnd.randint(1, 30),
+                gap=rnd.choice([0.01, 0.2, 1.0, 3.0]), close=rnd.choice(["fin", "rst", "none"]),
+            )
+        else:
+            n = rnd.randint(1, 20)
+            gap = rnd.choice([0.1, 1.0, 2.5])
+            for i in range(n):
+                pk.append((t + i * gap, icmp4(c, s, 8, 0, echo(cp, i))))
+                if rnd.random() < 0.7:
+                    pk.append((t + i * gap + 0.0003, icmp4(s, c, 0, 0, echo(cp, i))))
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
+SCENARIOS = {
+    "tcp_basic": sc_tcp_basic,
+    "tcp_long": sc_tcp_long,
+    "udp": sc_udp,
+    "icmp": sc_icmp,
+    "frag_arp_v6": sc_frag_arp_v6,
+    "mixed": sc_mixed,
+}
+
+
+def write_pcap(path, packets) -> Path:
+    path = Path(path)
+    with open(path, "wb") as fh:
+        w = dpkt.pcap.Writer(fh, linktype=dpkt.pcap.DLT_EN10MB, snaplen=65535)
+        for ts, frame in packets:
+            w.writepkt(frame, ts=round(ts, 6))
+    return path
+
+
+def write_all(out_dir) -> dict[str, Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return {name: write_pcap(out / f"{name}.pcap", fn()) for name, fn in SCENARIOS.items()}
+
+
+if __name__ == "__main__":
+    for name, p in write_all(sys.argv[1] if len(sys.argv) > 1 else ".").items():
+        print(p)
