@@ -11,12 +11,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-from test_scan_double import DETECTOR, EXTRACTOR, attack_capture, tcp, udp, write_pcap
+try:  # tests/ may or may not be a package
+    from tests.test_scan_double import DETECTOR, EXTRACTOR, attack_capture, tcp, udp, write_pcap
+except ImportError:
+    from test_scan_double import DETECTOR, EXTRACTOR, attack_capture, tcp, udp, write_pcap
 
 from forensics.scan import ScanConfig, scan
 
 TESTS = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent
 CFG = ScanConfig(workers=1, extractor=EXTRACTOR, detector=DETECTOR, app_detail=False)
 
 # Runs the real CLI with the scan stages swapped for the test doubles.

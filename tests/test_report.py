@@ -19,7 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from rich.console import Console
-from test_scan_double import DETECTOR, EXTRACTOR, attack_capture, dns_query, mqtt_publish, tcp, udp, write_pcap
+try:  # tests/ may or may not be a package
+    from tests.test_scan_double import DETECTOR, EXTRACTOR, attack_capture, dns_query, mqtt_publish, tcp, udp, write_pcap
+except ImportError:
+    from test_scan_double import DETECTOR, EXTRACTOR, attack_capture, dns_query, mqtt_publish, tcp, udp, write_pcap
 
 from forensics.report import render
 from forensics.report.html import CATEGORY_COLOURS, CSP, render_html

@@ -8,15 +8,20 @@ import lzma
 import os
 import shutil
 import struct
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_scan_double import DETECTOR, EXTRACTOR, attack_capture, tcp, udp, write_pcap
+try:  # tests/ may or may not be a package
+    from tests.test_scan_double import DETECTOR, EXTRACTOR, attack_capture, tcp, udp, write_pcap
+except ImportError:
+    from test_scan_double import DETECTOR, EXTRACTOR, attack_capture, tcp, udp, write_pcap
 
 from forensics.errors import ForensicsError
 from forensics.report.model import build_report
 from forensics.scan import Candidate, ScanConfig, discover, scan, sniff
 
+ROOT = Path(__file__).resolve().parent.parent
 CFG = ScanConfig(workers=1, extractor=EXTRACTOR, detector=DETECTOR, app_detail=False)
 
 SUMMARY_KEYS = ["tool", "model", "inputs", "flows", "attack_flows", "hosts", "incidents"]
@@ -105,7 +110,6 @@ def test_unreadable_file_is_named(tmp_path):
     assert out.stdout.strip() == "unreadable: permission denied", out.stderr
 
 
-from conftest import ROOT  # noqa: E402
 
 
 # --------------------------------------------------------------------------- config
@@ -210,16 +214,17 @@ def test_exit_status_with_some_inputs_failed_follows_the_good_ones(tmp_path):
 def test_a_stage_crash_on_one_file_does_not_stop_the_batch(tmp_path, monkeypatch):
     attack_capture(tmp_path / "a.pcap")
     attack_capture(tmp_path / "b.pcap", attacker="10.66.0.7")
-    import test_scan_double
+    import sys
 
-    real = test_scan_double.extract_flows
+    double = sys.modules[EXTRACTOR.partition(":")[0]]
+    real = double.extract_flows
 
     def flaky(path, **kw):
         if path.endswith("a.pcap"):
             raise ZeroDivisionError("boom")
         return real(path, **kw)
 
-    monkeypatch.setattr(test_scan_double, "extract_flows", flaky)
+    monkeypatch.setattr(double, "extract_flows", flaky)
     rep = scan([tmp_path], CFG)
     errs = {os.path.basename(i.path): i.error for i in rep.inputs}
     assert errs["b.pcap"] is None and "internal error: ZeroDivisionError: boom" in errs["a.pcap"]
