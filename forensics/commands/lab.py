@@ -16,6 +16,7 @@ def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=int, default=1, help="independent runs per scenario (default 1)")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of traffic per run (default 30, min 10)")
     parser.add_argument("--snaplen", type=int, default=0, help="bytes kept per packet (default: whole packets)")
+    parser.add_argument("--flood-scale", type=float, default=1.0, help="scale flood rates and request counts (0-1; default 1; small samples use 0.1)")
     parser.add_argument("--jobs", type=int, default=1, help="runs executed at the same time (default 1)")
     parser.add_argument("--resume", action="store_true", help="skip runs that already have capture.pcap and truth.json")
     parser.add_argument("--check", action="store_true", help="after each run, rebuild flows and print label counts")
@@ -31,7 +32,7 @@ def run(args, console) -> int:
         console.print(msg, highlight=False, markup=False)
 
     results = run_lab(args.out_dir, args.scenario, runs=args.runs, seed=args.seed, duration=args.duration,
-                      snaplen=args.snaplen, jobs=args.jobs, resume=args.resume, log=log)
+                      snaplen=args.snaplen, jobs=args.jobs, resume=args.resume, scale=args.flood_scale, log=log)
     table = Table(title=f"lab runs in {args.out_dir}")
     for col in ("scenario", "run", "seed", "seconds", "capture MB") + (("flows", "attack flows"),)[0] * bool(args.check):
         table.add_column(col)

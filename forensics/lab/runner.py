@@ -102,7 +102,7 @@ def _schedule(scenario: str, rng: random.Random, duration: float) -> tuple[list[
 
 
 def run_scenario(out_dir: Path, scenario: str, run: int, seed: int, base_seed: int | None = None,
-                 duration: float = 30.0, snaplen: int = 0, log=print) -> RunResult:
+                 duration: float = 30.0, snaplen: int = 0, scale: float = 1.0, log=print) -> RunResult:
     """One run: ``out_dir/capture.pcap`` + ``truth.json`` (+ ``lab.log``, ``lab-state.json``)."""
     if scenario not in ALL_SCENARIOS:
         raise ForensicsError(f"lab: unknown scenario {scenario!r} (choose from {', '.join(ALL_SCENARIOS)})")
@@ -112,7 +112,7 @@ def run_scenario(out_dir: Path, scenario: str, run: int, seed: int, base_seed: i
     rng = random.Random(seed)
     schedule, total = _schedule(scenario, rng, duration)
     servers, clients = sc.normal_steps(rng, total)
-    plans = [(off, sc.plan_attack(s, rng, secs)) for off, s, secs in schedule]
+    plans = [(off, sc.plan_attack(s, rng, secs, scale)) for off, s, secs in schedule]
     lab = Lab(prefix=f"fx{os.getpid()}r{next(_counter)}", log_path=out_dir / "lab.log", state_path=out_dir / "lab-state.json")
     pcap = out_dir / "capture.pcap"
     t_begin = time.time()
@@ -183,6 +183,7 @@ def run_scenario(out_dir: Path, scenario: str, run: int, seed: int, base_seed: i
         "capture_start": round(capture_start, 6),
         "capture_end": round(capture_end, 6),
         "snaplen": snaplen or 262144,
+        "flood_scale": scale,
         "subnet": f"{sc.SUBNET}.0/24",
         "attacker_addresses": sorted({a for x in attacks for a in x["attackers"]}),
         "victim_addresses": sorted({v for x in attacks for v in x["victims"]}),
@@ -200,15 +201,15 @@ def run_scenario(out_dir: Path, scenario: str, run: int, seed: int, base_seed: i
 
 
 def run_lab(out: Path, scenarios: list[str] | None = None, runs: int = 1, seed: int = 0, duration: float = 30.0,
-            snaplen: int = 0, jobs: int = 1, resume: bool = False, log=print) -> list[RunResult]:
+            snaplen: int = 0, jobs: int = 1, resume: bool = False, scale: float = 1.0, log=print) -> list[RunResult]:
     """``runs`` runs of each scenario into ``out/<scenario>/run<k>/``; ``jobs`` runs at a time."""
     check_environment()
     scenarios = scenarios or list(sc.SCENARIOS)
     for s in scenarios:
         if s not in ALL_SCENARIOS:
             raise ForensicsError(f"lab: unknown scenario {s!r} (choose from {', '.join(ALL_SCENARIOS)})")
-    if runs < 1 or jobs < 1 or duration < 10:
-        raise ForensicsError("lab: --runs and --jobs must be >= 1 and --duration >= 10")
+    if runs < 1 or jobs < 1 or duration < 10 or not 0 < scale <= 1 or snaplen < 0:
+        raise ForensicsError("lab: need --runs >= 1, --jobs >= 1, --duration >= 10, 0 < --flood-scale <= 1, --snaplen >= 0")
     cleanup_stale(log)
     out = Path(out)
     try:
@@ -226,7 +227,7 @@ def run_lab(out: Path, scenarios: list[str] | None = None, runs: int = 1, seed: 
         if resume and (d / "truth.json").exists() and (d / "capture.pcap").exists():
             return RunResult(s, k, rs, d, 0.0, (d / "capture.pcap").stat().st_size, skipped=True)
         log(f"{s} run{k} (seed {rs}) ...")
-        r = run_scenario(d, s, k, rs, base_seed=seed, duration=duration, snaplen=snaplen, log=log)
+        r = run_scenario(d, s, k, rs, base_seed=seed, duration=duration, snaplen=snaplen, scale=scale, log=log)
         log(f"{s} run{k}: {r.seconds:.1f} s, {r.capture_bytes / 1e6:.2f} MB")
         return r
 

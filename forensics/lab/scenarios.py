@@ -187,13 +187,14 @@ def _flood(rng, kind: str, bots: list[str], seconds: float, total_rate: float, s
     return steps, [victim], spoof_nets, params
 
 
-def plan_attack(scenario: str, rng: random.Random, seconds: float) -> AttackPlan:
+def plan_attack(scenario: str, rng: random.Random, seconds: float, scale: float = 1.0) -> AttackPlan:
+    """The attack of ``scenario``; ``scale`` multiplies flood rates and request counts (samples use < 1)."""
     cat, sub = SCENARIOS[scenario]
     if scenario in ("dos_tcp", "dos_udp", "ddos_tcp", "ddos_udp"):
         ddos = scenario.startswith("ddos")
         bots = rng.sample(ATTACKERS, rng.randint(2, 4)) if ddos else [rng.choice(ATTACKERS)]
         spoof = rng.choice(["none", "subnet", "random"]) if ddos else rng.choice(["none", "none", "none", "subnet"])
-        rate = rng.uniform(800, 3000)
+        rate = rng.uniform(800, 3000) * scale
         steps, victims, spoofed, params = _flood(rng, scenario.split("_")[1], bots, seconds, rate, spoof)
         return AttackPlan(cat, sub, bots, victims, steps, seconds, spoofed, params)
     if scenario in ("dos_http", "ddos_http"):
@@ -201,7 +202,7 @@ def plan_attack(scenario: str, rng: random.Random, seconds: float) -> AttackPlan
         threads = rng.randint(2, 12)
         keepalive = rng.choice([0, 1])
         gap = rng.choice([0.0, 0.0, round(rng.uniform(0.001, 0.02), 4)])
-        count = min(20000 // len(bots), rng.randint(2000, 12000))
+        count = max(50, int(min(20000 // len(bots), rng.randint(2000, 12000)) * scale))
         steps = [Step(b, _timeout(seconds + 2, _py("http-flood", host=ip("cam"), port=80, threads=threads, keepalive=keepalive,
                                                    gap=gap, count=count, seed=rng.randint(0, 2**31), duration=round(seconds, 1))))
                  for b in bots]
