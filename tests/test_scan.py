@@ -229,3 +229,16 @@ def test_a_stage_crash_on_one_file_does_not_stop_the_batch(tmp_path, monkeypatch
     errs = {os.path.basename(i.path): i.error for i in rep.inputs}
     assert errs["b.pcap"] is None and "internal error: ZeroDivisionError: boom" in errs["a.pcap"]
     assert [i.attacker for i in rep.incidents] == ["10.66.0.7"]
+
+
+def test_real_flow_stage_feeds_the_report(tmp_path):
+    """The real extract_flows (when present) with the detector double: the incident comes out whole."""
+    pytest.importorskip("forensics.features")
+    attack_capture(tmp_path / "a.pcap")
+    cfg = ScanConfig(workers=1, detector=DETECTOR, app_detail=False)
+    rep = scan([tmp_path], cfg)
+    [inc] = rep.incidents
+    assert (inc.attacker, inc.victims, inc.category, inc.flows, inc.packets) == ("10.66.0.5", ["192.168.1.10"], "DoS", 40, 40)
+    [inp] = rep.inputs
+    assert (inp.packets, inp.decoded, inp.error) == (60, 60, None)
+    assert {h.ip: h.role for h in rep.hosts} == {"10.66.0.5": "attacker", "192.168.1.10": "victim", "192.168.1.20": "normal", "192.168.1.30": "normal"}
