@@ -101,32 +101,34 @@ def _cat(cat: str, sub: str | None = None) -> Text:
     return t
 
 
-def render(report: Report, console: Console, *, max_hosts: int = 40) -> None:
+def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed: int = 30) -> None:
     """Final summary: inputs that failed, incidents, hosts, verdict."""
     from forensics.report.html import fmt_duration, fmt_time
 
     if report.failed:
         # one line per file, never folded: easy to grep and to copy a path from
         console.print(Text(f"Inputs not scanned ({len(report.failed)}):", style="bold"))
-        for i in report.failed:
+        for i in report.failed[:max_failed]:
             line = Text("  ")
             line.append(i.path)
             line.append(": ")
             line.append(str(i.error), style="yellow")
             console.print(line, soft_wrap=True)
+        if len(report.failed) > max_failed:
+            console.print(f"  ... and {len(report.failed) - max_failed} more (all are listed in the report and summary.json)")
 
     if report.incidents:
         t = Table(title="Incidents", title_justify="left", show_edge=False)
         for col, kw in (
-            ("#", {"justify": "right"}),
-            ("category", {}),
-            ("attacker", {}),
-            ("victims", {"overflow": "fold"}),
-            ("start (UTC)", {}),
-            ("duration", {"justify": "right"}),
-            ("flows", {"justify": "right"}),
-            ("packets", {"justify": "right"}),
-            ("conf.", {"justify": "right"}),
+            ("#", {"justify": "right", "no_wrap": True}),
+            ("category", {"no_wrap": True}),
+            ("attacker", {"no_wrap": True}),
+            ("victims", {"overflow": "fold", "min_width": 15}),
+            ("start (UTC)", {"no_wrap": True}),
+            ("dur.", {"justify": "right", "no_wrap": True}),
+            ("flows", {"justify": "right", "no_wrap": True}),
+            ("pkts", {"justify": "right", "no_wrap": True}),
+            ("conf.", {"justify": "right", "no_wrap": True}),
         ):
             t.add_column(col, **kw)
         for inc in report.incidents:
@@ -136,7 +138,7 @@ def render(report: Report, console: Console, *, max_hosts: int = 40) -> None:
                 _cat(inc.category, inc.subcategory),
                 Text(inc.attacker),
                 Text(victims),
-                fmt_time(inc.start).replace(" UTC", ""),
+                fmt_time(inc.start)[5:19],
                 fmt_duration(inc.end - inc.start),
                 f"{inc.flows:,}",
                 f"{inc.packets:,}",
@@ -147,7 +149,7 @@ def render(report: Report, console: Console, *, max_hosts: int = 40) -> None:
         involved = [h for h in report.hosts if h.role != "normal"]
         t = Table(title="Hosts in incidents", title_justify="left", show_edge=False)
         for col in ("host", "role", "category", "flows", "peers", "conf."):
-            t.add_column(col, justify="right" if col in ("flows", "peers", "conf.") else "left")
+            t.add_column(col, justify="right" if col in ("flows", "peers", "conf.") else "left", no_wrap=True)
         for h in involved[:max_hosts]:
             t.add_row(Text(h.ip), Text(h.role, style=ROLE_STYLE[h.role]), _cat(h.category, h.subcategory), f"{h.flows:,}", f"{len(h.peers):,}", f"{h.confidence:.2f}")
         console.print(t)
