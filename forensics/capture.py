@@ -42,6 +42,7 @@ from forensics.errors import CaptureError
 MAX_CAPLEN = 262_144  # libpcap's MAXIMUM_SNAPLEN
 MAX_BLOCK = 16 * 1024 * 1024  # largest pcapng block accepted
 READ_SIZE = 8 * 1024 * 1024
+PIECE = 256 * 1024
 FIRST_POSITIONS = 5  # how many record numbers to keep per undecodable reason
 
 PCAP_MAGICS = {
@@ -236,16 +237,26 @@ class _Source:
     def fill(self, need: int) -> bool:
         """Make at least ``need`` bytes available from pos; False if the stream ends first."""
         while len(self.buf) - self.pos < need and not self.eof:
-            try:
-                chunk = self.stream.read(max(READ_SIZE, need))
-            except (OSError, EOFError, lzma.LZMAError, zlib_error()) as exc:
-                self.acct.warn(f"compressed stream is corrupt or truncated after {self.consumed + len(self.buf)} bytes: {exc}")
-                chunk = b""
-            if not chunk:
-                self.eof = True
+            # read in small pieces so a corrupt compressed stream loses only what follows the damage
+            target = max(READ_SIZE, need)
+            pieces: list[bytes] = []
+            got = 0
+            while got < target:
+                try:
+                    piece = self.stream.read(min(PIECE, target - got))
+                except (OSError, EOFError, lzma.LZMAError, zlib_error()) as exc:
+                    where = self.consumed + len(self.buf) - self.pos + got
+                    self.acct.warn(f"compressed stream is corrupt or truncated after {where} decompressed bytes: {exc}")
+                    piece = b""
+                if not piece:
+                    self.eof = True
+                    break
+                pieces.append(piece)
+                got += len(piece)
+            if not pieces:
                 break
             self.consumed += self.pos
-            self.buf = self.buf[self.pos :] + chunk
+            self.buf = self.buf[self.pos :] + b"".join(pieces)
             self.pos = 0
         return len(self.buf) - self.pos >= need
 

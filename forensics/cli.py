@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_missing", False):
         print(f"forensics: error: command '{args.command}' is not available in this build", file=sys.stderr)
         return int(ExitStatus.USAGE)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     try:
         mod = importlib.import_module(f"forensics.commands.{args._module}")
         return int(mod.run(args, console))
