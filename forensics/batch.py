@@ -43,6 +43,7 @@ class FileResult:
     error: str | None = None
     seconds: float = 0.0
     stages: dict = field(default_factory=dict)  # stage -> seconds
+    model: dict | None = None  # {"version", "sha256"} of the detector that classified it
 
 
 # --------------------------------------------------------------------------
@@ -123,7 +124,8 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
         accd = acc.to_dict() if hasattr(acc, "to_dict") else dict(acc)
         accd["path"] = path
         tell("done")
-        return FileResult(path, accd, out, None, time.perf_counter() - t0, stages)
+        model = {"version": str(getattr(det, "version", "unknown")), "sha256": str(getattr(det, "sha256", ""))}
+        return FileResult(path, accd, out, None, time.perf_counter() - t0, stages, model)
     except CaptureError as exc:
         reason = exc.reason
     except ForensicsError as exc:
@@ -176,6 +178,10 @@ def _worker_init(threads: int) -> None:
     # would cost every worker seconds even for files that fail early)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
+
+
+def runs_inline(n_files: int, config) -> bool:
+    return not config.dask and min(config.effective_workers, n_files) <= 1
 
 
 def run(candidates: Sequence, config, progress=None) -> list[FileResult]:

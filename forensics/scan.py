@@ -260,13 +260,20 @@ def scan(
     candidates = discover(paths)
     good = [c for c in candidates if c.ok]
 
-    progress.stage("loading model")
-    detector = batch.load_detector_cached(config.detector, config.model_dir, config.device)
-    model_info = {"version": str(getattr(detector, "version", "unknown")), "sha256": str(getattr(detector, "sha256", ""))}
+    # In-process runs load the model here (a bad model fails before any work);
+    # worker processes load their own, and report which model they used.
+    model_info = None
+    if batch.runs_inline(len(good), config):
+        progress.stage("loading model")
+        model_info = _model_info(batch.load_detector_cached(config.detector, config.model_dir, config.device))
 
     progress.files(good)
     progress.stage("scanning captures")
     results = batch.run(good, config, progress=progress)
+    if model_info is None:
+        model_info = next((r.model for r in results if r.model), None)
+    if model_info is None:  # no file got as far as the detector: load it here (raises ModelError if broken)
+        model_info = _model_info(batch.load_detector_cached(config.detector, config.model_dir, config.device))
 
     progress.stage("grouping incidents")
     report = build_report(candidates, results, config, model=model_info, started=started, finished=clock())
@@ -276,6 +283,10 @@ def scan(
 
         attach_app_detail(report, config)
     return report
+
+
+def _model_info(detector) -> dict:
+    return {"version": str(getattr(detector, "version", "unknown")), "sha256": str(getattr(detector, "sha256", ""))}
 
 
 def _want_app_detail(config: ScanConfig) -> bool:
