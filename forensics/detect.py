@@ -39,7 +39,7 @@ _READABLE = {
     "log_drate": "destination packet rate", "log_sbytes_per_pkt": "source bytes/packet",
     "log_dbytes_per_pkt": "destination bytes/packet", "dpkts_frac": "share of reply packets",
     "dbytes_frac": "share of reply bytes", "records": "Argus records", "valid": "number of flows",
-    "anchor": "position", "log_dt_anchor": "time offset", "log_gap": "inter-arrival time",
+    "anchor": "position", "log_ms_from_anchor": "time offset", "log_ms_gap": "inter-arrival time",
 }
 
 
@@ -179,6 +179,7 @@ def save_model(out_dir, model, arch, spec: WindowSpec, mean, std, version: str, 
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / WEIGHTS), metadata={"format": FORMAT, "version": version})
+    (out / WEIGHTS).chmod(0o644)
     meta = {
         "format": FORMAT,
         "version": version,

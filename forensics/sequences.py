@@ -56,6 +56,16 @@ LOG_COLUMNS = ["pkts", "bytes", "spkts", "dpkts", "sbytes", "dbytes", "dur", "me
                "max", "rate", "srate", "drate"]
 
 
+# Continuous features are rounded (log scale: 1/32 ~ 3 % steps; times 1/16 of log1p(ms)),
+# so near-identical flood records give identical windows that are computed once.
+QUANT_FLOW = 32.0
+QUANT_TIME = 16.0
+
+
+def _q(v: np.ndarray, q: float) -> np.ndarray:
+    return np.round(v * q) / q
+
+
 def _flow_feature_names() -> list[str]:
     names = [f"log_{c}" for c in LOG_COLUMNS]
     names += ["log_sbytes_per_pkt", "log_dbytes_per_pkt", "dpkts_frac", "dbytes_frac", "records"]
@@ -68,7 +78,7 @@ def _flow_feature_names() -> list[str]:
 
 
 FLOW_FEATURES: list[str] = _flow_feature_names()
-CONTEXT_FEATURES = ["valid", "anchor", "log_dt_anchor", "log_gap", "same_peer", "same_dport", "same_sport"]
+CONTEXT_FEATURES = ["valid", "anchor", "log_ms_from_anchor", "log_ms_gap", "same_peer", "same_dport", "same_sport"]
 STEP_FEATURES: list[str] = FLOW_FEATURES + CONTEXT_FEATURES
 CHANNELS: list[str] = [f"src.{n}" for n in STEP_FEATURES] + [f"dst.{n}" for n in STEP_FEATURES]
 
@@ -125,15 +135,15 @@ def flow_features(flows: pd.DataFrame) -> np.ndarray:
             for c in NUMERIC_COLUMNS}
     feats = []
     for c in LOG_COLUMNS:
-        feats.append(np.log1p(np.clip(cols[c], 0, None)))
+        feats.append(_q(np.log1p(np.clip(cols[c], 0, None)), QUANT_FLOW))
     sp, dp, sb, db = cols["spkts"], cols["dpkts"], cols["sbytes"], cols["dbytes"]
-    feats.append(np.log1p(np.divide(sb, sp, out=np.zeros(n), where=sp > 0)))
-    feats.append(np.log1p(np.divide(db, dp, out=np.zeros(n), where=dp > 0)))
-    feats.append(np.divide(dp, sp + dp, out=np.zeros(n), where=(sp + dp) > 0))
-    feats.append(np.divide(db, sb + db, out=np.zeros(n), where=(sb + db) > 0))
+    feats.append(_q(np.log1p(np.divide(sb, sp, out=np.zeros(n), where=sp > 0)), QUANT_FLOW))
+    feats.append(_q(np.log1p(np.divide(db, dp, out=np.zeros(n), where=dp > 0)), QUANT_FLOW))
+    feats.append(_q(np.divide(dp, sp + dp, out=np.zeros(n), where=(sp + dp) > 0), QUANT_FLOW))
+    feats.append(_q(np.divide(db, sb + db, out=np.zeros(n), where=(sb + db) > 0), QUANT_FLOW))
     # number of merged Argus status records (sum/mean of record durations)
     m = cols["mean"]
-    feats.append(np.log1p(np.clip(np.divide(cols["sum"], m, out=np.ones(n), where=m > 0), 0, 1e6)))
+    feats.append(_q(np.log1p(np.clip(np.divide(cols["sum"], m, out=np.ones(n), where=m > 0), 0, 1e6)), QUANT_FLOW))
     proto = flows["proto"].astype("string").str.lower().fillna("").to_numpy(dtype=object)
     onehot = [proto == p for p in PROTOS]
     feats += onehot + [~np.logical_or.reduce(onehot)]
@@ -219,10 +229,10 @@ def _side_context(idx, anchor_rows, time, peer_code, anchor_peer, dport, sport, 
     safe = np.where(valid, idx, 0)
     t = time[safe]
     dt = t - time[anchor_rows][:, None]
-    log_dt = (np.sign(dt) * np.log1p(np.abs(dt))) * valid
+    log_dt = _q(np.sign(dt) * np.log1p(np.abs(dt) * 1000.0), QUANT_TIME) * valid
     gap = np.diff(t, axis=1, prepend=t[:, :1])
     gap_ok = valid & np.concatenate([np.zeros((n_anchor, 1), bool), valid[:, :-1]], axis=1)
-    log_gap = np.log1p(np.clip(gap, 0, None)) * gap_ok
+    log_gap = _q(np.log1p(np.clip(gap, 0, None) * 1000.0), QUANT_TIME) * gap_ok
     anchor = np.zeros_like(valid)
     anchor[:, spec.past] = True
     return np.stack([

@@ -1,0 +1,113 @@
+"""Detector inference throughput (sequences/s) against references measured in the same run.
+
+    python bench/infer.py [--n 200000] [--threads 2] [--device cpu|cuda] [--model model/]
+
+Prints, for the bundled CNN-LSTM and for references run on the same windows:
+  * the issue's reference CNN-LSTMs (T=32/64 ch/128 units; T=16/32 ch/32 units),
+  * scikit-learn RandomForest(100 trees).predict_proba on the same flattened windows,
+sequences/s and the ratio "bundled / reference".  Also the end-to-end
+Detector.predict rate on a realistic flow table (windows + dedup + model).
+Inputs are windows from lab-like synthetic flows; the model's speed does not depend on values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+
+class RefCNNLSTM(nn.Module):
+    """The issue's reference: Conv1d(C, ch, 3) over T steps -> LSTM(ch, units) -> heads."""
+
+    def __init__(self, c, ch, units):
+        super().__init__()
+        self.conv = nn.Conv1d(c, ch, 3, padding=1)
+        self.lstm = nn.LSTM(ch, units, batch_first=True)
+        self.h1 = nn.Linear(units, 5)
+        self.h2 = nn.Linear(units, 8)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+        _, (h, _) = self.lstm(h)
+        return self.h1(h[0]), self.h2(h[0])
+
+
+def rate(fn, x, batch, repeat=3):
+    with torch.no_grad():
+        fn(x[:batch])
+        best = 0.0
+        for _ in range(repeat):
+            t = time.perf_counter()
+            for lo in range(0, len(x), batch):
+                fn(x[lo:lo + batch])
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            best = max(best, len(x) / (time.perf_counter() - t))
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200_000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch", type=int, default=65536)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--no-rf", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from forensics.detect import load_detector
+    from forensics.train import demo_flows
+
+    det = load_detector(args.model, device=args.device)
+    T, C = det.spec.steps, len(det.meta["features"])
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.standard_normal((args.n, T, C)).astype(np.float32), device=args.device)
+    a = det.meta["arch"]
+    print(f"device {args.device}, threads {torch.get_num_threads()}, {args.n} sequences, T={T}, C={C}; load {os.getloadavg()[0]:.2f}")
+    results = {}
+    results[f"bundled CNN-LSTM (T={T}, E={a['embed']}, H={a['conv']}, U={a['hidden']})"] = rate(det.model, x, args.batch)
+    refs = {}
+    for t_ref, ch, units in ((16, 32, 32), (32, 64, 128)):
+        m = RefCNNLSTM(C, ch, units).eval().to(args.device)
+        xr = torch.as_tensor(rng.standard_normal((min(args.n, 100_000 if t_ref == 32 else args.n), t_ref, C))
+                             .astype(np.float32), device=args.device)
+        refs[f"reference CNN-LSTM T={t_ref}/{ch}ch/{units}u"] = rate(m, xr, 8192 if t_ref == 32 else args.batch, 1)
+    if not args.no_rf:
+        from sklearn.ensemble import RandomForestClassifier
+
+        xf = x[:20000].cpu().numpy().reshape(20000, -1)
+        y = rng.integers(0, 12, 20000)
+        rf = RandomForestClassifier(n_estimators=100, n_jobs=args.threads, random_state=0).fit(xf[:5000], y[:5000])
+        t = time.perf_counter()
+        rf.predict_proba(xf)
+        refs["reference sklearn RandomForest(100).predict_proba"] = len(xf) / (time.perf_counter() - t)
+    main_name, main_rate = next(iter(results.items()))
+    print(f"{main_name}: {main_rate:,.0f} sequences/s")
+    for name, r in refs.items():
+        print(f"{name}: {r:,.0f} sequences/s -> bundled is {main_rate / r:.2f}x")
+    # end to end on a flow table (features + windows + dedup + model, no explanations)
+    parts = []
+    for i in range(40):
+        d = demo_flows(n_normal=500, n_scan=1000, n_flood=3500, seed=i, t0=1.7e9 + i * 1e5)
+        parts.append(d)
+    import pandas as pd
+
+    flows = pd.concat(parts, ignore_index=True)
+    t = time.perf_counter()
+    det.predict(flows, explain=False)
+    dt = time.perf_counter() - t
+    print(f"end to end Detector.predict (windows + dedup + model): {len(flows) / dt:,.0f} flows/s on {len(flows)} flows")
+
+
+if __name__ == "__main__":
+    main()
