@@ -136,11 +136,13 @@ def main(argv=None) -> int:
     ap.add_argument("--capture", type=Path, help="use this pcap instead of the synthetic one")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--workdir", type=Path, help="keep the files here (default: a temporary folder)")
+    ap.add_argument("--model", type=Path, help="model folder passed to scan --model (default: the bundled model)")
     args = ap.parse_args(argv)
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="forensics-bench-scan-"))
     work.mkdir(parents=True, exist_ok=True)
     py = [sys.executable, "-m", "forensics"]
+    extra = ["--model", str(args.model)] if args.model else []
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     try:
         cap = args.capture or work / "bench.pcap"
@@ -164,7 +166,7 @@ def main(argv=None) -> int:
             print("argus/racluster not installed (Debian: argus-server argus-client): no reference")
 
         summary = work / "summary.json"
-        t_scan, res = timed([*py, "scan", str(cap), "--workers", "1", "--json", str(summary), "-q"], args.repeat, ok=(0, 1), env=env, cwd=ROOT)
+        t_scan, res = timed([*py, "scan", str(cap), "--workers", "1", "--json", str(summary), "-q", *extra], args.repeat, ok=(0, 1), env=env, cwd=ROOT)
         rows.append(("forensics scan --workers 1 (end to end)", t_scan))
         s = json.loads(summary.read_text())
         print(f"scan found {len(s['incidents'])} incident(s), {s['flows']:,} flows, {s['attack_flows']:,} attack flows")
@@ -178,8 +180,8 @@ def main(argv=None) -> int:
 
         folder = work / "batch"
         parts = split_capture(cap, folder, args.files)
-        t1, _ = timed([*py, "scan", str(folder), "--workers", "1", "--json", str(work / "s1.json"), "-q"], args.repeat, ok=(0, 1), env=env, cwd=ROOT)
-        t2, _ = timed([*py, "scan", str(folder), "--workers", "2", "--json", str(work / "s2.json"), "-q"], args.repeat, ok=(0, 1), env=env, cwd=ROOT)
+        t1, _ = timed([*py, "scan", str(folder), "--workers", "1", "--json", str(work / "s1.json"), "-q", *extra], args.repeat, ok=(0, 1), env=env, cwd=ROOT)
+        t2, _ = timed([*py, "scan", str(folder), "--workers", "2", "--json", str(work / "s2.json"), "-q", *extra], args.repeat, ok=(0, 1), env=env, cwd=ROOT)
         same = json.loads((work / "s1.json").read_text()) == json.loads((work / "s2.json").read_text())
         print(f"\nfolder of {len(parts)} captures ({n:,} packets in all)")
         print(f"--workers 1: {t1:8.2f} s   --workers 2: {t2:8.2f} s   speed-up {t1 / t2:.2f}x (target >= 1.8x)   same summary: {same}")

@@ -154,7 +154,7 @@ def build_timelines(report: Report) -> tuple[Axis | None, list[HostTimeline], in
             if lane is None:
                 lane = len(lanes_end)
                 lanes_end.append(0.0)
-            label = f"#{inc.id} {inc.category}/{inc.subcategory} · {pkts:,} pkts · {flows:,} flows"
+            label = f"#{inc.id} {inc.category}/{inc.subcategory} · {pkts:,} pkt{'s' if pkts != 1 else ''} · {flows:,} flow{'s' if flows != 1 else ''}"
             lanes_end[lane] = max(x + w, x + 7.0 * len(label))  # leave room for the label
             spans.append(
                 Span(

@@ -197,7 +197,10 @@ class Report:
 def _r(x) -> float | None:
     if x is None:
         return None
-    return round(float(x), FLOAT_DIGITS)
+    x = float(x)
+    if x != x or x in (float("inf"), float("-inf")):  # NaN/inf are not JSON
+        return None
+    return round(x, FLOAT_DIGITS)
 
 
 def ip_sort_key(ip: str):
