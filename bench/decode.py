@@ -111,7 +111,7 @@ def time_tshark(path: Path) -> tuple[float, int] | None:
     if not exe:
         return None
     t = time.perf_counter()
-    out = subprocess.run([exe, "-r", str(path), "-T", "fields", "-e", "frame.len"], capture_output=True, check=True)
+    out = subprocess.run([exe, "-n", "-r", str(path), "-T", "fields", "-e", "frame.len"], capture_output=True, check=True)
     return time.perf_counter() - t, out.stdout.count(b"\n")
 
 
@@ -120,6 +120,7 @@ def main() -> int:
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--keep", help="write the generated capture here and keep it")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
     tmp = tempfile.mkdtemp(prefix="fx-bench-")
     path = Path(args.keep) if args.keep else Path(tmp) / "bench.pcap"
     try:

@@ -332,17 +332,23 @@ def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes
     _, vmaj, vmin, _, _, snaplen, network = struct.unpack_from(endian + "IHHiIII", src.buf, 0)
     linktype = network & 0x0FFF_FFFF  # upper bits: FCS length flags
     src.pos = 24
-    rec_hdr = struct.Struct(endian + "IIII")
     hdr_len = 24 if kuznetzov else 16
+    cap_at = struct.Struct(endian + "I").unpack_from
+    word = np.dtype(endian + "u4")
     index = 0
     snap_warned = False
     while True:
-        col = _Collector(index)
-        ts_l, cap_l, wire_l, off_l = col.ts, col.cap, col.wire, col.off
         stop = False
-        while len(ts_l) < batch_records:
-            if len(src.buf) - src.pos < hdr_len:
-                if ts_l:  # offsets point into the current buffer: hand them out first
+        starts: list[int] = []
+        append = starts.append
+        buf = src.buf
+        blen = len(buf)
+        pos = src.pos
+        # the only per-record Python work: follow the caplen chain; fields are read vectorised below
+        for _ in range(batch_records):
+            if blen - pos < hdr_len:
+                src.pos = pos
+                if starts:  # offsets point into the current buffer: hand them out first
                     break
                 if not src.fill(hdr_len):
                     left = len(src.buf) - src.pos
@@ -350,34 +356,49 @@ def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes
                         acct.warn(f"truncated record header at record {index} (offset {src.stream_offset}, {left} bytes left); kept the {index} records before it")
                     stop = True
                     break
-            sec, frac, caplen, wirelen = rec_hdr.unpack_from(src.buf, src.pos)
+                buf, blen, pos = src.buf, len(src.buf), src.pos
+            caplen = cap_at(buf, pos + 8)[0]
             if caplen > MAX_CAPLEN:
+                src.pos = pos
                 acct.warn(f"record {index} at offset {src.stream_offset} claims caplen {caplen} > {MAX_CAPLEN}: file is corrupt from there; kept the {index} records before it")
                 stop = True
                 break
-            if caplen > snaplen and not snap_warned:
-                acct.warn(f"record {index} has caplen {caplen} larger than the snapshot length {snaplen}")
-                snap_warned = True
-            end = src.pos + hdr_len + caplen
-            if end > len(src.buf):
-                if ts_l:
+            end = pos + hdr_len + caplen
+            if end > blen:
+                src.pos = pos
+                if starts:
                     break
                 if not src.fill(hdr_len + caplen):
                     acct.warn(f"truncated record body at record {index} (offset {src.stream_offset}: {caplen} bytes claimed, {len(src.buf) - src.pos - hdr_len} present); kept the {index} records before it")
                     stop = True
                     break
-                end = src.pos + hdr_len + caplen
-            ts_l.append(sec * 1_000_000_000 + frac * ts_mult)
-            cap_l.append(caplen)
-            wire_l.append(wirelen)
-            off_l.append(src.pos + hdr_len)
-            src.pos = end
+                buf, blen, pos = src.buf, len(src.buf), src.pos
+                end = pos + hdr_len + caplen
+            append(pos)
+            pos = end
             index += 1
-        if ts_l:
-            n = len(ts_l)
-            col.iface = [0] * n
-            col.lt = [linktype] * n
-            yield col.batch(src.buf)
+        else:
+            src.pos = pos
+        if starts:
+            n = len(starts)
+            hdr_off = np.array(starts, dtype=np.int64)
+            raw = np.frombuffer(buf, dtype=np.uint8)[hdr_off[:, None] + np.arange(16)]
+            w = raw.view(word).reshape(n, 4).astype(np.int64)
+            caps = w[:, 2]
+            if not snap_warned and (caps > snaplen).any():
+                i = int(np.argmax(caps > snaplen))
+                acct.warn(f"record {index - n + i} has caplen {int(caps[i])} larger than the snapshot length {snaplen}")
+                snap_warned = True
+            yield RecordBatch(
+                data=buf,
+                index=np.arange(index - n, index, dtype=np.int64),
+                ts_ns=w[:, 0] * 1_000_000_000 + w[:, 1] * ts_mult,
+                caplen=caps.astype(np.uint32),
+                wirelen=w[:, 3].astype(np.uint32),
+                iface=np.zeros(n, dtype=np.uint16),
+                linktype=np.full(n, linktype, dtype=np.uint16),
+                offset=hdr_off + hdr_len,
+            )
         if stop:
             return
         src.compact()

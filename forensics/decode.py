@@ -52,8 +52,8 @@ _RAW_LTS = (LT_RAW_OLD, LT_RAW_OBSD, LT_RAW, LT_IPV4, LT_IPV6)
 _VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
 _AF_INET6 = (10, 24, 28, 30)  # Linux, NetBSD/OpenBSD, FreeBSD, Darwin
 
-W = 128  # bytes of each record examined by the fast path
-SUB = 32_768  # rows per gather (bounds the index matrix)
+PAD = 64  # bytes examined at each layer by the fast path (link, network, transport windows)
+SUB = 65_536  # rows decoded together
 
 OK = 0
 R_UNKNOWN_LT = REASON_CODES["unknown_link_type"]
@@ -171,9 +171,10 @@ def decode_batch(batch: RecordBatch, fast: bool = True) -> PacketTable:
         return PacketTable(cols)
     if fast:
         todo = np.zeros(n, dtype=bool)
+        win = _windows(batch)
         for start in range(0, n, SUB):
             sl = slice(start, min(n, start + SUB))
-            todo[sl] = _fast(batch, sl, cols)
+            todo[sl] = _fast(batch, sl, cols, win)
         slow_rows = np.flatnonzero(todo)
     else:
         slow_rows = np.arange(n)
@@ -182,37 +183,47 @@ def decode_batch(batch: RecordBatch, fast: bool = True) -> PacketTable:
     return PacketTable(cols)
 
 
-def _gather(batch: RecordBatch, sl: slice) -> np.ndarray:
-    buf = np.frombuffer(batch.data, dtype=np.uint8)
+def _windows(batch: RecordBatch) -> np.ndarray:
+    """A zero-copy (len, PAD) view: row ``o`` is the PAD bytes starting at buffer offset ``o``."""
+    buf = np.frombuffer(batch.data + bytes(PAD), dtype=np.uint8)
+    return np.lib.stride_tricks.sliding_window_view(buf, PAD)
+
+
+def _c8(m: np.ndarray, k: int) -> np.ndarray:
+    return m[:, k].astype(np.int64)
+
+
+def _c16(m: np.ndarray, k: int) -> np.ndarray:
+    return (m[:, k].astype(np.int64) << 8) | m[:, k + 1]
+
+
+def _c32(m: np.ndarray, k: int) -> np.ndarray:
+    return (
+        (m[:, k].astype(np.int64) << 24)
+        | (m[:, k + 1].astype(np.int64) << 16)
+        | (m[:, k + 2].astype(np.int64) << 8)
+        | m[:, k + 3]
+    )
+
+
+def _c64(m: np.ndarray, k: int) -> np.ndarray:
+    return (_c32(m, k).astype(np.uint64) << np.uint64(32)) | _c32(m, k + 4).astype(np.uint64)
+
+
+def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndarray:
+    """Decode rows ``sl`` in place; return a mask of rows left for dpkt.
+
+    Three row gathers give every field as a column slice: the link window at
+    the record start, the network window at the layer-3 offset and the
+    transport window after the IP header.  No byte beyond a record's caplen is
+    used without a length check first.
+    """
     off = batch.offset[sl]
-    cap = batch.caplen[sl].astype(np.int64)
-    idx = off[:, None] + np.arange(W, dtype=np.int64)[None, :]
-    np.minimum(idx, len(buf) - 1, out=idx)
-    m = buf[idx]
-    m[np.arange(W)[None, :] >= cap[:, None]] = 0
-    return m
-
-
-def _fast(batch: RecordBatch, sl: slice, cols: dict) -> np.ndarray:
-    """Decode rows ``sl`` in place; return a mask of rows left for dpkt."""
-    m = _gather(batch, sl)
-    n = m.shape[0]
-    rows = np.arange(n)
+    last = win.shape[0] - 1
+    n = len(off)
     cap = batch.caplen[sl].astype(np.int64)
     lt = batch.linktype[sl].astype(np.int64)
-    m16 = m.astype(np.uint32)
-
-    def u8(pos):
-        p = np.minimum(pos, W - 1)
-        return m16[rows, p]
-
-    def u16(pos):
-        p = np.minimum(pos, W - 2)
-        return (m16[rows, p] << 8) | m16[rows, p + 1]
-
-    def u32(pos):
-        p = np.minimum(pos, W - 4)
-        return (m16[rows, p] << 24) | (m16[rows, p + 1] << 16) | (m16[rows, p + 2] << 8) | m16[rows, p + 3]
+    L = win[off]
 
     slow = np.zeros(n, dtype=bool)
     status = np.zeros(n, dtype=np.uint8)
@@ -232,26 +243,17 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict) -> np.ndarray:
         short = eth & (cap < 14)
         status[short] = R_TRUNC_LINK
         eth &= ~short
-        et = u16(np.full(n, 12))
-        l = np.full(n, 14)
-        vl = np.zeros(n, dtype=np.int64)
-        for _ in range(2):
-            tag = eth & np.isin(et, _VLAN_TPIDS)
-            # a tag that does not fit is left to dpkt
-            slow |= tag & (cap < l + 4)
-            first = tag & (vl == 0) & (l == 14)
-            vl = np.where(first, u16(l) & 0x0FFF, vl)
-            et = np.where(tag, u16(l + 2), et)
-            l = np.where(tag, l + 4, l)
-        slow |= eth & np.isin(et, _VLAN_TPIDS)  # a third tag
+        et = _c16(L, 12)
+        tag1 = eth & np.isin(et, _VLAN_TPIDS)
+        tag2 = tag1 & np.isin(_c16(L, 16), _VLAN_TPIDS)
+        slow |= (tag1 & (cap < 18)) | (tag2 & (cap < 22))  # a tag that does not fit: dpkt
+        slow |= tag2 & np.isin(_c16(L, 20), _VLAN_TPIDS)  # a third tag: dpkt
+        et = np.where(tag2, _c16(L, 20), np.where(tag1, _c16(L, 16), et))
         etype = np.where(eth, et, etype)
-        l3 = np.where(eth, l, l3)
-        vlan = np.where(eth, vl, vlan)
-        mac_d = np.zeros(n, dtype=np.uint64)
-        mac_s = np.zeros(n, dtype=np.uint64)
-        for k in range(6):
-            mac_d = (mac_d << np.uint64(8)) | m[:, k].astype(np.uint64)
-            mac_s = (mac_s << np.uint64(8)) | m[:, 6 + k].astype(np.uint64)
+        l3 = np.where(eth, np.where(tag2, 22, np.where(tag1, 18, 14)), l3)
+        vlan = np.where(tag1, _c16(L, 14) & 0x0FFF, vlan)
+        mac_d = (_c32(L, 0).astype(np.uint64) << np.uint64(16)) | _c16(L, 4).astype(np.uint64)
+        mac_s = (_c16(L, 6).astype(np.uint64) << np.uint64(32)) | _c32(L, 8).astype(np.uint64)
         dmac = np.where(eth, mac_d, dmac)
         smac = np.where(eth, mac_s, smac)
         # MPLS, PPPoE, ARP and every other ethertype that is not plain IP: dpkt
@@ -264,7 +266,7 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict) -> np.ndarray:
             short = sel & (cap < hlen)
             status[short] = R_TRUNC_LINK
             sel &= ~short
-            et = u16(np.full(n, ppos))
+            et = _c16(L, ppos)
             etype = np.where(sel, et, etype)
             l3 = np.where(sel, hlen, l3)
             slow |= sel & ~np.isin(et, (0x0800, 0x86DD))
@@ -276,7 +278,7 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict) -> np.ndarray:
             short = sel & (cap < 4)
             status[short] = R_TRUNC_LINK
             sel &= ~short
-            be = u32(np.zeros(n, dtype=np.int64))
+            be = _c32(L, 0)
             le = ((be & 0xFF) << 24) | ((be & 0xFF00) << 8) | ((be >> 8) & 0xFF00) | (be >> 24)
             fam = be if code == LT_LOOP else np.where(be > 0xFFFF, le, be)
             et = np.where(fam == 2, 0x0800, np.where(np.isin(fam, _AF_INET6), 0x86DD, 0))
@@ -287,7 +289,7 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict) -> np.ndarray:
     # raw IP --------------------------------------------------------------------
     sel = np.isin(lt, _RAW_LTS) & (status == OK)
     if sel.any():
-        ver = m16[:, 0] >> 4
+        ver = _c8(L, 0) >> 4
         et = np.where(ver == 4, 0x0800, np.where(ver == 6, 0x86DD, 0))
         et = np.where(lt == LT_IPV4, 0x0800, np.where(lt == LT_IPV6, 0x86DD, et))
         etype = np.where(sel, et, etype)
@@ -296,42 +298,34 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict) -> np.ndarray:
 
     live = (status == OK) & ~slow
     avail3 = cap - l3
+    N = win[np.minimum(off + l3, last)]
 
-    # IPv4 ----------------------------------------------------------------------
+    # IPv4 / IPv6 ---------------------------------------------------------------
+    b0 = _c8(N, 0)
     v4 = live & (etype == 0x0800)
-    ver = u8(l3) >> 4
-    ihl = (u8(l3) & 0x0F) * 4
-    v4_bad = v4 & ((avail3 < 20) | (ver != 4) | (ihl < 20) | (l3 + ihl + 60 > W))
+    ihl = (b0 & 0x0F) * 4
+    v4_bad = v4 & ((avail3 < 20) | ((b0 >> 4) != 4) | (ihl < 20))
     slow |= v4_bad  # dpkt decides the reason
     v4 &= ~v4_bad
     v6 = live & (etype == 0x86DD)
-    ver6 = u8(l3) >> 4
-    nxt6 = u8(l3 + 6)
-    v6_bad = v6 & ((avail3 < 40) | (ver6 != 6) | ~np.isin(nxt6, (6, 17, 58, 1, 59, 132, 47, 50, 2, 89)))
+    nxt6 = _c8(N, 6)
+    v6_bad = v6 & ((avail3 < 40) | ((b0 >> 4) != 6) | ~np.isin(nxt6, (6, 17, 58, 1, 59, 132, 47, 50, 2, 89)))
     slow |= v6_bad
     v6 &= ~v6_bad
     ip = v4 | v6
 
-    proto = np.where(v4, u8(l3 + 9), np.where(v6, nxt6, 0))
-    ip_len = np.where(v4, u16(l3 + 2), np.where(v6, u16(l3 + 4) + 40, 0))
-    ttl = np.where(v4, u8(l3 + 8), np.where(v6, u8(l3 + 7), 0))
-    ip_id = np.where(v4, u16(l3 + 4), 0)
-    fo = u16(l3 + 6)
+    proto = np.where(v4, _c8(N, 9), np.where(v6, nxt6, 0))
+    ip_len = np.where(v4, _c16(N, 2), np.where(v6, _c16(N, 4) + 40, 0))
+    ttl = np.where(v4, _c8(N, 8), np.where(v6, _c8(N, 7), 0))
+    ip_id = np.where(v4, _c16(N, 4), 0)
+    fo = _c16(N, 6)
     frag_off = np.where(v4, (fo & 0x1FFF) * 8, 0)
     more = v4 & ((fo & 0x2000) != 0)
     hlen = np.where(v4, ihl, 40)
 
-    cols_sl = {k: v[sl] for k, v in cols.items()}
-    for h_name, l_name, base in (("src_hi", "src_lo", 12), ("dst_hi", "dst_lo", 16)):
-        a4 = u32(l3 + base).astype(np.uint64) | np.uint64(V4_PREFIX)
-        b6 = 8 if base == 12 else 24
-        hi6 = (u32(l3 + b6).astype(np.uint64) << np.uint64(32)) | u32(l3 + b6 + 4).astype(np.uint64)
-        lo6 = (u32(l3 + b6 + 8).astype(np.uint64) << np.uint64(32)) | u32(l3 + b6 + 12).astype(np.uint64)
-        cols_sl[h_name][:] = np.where(v6, hi6, np.uint64(0))
-        cols_sl[l_name][:] = np.where(v4, a4, np.where(v6, lo6, np.uint64(0)))
-
     # transport -----------------------------------------------------------------
     t = l3 + hlen
+    T = win[np.minimum(off + t, last)]
     # bytes of transport header present: bounded by the capture and by the IP length
     ip_bound = np.where(ip_len > 0, ip_len - hlen, 1 << 30)
     avail_t = np.minimum(cap - t, ip_bound)
@@ -339,13 +333,8 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict) -> np.ndarray:
     tcp = first & (proto == 6)
     udp = first & (proto == 17)
     icmp = first & (((proto == 1) & v4) | ((proto == 58) & v6))
-    # a transport header beyond the examined window goes to dpkt
-    slow |= (tcp | udp | icmp) & (t + 20 > W)
-    tcp &= t + 20 <= W
-    udp &= t + 20 <= W
-    icmp &= t + 20 <= W
 
-    tcp_off = (u8(t + 12) >> 4) * 4
+    tcp_off = (_c8(T, 12) >> 4) * 4
     t_trunc = (tcp & (avail_t < 20)) | (udp & (avail_t < 8)) | (icmp & (avail_t < 4))
     t_bad = tcp & ~t_trunc & (tcp_off < 20)
     status[t_trunc] = R_TRUNC_T
@@ -355,53 +344,57 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict) -> np.ndarray:
     icmp &= ~t_trunc
 
     ports = tcp | udp
-    sport = np.where(ports, u16(t), 0)
-    dport = np.where(ports, u16(t + 2), 0)
-    itype = np.where(icmp, u8(t), -1)
-    icode = np.where(icmp, u8(t + 1), -1)
+    itype = np.where(icmp, _c8(T, 0), -1)
+    icode = np.where(icmp, _c8(T, 1), -1)
+    sport = np.where(ports, _c16(T, 0), np.where(icmp, itype, 0))
+    dport = np.where(ports, _c16(T, 2), np.where(icmp, icode, 0))
     echo = icmp & np.where(v4, np.isin(itype, (0, 8)), np.isin(itype, (128, 129))) & (avail_t >= 8)
-    icmp_id = np.where(echo, u16(t + 4), 0)
-    sport = np.where(icmp, itype, sport)
-    dport = np.where(icmp, icode, dport)
+    icmp_id = np.where(echo, _c16(T, 4), 0)
     t_hlen = np.where(tcp, tcp_off, np.where(udp | icmp, 8, 0))
-    pay = np.where(ip & (ip_len > 0), ip_len - hlen - t_hlen, 0)
-    pay = np.where(first & ~(tcp | udp | icmp), np.where(ip_len > 0, ip_len - hlen, 0), pay)
-    pay = np.where(ip & ~first, np.where(ip_len > 0, ip_len - hlen, 0), pay)
+    pay = np.where(ip_len > 0, ip_len - hlen - t_hlen, 0)
     pay = np.maximum(pay, 0)
 
     done = ~slow
     good = done & (status == OK)
-    cols_sl["status"][done] = status[done]
-    cols_sl["ethertype"][done] = etype[done]
-    cols_sl["vlan"][done] = vlan[done]
-    cols_sl["src_mac"][done] = smac[done]
-    cols_sl["dst_mac"][done] = dmac[done]
+    c = {k: v[sl] for k, v in cols.items()}
+    c["status"][done] = status[done]
+    c["ethertype"][done] = etype[done]
+    c["vlan"][done] = vlan[done]
+    c["src_mac"][done] = smac[done]
+    c["dst_mac"][done] = dmac[done]
+    # network fields also on rows whose transport header is truncated or bad
     g = done & ip & np.isin(status, (OK, R_TRUNC_T, R_BAD_T))
-    cols_sl["ip_version"][g] = np.where(v4, 4, 6)[g]
-    cols_sl["proto"][g] = proto[g]
-    cols_sl["ttl"][g] = ttl[g]
-    cols_sl["ip_len"][g] = ip_len[g]
-    cols_sl["ip_id"][g] = ip_id[g]
-    cols_sl["frag_off"][g] = frag_off[g]
-    cols_sl["more_frags"][g] = more[g]
-    cols_sl["payload_len"][g & good] = pay[g & good]
+    c["ip_version"][g] = np.where(v4, 4, 6)[g]
+    c["proto"][g] = proto[g]
+    c["ttl"][g] = ttl[g]
+    c["ip_len"][g] = ip_len[g]
+    c["ip_id"][g] = ip_id[g]
+    c["frag_off"][g] = frag_off[g]
+    c["more_frags"][g] = more[g]
+    g4 = g & v4
+    g6 = g & v6
+    c["src_lo"][g4] = _c32(N, 12).astype(np.uint64)[g4] | np.uint64(V4_PREFIX)
+    c["dst_lo"][g4] = _c32(N, 16).astype(np.uint64)[g4] | np.uint64(V4_PREFIX)
+    if g6.any():
+        N6 = N[g6]
+        c["src_hi"][g6] = _c64(N6, 8)
+        c["src_lo"][g6] = _c64(N6, 16)
+        c["dst_hi"][g6] = _c64(N6, 24)
+        c["dst_lo"][g6] = _c64(N6, 32)
+    gg = good & ip
+    c["payload_len"][gg] = pay[gg]
     gt = good & tcp
-    cols_sl["tcp_flags"][gt] = u8(t + 13)[gt]
-    cols_sl["tcp_seq"][gt] = u32(t + 4)[gt]
-    cols_sl["tcp_ack"][gt] = u32(t + 8)[gt]
-    cols_sl["tcp_win"][gt] = u16(t + 14)[gt]
+    c["tcp_flags"][gt] = _c8(T, 13)[gt]
+    c["tcp_seq"][gt] = _c32(T, 4)[gt]
+    c["tcp_ack"][gt] = _c32(T, 8)[gt]
+    c["tcp_win"][gt] = _c16(T, 14)[gt]
     gp = good & (tcp | udp | icmp)
-    cols_sl["sport"][gp] = sport[gp]
-    cols_sl["dport"][gp] = dport[gp]
+    c["sport"][gp] = sport[gp]
+    c["dport"][gp] = dport[gp]
     gi = good & icmp
-    cols_sl["icmp_type"][gi] = itype[gi]
-    cols_sl["icmp_code"][gi] = icode[gi]
-    cols_sl["icmp_id"][gi] = icmp_id[gi]
-    # rows whose status is an error keep zeroed protocol fields, like the dpkt path
-    # addresses were written for every row above: keep them only on decoded IP rows
-    not_ip = ~g
-    for name in ("src_hi", "src_lo", "dst_hi", "dst_lo"):
-        cols_sl[name][not_ip] = 0
+    c["icmp_type"][gi] = itype[gi]
+    c["icmp_code"][gi] = icode[gi]
+    c["icmp_id"][gi] = icmp_id[gi]
     return slow
 
 
