@@ -102,7 +102,13 @@ def _cat(cat: str, sub: str | None = None) -> Text:
 
 
 def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed: int = 30) -> None:
-    """Final summary: inputs that failed, incidents, hosts, verdict."""
+    """Final summary: inputs that failed, incidents, hosts, verdict.
+
+    Off a terminal (a log file, a pipe) tables may be wider than 80 columns
+    rather than squeezed into unreadable ellipses.
+    """
+    if not console.is_terminal:
+        console = Console(file=console.file, width=max(console.width, 200), color_system=None, highlight=False)
     from forensics.report.html import fmt_duration, fmt_time
 
     if report.failed:
