@@ -731,7 +731,7 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     dmax = acc["dmax"].astype(np.float64).to_numpy() / US
 
     eth = acc["eth"].astype(np.int64).to_numpy()
-    flgs = np.where(eth == 1, " e", "  ")
+    flgs = np.where(eth == 1, "e", "")
 
     def macs(col):
         return np.full(n, "", dtype=object)  # BoT-IoT leaves the MAC fields empty

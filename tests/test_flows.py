@@ -1,0 +1,187 @@
+"""Unit tests of the flow model (forensics.flows) on hand-built packet tables and generated captures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import flowgen  # noqa: E402
+
+from forensics.features import extract_flows, features_from_table  # noqa: E402
+from forensics.flows import FlowBuilder, flows_from_table  # noqa: E402
+from forensics.packets import PacketTable, str_to_addr  # noqa: E402
+
+GOLDEN = Path(__file__).parent / "golden" / "flows"
+T0 = 1_700_000_000
+
+
+def table(rows):
+    """rows: (t_seconds, src, sport, dst, dport, proto, flags, wirelen[, icmp_type, icmp_id])"""
+    t = PacketTable.empty(len(rows))
+    c = t.columns
+    for i, r in enumerate(rows):
+        ts, s, sp, d, dp, proto, fl, ln = r[:8]
+        c["index"][i] = i
+        c["ts_ns"][i] = T0 * 1_000_000_000 + int(round(ts * 1e6)) * 1000
+        c["wirelen"][i] = c["caplen"][i] = ln
+        c["linktype"][i] = 1
+        c["ethertype"][i] = 0x0800
+        c["ip_version"][i] = 4
+        c["proto"][i] = proto
+        c["src_hi"][i], c["src_lo"][i] = str_to_addr(s)
+        c["dst_hi"][i], c["dst_lo"][i] = str_to_addr(d)
+        c["sport"][i], c["dport"][i], c["tcp_flags"][i] = sp, dp, fl
+        c["icmp_type"][i] = c["icmp_code"][i] = -1
+        if proto == 1:
+            c["icmp_type"][i], c["icmp_code"][i], c["icmp_id"][i] = r[8], 0, r[9]
+            c["sport"][i], c["dport"][i] = r[8], 0
+    return t
+
+
+def test_tcp_handshake_fin_one_row():
+    S, A, F = 2, 16, 1
+    rows = [(0, "10.0.0.1", 4000, "10.0.0.2", 80, 6, S, 60), (0.1, "10.0.0.2", 80, "10.0.0.1", 4000, 6, S | A, 60),
+            (0.2, "10.0.0.1", 4000, "10.0.0.2", 80, 6, A, 54), (0.3, "10.0.0.1", 4000, "10.0.0.2", 80, 6, F | A, 54),
+            (0.4, "10.0.0.2", 80, "10.0.0.1", 4000, 6, F | A, 54)]
+    df = flows_from_table(table(rows))
+    assert len(df) == 1
+    r = df.iloc[0]
+    assert (r.saddr, r.sport, r.daddr, r.dport, r.proto, r.state) == ("10.0.0.1", "4000", "10.0.0.2", "80", "tcp", "FIN")
+    assert (r.pkts, r.spkts, r.dpkts, r.bytes, r.sbytes, r.dbytes) == (5, 3, 2, 282, 168, 114)
+    assert r.dur == pytest.approx(0.4)
+    assert r["mean"] == r["sum"] == r["min"] == r["max"] == pytest.approx(0.4)
+    assert r.stddev == 0
+    assert r.rate == pytest.approx(4 / 0.4)
+
+
+def test_status_records_every_5s_merge_like_racluster():
+    # one UDP packet a second for 32 s: Argus writes records [0-4],[5-9],...,[30-32]
+    rows = [(i, "10.0.0.1", 5000, "10.0.0.2", 6000, 17, 0, 50) for i in range(33)]
+    r = flows_from_table(table(rows)).iloc[0]
+    durs = np.array([4, 4, 4, 4, 4, 4, 2], dtype=float)
+    assert r["sum"] == pytest.approx(durs.sum())
+    assert r["mean"] == pytest.approx(durs.mean())
+    assert r["stddev"] == pytest.approx(durs.std())
+    assert (r["min"], r["max"]) == (2, 4)
+    assert r.state == "INT" and r.dur == 32
+
+
+def test_udp_states_and_direction():
+    rows = [(0, "10.0.0.9", 1234, "10.0.0.2", 161, 17, 0, 80), (0.5, "10.0.0.2", 161, "10.0.0.9", 1234, 17, 0, 90),
+            (1, "10.0.0.3", 9, "10.0.0.4", 9, 17, 0, 60)]
+    df = flows_from_table(table(rows)).set_index("saddr")
+    assert df.loc["10.0.0.9", "state"] == "CON" and df.loc["10.0.0.9", "dpkts"] == 1
+    assert df.loc["10.0.0.3", "state"] == "INT"
+
+
+def test_tcp_states():
+    S, A, R = 2, 16, 4
+    rows = [(0, "1.1.1.1", 1000, "2.2.2.2", 22, 6, S, 60),  # REQ
+            (1, "1.1.1.1", 1001, "2.2.2.2", 22, 6, S, 60), (1.1, "2.2.2.2", 22, "1.1.1.1", 1001, 6, S | A, 60),  # ACC
+            (2, "1.1.1.1", 1002, "2.2.2.2", 22, 6, S, 60), (2.1, "2.2.2.2", 22, "1.1.1.1", 1002, 6, R | A, 60),  # RST
+            (3, "2.2.2.2", 443, "1.1.1.1", 50000, 6, A, 60)]  # mid-stream from the server port: reversed, CON
+    df = flows_from_table(table(rows)).set_index("sport")
+    assert df.loc["1000", "state"] == "REQ"
+    assert df.loc["1001", "state"] == "ACC"
+    assert df.loc["1002", "state"] == "RST"
+    assert df.loc["50000", "state"] == "CON" and df.loc["50000", "saddr"] == "1.1.1.1"
+
+
+def test_icmp_echo_rows():
+    rows = [(0, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 77), (0.001, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 77),
+            (1, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 77), (1.001, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 77)]
+    r = flows_from_table(table(rows)).iloc[0]
+    assert (r.sport, r.dport, r.state, r.pkts, r.spkts) == ("0x0008", "0x4d00", "ECO", 4, 2)
+    assert r["sum"] == pytest.approx(0.002) and r["mean"] == pytest.approx(0.001)
+
+
+def test_empty_table():
+    df = features_from_table(PacketTable.empty(0))
+    assert len(df) == 0 and "pkSeqID" in df.columns
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    return flowgen.write_all(tmp_path_factory.mktemp("gen"))
+
+
+@pytest.mark.parametrize("chunk", [pytest.param(1, marks=pytest.mark.slow), pytest.param(7, marks=pytest.mark.slow),
+                                   137, 1000])
+def test_chunked_equals_whole(generated, chunk):
+    for name in ("mixed", "tcp_long", "udp", "icmp"):
+        whole, _ = extract_flows(generated[name], chunk_packets=10_000_000)
+        part, _ = extract_flows(generated[name], chunk_packets=chunk)
+        pd.testing.assert_frame_equal(whole, part)
+
+
+def test_accounting_and_columns(generated):
+    from forensics import schema
+
+    df, acct = extract_flows(generated["mixed"])
+    assert list(df.columns) == list(schema.COLUMN_NAMES)
+    assert acct.packets == df["pkts"].sum()  # every generated packet is IP: all land in a flow
+    assert df["pkSeqID"].tolist() == list(range(1, len(df) + 1))
+
+
+def _golden_text(df: pd.DataFrame) -> str:
+    return df.to_csv(index=False, float_format="%.6f", lineterminator="\n")
+
+
+@pytest.mark.parametrize("name", sorted(flowgen.SCENARIOS))
+def test_golden(generated, name):
+    """Golden flow files; rebuild with ``python tests/test_flows.py --rebuild-golden``."""
+    df, _ = extract_flows(generated[name])
+    path = GOLDEN / f"{name}.csv"
+    assert path.exists(), f"missing golden file {path} (rebuild with python tests/test_flows.py --rebuild-golden)"
+    assert _golden_text(df) == path.read_text()
+
+
+def test_cli_writes_csv_and_parquet(generated, tmp_path):
+    from forensics.cli import main
+
+    out = tmp_path / "f.csv"
+    assert main(["flows", str(generated["udp"]), str(generated["icmp"]), "-o", str(out)]) == 0
+    a = pd.read_csv(out, keep_default_na=False, dtype={"sport": str, "dport": str})
+    assert a["pkSeqID"].is_monotonic_increasing and len(a) > 0
+    pq = tmp_path / "f.parquet"
+    assert main(["flows", str(generated["udp"]), "-o", str(pq)]) == 0
+    b = pd.read_parquet(pq)
+    assert len(b) == (a["stime"] < 1_700_000_300).sum() or len(b) > 0
+
+
+def test_cli_bad_input(tmp_path, capsys):
+    from forensics.cli import main
+
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"not a capture at all")
+    assert main(["flows", str(bad), "-o", str(tmp_path / "x.csv")]) == 2
+    assert "bad.pcap" in capsys.readouterr().err
+    assert main(["flows", str(bad), "-o", str(tmp_path / "x.txt")]) == 2
+
+
+def test_cli_truncated_capture_keeps_partial(generated, tmp_path):
+    from forensics.cli import main
+
+    data = generated["mixed"].read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) // 2 + 7])
+    out = tmp_path / "cut.csv"
+    assert main(["flows", str(cut), "-o", str(out)]) == 0
+    assert len(pd.read_csv(out)) > 0
+
+
+if __name__ == "__main__":
+    if "--rebuild-golden" in sys.argv:
+        import tempfile
+
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as td:
+            for name, cap in flowgen.write_all(td).items():
+                df, _ = extract_flows(cap)
+                (GOLDEN / f"{name}.csv").write_text(_golden_text(df))
+                print(GOLDEN / f"{name}.csv")
