@@ -89,7 +89,11 @@ def _schedule(scenario: str, rng: random.Random, duration: float) -> tuple[list[
     if scenario == "normal":
         return [], duration
     if scenario == "mixed":
-        picks = rng.sample(list(sc.SCENARIOS)[1:], 3)
+        # three attacks of three different categories, in random order
+        by_cat: dict[str, list[str]] = {}
+        for name, (cat, _) in list(sc.SCENARIOS.items())[1:]:
+            by_cat.setdefault(cat, []).append(name)
+        picks = [rng.choice(by_cat[c]) for c in rng.sample(sorted(by_cat), 3)]
         out, t = [], rng.uniform(3, 5)
         for s in picks:
             secs = rng.uniform(5, 8)

@@ -225,6 +225,8 @@ def plan_attack(scenario: str, rng: random.Random, seconds: float, scale: float 
                 extra = ["--version-intensity", str(rng.choice([0, 2, 5])), "--max-retries", "1"]
             else:
                 ports = rng.choice([["--top-ports", str(rng.choice([100, 500, 1000]))], ["-p", f"1-{rng.choice([1024, 2048, 5000])}"]])
+                if scale < 1:  # small samples: fewer probes
+                    ports = ["--top-ports", str(max(20, int(1000 * scale)))]
                 extra = ["--max-retries", str(rng.choice([1, 2]))]
             delay = round(i * seconds / n + rng.uniform(0, 0.5), 2)
             left = max(2.0, seconds - delay)
@@ -242,6 +244,8 @@ def plan_attack(scenario: str, rng: random.Random, seconds: float, scale: float 
             targets = rng.sample(pool, rng.randint(1, 2))
             timing = rng.choice(["-T3", "-T4", "-T4", "-T5"])
             opts = rng.choice([[], ["--osscan-guess"], ["--osscan-limit"], ["-p", "22,23,80,1883,8080"], ["-F"]])
+            if scale < 1 and "-p" not in opts:  # small samples: fewer probes
+                opts = ["-p", "22,23,80,1883,8080"]
             delay = round(i * seconds / n + rng.uniform(0, 0.5), 2)
             left = max(2.0, seconds - delay)
             argv = ["nmap", "-O", timing, "-n", "--max-os-tries", "1", *opts, "--host-timeout", f"{int(left)}s", *[ip(v) for v in targets]]
