@@ -178,6 +178,24 @@ def main(argv=None) -> int:
             print(f"\nscan vs argus alone:        {t_argus / t_scan:.2f}x  (target >= 1.5x; > 1 means scan is faster)")
             print(f"scan vs argus + racluster:  {(t_argus + t_ra) / t_scan:.2f}x")
 
+        # where the time goes, in this process (model already loaded)
+        sys.path.insert(0, str(ROOT))
+        from forensics import batch
+        from forensics.report.model import build_report
+        from forensics.scan import ScanConfig, sniff
+
+        cfg = ScanConfig(workers=1, app_detail=False, model_dir=str(args.model) if args.model else None)
+        batch.load_detector_cached(cfg.detector, cfg.model_dir, cfg.device)
+        r = batch.analyse_file(str(cap), batch._opts(cfg))
+        t = time.perf_counter()
+        build_report([sniff(cap)], [r], cfg, model={})
+        t_report = time.perf_counter() - t
+        print("\nstage breakdown (in process, model loaded):")
+        for stage, sec in [*r.stages.items(), ("incidents + hosts", t_report)]:
+            print(f"  {stage:20s} {sec:8.2f} s  {n / sec:12,.0f} packets/s")
+
+        if args.files <= 0:
+            return 0
         folder = work / "batch"
         parts = split_capture(cap, folder, args.files)
         t1, _ = timed([*py, "scan", str(folder), "--workers", "1", "--json", str(work / "s1.json"), "-q", *extra], args.repeat, ok=(0, 1), env=env, cwd=ROOT)

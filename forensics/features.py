@@ -41,20 +41,39 @@ _WINDOW_MEANS = (
 )
 
 
-def _window_sum(values: np.ndarray, keys: pd.DataFrame, window: int) -> np.ndarray:
+def _group_codes(keys: pd.DataFrame) -> np.ndarray:
+    """Dense int codes of the rows' key tuples (factorize each column, combine)."""
+    codes = None
+    for c in keys.columns:
+        f, uniq = pd.factorize(keys[c].to_numpy(), use_na_sentinel=False)
+        f = f.astype(np.int64)
+        codes = f if codes is None else pd.factorize(codes * (len(uniq) + 1) + f)[0].astype(np.int64)
+    return codes
+
+
+def _window_plan(gid: np.ndarray, window: int):
+    """Sort order and window start (in sorted order) for rows grouped by gid."""
+    n = len(gid)
+    pos = np.arange(n, dtype=np.int64)
+    stride = n + window + 1
+    comp = gid * stride + pos
+    o = np.argsort(comp, kind="stable")
+    comp = comp[o]
+    first = np.searchsorted(comp, comp - window + 1, side="left")
+    return o, first
+
+
+def _window_sum(values: np.ndarray, keys, window: int, plan=None) -> np.ndarray:
     """For each row i: sum of values[j] for j in (i-window, i] with keys[j] == keys[i]."""
     n = len(values)
     if n == 0:
         return values.copy()
-    gid = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
-    pos = np.arange(n, dtype=np.int64)
-    o = np.lexsort((pos, gid))
-    g = gid[o]
-    p = pos[o]
+    if plan is None:
+        gid = keys if isinstance(keys, np.ndarray) else _group_codes(keys)
+        plan = _window_plan(gid, window)
+    o, first = plan
     v = values[o]
     cs = np.cumsum(v)
-    comp = g.astype(np.int64) * (n + window + 1) + p
-    first = np.searchsorted(comp, g.astype(np.int64) * (n + window + 1) + (p - window + 1), side="left")
     before = np.where(first > 0, cs[np.maximum(first - 1, 0)], 0)
     out = np.empty(n, dtype=cs.dtype)
     out[o] = cs - before
@@ -72,12 +91,18 @@ def window_features(flows: pd.DataFrame, window: int = schema.WINDOW_SIZE) -> pd
         ar = np.where(dur > 0, pkts / dur, 0.0)
     cols = {"bytes": flows["bytes"].to_numpy(dtype=np.int64), "pkts": flows["pkts"].to_numpy(dtype=np.int64),
             "_one": one}
+    plans: dict[tuple, tuple] = {}
+
+    def plan(keys):
+        if keys not in plans:
+            plans[keys] = _window_plan(_group_codes(flows.loc[:, list(keys)]), window)
+        return plans[keys]
+
     for name, val, keys in _WINDOW_SUMS:
-        out[name] = _window_sum(cols[val], flows.loc[:, list(keys)], window)
+        out[name] = _window_sum(cols[val], None, window, plan(keys))
     for name, keys in _WINDOW_MEANS:
-        k = flows.loc[:, list(keys)]
-        s = _window_sum(ar, k, window)
-        c = _window_sum(one, k, window)
+        s = _window_sum(ar, None, window, plan(keys))
+        c = _window_sum(one, None, window, plan(keys))
         out[name] = s / np.maximum(c, 1)
     return pd.DataFrame(out, index=flows.index)
 
@@ -100,9 +125,9 @@ class _Finisher:
             rows[c] = ""
         rows["attack"] = 0
         rows["flgs"] = rows["flgs"].astype(str)
-        rows["proto_number"] = [schema.encode(v, schema.PROTO_NUMBERS) for v in rows["proto"]]
-        rows["state_number"] = [schema.encode(v, schema.STATE_NUMBERS) for v in rows["state"]]
-        rows["flgs_number"] = [schema.encode(v, schema.FLGS_NUMBERS) for v in rows["flgs"]]
+        rows["proto_number"] = schema.encode_series(rows["proto"], schema.PROTO_NUMBERS)
+        rows["state_number"] = schema.encode_series(rows["state"], schema.STATE_NUMBERS)
+        rows["flgs_number"] = schema.encode_series(rows["flgs"], schema.FLGS_NUMBERS)
         need = ["saddr", "daddr", "proto", "sport", "dport", "state", "bytes", "pkts", "dur"]
         if self.tail is not None and len(self.tail):
             both = pd.concat([self.tail, rows[need]], ignore_index=True)

@@ -28,7 +28,7 @@ The model below was measured against ``argus -r X -w Y`` followed by
   are statistics of the merged *records' durations* (population stddev);
   ``rate = (pkts-1)/dur``, ``srate = (spkts-1)/dur``, ``drate = (dpkts-1)/dur``.
   This module deliberately starts a new row when a key is idle for more than
-  ``merge_horizon`` seconds (300 by default), which racluster would merge: that
+  ``merge_horizon`` seconds (120 by default, twice the TCP timeout), which racluster would merge: that
   keeps memory bounded by the number of *active* flows while streaming.
 
 Everything is vectorised numpy over a chunk of packets (sort by key then file
@@ -45,12 +45,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forensics.packets import PacketTable, addrs_to_str
+from forensics.packets import PacketTable, addr_to_str
 
 US = 1_000_000  # timestamps are handled in integer microseconds, like Argus
 STATUS_INTERVAL_US = 5 * US
 TIMEOUT_US = {"tcp": 60 * US, "icmp": 5 * US, "arp": 5 * US, "other": 30 * US}
-DEFAULT_MERGE_HORIZON_S = 300.0
+DEFAULT_MERGE_HORIZON_S = 120.0
 # Measured but not understood well enough: when a flow's own packet closes a status
 # record, Argus sometimes prints the next record as starting at its first packet from
 # the source.  Applying that everywhere made more rows differ (docs/flows.md), so off.
@@ -95,6 +95,22 @@ def _mix(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
+def addrs_to_str(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Render address columns; unique values rendered once (1-D uniques, fast)."""
+    hi = np.asarray(hi, dtype=np.uint64)
+    lo = np.asarray(lo, dtype=np.uint64)
+    out = np.empty(len(lo), dtype=object)
+    v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+    if v4.any():
+        u, inv = np.unique(lo[v4] & np.uint64(0xFFFFFFFF), return_inverse=True)
+        r = np.array([f"{x >> 24}.{(x >> 16) & 255}.{(x >> 8) & 255}.{x & 255}" for x in u.tolist()], dtype=object)
+        out[v4] = r[inv.reshape(-1)]
+    if (~v4).any():
+        idx = np.flatnonzero(~v4)
+        out[idx] = [addr_to_str(h, l) for h, l in zip(hi[idx].tolist(), lo[idx].tolist())]
+    return out
+
+
 def _bswap16(v: np.ndarray) -> np.ndarray:
     v = v.astype(np.int64)
     return ((v & 0xFF) << 8) | ((v >> 8) & 0xFF)
@@ -105,9 +121,9 @@ def _bswap16(v: np.ndarray) -> np.ndarray:
 _KEY_COLS = ("kind", "proto", "lo_hi", "lo_lo", "lo_port", "hi_hi", "hi_lo", "hi_port", "extra")
 _WORK_COLS = _KEY_COLS + (
     "h", "gidx", "ts", "ts_last", "w", "bytes", "d", "sp", "dp", "flags", "itype", "icode", "eth",
-    "prevg", "mac_s", "mac_d",
+    "prevg",
     # marker-only state
-    "frag", "m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_seq", "m_rid_first", "m_pstart", "m_cont",
+    "frag", "m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont",
 )
 
 
@@ -168,15 +184,12 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
         "icode": icode,
         "eth": (c["linktype"][sel] == 1).astype(np.int8),
         "prevg": prevg_all[sel],
-        "mac_s": c["src_mac"][sel],
-        "mac_d": c["dst_mac"][sel],
         "frag": (c["frag_off"][sel] > 0).astype(np.int64),
     }
     n = len(sel)
     w["ts_last"] = w["ts"]
     w["w"] = np.ones(n, dtype=np.int64)
-    for name in ("m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_seq", "m_rid_first", "m_pstart",
-                 "m_cont"):
+    for name in ("m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont"):
         w[name] = np.zeros(n, dtype=np.int64)
     w["h"] = _hash_keys(w)
     return w
@@ -440,7 +453,6 @@ class FlowBuilder:
         last_anchor = last_syn_or_start[glast]
         rf_after = crf[glast] - crf_before[last_anchor]
         mk["m_rstfin"] = (rf_after > 0).astype(np.int64)
-        mk["m_rid_first"] = rid[glast]
         mk["m_pstart"] = np.where(rec_src_first[gl_rec] < big, rec_src_first[gl_rec], 0)
         mk["m_cont"] = rec_cont[gl_rec].astype(np.int64)
         mk["flags"] = np.zeros(len(gstart), dtype=np.int64)

@@ -16,6 +16,7 @@ its reason and the others go on.
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import errno
 import gzip
 import lzma
@@ -97,10 +98,21 @@ class Candidate:
     compression: str | None = None
     size: int = 0
     reason: str | None = None  # why it will not be scanned (None: it is a capture)
+    foreign: bool = False  # the content is clearly something else (text, JSON, an archive of logs...)
+    explicit: bool = True  # named on the command line (False: found while walking a folder)
 
     @property
     def ok(self) -> bool:
         return self.reason is None
+
+    @property
+    def skipped(self) -> bool:
+        """Found in a folder and plainly not a capture: listed as skipped, not as a failed input.
+
+        Empty files, unreadable files, broken links and files that look like a
+        capture but cannot be read stay failed inputs.
+        """
+        return self.foreign and not self.explicit
 
 
 def sniff(path: str | os.PathLike) -> Candidate:
@@ -132,10 +144,10 @@ def sniff(path: str | os.PathLike) -> Candidate:
             fmt = _CAPTURE_MAGIC.get(inner)
             if fmt:
                 return Candidate(p, format=fmt, compression=name, size=st.st_size)
-            return Candidate(p, compression=name, size=st.st_size, reason=f"{name} file does not hold a pcap or pcapng capture")
+            return Candidate(p, compression=name, size=st.st_size, reason=f"{name} file does not hold a pcap or pcapng capture", foreign=True)
     if len(head) < 4:
-        return Candidate(p, size=st.st_size, reason=f"too short to be a capture ({st.st_size} bytes)")
-    return Candidate(p, size=st.st_size, reason="not a capture (no pcap, pcapng, gzip, bzip2 or xz signature)")
+        return Candidate(p, size=st.st_size, reason=f"too short to be a capture ({st.st_size} bytes)", foreign=True)
+    return Candidate(p, size=st.st_size, reason="not a capture (no pcap, pcapng, gzip, bzip2 or xz signature)", foreign=True)
 
 
 def _os_reason(exc: OSError) -> str:
@@ -159,7 +171,7 @@ def discover(paths: Sequence[str | os.PathLike]) -> list[Candidate]:
     out: list[Candidate] = []
     seen_files: set[tuple[int, int]] = set()
 
-    def add_file(p: str) -> None:
+    def add_file(p: str, explicit: bool = True) -> None:
         try:
             st = os.stat(p)
             key = (st.st_dev, st.st_ino)
@@ -168,7 +180,8 @@ def discover(paths: Sequence[str | os.PathLike]) -> list[Candidate]:
             seen_files.add(key)
         except OSError:
             pass
-        out.append(sniff(p))
+        c = sniff(p)
+        out.append(c if explicit else dataclasses.replace(c, explicit=False))
 
     def walk(d: str, ancestors: frozenset[tuple[int, int]]) -> None:
         try:
@@ -190,9 +203,9 @@ def discover(paths: Sequence[str | os.PathLike]) -> list[Candidate]:
                     continue
                 walk(p, ancestors | {key})
             elif stat.S_ISREG(st.st_mode):
-                add_file(p)
+                add_file(p, explicit=False)
             else:
-                out.append(Candidate(p, reason="not a regular file (device, socket or pipe)"))
+                out.append(Candidate(p, reason="not a regular file (device, socket or pipe)", foreign=True, explicit=False))
 
     for raw in paths:
         p = os.fspath(raw)
@@ -258,6 +271,8 @@ def scan(
     started = clock()
     progress.stage("finding captures")
     candidates = discover(paths)
+    skipped = [c for c in candidates if c.skipped]
+    candidates = [c for c in candidates if not c.skipped]
     good = [c for c in candidates if c.ok]
 
     # In-process runs load the model here (a bad model fails before any work);
@@ -277,6 +292,7 @@ def scan(
 
     progress.stage("grouping incidents")
     report = build_report(candidates, results, config, model=model_info, started=started, finished=clock())
+    report.skipped = [(c.path, c.reason) for c in skipped]
     if report.incidents and _want_app_detail(config):
         progress.stage("application-layer detail (tshark)")
         from forensics.report.appdetail import attach_app_detail

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from forensics.errors import SchemaError
@@ -141,6 +142,13 @@ def encode(value: str, table: dict[str, int]) -> int:
     return table.get(str(value).strip(), 0)
 
 
+def encode_series(values: pd.Series, table: dict[str, int]) -> np.ndarray:
+    """Vectorised :func:`encode`."""
+    inv, uniq = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    codes = np.array([encode(u, table) for u in uniq], dtype=np.int64)
+    return codes[inv] if len(uniq) else np.zeros(len(values), dtype=np.int64)
+
+
 def empty_frame() -> pd.DataFrame:
     return pd.DataFrame({c.name: pd.Series(dtype=_pandas_dtype(c.dtype)) for c in COLUMNS})
 
@@ -158,8 +166,10 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
     for c in COLUMNS:
         try:
             if c.dtype == "string":
-                out[c.name] = out[c.name].astype(object).where(out[c.name].notna(), "").astype(str)
-            else:
+                col = out[c.name]
+                if col.dtype != object or col.isna().any():
+                    out[c.name] = col.astype(object).where(col.notna(), "")
+            elif out[c.name].dtype != c.dtype:
                 out[c.name] = out[c.name].astype(c.dtype)
         except (TypeError, ValueError) as exc:
             raise SchemaError(f"flow column '{c.name}' cannot be read as {c.dtype}: {exc}") from None

@@ -66,6 +66,38 @@ def _q(v: np.ndarray, q: float) -> np.ndarray:
     return np.round(v * q) / q
 
 
+# Host profiles: behaviour of the flow's source (over all flows it initiated in the
+# capture) and of its destination (over all flows it received).  They let a flow
+# inherit what its host does elsewhere in the capture (an OS-fingerprint run sends
+# ICMP/UDP probes besides its SYN scan; a SYN flood hits one port, a scan many).
+PROFILE_NAMES = ["log_flows", "log_peers", "log_dports", "frac_tcp", "frac_udp", "frac_icmp", "frac_REQ", "frac_RST",
+                 "frac_CON", "frac_INT", "frac_FIN", "frac_ECO", "frac_one_pkt", "mean_log_bytes_per_pkt"]
+
+
+def _profile(key: np.ndarray, peer: np.ndarray, dport: np.ndarray, proto: np.ndarray, state: np.ndarray,
+             pkts: np.ndarray, bpp: np.ndarray) -> np.ndarray:
+    """``(N, len(PROFILE_NAMES))``: each row gets the profile of its ``key`` group."""
+    n = len(key)
+    if n == 0:
+        return np.zeros((0, len(PROFILE_NAMES)), np.float32)
+    k = max(int(key.max()) + 1, 1)
+    cnt = np.bincount(key, minlength=k).astype(np.float64)
+
+    def distinct(other):
+        pair = np.unique(key.astype(np.int64) * (int(other.max()) + 2) + (other + 1))
+        return np.bincount(pair // (int(other.max()) + 2), minlength=k)
+
+    def frac(mask):
+        return np.bincount(key, weights=mask.astype(np.float64), minlength=k) / np.maximum(cnt, 1)
+
+    cols = [np.log1p(cnt), np.log1p(distinct(peer)), np.log1p(distinct(np.where(dport < 0, -1, dport)))]
+    cols += [frac(proto == p) for p in ("tcp", "udp", "icmp")]
+    cols += [frac(state == st) for st in ("REQ", "RST", "CON", "INT", "FIN", "ECO")]
+    cols += [frac(pkts <= 1), np.bincount(key, weights=bpp, minlength=k) / np.maximum(cnt, 1)]
+    prof = np.stack(cols, axis=1)
+    return _q(prof[key], QUANT_FLOW)
+
+
 def _flow_feature_names() -> list[str]:
     names = [f"log_{c}" for c in LOG_COLUMNS]
     names += ["log_sbytes_per_pkt", "log_dbytes_per_pkt", "dpkts_frac", "dbytes_frac", "records"]
@@ -74,6 +106,7 @@ def _flow_feature_names() -> list[str]:
     names += [f"dport_{k}" for k in DPORTS] + ["dport_none", "dport_low", "dport_registered",
                                                 "dport_ephemeral"]
     names += ["sport_low", "sport_registered", "sport_ephemeral", "sport_eq_dport"]
+    names += [f"srcprof_{n}" for n in PROFILE_NAMES] + [f"dstprof_{n}" for n in PROFILE_NAMES]
     return names
 
 
@@ -127,9 +160,11 @@ def check_columns(flows: pd.DataFrame) -> None:
             raise SchemaError(f"column '{c}' must be numeric, got dtype {dt}")
 
 
-def flow_features(flows: pd.DataFrame) -> np.ndarray:
-    """Per-flow feature matrix ``(N, len(FLOW_FEATURES))`` float32."""
+def flow_features(flows: pd.DataFrame, codes: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Per-flow feature matrix ``(N, len(FLOW_FEATURES))`` float32 (``codes``: saddr/daddr codes)."""
     check_columns(flows)
+    if codes is None:
+        codes = tuple(_codes(flows["saddr"], flows["daddr"]))
     n = len(flows)
     cols = {c: np.nan_to_num(flows[c].to_numpy(dtype="float64", na_value=0.0), nan=0.0, posinf=0.0, neginf=0.0)
             for c in NUMERIC_COLUMNS}
@@ -168,6 +203,12 @@ def flow_features(flows: pd.DataFrame) -> np.ndarray:
     feats.append((sport >= 1024) & (sport < 49152))
     feats.append(sport >= 49152)
     feats.append((sport >= 0) & (sport == dport))
+    bpp = feats[len(LOG_COLUMNS)]  # log source bytes/packet
+    s_code, d_code = codes
+    pk = cols["pkts"]
+    sprof = _profile(s_code, d_code, dport, proto, state, pk, bpp)
+    dprof = _profile(d_code, s_code, dport, proto, state, pk, bpp)
+    feats += list(sprof.T) + list(dprof.T)
     out = np.stack([np.asarray(f, dtype=np.float32) for f in feats], axis=1)
     assert out.shape[1] == len(FLOW_FEATURES)
     return out
@@ -251,7 +292,8 @@ def build_windows(flows: pd.DataFrame, spec: WindowSpec = WindowSpec(), chunk: i
     distinct-flow code and context of each step (a small array), the keys are
     deduplicated, and only the distinct windows are materialised as floats.
     """
-    ff = flow_features(flows)
+    s_code, d_code = _codes(flows["saddr"], flows["daddr"])
+    ff = flow_features(flows, (s_code, d_code))
     n = len(flows)
     T, F, K = spec.steps, len(FLOW_FEATURES), len(CONTEXT_FEATURES)
     C = 2 * (F + K)
@@ -259,7 +301,6 @@ def build_windows(flows: pd.DataFrame, spec: WindowSpec = WindowSpec(), chunk: i
         return Windows(np.zeros((0, T, C), np.float32), np.zeros(0, np.int64), spec)
     fu, fcode = dedup_rows(ff) if dedup else (ff, np.arange(n))
     fu = np.concatenate([fu, np.zeros((1, F), np.float32)])  # code -1 -> zero padding row
-    s_code, d_code = _codes(flows["saddr"], flows["daddr"])
     time = np.nan_to_num(flows["stime"].to_numpy(dtype="float64", na_value=0.0))
     time = time - time.min()  # relative times only
     dport = _port_numbers(flows["dport"], "dport")

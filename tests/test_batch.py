@@ -88,14 +88,16 @@ def test_messy_folder_every_good_capture_reported_every_bad_one_named(tmp_path):
         for name in good:
             assert by_name[name]["error"] is None, by_name[name]
         assert by_name["truncated.pcap"]["packets"] == 3 and by_name["truncated.pcap"]["warnings"]
+        skipped = {"notes.txt"}  # plainly not a capture: listed as skipped, not as a failed input
         for name, reason in bad.items():
-            assert by_name[name]["error"] and reason in by_name[name]["error"], (name, by_name[name])
-        assert set(by_name) == set(good) | set(bad)
+            if name not in skipped:
+                assert by_name[name]["error"] and reason in by_name[name]["error"], (name, by_name[name])
+        assert set(by_name) == set(good) | set(bad) - skipped
         assert sorted(i["attacker"] for i in s["incidents"]) == ["10.66.0.5", "10.66.0.9"]
         html = (out / "r.html").read_text()
         for name in [*good, *bad]:
             assert os.path.join(str(d), name) in html
-        assert "permission denied" in html and "symlink loop" in html
+        assert "permission denied" in html and "symlink loop" in html and "not a capture" in html
         # the terminal names every bad input too (plain text: not a tty)
         for name in bad:
             assert os.path.basename(name) in res.stderr
@@ -111,9 +113,14 @@ def test_exit_status_two_when_nothing_is_readable(tmp_path, capsys, monkeypatch)
     real = cmd.config_from_args
     monkeypatch.setattr(cmd, "config_from_args", lambda a: dataclasses.replace(real(a), extractor=EXTRACTOR, detector=DETECTOR))
     (tmp_path / "a.txt").write_text("no packets in here")
+    # a folder holding no capture: the file is skipped, nothing was read
     assert main(["scan", str(tmp_path), "--json", str(tmp_path / "s.json")]) == 2
+    assert json.loads((tmp_path / "s.json").read_text())["inputs"] == []
+    err = capsys.readouterr().err
+    assert "No input could be read" in err and "a.txt: not a capture" in err
+    # the same file named on the command line is a failed input
+    assert main(["scan", str(tmp_path / "a.txt"), "--json", str(tmp_path / "s.json")]) == 2
     assert json.loads((tmp_path / "s.json").read_text())["inputs"][0]["error"].startswith("not a capture")
-    assert "No input could be read" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

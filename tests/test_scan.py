@@ -85,8 +85,21 @@ def test_discover_walks_folders_sorted_and_handles_links(tmp_path):
     assert "symlink loop" in found[os.path.join("b", "loop")].reason
     assert found["self"].reason == "symlink loop"
     assert "dangling" in found["dangling"].reason
-    assert "not a capture" in found["notes.txt"].reason
+    assert "not a capture" in found["notes.txt"].reason and found["notes.txt"].skipped
+    assert not found["dangling"].skipped and not found["self"].skipped
     assert "same.pcap" not in found
+
+
+def test_files_in_folders_that_are_not_captures_are_skipped_not_failed(tmp_path):
+    attack_capture(tmp_path / "a.pcap")
+    (tmp_path / "truth.json").write_text('{"hosts": []}')
+    (tmp_path / "empty.pcap").write_bytes(b"")
+    rep = scan([tmp_path], CFG)
+    assert rep.skipped == [(str(tmp_path / "truth.json"), "not a capture (no pcap, pcapng, gzip, bzip2 or xz signature)")]
+    assert [os.path.basename(i.path) for i in rep.failed] == ["empty.pcap"]  # an empty file is a failed capture
+    # named on the command line, a non-capture is a failed input
+    rep = scan([tmp_path / "truth.json", tmp_path / "a.pcap"], CFG)
+    assert rep.skipped == [] and [os.path.basename(i.path) for i in rep.failed] == ["truth.json"]
 
 
 def test_discover_missing_argument_is_reported_not_fatal(tmp_path):

@@ -57,10 +57,11 @@ def golden_path(capture: Path) -> Path:
     return GOLDEN / f"{rel}.json"
 
 
-def summarise(capture: Path) -> dict:
+def summarise(capture: Path) -> tuple[dict, str]:
     from forensics.scan import ScanConfig, scan
 
-    return normalise(scan([capture], ScanConfig(workers=1, app_detail=False)).summary())
+    raw = scan([capture], ScanConfig(workers=1, app_detail=False)).summary()
+    return normalise(raw), raw["model"]["sha256"]
 
 
 def _model_or_skip():
@@ -78,14 +79,19 @@ def _model_or_skip():
 @pytest.mark.parametrize("capture", sample_captures(), ids=lambda p: p.name)
 def test_summary_matches_golden(capture):
     _model_or_skip()
-    got = summarise(capture)
+    got, model_sha = summarise(capture)
     path = golden_path(capture)
+    regen = f"FORENSICS_REGEN_GOLDEN=1 python -m pytest tests/{Path(__file__).name}"
     if REGEN:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(got, indent=2, sort_keys=False) + "\n")
+        path.write_text(json.dumps({"model_sha256": model_sha, "summary": got}, indent=2) + "\n")
     if not path.exists():
-        pytest.fail(f"no golden for {capture.name}: run FORENSICS_REGEN_GOLDEN=1 python -m pytest {Path(__file__).name}")
-    assert got == json.loads(path.read_text())
+        pytest.fail(f"no golden for {capture.name}: run {regen}")
+    golden = json.loads(path.read_text())
+    if golden["model_sha256"] != model_sha:
+        pytest.fail(f"the bundled model changed since the golden for {capture.name} was made "
+                    f"({golden['model_sha256'][:12]} -> {model_sha[:12]}); check the new verdicts and run {regen}")
+    assert got == golden["summary"]
 
 
 def test_every_golden_has_its_sample():

@@ -19,7 +19,7 @@ FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("captures", nargs="+", metavar="CAPTURE", help="pcap / pcapng (optionally .gz .bz2 .xz)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output file: .csv or .parquet")
-    parser.add_argument("--chunk-packets", type=int, default=1_000_000, metavar="N",
+    parser.add_argument("--chunk-packets", type=int, default=262_144, metavar="N",
                         help="packets decoded per chunk (memory vs. speed; output does not change)")
     return parser
 
@@ -36,8 +36,12 @@ class _Writer:
             return
         self.rows += len(df)
         if self.fmt == "csv":
-            df.to_csv(self.path, mode="w" if self._first else "a", header=self._first, index=False,
-                      float_format="%.6f")
+            import pyarrow as pa
+            import pyarrow.csv as pcsv
+
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            with open(self.path, "wb" if self._first else "ab") as fh:
+                pcsv.write_csv(table, fh, pcsv.WriteOptions(include_header=self._first, quoting_style="needed"))
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq

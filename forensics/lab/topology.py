@@ -230,7 +230,9 @@ class Lab:
             _run(["ip", "netns", "exec", h.ns, "sh", "-c", sysctl_off])
             _run(
                 ["ip", "-n", h.ns, "-batch", "-"],
-                input=(f"link set lo up\nlink set eth0 address {h.mac}\n"
+                # gso_max_segs 1: the stack sends MTU-sized segments, as on a real wire (else the
+                # veth carries 64 KB TSO super-frames and the capture shows them as single packets).
+                input=(f"link set lo up\nlink set eth0 address {h.mac}\nlink set eth0 gso_max_segs 1\n"
                        f"addr add {h.ip}/24 dev eth0\nlink set eth0 up\n"),
             )
         # Guard: no host may have any route beyond the lab subnet.

@@ -34,6 +34,12 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(float(epoch), tz=timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _atomic_write(path, write) -> None:
     """Write through a temporary file in the same folder, then rename."""
     path = Path(path)
@@ -45,6 +51,7 @@ def _atomic_write(path, write) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             write(fh)
+        os.chmod(tmp, _umask_mode())  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:

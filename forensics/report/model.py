@@ -155,6 +155,7 @@ class Report:
     flow_table: Any = None  # pandas.DataFrame of every flow + prediction (when kept)
     config: Any = None
     notes: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): files in folders that are not captures
 
     # -- what the exit status and the renderers ask ---------------------------------
     @property

@@ -123,6 +123,16 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
         if len(report.failed) > max_failed:
             console.print(f"  ... and {len(report.failed) - max_failed} more (all are listed in the report and summary.json)")
 
+    if report.skipped:
+        console.print(Text(f"Skipped {len(report.skipped)} file(s) in folders that are not captures:", style="bold"))
+        for path, reason in report.skipped[:10]:
+            line = Text("  ")
+            line.append(path)
+            line.append(f": {reason}", style="dim")
+            console.print(line, soft_wrap=True)
+        if len(report.skipped) > 10:
+            console.print(f"  ... and {len(report.skipped) - 10} more (listed in the report)")
+
     if report.incidents:
         t = Table(title="Incidents", title_justify="left", show_edge=False)
         for col, kw in (
