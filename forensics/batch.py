@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from forensics.errors import CaptureError, ForensicsError
+from forensics.errors import CaptureError, ForensicsError, ModelError
 
 # Columns every back end returns (the report needs them); with keep_flows the
 # worker returns every column of the flow table instead.
@@ -126,6 +126,8 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
         tell("done")
         model = {"version": str(getattr(det, "version", "unknown")), "sha256": str(getattr(det, "sha256", ""))}
         return FileResult(path, accd, out, None, time.perf_counter() - t0, stages, model)
+    except ModelError:  # not about this file: the whole scan stops
+        raise
     except CaptureError as exc:
         reason = exc.reason
     except ForensicsError as exc:
@@ -245,19 +247,26 @@ def _run_pool(paths, opts, workers, progress) -> list[FileResult]:
     if drainer:
         drainer.start()
     results: dict[str, FileResult] = {}
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,))
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,)) as pool:
-            futs = {pool.submit(analyse_file, p, opts, events): p for p in paths}
-            for fut in as_completed(futs):
-                p = futs[fut]
-                try:
-                    r = fut.result()
-                except Exception as exc:  # the worker process died (OOM killer, segfault)
-                    reason = f"worker process failed: {type(exc).__name__}: {exc}"
-                    r = FileResult(p, failed_accounting(p, reason, sha256=_sha256(p)), None, reason)
-                results[p] = r
-                if progress is not None:
-                    progress.file_done(p, r.error)
+        futs = {pool.submit(analyse_file, p, opts, events): p for p in paths}
+        for fut in as_completed(futs):
+            p = futs[fut]
+            try:
+                r = fut.result()
+            except ModelError:
+                raise
+            except Exception as exc:  # the worker process died (OOM killer, segfault)
+                reason = f"worker process failed: {type(exc).__name__}: {exc}"
+                r = FileResult(p, failed_accounting(p, reason, sha256=_sha256(p)), None, reason)
+            results[p] = r
+            if progress is not None:
+                progress.file_done(p, r.error)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown(wait=True)
     finally:
         stop.set()
         if drainer:
@@ -285,6 +294,8 @@ def _run_dask(paths, opts, address, progress) -> list[FileResult]:
                 p = index[fut.key]
                 try:
                     r = fut.result()
+                except ModelError:
+                    raise
                 except Exception as exc:
                     reason = f"dask worker failed: {type(exc).__name__}: {exc}"
                     r = FileResult(p, failed_accounting(p, reason, sha256=_sha256(p)), None, reason)

@@ -175,3 +175,14 @@ def test_dask_unreachable_scheduler_is_a_usage_error(tmp_path, monkeypatch):
     attack_capture(tmp_path / "a.pcap")
     with pytest.raises(ForensicsError, match="cannot reach the scheduler"):
         scan([tmp_path], ScanConfig(dask="tcp://127.0.0.1:9", extractor=EXTRACTOR, detector=DETECTOR, app_detail=False))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_model_that_does_not_load_stops_the_scan(tmp_path, workers):
+    from forensics.errors import ModelError
+
+    attack_capture(tmp_path / "a.pcap")
+    attack_capture(tmp_path / "b.pcap")
+    broken = DETECTOR.replace("load_detector", "load_broken_detector")
+    with pytest.raises(ModelError, match="broken on purpose"):
+        scan([tmp_path], ScanConfig(workers=workers, extractor=EXTRACTOR, detector=broken, app_detail=False))

@@ -264,3 +264,10 @@ def test_contract(tmp_path, extract, detector):
         bad = tmp_path / "bad.pcap"
         bad.write_bytes(b"\xd4\xc3\xb2\xa1\x02\x00")
         extract(str(bad), chunk_packets=1000)
+
+
+def load_broken_detector(model_dir=None, device="cpu"):
+    """A model folder that does not load (for the fail-fast tests)."""
+    from forensics.errors import ModelError
+
+    raise ModelError(f"{model_dir or 'model'}/model.json: broken on purpose")
