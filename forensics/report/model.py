@@ -14,9 +14,10 @@ attacker or victim takes the category of its largest incident (by flows).
 from __future__ import annotations
 
 import ipaddress
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from forensics import __version__
 
@@ -322,14 +323,13 @@ def _incidents(flows, config) -> list[Incident]:
         st = g["stime"].to_numpy(dtype=float)
         lt = g["ltime"].to_numpy(dtype=float)
         # split where the next flow starts more than `gap` after everything before it ended
-        reach = lt.copy()
-        for i in range(1, len(reach)):
-            reach[i] = max(reach[i - 1], lt[i])
-        starts = [0] + [i for i in range(1, len(st)) if st[i] - reach[i - 1] > gap]
+        reach = np.maximum.accumulate(lt)
+        starts = [0] + (np.flatnonzero(st[1:] - reach[:-1] > gap) + 1).tolist()
         bounds = starts + [len(st)]
         for a, b in zip(bounds[:-1], bounds[1:]):
             part = g.iloc[a:b]
-            ev = Counter(e for e in part["evidence"].astype(str) if e)
+            ev = part["evidence"].astype(str).value_counts()
+            ev = {str(k): int(v) for k, v in ev.items() if k}
             total = len(part)
             evidence = [
                 f"{total} flow{'s' if total != 1 else ''} classified {cat}/{sub}, mean confidence {part['confidence'].mean():.2f}"
@@ -341,7 +341,7 @@ def _incidents(flows, config) -> list[Incident]:
                 Incident(
                     id=0,
                     attacker=str(attacker),
-                    victims=sorted({str(v) for v in part["daddr"]}, key=ip_sort_key),
+                    victims=sorted(map(str, part["daddr"].unique()), key=ip_sort_key),
                     category=str(cat),
                     subcategory=str(sub),
                     start=float(part["stime"].min()),
@@ -351,7 +351,7 @@ def _incidents(flows, config) -> list[Incident]:
                     bytes=int(part["bytes"].sum()),
                     confidence=float(part["confidence"].mean()),
                     evidence=evidence,
-                    captures=sorted({str(c) for c in part["capture"]}),
+                    captures=sorted(map(str, part["capture"].unique())),
                     top_flows=[_flow(r) for r in top.itertuples(index=False)],
                     per_victim=per_victim,
                     flow_keys=_flow_keys(part) if total <= MAX_FLOW_KEYS else None,
@@ -376,7 +376,8 @@ def endpoint_key(a, pa, b, pb) -> frozenset:
 
 
 def _flow_keys(part) -> frozenset:
-    return frozenset(endpoint_key(a, pa, b, pb) for a, pa, b, pb in zip(part["saddr"], part["sport"], part["daddr"], part["dport"]))
+    cols = [part[c].to_numpy(dtype=object) for c in ("saddr", "sport", "daddr", "dport")]
+    return frozenset(endpoint_key(a, pa, b, pb) for a, pa, b, pb in zip(*cols))
 
 
 def _hosts(flows, incidents: list[Incident]) -> list[Host]:
@@ -392,7 +393,8 @@ def _hosts(flows, incidents: list[Incident]) -> list[Host]:
     agg = both.groupby("ip", sort=False).agg(first=("stime", "min"), last=("ltime", "max"), conf=("conf", "mean"))
     # a flow from a host to itself counts once
     nflows = pd.concat([flows["saddr"], flows["daddr"].where(flows["daddr"] != flows["saddr"])]).dropna().value_counts()
-    peers = both[both["ip"] != both["peer"]].groupby("ip", sort=False)["peer"].agg(lambda s: sorted(set(s), key=ip_sort_key))
+    uniq = both[both["ip"] != both["peer"]].groupby("ip", sort=False)["peer"].unique()
+    peers = {ip: sorted(map(str, v), key=ip_sort_key) for ip, v in uniq.items()}
 
     as_attacker: dict[str, list[Incident]] = {}
     as_victim: dict[str, list[Incident]] = {}
