@@ -360,3 +360,20 @@ def test_terminal_summary_coloured_on_a_tty(attack_report):
     out = buf.getvalue()
     assert "\x1b[" in out and "DoS" in out
 
+
+
+@pytest.mark.parametrize(
+    "make,verdict",
+    [
+        (lambda d: None, "No input could be read as a capture."),
+        (lambda d: (d / "x.pcap").write_bytes(b""), "No input could be read as a capture."),
+        (lambda d: write_pcap(d / "n.pcap", [udp("192.168.1.2", "192.168.1.3", 1, 2, b"x")] * 3), "No attack found in 1 flows."),
+    ],
+)
+def test_html_without_incidents_renders_a_plain_verdict(tmp_path, make, verdict):
+    make(tmp_path)
+    html = render_html(scan([tmp_path], CFG))
+    d = dom(html)
+    text = " ".join(" ".join(d.text).split())
+    assert verdict in text and "No attacker or victim: nothing to draw." in text and "No incident." in text
+    assert not [a for t, a in d.tags if t == "svg"]
