@@ -178,6 +178,7 @@ def test_interrupted_run_leaves_nothing(tmp_path, sig):
     assert proc.returncode == 130, output
     assert b"interrupted" in output
     assert not (run_dir / "truth.json").exists()  # an interrupted run has no truth: never mistaken for data
+    assert not (run_dir / "mosquitto.conf").exists()
     _assert_torn_down(run_dir)
 
 

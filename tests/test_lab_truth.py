@@ -128,3 +128,16 @@ def test_run_seeds_differ_and_schedules_fit():
         for off, name, secs in sched:
             assert off >= 3 and off + secs <= total
     assert _schedule("normal", random.Random(1), 30.0) == ([], 30.0)
+
+
+def test_lab_refuses_cleanly_without_root_or_with_bad_arguments(monkeypatch, tmp_path):
+    from forensics.lab import runner, topology
+
+    monkeypatch.setattr(topology.os, "geteuid", lambda: 1000)
+    with pytest.raises(topology.LabError, match="needs root"):
+        runner.run_lab(tmp_path, ["normal"])
+    monkeypatch.setattr(runner, "check_environment", lambda: None)
+    with pytest.raises(ForensicsError, match="unknown scenario"):
+        runner.run_lab(tmp_path, ["flood_everything"])
+    with pytest.raises(ForensicsError, match="--runs"):
+        runner.run_lab(tmp_path, ["normal"], runs=0)

@@ -34,7 +34,8 @@ def run(args, console) -> int:
     results = run_lab(args.out_dir, args.scenario, runs=args.runs, seed=args.seed, duration=args.duration,
                       snaplen=args.snaplen, jobs=args.jobs, resume=args.resume, scale=args.flood_scale, log=log)
     table = Table(title=f"lab runs in {args.out_dir}")
-    for col in ("scenario", "run", "seed", "seconds", "capture MB") + (("flows", "attack flows"),)[0] * bool(args.check):
+    columns = ["scenario", "run", "seed", "seconds", "capture MB"] + (["flows", "attack flows"] if args.check else [])
+    for col in columns:
         table.add_column(col)
     for r in results:
         row = [r.scenario, str(r.run), str(r.seed), "skipped" if r.skipped else f"{r.seconds:.1f}", f"{r.capture_bytes / 1e6:.2f}"]

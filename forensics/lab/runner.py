@@ -173,7 +173,7 @@ def run_scenario(out_dir: Path, scenario: str, run: int, seed: int, base_seed: i
         capture_end = time.time()
     finally:
         lab.teardown()
-    (out_dir / "mosquitto.conf").unlink(missing_ok=True)
+        (out_dir / "mosquitto.conf").unlink(missing_ok=True)
     cat, sub = {**sc.SCENARIOS, **sc.EXTRA_SCENARIOS}[scenario]
     truth = {
         "format": TRUTH_FORMAT,
