@@ -22,7 +22,7 @@ The model below was measured against ``argus -r X -w Y`` followed by
   sender (a reply seen alone makes an ``ECR`` flow oriented towards its
   requester).  TCP: the SYN's sender; the SYN/ACK's receiver; for a flow that
   starts mid-connection the sender, unless its source port is below the
-  destination port and is a service port (< 1024, or 6000, 8080, 8081: measured).
+  destination port and is a service port (< 1024 or named in /etc/services: measured).
 * **racluster merge.**  All records of one printed key (proto, saddr, sport,
   daddr, dport) become one row: counters add up; ``mean/stddev/sum/min/max``
   are statistics of the merged *records' durations* (population stddev);
@@ -71,8 +71,25 @@ ICMP4_STATES = {0: "ECR", 8: "ECO", 4: "SRC", 5: "RED", 9: "RTA", 10: "RTS", 11:
 ICMP4_UNREACH = {0: "URN", 1: "URH", 2: "URO", 3: "URP", 4: "URF", 5: "URS"}
 ICMP6_STATES = {128: "ECO", 129: "ECR", 1: "UNR", 2: "PTB", 3: "TXD", 4: "PAR",
                 133: "RTS", 134: "RTA", 135: "NBS", 136: "NBA", 137: "RED"}
+_LINK_HDR = np.zeros(512, dtype=np.int64)
+_LINK_HDR[[0, 108]] = 4  # BSD NULL / OpenBSD loopback
+_LINK_HDR[113] = 16  # Linux cooked (SLL)
+_LINK_HDR[276] = 20  # Linux cooked v2 (SLL2)
 # TCP ports Argus treats as the server side of a connection seen mid-stream
-_EXTRA_SERVICE_PORTS = np.array([6000, 8080, 8081], dtype=np.int64)
+# (measured: a port below 1024, or a TCP port named in /etc/services -- Argus looks
+# the port up there; this is Debian netbase's list of TCP ports >= 1024, embedded so
+# the result does not depend on the machine)
+_EXTRA_SERVICE_PORTS = np.array([
+    1080, 1093, 1094, 1099, 1127, 1178, 1194, 1236, 1313, 1314, 1352, 1433, 1524, 1645, 1646, 1649,
+    1677, 1812, 1813, 2000, 2049, 2086, 2101, 2119, 2121, 2135, 2401, 2430, 2431, 2432, 2433, 2583,
+    2600, 2601, 2602, 2603, 2604, 2605, 2606, 2607, 2608, 2628, 2792, 2811, 2947, 3050, 3205, 3260,
+    3306, 3389, 3493, 3632, 3689, 3690, 4031, 4094, 4190, 4353, 4369, 4373, 4460, 4557, 4559, 4691,
+    4899, 4949, 5060, 5061, 5222, 5269, 5308, 5432, 5556, 5666, 5667, 5671, 5672, 5680, 6000, 6001,
+    6002, 6003, 6004, 6005, 6006, 6007, 6346, 6347, 6379, 6444, 6445, 6446, 6514, 6566, 6667, 6697,
+    7000, 7100, 8021, 8080, 8081, 8088, 8140, 8990, 9098, 9101, 9102, 9103, 9418, 9667, 9673, 10000,
+    10050, 10051, 10080, 10081, 10082, 10083, 10809, 11112, 11371, 17004, 17500, 22125, 22128,
+    22273, 24554, 27374, 30865, 57000, 60177, 60179,
+], dtype=np.int64)
 
 # Per-row output columns produced here (features.py adds the rest of BoT-IoT)
 FLOW_COLUMNS = (
@@ -142,7 +159,7 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     proto = c["proto"][sel].astype(np.int64)
     arp = is_arp[sel]
     proto = np.where(arp, 0, proto)
-    itype = c["icmp_type"][sel].astype(np.int64)
+    itype = np.where(is_arp[sel], c["arp_op"][sel].astype(np.int64), c["icmp_type"][sel].astype(np.int64))
     icode = c["icmp_code"][sel].astype(np.int64)
     v6 = c["ip_version"][sel] == 6
     is_icmp = ((proto == 1) & ~v6) | ((proto == 58) & v6)
@@ -161,8 +178,12 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     s_hi, s_lo = c["src_hi"][sel], c["src_lo"][sel]
     d_hi, d_lo = c["dst_hi"][sel], c["dst_lo"][sel]
     a_gt = (s_hi > d_hi) | ((s_hi == d_hi) & ((s_lo > d_lo) | ((s_lo == d_lo) & (sport > dport))))
-    swap = a_gt & (kind != K_ICMP)
-    extra = np.where(kind == K_ICMP, (itype << 8) | icode, 0)
+    # Argus does not pair the two directions of an IPv6 flow between one address and itself
+    # (::1 <-> ::1): each direction is its own flow (measured)
+    self_v6 = v6 & (s_hi == d_hi) & (s_lo == d_lo)
+    swap = a_gt & (kind != K_ICMP) & ~self_v6
+    extra0 = np.where(self_v6 & (kind == K_IP), 1, 0)
+    extra = np.where(kind == K_ICMP, (itype << 8) | icode, extra0)
     w = {
         "kind": kind,
         "proto": proto,
@@ -175,7 +196,9 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
         "extra": extra,
         "gidx": c["index"][sel].astype(np.int64),
         "ts": ts_all[sel],
-        "bytes": c["wirelen"][sel].astype(np.int64),
+        # Argus counts Ethernet frames whole but leaves out other link headers (measured:
+        # NULL/loopback 4 bytes, Linux SLL 16)
+        "bytes": c["wirelen"][sel].astype(np.int64) - _LINK_HDR[np.minimum(c["linktype"][sel], 511)],
         "d": swap.astype(np.int8),  # 0: sent by the 'lo' endpoint
         "sp": c["sport"][sel].astype(np.int64),
         "dp": c["dport"][sel].astype(np.int64),
@@ -354,6 +377,8 @@ class FlowBuilder:
         rev |= synack
         rev |= midstream & (sp < dp) & service
         rev |= (kind == K_ECHO) & np.isin(w["itype"], (0, 129))
+        rev |= (kind == K_ARP) & (w["itype"] == 2)  # an ARP reply seen first: oriented to the requester
+        rev &= ~((kind == K_IP) & (w["extra"] == 1))  # one-directional self flows keep the sender
         orient_here = np.where(is_m, w["m_orient"], d ^ rev.astype(np.int64))
         tag_here = np.where(is_m, w["m_tag"], ((kind == K_ECHO) & np.isin(w["itype"], (0, 129))).astype(np.int64))
         fidx = np.where(flow_start, np.arange(n), -1)
@@ -700,6 +725,8 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     state[:] = ""
     conless = ~((kind == K_IP) & (proto == 6)) & ((kind == K_IP) | (kind == K_ARP))
     state[conless] = np.where((spkts > 0) & (dpkts > 0), "CON", "INT")[conless]
+    arp_rsp = (kind == K_ARP) & (spkts == 0)
+    state[arp_rsp] = "RSP"
     tcp = (kind == K_IP) & (proto == 6)
     if tcp.any():
         fl = flags

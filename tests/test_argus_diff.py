@@ -26,7 +26,7 @@ from conftest import CORPUS, corpus_files  # noqa: E402
 needs_argus = pytest.mark.skipif(not argus_ref.have_argus(), reason="argus/racluster not installed")
 
 # measured floors (fraction of racluster rows matched on every compared column)
-GENERATED_FLOOR = {"tcp_basic": 1.0, "frag_arp_v6": 1.0, "udp": 0.85, "icmp": 0.5, "mixed": 0.85, "tcp_long": 0.0}
+GENERATED_FLOOR = {"tcp_basic": 1.0, "frag_arp_v6": 1.0, "udp": 0.85, "icmp": 0.55, "mixed": 0.88, "tcp_long": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_corpus_sample_against_argus(corpus_dir):
     rate = tot_ok / max(tot_ref, 1)
     print(f"corpus sample: {tot_ok}/{tot_ref} racluster rows matched ({100 * rate:.2f} %)")
     assert tot_ref > 0
-    assert rate >= 0.80
+    assert rate >= 0.90  # measured 95 % on this sample
 
 
 def _zeek_conns(path: Path) -> pd.DataFrame:
@@ -130,6 +130,7 @@ def zeek_agreement(capture: Path, conn_log: Path) -> tuple[int, int]:
 
 
 @pytest.mark.corpus
+@pytest.mark.slow
 def test_zeek_packet_totals(corpus_dir):
     meta = json.loads((CORPUS / "zeek" / "conn-baselines.json").read_text())
     tot_ok = tot = 0
