@@ -40,6 +40,7 @@ class Arch:
     kernel: int = 3
     stride: int = 2
     hidden: int = 16  # U
+    dropout: float = 0.0  # on the input channels, training only
     n_cat: int = 5
     n_sub: int = 8
 
@@ -54,6 +55,7 @@ class Detector(nn.Module):
         a = arch
         if a.kind not in ("cnn_lstm", "cnn", "lstm"):
             raise ValueError(f"unknown model kind {a.kind!r}")
+        self.drop = nn.Dropout(a.dropout) if a.dropout > 0 else None
         self.embed = nn.Linear(a.channels, a.embed)
         self.conv = (nn.Conv1d(a.embed, a.conv, a.kernel, stride=a.stride, padding=a.kernel // 2)
                      if a.kind != "lstm" else None)
@@ -65,6 +67,8 @@ class Detector(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (N, T, C) -> (category logits (N, n_cat), subcategory logits (N, n_sub))."""
+        if self.drop is not None:
+            x = self.drop(x)  # identity in eval mode
         x = torch.relu(self.embed(x))  # (N, T, E)
         if self.conv is not None:
             h = torch.relu(self.conv(x.transpose(1, 2)))  # (N, H, S)

@@ -327,6 +327,7 @@ class TrainConfig:
     hidden: int = 16
     kernel: int = 3
     stride: int = 2
+    dropout: float = 0.2
     epochs: int = 40
     patience: int = 5
     batch: int = 512
@@ -394,7 +395,7 @@ def train_torch(kind: str, x_tr, pair_tr, val: Encoded | None, cfg: TrainConfig,
 
     set_determinism(cfg.seed, cfg.threads)
     arch = Arch(kind=kind, channels=x_tr.shape[2], steps=cfg.steps, embed=cfg.embed, conv=cfg.conv,
-                kernel=cfg.kernel, stride=cfg.stride, hidden=cfg.hidden, n_cat=len(CATEGORIES), n_sub=len(SUBCATEGORIES))
+                kernel=cfg.kernel, stride=cfg.stride, hidden=cfg.hidden, dropout=cfg.dropout, n_cat=len(CATEGORIES), n_sub=len(SUBCATEGORIES))
     model = Detector(arch)
     yc = pair_tr // len(SUBCATEGORIES)
     ys = pair_tr % len(SUBCATEGORIES)
