@@ -251,10 +251,12 @@ class Lab:
     def spawn(self, host: str, argv: list[str], label: str = "", out: Path | None = None) -> subprocess.Popen:
         ns = self.switch_ns if host == "sw" else self.hosts[host].ns
         cmd = ["ip", "netns", "exec", ns] + [str(a) for a in argv]
-        stdout = open(out, "ab") if out else (self._logf_binary())
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True)
-        if out:
-            stdout.close()
+        stdout = open(out, "ab") if out else self._logf_binary()
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            if stdout is not subprocess.DEVNULL:
+                stdout.close()  # the child has its own copy
         self.procs.append((host, proc, label or argv[0]))
         self._log(f"spawn pid={proc.pid} host={host} {shlex.join(cmd[4:])}")
         self._save_state()
