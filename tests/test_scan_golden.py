@@ -76,7 +76,7 @@ def _model_or_skip():
         pytest.skip(f"real pipeline not available: {exc}")
 
 
-@pytest.mark.parametrize("capture", sample_captures(), ids=lambda p: p.name)
+@pytest.mark.parametrize("capture", sample_captures(), ids=lambda p: os.path.relpath(p, SAMPLES))
 def test_summary_matches_golden(capture):
     _model_or_skip()
     got, model_sha = summarise(capture)
@@ -86,10 +86,10 @@ def test_summary_matches_golden(capture):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"model_sha256": model_sha, "summary": got}, indent=2) + "\n")
     if not path.exists():
-        pytest.fail(f"no golden for {capture.name}: run {regen}")
+        pytest.fail(f"no golden for {os.path.relpath(capture, SAMPLES)}: run {regen}")
     golden = json.loads(path.read_text())
     if golden["model_sha256"] != model_sha:
-        pytest.fail(f"the bundled model changed since the golden for {capture.name} was made "
+        pytest.fail(f"the bundled model changed since the golden for {os.path.relpath(capture, SAMPLES)} was made "
                     f"({golden['model_sha256'][:12]} -> {model_sha[:12]}); check the new verdicts and run {regen}")
     assert got == golden["summary"]
 

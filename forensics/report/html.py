@@ -34,6 +34,7 @@ TL_WIDTH = 920
 TL_LEFT = 10
 TL_RIGHT = 10
 LANE_H = 22
+LABEL_CHAR_W = 6.3  # approximate width of one character of the 11 px label font
 AXIS_H = 22
 
 
@@ -76,6 +77,8 @@ class Span:
     colour: str
     category: str
     label: str
+    label_x: float
+    label_anchor: str
     title: str
     incident: int
 
@@ -150,12 +153,16 @@ def build_timelines(report: Report) -> tuple[Axis | None, list[HostTimeline], in
             tot_pkts += pkts
             x = x_of(inc.start)
             w = max(3.0, x_of(inc.end) - x)
-            lane = next((n for n, end in enumerate(lanes_end) if end + 4 <= x), None)
+            label = f"#{inc.id} {inc.category}/{inc.subcategory} · {pkts:,} pkt{'s' if pkts != 1 else ''} · {flows:,} flow{'s' if flows != 1 else ''}"
+            text_w = LABEL_CHAR_W * len(label)
+            # the label goes right of the bar, or left of it near the end of the axis
+            right = x + w + 4 + text_w <= TL_WIDTH - TL_RIGHT
+            occ_start, occ_end = (x, x + w + 4 + text_w) if right else (x - 4 - text_w, x + w)
+            lane = next((n for n, end in enumerate(lanes_end) if end + 6 <= occ_start), None)
             if lane is None:
                 lane = len(lanes_end)
                 lanes_end.append(0.0)
-            label = f"#{inc.id} {inc.category}/{inc.subcategory} · {pkts:,} pkt{'s' if pkts != 1 else ''} · {flows:,} flow{'s' if flows != 1 else ''}"
-            lanes_end[lane] = max(x + w, x + 7.0 * len(label))  # leave room for the label
+            lanes_end[lane] = occ_end
             spans.append(
                 Span(
                     x=round(x, 1),
@@ -164,6 +171,8 @@ def build_timelines(report: Report) -> tuple[Axis | None, list[HostTimeline], in
                     colour=colour(inc.category),
                     category=inc.category,
                     label=label,
+                    label_x=round(x + w + 4 if right else x - 4, 1),
+                    label_anchor="start" if right else "end",
                     title=(
                         f"incident #{inc.id}: {inc.category}/{inc.subcategory}, {side}; "
                         f"{fmt_time(inc.start)} to {fmt_time(inc.end)} ({fmt_duration(inc.end - inc.start)}); "
