@@ -183,6 +183,21 @@ def test_incidents_split_on_silence_and_group_by_attacker_and_class():
     assert rep.exit_status == 1 and rep.attack_flows == 4 and rep.flows == 5
 
 
+def test_attacker_follows_the_detectors_blame_rule():
+    """Theft is blamed on the receiver; a victim's misclassified reply goes to its attacker."""
+    x, v, t, w = "10.0.0.66", "10.0.0.1", "10.0.0.77", "10.0.0.2"
+    rows = [["c", 100.0 + i, 100.5 + i, x, 1000 + i, v, 80, "tcp", 1, 60, "REQ", "DoS", "TCP", 0.9, True, ""] for i in range(5)]
+    rows += [
+        ["c", 103.0, 103.1, v, 80, x, 5555, "tcp", 1, 60, "RST", "Reconnaissance", "OS_Fingerprint", 0.6, True, ""],
+        ["c", 200.0, 210.0, w, 4444, t, 443, "tcp", 90, 90000, "FIN", "Theft", "Data_Exfiltration", 0.8, True, ""],
+    ]
+    rep = build_report([Candidate("c", format="pcap")], [_R("c", _flows(rows))], CFG, model={"version": "m", "sha256": "s"})
+    got = [(i.attacker, i.victims, i.category, i.flows) for i in rep.incidents]
+    assert got == [(x, [v], "DoS", 5), (x, [v], "Reconnaissance", 1), (t, [w], "Theft", 1)]
+    roles = {h.ip: h.role for h in rep.hosts}
+    assert roles == {x: "attacker", t: "attacker", v: "victim", w: "victim"}
+
+
 def test_summary_has_exactly_the_documented_shape(tmp_path):
     attack_capture(tmp_path / "a.pcap")
     (tmp_path / "empty.pcap").write_bytes(b"")

@@ -1,8 +1,13 @@
 """The report data object every renderer reads, and how it is built.
 
 Incidents: the attack flows (``pred_attack``) are grouped by
-(attacker = the flow's source, category, subcategory) and split where the
-attacker was silent for more than ``config.incident_gap`` seconds.  An
+(attacker, category, subcategory) and split where the attacker was silent for
+more than ``config.incident_gap`` seconds.  The attacker of a flow follows the
+blame rule the detector's per-host evaluation uses
+(``forensics.train.host_verdicts``): a Theft flow is blamed on its destination
+(stolen data flows *to* the attacker), any other attack flow on its source (the
+initiator); then a flow whose other end has more blamed attack flows is
+re-blamed on that end (a victim's replies belong to its attacker).  An
 incident's confidence is the mean confidence of its flows; its evidence is the
 detector's explanations ranked by how many flows carry them.
 
@@ -18,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from forensics import __version__
 
@@ -316,10 +322,11 @@ def _incidents(flows, config) -> list[Incident]:
     att = flows[flows["pred_attack"]].copy()
     att["pred_category"] = att["pred_category"].astype(str)
     att["pred_subcategory"] = att["pred_subcategory"].astype(str)
+    att["_attacker"], att["_victim"] = blame(att)
     # stable, input-order independent ordering
-    att = att.sort_values(["saddr", "pred_category", "pred_subcategory", "stime", "ltime", "daddr", "capture"], kind="mergesort")
+    att = att.sort_values(["_attacker", "pred_category", "pred_subcategory", "stime", "ltime", "_victim", "capture"], kind="mergesort")
     out: list[Incident] = []
-    for (attacker, cat, sub), g in att.groupby(["saddr", "pred_category", "pred_subcategory"], sort=False):
+    for (attacker, cat, sub), g in att.groupby(["_attacker", "pred_category", "pred_subcategory"], sort=False):
         st = g["stime"].to_numpy(dtype=float)
         lt = g["ltime"].to_numpy(dtype=float)
         # split where the next flow starts more than `gap` after everything before it ended
@@ -334,14 +341,14 @@ def _incidents(flows, config) -> list[Incident]:
             evidence = [
                 f"{total} flow{'s' if total != 1 else ''} classified {cat}/{sub}, mean confidence {part['confidence'].mean():.2f}"
             ] + [f"{e} ({n} flow{'s' if n != 1 else ''})" for e, n in sorted(ev.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]
-            pv = part.groupby("daddr", sort=False).agg(flows=("pkts", "size"), packets=("pkts", "sum"), bytes=("bytes", "sum"))
+            pv = part.groupby("_victim", sort=False).agg(flows=("pkts", "size"), packets=("pkts", "sum"), bytes=("bytes", "sum"))
             per_victim = {str(ip): {k: int(v) for k, v in row.items()} for ip, row in pv.iterrows()}
             top = part.sort_values(["bytes", "pkts", "stime"], ascending=[False, False, True], kind="mergesort").head(top_n)
             out.append(
                 Incident(
                     id=0,
                     attacker=str(attacker),
-                    victims=sorted(map(str, part["daddr"].unique()), key=ip_sort_key),
+                    victims=sorted(map(str, part["_victim"].unique()), key=ip_sort_key),
                     category=str(cat),
                     subcategory=str(sub),
                     start=float(part["stime"].min()),
@@ -361,6 +368,21 @@ def _incidents(flows, config) -> list[Incident]:
     for n, inc in enumerate(out, 1):
         inc.id = n
     return out
+
+
+def blame(att) -> tuple:
+    """(attacker, victim) of each attack flow; see the module docstring."""
+    cat = att["pred_category"].astype(str).to_numpy()
+    saddr = att["saddr"].astype(str).to_numpy(dtype=object)
+    daddr = att["daddr"].astype(str).to_numpy(dtype=object)
+    theft = cat == "Theft"
+    who = np.where(theft, daddr, saddr)
+    other = np.where(theft, saddr, daddr)
+    counts = pd.Series(who).value_counts()
+    n_who = counts.reindex(who).fillna(0).to_numpy()
+    n_other = counts.reindex(other).fillna(0).to_numpy()
+    swap = n_other > n_who
+    return np.where(swap, other, who), np.where(swap, who, other)
 
 
 def endpoint_key(a, pa, b, pb) -> frozenset:
