@@ -8,8 +8,8 @@ The model below was measured against ``argus -r X -w Y`` followed by
   in one key.  ICMP echo request/reply are keyed by addresses + identifier and
   every echo request starts a new Argus flow (Argus keys echo by sequence
   number too; pairs request/reply are then the same thing).  Other ICMP types
-  are one-directional keys (sender, receiver, type, code).  ARP is keyed by the
-  sender / target protocol addresses.
+  are one-directional keys (sender, receiver, type, code).  ARP is keyed by
+  (requester, target): the reply joins its request's flow.
 * **Status records.**  A flow's record is closed and a new one opened by the
   first packet at least 5 s after the record's start (``ARGUS_FLOW_STATUS_INTERVAL=5``).
 * **Timeouts.**  A flow dies when the capture clock passes
@@ -181,7 +181,10 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     # Argus does not pair the two directions of an IPv6 flow between one address and itself
     # (::1 <-> ::1): each direction is its own flow (measured)
     self_v6 = v6 & (s_hi == d_hi) & (s_lo == d_lo)
-    swap = a_gt & (kind != K_ICMP) & ~self_v6
+    swap = a_gt & (kind != K_ICMP) & (kind != K_ARP) & ~self_v6
+    # ARP: keyed by (requester, target); a reply joins its request's key (measured: the
+    # second exchange of a pair, asked the other way round, is its own row)
+    swap |= (kind == K_ARP) & (itype == 2)
     extra0 = np.where(self_v6 & (kind == K_IP), 1, 0)
     extra = np.where(kind == K_ICMP, (itype << 8) | icode, extra0)
     w = {
