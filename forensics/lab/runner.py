@@ -9,7 +9,7 @@ import os
 import platform
 import random
 import shlex
-import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -169,7 +169,7 @@ def run_scenario(out_dir: Path, scenario: str, run: int, seed: int, base_seed: i
         _sleep(t0 + total - time.time())
         _wait_all(client_procs, time.time() + 4)
         _sleep(1.0)
-        lab.stop(cap, __import__("signal").SIGINT, wait=5)
+        lab.stop(cap, signal.SIGINT, wait=5)  # tcpdump flushes and closes the file
         capture_end = time.time()
     finally:
         lab.teardown()
@@ -220,7 +220,6 @@ def run_lab(out: Path, scenarios: list[str] | None = None, runs: int = 1, seed: 
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ForensicsError(f"{out}: cannot create output directory ({exc.strerror})") from None
-    shutil.disk_usage(out)
     tasks = [(s, k) for k in range(runs) for s in scenarios]
     results: list[RunResult] = []
 
