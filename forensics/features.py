@@ -150,9 +150,9 @@ def iter_flow_batches(tables, *, merge_horizon_s: float = DEFAULT_MERGE_HORIZON_
         rows = builder.add(t)
         if len(rows):
             yield fin(rows)
-    rows = builder.finish()
-    if len(rows):
-        yield fin(rows)
+    for rows in builder.finish_batches():
+        if len(rows):
+            yield fin(rows)
 
 
 def features_from_table(table: PacketTable, **kw) -> pd.DataFrame:

@@ -249,6 +249,16 @@ def _hash_keys(w) -> np.ndarray:
     return h
 
 
+# compact dtypes for the carried marker rows (one per active key); concatenation with a
+# chunk's int64 columns upcasts them back
+_CARRY_DTYPES = {
+    "kind": np.int8, "proto": np.int16, "lo_port": np.int32, "hi_port": np.int32, "extra": np.int32,
+    "w": np.int8, "bytes": np.int8, "d": np.int8, "sp": np.int32, "dp": np.int32, "flags": np.int16,
+    "itype": np.int16, "icode": np.int16, "eth": np.int8, "prevg": np.int8, "frag": np.int8, "m": np.int8,
+    "m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8, "m_cont": np.int8,
+}
+
+
 def _concat(a: dict, b: dict) -> dict:
     return {k: np.concatenate([a[k], b[k]]) for k in _WORK_COLS}
 
@@ -299,7 +309,16 @@ class FlowBuilder:
         return self._flush(final=False)
 
     def finish(self) -> pd.DataFrame:
-        return self._flush(final=True)
+        parts = list(self.finish_batches())
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else _empty_rows())
+
+    def finish_batches(self, batch_rows: int = 200_000):
+        """The remaining rows in output order, rendered ``batch_rows`` at a time (bounded memory)."""
+        out, keys = self._flush(final=True, render=False)
+        if out is None:
+            return
+        for a in range(0, len(out), batch_rows):
+            yield _render(out.iloc[a:a + batch_rows], keys)
 
     # -- core
     def _process(self, w: dict) -> None:
@@ -485,7 +504,7 @@ class FlowBuilder:
         mk["m_cont"] = rec_cont[gl_rec].astype(np.int64)
         mk["flags"] = np.zeros(len(gstart), dtype=np.int64)
         mk["prevg"] = np.zeros(len(gstart), dtype=np.int64)
-        self._carry = mk
+        self._carry = {k: (v.astype(_CARRY_DTYPES[k]) if k in _CARRY_DTYPES else v) for k, v in mk.items()}
         # open record of each key: (rid, start, last) kept with the markers
         self._open = pd.DataFrame({"rid": rid[glast], "start": rec_pstart[gl_rec], "last": mk["ts_last"],
                                    "kid": g_kid}).set_index("kid")
@@ -551,10 +570,10 @@ class FlowBuilder:
         rest_new = agg[~agg.index.isin(both)]
         self._acc = pd.concat([rest_old, m, rest_new])
 
-    def _flush(self, final: bool) -> pd.DataFrame:
+    def _flush(self, final: bool, render: bool = True):
         acc = self._acc
         if acc is None or not len(acc):
-            return _empty_rows()
+            return _empty_rows() if render else (None, None)
         keys = self._keys
         open_ = self._open
         key_last = keys["last"]
@@ -570,7 +589,7 @@ class FlowBuilder:
         old_epoch = (acc_ep.to_numpy() < cur_epoch.reindex(acc_kid.to_numpy()).to_numpy())
         done = key_done | old_epoch
         if not done.any():
-            return _empty_rows()
+            return _empty_rows() if render else (None, None)
         out = acc[done].copy()
         self._acc = acc[~done]
         # close the open record of finished rows
@@ -596,7 +615,7 @@ class FlowBuilder:
         else:
             rows_keys = keys.loc[keys.index.isin(np.unique(out["kid"].astype(np.int64)))]
         out = out.sort_values(["epoch_end", "gidx"], kind="stable")
-        return _render(out, rows_keys)
+        return _render(out, rows_keys) if render else (out, rows_keys)
 
 
 _ACC_COLS = ("stime", "ltime", "pkts", "bytes", "spkts", "sbytes", "flags", "nonsyn", "kid", "epoch", "orient",

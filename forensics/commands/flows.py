@@ -97,7 +97,8 @@ def run(args, console) -> int:
                 continue
             finally:
                 pass
-            writer.write(fin(builder.finish()))
+            for rows in builder.finish_batches():
+                writer.write(fin(rows))
             acct = stream.accounting
             for w in acct.warnings:
                 console.print(f"[yellow]warning[/yellow]: {cap}: {w}", highlight=False, soft_wrap=True)
