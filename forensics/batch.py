@@ -262,7 +262,12 @@ def _run_pool(paths, opts, workers, progress) -> list[FileResult]:
             results[p] = r
             if progress is not None:
                 progress.file_done(p, r.error)
-    except BaseException:
+    except ModelError:
+        # the other workers fail the same way, fast: let them finish so that
+        # none is left talking to the progress queue after it is gone
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    except BaseException:  # Ctrl-C: do not wait for running files
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     else:

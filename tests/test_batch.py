@@ -178,11 +178,15 @@ def test_dask_unreachable_scheduler_is_a_usage_error(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_model_that_does_not_load_stops_the_scan(tmp_path, workers):
+def test_a_model_that_does_not_load_stops_the_scan(tmp_path, capfd, workers):
     from forensics.errors import ModelError
+    from forensics.scan import Progress
 
-    attack_capture(tmp_path / "a.pcap")
-    attack_capture(tmp_path / "b.pcap")
+    for n in range(4):
+        attack_capture(tmp_path / f"{n}.pcap")
     broken = DETECTOR.replace("load_detector", "load_broken_detector")
     with pytest.raises(ModelError, match="broken on purpose"):
-        scan([tmp_path], ScanConfig(workers=workers, extractor=EXTRACTOR, detector=broken, app_detail=False))
+        cfg = ScanConfig(workers=workers, extractor=EXTRACTOR, detector=broken, app_detail=False)
+        scan([tmp_path], cfg, progress=Progress())  # with progress: the pool has a queue to tear down
+    # workers stop quietly (the noisy teardown seen once in the bench is timing-dependent)
+    assert "Traceback" not in capfd.readouterr().err
