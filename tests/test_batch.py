@@ -190,3 +190,15 @@ def test_a_model_that_does_not_load_stops_the_scan(tmp_path, capfd, workers):
         scan([tmp_path], cfg, progress=Progress())  # with progress: the pool has a queue to tear down
     # workers stop quietly (the noisy teardown seen once in the bench is timing-dependent)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_device_cuda_without_a_gpu_is_a_usage_error(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    from forensics.cli import main
+
+    attack_capture(tmp_path / "a.pcap")
+    assert main(["scan", str(tmp_path), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "--device cuda" in err and len(err.strip().splitlines()) == 1
