@@ -84,6 +84,7 @@ class Detector:
         self.mean = np.asarray(meta["scaler"]["mean"], np.float32)
         self.std = np.asarray(meta["scaler"]["std"], np.float32)
         self.batch = 65536
+        self.clip = float(meta["scaler"].get("clip", 1e9))
         mask = np.zeros((len(self.categories), len(self.subcategories)), bool)
         for c, subs in self.allowed.items():
             for s in subs:
@@ -101,7 +102,7 @@ class Detector:
         s = torch.as_tensor(self.std, device=self.device)
         with torch.no_grad():
             for lo in range(0, len(x), self.batch):
-                xb = (torch.as_tensor(x[lo:lo + self.batch], device=self.device) - m) / s
+                xb = ((torch.as_tensor(x[lo:lo + self.batch], device=self.device) - m) / s).clamp_(-self.clip, self.clip)
                 a, b = self.model(xb)
                 pc.append(torch.softmax(a.float(), 1).cpu().numpy())
                 ps.append(torch.softmax(b.float(), 1).cpu().numpy())
@@ -117,7 +118,8 @@ class Detector:
         m = torch.as_tensor(self.mean, device=self.device)
         s = torch.as_tensor(self.std, device=self.device)
         for lo in range(0, len(x), 8192):
-            xb = ((torch.as_tensor(x[lo:lo + 8192], device=self.device) - m) / s).requires_grad_(True)
+            xb = ((torch.as_tensor(x[lo:lo + 8192], device=self.device) - m) / s).clamp_(-self.clip, self.clip)
+            xb.requires_grad_(True)
             with torch.enable_grad():
                 logits, _ = self.model(xb)
                 idx = torch.as_tensor(cat[lo:lo + 8192], device=self.device)
@@ -173,7 +175,7 @@ def save_model(out_dir, model, arch, spec: WindowSpec, mean, std, version: str, 
     """Write ``weights.safetensors`` + ``model.json``; returns the metadata."""
     from safetensors.torch import save_file
 
-    from forensics.train import ALLOWED, CATEGORIES, SUBCATEGORIES
+    from forensics.train import ALLOWED, CATEGORIES, CLIP, SUBCATEGORIES
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -188,7 +190,7 @@ def save_model(out_dir, model, arch, spec: WindowSpec, mean, std, version: str, 
         "arch": arch.to_dict(),
         "window": {"steps": spec.steps, "past": spec.past, "future": spec.future},
         "features": list(CHANNELS),
-        "scaler": {"mean": [float(v) for v in mean], "std": [float(v) for v in std]},
+        "scaler": {"mean": [float(v) for v in mean], "std": [float(v) for v in std], "clip": CLIP},
         "categories": CATEGORIES,
         "subcategories": SUBCATEGORIES,
         "allowed": ALLOWED,

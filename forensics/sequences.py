@@ -103,6 +103,37 @@ def _profile(key: np.ndarray, peer: np.ndarray, dport: np.ndarray, proto: np.nda
     return _q(prof[key], QUANT_FLOW)
 
 
+# How many sources share a destination: one source dominating a service is DoS,
+# several (or forged) sources in similar shares is DDoS.
+SHARE_NAMES = ["svc_log_flows", "svc_log_srcs", "svc_src_share", "svc_top_share",
+               "dst_log_srcs", "dst_src_share", "dst_top_share"]
+
+
+def _group(*keys: np.ndarray) -> np.ndarray:
+    return np.unique(np.stack(keys, axis=1), axis=0, return_inverse=True)[1].ravel()
+
+
+def _shares(s_code: np.ndarray, d_code: np.ndarray, dport: np.ndarray, proto_code: np.ndarray) -> np.ndarray:
+    n = len(s_code)
+    if n == 0:
+        return np.zeros((0, len(SHARE_NAMES)), np.float32)
+    cols = []
+    for svc in (_group(d_code, dport, proto_code), d_code):
+        pair = _group(svc, s_code)
+        n_svc = np.bincount(svc)
+        n_pair = np.bincount(pair)
+        share = n_pair[pair] / n_svc[svc]
+        top = np.zeros(len(n_svc))
+        np.maximum.at(top, svc, share)
+        first_pair = np.unique(pair, return_index=True)[1]
+        n_srcs = np.bincount(svc[first_pair], minlength=len(n_svc))
+        if len(cols) == 0:
+            cols += [np.log1p(n_svc[svc]), np.log1p(n_srcs[svc]), share, top[svc]]
+        else:
+            cols += [np.log1p(n_srcs[svc]), share, top[svc]]
+    return _q(np.stack(cols, axis=1), QUANT_FLOW)
+
+
 def _flow_feature_names() -> list[str]:
     names = [f"log_{c}" for c in LOG_COLUMNS]
     names += ["log_sbytes_per_pkt", "log_dbytes_per_pkt", "dpkts_frac", "dbytes_frac", "records"]
@@ -112,6 +143,7 @@ def _flow_feature_names() -> list[str]:
                                                 "dport_ephemeral"]
     names += ["sport_low", "sport_registered", "sport_ephemeral", "sport_eq_dport"]
     names += [f"srcprof_{n}" for n in PROFILE_NAMES] + [f"dstprof_{n}" for n in PROFILE_NAMES]
+    names += SHARE_NAMES
     return names
 
 
@@ -214,6 +246,8 @@ def flow_features(flows: pd.DataFrame, codes: tuple[np.ndarray, np.ndarray] | No
     sprof = _profile(s_code, d_code, dport, proto, state, pk, bpp)
     dprof = _profile(d_code, s_code, dport, proto, state, pk, bpp)
     feats += list(sprof.T) + list(dprof.T)
+    proto_code = pd.factorize(proto)[0]
+    feats += list(_shares(s_code, d_code, dport, proto_code).T)
     out = np.stack([np.asarray(f, dtype=np.float32) for f in feats], axis=1)
     assert out.shape[1] == len(FLOW_FEATURES)
     return out

@@ -40,6 +40,8 @@ ALLOWED = {"DDoS": ["TCP", "UDP", "HTTP"], "DoS": ["TCP", "UDP", "HTTP"],
            "Reconnaissance": ["Service_Scan", "OS_Fingerprint"], "Theft": ["Keylogging", "Data_Exfiltration"],
            "Normal": ["Normal"]}
 CACHE_VERSION = "1"
+STD_FLOOR = 0.25  # features are log-scaled or 0/1: a smaller std is a near-constant
+CLIP = 6.0  # standardised inputs are clipped to +-CLIP
 
 
 # ----------------------------------------------------------------------------- data
@@ -327,7 +329,7 @@ class TrainConfig:
     hidden: int = 16
     kernel: int = 3
     stride: int = 2
-    dropout: float = 0.2
+    dropout: float = 0.3
     epochs: int = 40
     patience: int = 5
     batch: int = 512
@@ -353,7 +355,8 @@ def scaler_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
     mean = flat.mean(0)
     std = flat.std(0)
-    std = np.where(std < 1e-3, 1.0, std)
+    # a floor keeps near-constant training features from exploding on new data
+    std = np.maximum(std, STD_FLOOR)
     return mean.astype(np.float32), std.astype(np.float32)
 
 
@@ -367,7 +370,7 @@ def predict_arrays(model, x: np.ndarray, mean, std, batch: int = 65536, device: 
     model.eval()
     with torch.no_grad():
         for lo in range(0, len(x), batch):
-            xb = (torch.as_tensor(x[lo:lo + batch], device=device) - m) / s
+            xb = ((torch.as_tensor(x[lo:lo + batch], device=device) - m) / s).clamp_(-CLIP, CLIP)
             a, b = model(xb)
             pc.append(torch.softmax(a, 1).cpu().numpy())
             ps.append(torch.softmax(b, 1).cpu().numpy())
@@ -408,7 +411,7 @@ def train_torch(kind: str, x_tr, pair_tr, val: Encoded | None, cfg: TrainConfig,
     loss_c = nn.CrossEntropyLoss(weight=weights(yc, len(CATEGORIES)))
     loss_s = nn.CrossEntropyLoss(weight=weights(ys, len(SUBCATEGORIES)))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    xt = (torch.as_tensor(x_tr) - torch.as_tensor(mean)) / torch.as_tensor(std)
+    xt = ((torch.as_tensor(x_tr) - torch.as_tensor(mean)) / torch.as_tensor(std)).clamp_(-CLIP, CLIP)
     yct, yst = torch.as_tensor(yc), torch.as_tensor(ys)
     g = torch.Generator().manual_seed(cfg.seed)
     best, best_state, bad, history = -1.0, None, 0, []
