@@ -285,6 +285,7 @@ class FlowBuilder:
     _next_kid: int = 0
     _next_seq: int = 1
     _prev_ts: int | None = None
+    _open: pd.DataFrame | None = None
     _now: int | None = None
     packets_in_flows: int = 0
     packets_not_in_flows: int = 0
@@ -323,8 +324,12 @@ class FlowBuilder:
     # -- core
     def _process(self, w: dict) -> None:
         carry = self._carry
+        rest = None
         if carry is not None and len(carry["ts"]):
-            w = _concat(carry, w)
+            # only the keys this chunk touches take part; the others' state waits untouched
+            touched = np.isin(carry["h"], np.unique(w["h"]))
+            rest = _take(carry, ~touched)
+            w = _concat(_take(carry, touched), w)
         n = len(w["ts"])
         order = np.argsort(w["h"], kind="stable")  # markers come first within a key
         w = _take(w, order)
@@ -489,6 +494,7 @@ class FlowBuilder:
         mk = _take(w, gstart)
         mk["ts"] = ts[rec_first[gl_rec]]
         mk["ts_last"] = rec_last_ts[gl_rec]
+        ts_last_open = mk["ts_last"]
         mk["w"] = np.zeros(len(gstart), dtype=np.int64)
         mk["bytes"] = np.zeros(len(gstart), dtype=np.int64)
         mk["m"] = np.ones(len(gstart), dtype=np.int64)
@@ -504,10 +510,17 @@ class FlowBuilder:
         mk["m_cont"] = rec_cont[gl_rec].astype(np.int64)
         mk["flags"] = np.zeros(len(gstart), dtype=np.int64)
         mk["prevg"] = np.zeros(len(gstart), dtype=np.int64)
-        self._carry = {k: (v.astype(_CARRY_DTYPES[k]) if k in _CARRY_DTYPES else v) for k, v in mk.items()}
+        mk = {k: (v.astype(_CARRY_DTYPES[k]) if k in _CARRY_DTYPES else v) for k, v in mk.items()}
+        if rest is not None and len(rest["ts"]):
+            mk = {k: np.concatenate([rest[k], mk[k]]) for k in _WORK_COLS}
+        self._carry = mk
         # open record of each key: (rid, start, last) kept with the markers
-        self._open = pd.DataFrame({"rid": rid[glast], "start": rec_pstart[gl_rec], "last": mk["ts_last"],
-                                   "kid": g_kid}).set_index("kid")
+        new_open = pd.DataFrame({"rid": rid[glast], "start": rec_pstart[gl_rec], "last": ts_last_open,
+                                 "kid": g_kid}).set_index("kid")
+        if self._open is not None and len(self._open):
+            self._open = pd.concat([self._open[~self._open.index.isin(new_open.index)], new_open])
+        else:
+            self._open = new_open
 
     def _split_records(self, ts, flow_force, newg, is_m) -> np.ndarray:
         """Record starts: forced boundaries plus Argus's 5 s status rule inside each segment."""
