@@ -45,7 +45,7 @@ def _group_codes(keys: pd.DataFrame) -> np.ndarray:
     """Dense int codes of the rows' key tuples (factorize each column, combine)."""
     codes = None
     for c in keys.columns:
-        f, uniq = pd.factorize(keys[c].to_numpy(), use_na_sentinel=False)
+        f, uniq = pd.factorize(keys[c], use_na_sentinel=False)
         f = f.astype(np.int64)
         codes = f if codes is None else pd.factorize(codes * (len(uniq) + 1) + f)[0].astype(np.int64)
     return codes

@@ -144,7 +144,7 @@ def encode(value: str, table: dict[str, int]) -> int:
 
 def encode_series(values: pd.Series, table: dict[str, int]) -> np.ndarray:
     """Vectorised :func:`encode`."""
-    inv, uniq = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    inv, uniq = pd.factorize(values, use_na_sentinel=False)
     codes = np.array([encode(u, table) for u in uniq], dtype=np.int64)
     return codes[inv] if len(uniq) else np.zeros(len(values), dtype=np.int64)
 
@@ -167,7 +167,7 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
         try:
             if c.dtype == "string":
                 col = out[c.name]
-                if col.dtype != object or col.isna().any():
+                if not (pd.api.types.is_string_dtype(col.dtype) or col.dtype == object) or col.hasnans:
                     out[c.name] = col.astype(object).where(col.notna(), "")
             elif out[c.name].dtype != c.dtype:
                 out[c.name] = out[c.name].astype(c.dtype)
