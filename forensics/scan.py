@@ -25,9 +25,8 @@ import os
 import shutil
 import stat
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from forensics.errors import ForensicsError
 
@@ -324,5 +323,5 @@ def resolve(spec: str) -> Any:
 
 __all__ = ["ScanConfig", "Candidate", "Progress", "discover", "sniff", "scan", "resolve"]
 
-if False:  # pragma: no cover - for type checkers only
-    from forensics.report.model import Report  # noqa: F401
+if TYPE_CHECKING:  # pragma: no cover
+    from forensics.report.model import Report

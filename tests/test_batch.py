@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -78,30 +77,29 @@ def messy_folder(d: Path) -> dict[str, str]:
 def test_messy_folder_every_good_capture_reported_every_bad_one_named(tmp_path):
     d, out = tmp_path / "in", tmp_path / "out"
     d.mkdir()
-    if True:
-        bad = messy_folder(d)
-        res = run_cli("scan", d, "--workers", "2", "--json", out / "s.json", "--report", out / "r.html", "--no-app-detail", confined=NEED_UNSHARE)
-        assert res.returncode == 1, res.stderr  # attacks among the readable inputs
-        s = json.loads((out / "s.json").read_text())
-        by_name = {os.path.relpath(i["path"], d): i for i in s["inputs"]}
-        good = ["good_attack.pcap", "sub/second_attack.cap", "sub/normal.pcap", "truncated.pcap"]
-        for name in good:
-            assert by_name[name]["error"] is None, by_name[name]
-        assert by_name["truncated.pcap"]["packets"] == 3 and by_name["truncated.pcap"]["warnings"]
-        skipped = {"notes.txt"}  # plainly not a capture: listed as skipped, not as a failed input
-        for name, reason in bad.items():
-            if name not in skipped:
-                assert by_name[name]["error"] and reason in by_name[name]["error"], (name, by_name[name])
-        assert set(by_name) == set(good) | set(bad) - skipped
-        assert sorted(i["attacker"] for i in s["incidents"]) == ["10.66.0.5", "10.66.0.9"]
-        html = (out / "r.html").read_text()
-        for name in [*good, *bad]:
-            assert os.path.join(str(d), name) in html
-        assert "permission denied" in html and "symlink loop" in html and "not a capture" in html
-        # the terminal names every bad input too (plain text: not a tty)
-        for name in bad:
-            assert os.path.basename(name) in res.stderr
-        assert "\x1b[" not in res.stderr
+    bad = messy_folder(d)
+    res = run_cli("scan", d, "--workers", "2", "--json", out / "s.json", "--report", out / "r.html", "--no-app-detail", confined=NEED_UNSHARE)
+    assert res.returncode == 1, res.stderr  # attacks among the readable inputs
+    s = json.loads((out / "s.json").read_text())
+    by_name = {os.path.relpath(i["path"], d): i for i in s["inputs"]}
+    good = ["good_attack.pcap", "sub/second_attack.cap", "sub/normal.pcap", "truncated.pcap"]
+    for name in good:
+        assert by_name[name]["error"] is None, by_name[name]
+    assert by_name["truncated.pcap"]["packets"] == 3 and by_name["truncated.pcap"]["warnings"]
+    skipped = {"notes.txt"}  # plainly not a capture: listed as skipped, not as a failed input
+    for name, reason in bad.items():
+        if name not in skipped:
+            assert by_name[name]["error"] and reason in by_name[name]["error"], (name, by_name[name])
+    assert set(by_name) == set(good) | set(bad) - skipped
+    assert sorted(i["attacker"] for i in s["incidents"]) == ["10.66.0.5", "10.66.0.9"]
+    html = (out / "r.html").read_text()
+    for name in [*good, *bad]:
+        assert os.path.join(str(d), name) in html
+    assert "permission denied" in html and "symlink loop" in html and "not a capture" in html
+    # the terminal names every bad input too (plain text: not a tty)
+    for name in bad:
+        assert os.path.basename(name) in res.stderr
+    assert "\x1b[" not in res.stderr
 
 
 def test_exit_status_two_when_nothing_is_readable(tmp_path, capsys, monkeypatch):
