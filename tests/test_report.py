@@ -377,3 +377,40 @@ def test_html_without_incidents_renders_a_plain_verdict(tmp_path, make, verdict)
     text = " ".join(" ".join(d.text).split())
     assert verdict in text and "No attacker or victim: nothing to draw." in text and "No incident." in text
     assert not [a for t, a in d.tags if t == "svg"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_on_a_tty_shows_files_and_stages(tmp_path, workers):
+    from forensics.report.terminal import TerminalProgress
+
+    attack_capture(tmp_path / "a.pcap")
+    attack_capture(tmp_path / "b.pcap", attacker="10.66.0.7")
+    class Recording(TerminalProgress):
+        def __init__(self, console):
+            super().__init__(console)
+            self.seen = []
+
+        def file_stage(self, path, stage):
+            self.seen.append((os.path.basename(path), stage))
+            super().file_stage(path, stage)
+
+    buf = StringIO()
+    console = Console(file=buf, force_terminal=True, width=120)
+    cfg = ScanConfig(workers=workers, extractor=EXTRACTOR, detector=DETECTOR, app_detail=False)
+    with Recording(console) as progress:
+        rep = scan([tmp_path], cfg, progress=progress)
+    out = buf.getvalue()
+    assert rep.exit_status == 1
+    # per-file stages reach the terminal from the worker processes too
+    assert sorted(set(progress.seen)) == [("a.pcap", "detect"), ("a.pcap", "flows"), ("b.pcap", "detect"), ("b.pcap", "flows")]
+    assert "captures" in out and "2/2" in out and "\x1b[" in out  # the last frame: both files done
+
+
+def test_progress_off_a_tty_is_silent(tmp_path):
+    from forensics.report.terminal import TerminalProgress
+
+    attack_capture(tmp_path / "a.pcap")
+    buf = StringIO()
+    with TerminalProgress(Console(file=buf, force_terminal=False)) as progress:
+        scan([tmp_path], ScanConfig(workers=1, extractor=EXTRACTOR, detector=DETECTOR, app_detail=False), progress=progress)
+    assert buf.getvalue() == ""
