@@ -314,12 +314,39 @@ class FlowBuilder:
         return pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else _empty_rows())
 
     def finish_batches(self, batch_rows: int = 200_000):
-        """The remaining rows in output order, rendered ``batch_rows`` at a time (bounded memory)."""
-        out, keys = self._flush(final=True, render=False)
-        if out is None:
+        """The remaining rows in output order, rendered ``batch_rows`` at a time.
+
+        Same rows and order as ``_flush(final=True)``, without copying every
+        active row at once (the end of a capture is where memory peaks).
+        """
+        acc = self._acc
+        if acc is None or not len(acc):
             return
-        for a in range(0, len(out), batch_rows):
-            yield _render(out.iloc[a:a + batch_rows], keys)
+        keys, open_ = self._keys, self._open
+        self._acc, self._keys, self._open, self._carry = None, None, None, None
+        epoch_end = acc.groupby(["kid", "epoch"])["ltime"].transform("max").to_numpy()
+        order = np.lexsort((acc["gidx"].to_numpy(), epoch_end))
+        op_all = open_.set_index("rid") if open_ is not None else None
+        for a in range(0, len(order), batch_rows):
+            out = acc.iloc[order[a:a + batch_rows]].copy()
+            if op_all is not None:
+                op = op_all.reindex(out.index)
+                has = op["start"].notna().to_numpy()
+                if has.any():
+                    dur = (op["last"] - op["start"]).to_numpy(dtype=np.float64)[has]
+                    nrec = out["nrec"].fillna(0).to_numpy(dtype=np.float64, copy=True)
+                    dsum = out["dsum"].fillna(0).to_numpy(dtype=np.float64, copy=True)
+                    dsq = out["dsq"].fillna(0).to_numpy(dtype=np.float64, copy=True)
+                    dmin = out["dmin"].to_numpy(dtype=np.float64, copy=True)
+                    dmax = out["dmax"].to_numpy(dtype=np.float64, copy=True)
+                    nrec[has] += 1
+                    dsum[has] += dur
+                    dsq[has] += dur ** 2
+                    dmin[has] = np.fmin(dmin[has], dur)
+                    dmax[has] = np.fmax(dmax[has], dur)
+                    out["nrec"], out["dsum"], out["dsq"], out["dmin"], out["dmax"] = nrec, dsum, dsq, dmin, dmax
+            kids = np.unique(out["kid"].astype(np.int64).to_numpy())
+            yield _render(out, keys.loc[kids])
 
     # -- core
     def _process(self, w: dict) -> None:
