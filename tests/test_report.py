@@ -414,3 +414,13 @@ def test_progress_off_a_tty_is_silent(tmp_path):
     with TerminalProgress(Console(file=buf, force_terminal=False)) as progress:
         scan([tmp_path], ScanConfig(workers=1, extractor=EXTRACTOR, detector=DETECTOR, app_detail=False), progress=progress)
     assert buf.getvalue() == ""
+
+
+def test_every_output_format_is_in_the_registry(attack_report):
+    from forensics.report import RENDERERS, _load
+
+    _load()
+    assert {"html", "json", "jsonl", "csv", "parquet", "terminal"} <= set(RENDERERS)
+    buf = StringIO()
+    render("terminal", attack_report[1], Console(file=buf, force_terminal=False))
+    assert "2 incident(s)" in buf.getvalue()

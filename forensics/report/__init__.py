@@ -1,8 +1,8 @@
 """Report renderers: one per output format, over one :class:`Report` object.
 
 ``RENDERERS`` maps a format name to a function ``render(report, target)``
-where ``target`` is a path (html, json, jsonl, csv, parquet).  The terminal
-renderer takes a rich console instead (:func:`forensics.report.terminal.render`).
+where ``target`` is a path (html, json, jsonl, csv, parquet) or, for
+``terminal``, a rich console.
 Add a format by registering a function; nothing else changes.
 """
 
@@ -46,7 +46,7 @@ def flows_format(path: str | Path) -> str:
 
 def _load() -> None:
     # importing the modules registers their renderers
-    from forensics.report import html, machine  # noqa: F401
+    from forensics.report import html, machine, terminal  # noqa: F401
 
 
 __all__ = ["RENDERERS", "Report", "register", "render", "flows_format"]

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgres
 from rich.table import Table
 from rich.text import Text
 
+from forensics.report import register
 from forensics.report.model import Report
 from forensics.scan import Progress
 
@@ -101,6 +102,7 @@ def _cat(cat: str, sub: str | None = None) -> Text:
     return t
 
 
+@register("terminal")
 def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed: int = 30) -> None:
     """Final summary: inputs that failed, incidents, hosts, verdict.
 
