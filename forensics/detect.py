@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from forensics.errors import ModelError
-from forensics.sequences import CHANNELS, WindowSpec, build_windows, check_columns
+from forensics.sequences import CHANNELS, WindowSpec, _materialise, build_windows, check_columns
 
 FORMAT = "forensics-detector/1"
 WEIGHTS = "weights.safetensors"
@@ -39,6 +39,10 @@ _READABLE = {
     "log_drate": "destination packet rate", "log_sbytes_per_pkt": "source bytes/packet",
     "log_dbytes_per_pkt": "destination bytes/packet", "dpkts_frac": "share of reply packets",
     "dbytes_frac": "share of reply bytes", "records": "Argus records", "valid": "number of flows",
+    "svc_log_flows": "flows to the service", "svc_log_srcs": "sources of the service",
+    "svc_src_share": "source's share of the service", "svc_top_share": "top source's share of the service",
+    "dst_log_srcs": "sources of the destination", "dst_src_share": "source's share of the destination",
+    "dst_top_share": "top source's share of the destination",
     "anchor": "position", "log_ms_from_anchor": "time offset", "log_ms_gap": "inter-arrival time",
 }
 
@@ -51,6 +55,17 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+_PROFILE = {"log_flows": "flow count", "log_peers": "peer count", "log_dports": "distinct ports",
+            "frac_tcp": "TCP share", "frac_udp": "UDP share", "frac_icmp": "ICMP share",
+            "frac_REQ": "unanswered-SYN share", "frac_RST": "reset share", "frac_CON": "CON share",
+            "frac_INT": "no-reply share", "frac_FIN": "FIN share", "frac_ECO": "ICMP echo share",
+            "frac_one_pkt": "one-packet share", "mean_log_bytes_per_pkt": "bytes/packet",
+            "log_n_icmp": "ICMP flows", "log_n_udp": "UDP flows", "log_n_tcp": "TCP flows"}
+for _k, _v in _PROFILE.items():
+    _READABLE[f"srcprof_{_k}"] = f"{_v} of the source host"
+    _READABLE[f"dstprof_{_k}"] = f"{_v} of the destination host"
+
+
 def _describe(channel: str, direction: float) -> str:
     side, feat = channel.split(".", 1)
     where = "same-source flows" if side == "src" else "same-destination flows"
@@ -60,7 +75,7 @@ def _describe(channel: str, direction: float) -> str:
     if feat in ("same_dport", "same_sport"):
         port = "destination port" if feat == "same_dport" else "source port"
         return f"{where} {'on the same' if direction > 0 else 'on different'} {port}s"
-    if feat.startswith(("proto_", "state_", "dport_", "sport_")):
+    if feat.startswith(("proto_", "state_", "dport_", "sport_")) and feat != "sport_eq_dport":
         kind, val = feat.split("_", 1)
         return f"{where}: {kind} {val}{'' if direction > 0 else ' (absent)'}"
     name = _READABLE.get(feat, feat)
@@ -83,7 +98,7 @@ class Detector:
         self.device = device
         self.mean = np.asarray(meta["scaler"]["mean"], np.float32)
         self.std = np.asarray(meta["scaler"]["std"], np.float32)
-        self.batch = 65536
+        self.batch = 16384  # windows are materialised batch by batch (16384 x T x C floats)
         self.clip = float(meta["scaler"].get("clip", 1e9))
         mask = np.zeros((len(self.categories), len(self.subcategories)), bool)
         for c, subs in self.allowed.items():
@@ -93,16 +108,18 @@ class Detector:
         self._mask = mask
 
     # -- core -------------------------------------------------------------------------------
-    def predict_windows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Softmax probabilities (category (U, n_cat), subcategory (U, n_sub)) for windows ``x`` (U, T, C)."""
+    def predict_windows(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """Softmax probabilities (category (U, n_cat), subcategory (U, n_sub)) for windows ``x``
+        (a (U, T, C) array or a :class:`forensics.sequences.Windows`, built batch by batch)."""
         import torch
 
         pc, ps = [], []
         m = torch.as_tensor(self.mean, device=self.device)
         s = torch.as_tensor(self.std, device=self.device)
+        rows = x.rows if hasattr(x, "rows") else (lambda lo, hi: x[lo:hi])
         with torch.no_grad():
             for lo in range(0, len(x), self.batch):
-                xb = ((torch.as_tensor(x[lo:lo + self.batch], device=self.device) - m) / s).clamp_(-self.clip, self.clip)
+                xb = ((torch.as_tensor(rows(lo, lo + self.batch), device=self.device) - m) / s).clamp_(-self.clip, self.clip)
                 a, b = self.model(xb)
                 pc.append(torch.softmax(a.float(), 1).cpu().numpy())
                 ps.append(torch.softmax(b.float(), 1).cpu().numpy())
@@ -128,16 +145,25 @@ class Detector:
             contrib = (grad * xb).sum(dim=1).detach().cpu().numpy()  # (n, C)
             value = xb.detach().mean(dim=1).cpu().numpy()
             order = np.argsort(-contrib, axis=1)[:, :top]
-            for i in range(len(order)):
-                parts = [_describe(CHANNELS[j], value[i, j]) for j in order[i] if contrib[i, j] > 0]
-                out.append("; ".join(dict.fromkeys(parts)))
+            rows = np.arange(len(order))[:, None]
+            keep = contrib[rows, order] > 0
+            up = value[rows, order] > 0
+            # one string per distinct (channels, direction, kept) combination
+            code = np.concatenate([order, up, keep], axis=1).astype(np.int64)
+            combos, inv = np.unique(code, axis=0, return_inverse=True)
+            texts = []
+            for c in combos:
+                parts = [_describe(CHANNELS[j], 1.0 if u else -1.0) for j, u, k in
+                         zip(c[:top], c[top:2 * top], c[2 * top:]) if k]
+                texts.append("; ".join(dict.fromkeys(parts)))
+            out.extend(np.asarray(texts, dtype=object)[inv.ravel()].tolist())
         return out
 
     def predict_proba(self, flows: pd.DataFrame):
         """(windows, category probs per distinct window, subcategory probs per distinct window)."""
         check_columns(flows)
         w = build_windows(flows, self.spec)
-        pc, ps = self.predict_windows(w.unique)
+        pc, ps = self.predict_windows(w)
         return w, pc, ps
 
     def predict(self, flows: pd.DataFrame, explain: bool = True) -> pd.DataFrame:
@@ -158,7 +184,9 @@ class Detector:
         evidence = np.full(len(cat), "", dtype=object)
         attack_rows = np.flatnonzero(cat != normal)
         if explain and len(attack_rows):
-            evidence[attack_rows] = self.explain(w.unique[attack_rows], cat[attack_rows])
+            fu, keys = w._compact if w._compact is not None else (None, None)
+            xa = w.unique[attack_rows] if fu is None else _materialise(fu, keys[attack_rows])
+            evidence[attack_rows] = self.explain(xa, cat[attack_rows])
         inv = w.inverse
         cats = np.array(self.categories, dtype=object)
         subs = np.array(self.subcategories, dtype=object)

@@ -286,20 +286,50 @@ def window_index(key: np.ndarray, order_time: np.ndarray, spec: WindowSpec) -> n
     return idx
 
 
-@dataclass
 class Windows:
     """Model input for a flow table.
 
     ``unique`` holds the distinct sequences ``(U, T, C)`` float32 and ``inverse``
     maps each flow (in the order of the input table) to its row of ``unique``.
+    Windows are kept compact (distinct flow rows + per-step keys) and turned into
+    floats on demand: ``rows(lo, hi)`` builds a slice, ``unique`` builds them all.
     """
 
-    unique: np.ndarray
-    inverse: np.ndarray
-    spec: WindowSpec
+    def __init__(self, unique, inverse, spec, compact=None):
+        self._unique = unique
+        self.inverse = inverse
+        self.spec = spec
+        self._compact = compact  # (fu, keys) or None
+
+    def __len__(self) -> int:
+        return len(self._unique) if self._unique is not None else len(self._compact[1])
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        if self._unique is not None:
+            return self._unique[lo:hi]
+        fu, keys = self._compact
+        return _materialise(fu, keys[lo:hi])
+
+    @property
+    def unique(self) -> np.ndarray:
+        if self._unique is None:
+            self._unique = self.rows(0, len(self))
+            self._compact = None
+        return self._unique
 
     def full(self) -> np.ndarray:
         return self.unique[self.inverse]
+
+
+def _materialise(fu: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    F, K = fu.shape[1], len(CONTEXT_FEATURES)
+    T = keys.shape[1] if keys.ndim == 3 else 0
+    x = np.empty((len(keys), T, 2 * (F + K)), np.float32)
+    x[..., :F] = fu[keys[..., 0].astype(np.int64)]
+    x[..., F:F + K] = keys[..., 1:1 + K]
+    x[..., F + K:2 * F + K] = fu[keys[..., 1 + K].astype(np.int64)]
+    x[..., 2 * F + K:] = keys[..., 2 + K:]
+    return x
 
 
 def _side_context(idx, anchor_rows, time, peer_code, anchor_peer, dport, sport, spec):
@@ -363,14 +393,7 @@ def build_windows(flows: pd.DataFrame, spec: WindowSpec = WindowSpec(), chunk: i
     if dedup and len(key_parts) > 1:  # windows repeat across chunks too (floods)
         keys, inv2 = dedup_rows(keys)
         inverse = inv2[inverse]
-    fs = keys[..., 0].astype(np.int64)
-    fd = keys[..., 1 + K].astype(np.int64)
-    x = np.empty((len(keys), T, C), np.float32)
-    x[..., :F] = fu[fs]
-    x[..., F:F + K] = keys[..., 1:1 + K]
-    x[..., F + K:2 * F + K] = fu[fd]
-    x[..., 2 * F + K:] = keys[..., 2 + K:]
-    return Windows(x, inverse, spec)
+    return Windows(None, inverse, spec, (fu, keys))
 
 
 def dedup_rows(x: np.ndarray, proj: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
