@@ -40,7 +40,7 @@ active key, so chunked and whole-file processing give identical output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -561,12 +561,10 @@ class FlowBuilder:
         rel = ts - ts[seg_first][seg_id]
         rel = np.maximum(rel, 0)
         # make rel monotone inside segments
-        big = np.int64(1) << np.int64(40)
         seg_len = np.maximum.reduceat(rel, seg_first) if n else rel
         offs = np.concatenate([[0], np.cumsum(seg_len + 2 * S)[:-1]])
         G = rel + offs[seg_id]
         G = np.maximum.accumulate(G)
-        del big
         rec_start = seg_start.copy()
         cur = seg_first.copy()
         end = seg_end.copy()

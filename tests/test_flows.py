@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import flowgen  # noqa: E402
 
 from forensics.features import extract_flows, features_from_table  # noqa: E402
-from forensics.flows import FlowBuilder, flows_from_table  # noqa: E402
+from forensics.flows import flows_from_table  # noqa: E402
 from forensics.packets import PacketTable, str_to_addr  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden" / "flows"
