@@ -2,7 +2,7 @@
 
 The model below was measured against ``argus -r X -w Y`` followed by
 ``racluster -r Y -n -u -c , -s ...`` (Debian argus-server / argus-client
-3.0.8), see ``docs/flows.md`` and ``tests/test_argus_diff.py``:
+3.0.8), see the Flows section of ``README.md`` and ``tests/test_argus_diff.py``:
 
 * **Argus flows.**  Packets are keyed by the classic 5-tuple, both directions
   in one key.  ICMP echo request/reply are keyed by addresses + identifier and
@@ -53,7 +53,7 @@ TIMEOUT_US = {"tcp": 60 * US, "icmp": 5 * US, "arp": 5 * US, "other": 30 * US}
 DEFAULT_MERGE_HORIZON_S = 120.0
 # Measured but not understood well enough: when a flow's own packet closes a status
 # record, Argus sometimes prints the next record as starting at its first packet from
-# the source.  Applying that everywhere made more rows differ (docs/flows.md), so off.
+# the source.  Applying that everywhere made more rows differ (README.md, Flows section), so off.
 PRINT_START_RULE = False
 
 # key kinds

@@ -55,7 +55,7 @@ def compare(ours: pd.DataFrame, ref: pd.DataFrame) -> dict:
     Times are printed by racluster with 6 decimals and rates as float32, so
     values are compared within 1e-6 relative or the printing resolution
     (0.5 us for times, float32 rounding for rates).  ``stddev`` is reported
-    separately: racluster accumulates it in single precision (see docs/flows.md).
+    separately: racluster accumulates it in single precision (see the Flows section of README.md).
     """
     ref = ref.copy()
     ours = ours.copy()

@@ -1,9 +1,9 @@
 """Differential tests against the reference Argus 3.0.8 (argus + racluster) and Zeek.
 
 Skipped when ``argus``/``racluster`` are not on PATH.  Each test prints the
-match rate per capture (run with ``-s`` to see it); docs/flows.md reports them.
+match rate per capture (run with ``-s`` to see it); README.md (Flows section) reports them.
 The floors asserted here are the rates measured when this was written, so a
-regression fails; the issue's target is 99 % (see docs/flows.md for why some
+regression fails; the issue's target is 99 % (see the Flows section of README.md for why some
 rows still differ).
 """
 

@@ -26,7 +26,7 @@ def _positive_int(text: str) -> int:
 def register(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="capture files or folders (scanned recursively, captures recognised by content)")
     p.add_argument("--report", metavar="REPORT.html", help="write the self-contained HTML incident report")
-    p.add_argument("--json", metavar="SUMMARY.json", help="write summary.json (shape in docs/design.md)")
+    p.add_argument("--json", metavar="SUMMARY.json", help="write summary.json (shape in the README)")
     p.add_argument("--alerts", metavar="ALERTS.jsonl", help="write one Elastic Common Schema event per incident")
     p.add_argument("--flows", metavar="FLOWS.parquet|FLOWS.csv", help="write every flow with its prediction")
     p.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="parallel processes (default: number of CPUs)")

@@ -5,7 +5,7 @@ and telnet-like devices, clients, attackers) as network namespaces on a
 bridge, plays seeded normal traffic plus one BoT-IoT attack (hping3, nmap,
 HTTP flood, keylogger, exfiltration), captures on the bridge and writes
 ``truth.json`` beside ``capture.pcap``.  ``label_flows`` labels a flow table
-from that truth.  See docs/lab.md.
+from that truth.  See the lab section of README.md.
 """
 
 from forensics.lab.truth import label_flows, load_truth

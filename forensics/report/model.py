@@ -183,7 +183,7 @@ class Report:
         return int(ExitStatus.ATTACK if self.incidents else ExitStatus.OK)
 
     def summary(self) -> dict:
-        """The documented summary.json shape (docs/design.md), nothing more."""
+        """The documented summary.json shape (../shared/docs/design.md), nothing more."""
         return {
             "tool": dict(self.tool),
             "model": dict(self.model),
