@@ -73,45 +73,12 @@ def _extractor_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-ARGUS_FIELDS = ("stime,ltime,proto,saddr,sport,daddr,dport,pkts,bytes,state,dur,mean,stddev,sum,min,max,"
-                "spkts,dpkts,sbytes,dbytes,rate,srate,drate,flgs")
-ARGUS_NAMES = {"starttime": "stime", "lasttime": "ltime", "srcaddr": "saddr", "dstaddr": "daddr", "totpkts": "pkts",
-               "totbytes": "bytes", "srcpkts": "spkts", "dstpkts": "dpkts", "srcbytes": "sbytes",
-               "dstbytes": "dbytes", "srcrate": "srate", "dstrate": "drate"}
-
-
-def argus_reference_flows(pcap: Path) -> pd.DataFrame:
-    """BoT-IoT flows of ``pcap`` from the Argus tools themselves (argus + racluster),
-    with every column the detector needs; used when forensics.features is absent."""
-    import io
-    import shutil
-    import subprocess
-    import tempfile
-
-    argus = shutil.which("argus") or "/usr/sbin/argus"
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "flows.argus"
-        r = subprocess.run([argus, "-r", str(pcap), "-w", str(out)], capture_output=True, text=True)
-        if r.returncode != 0 or not out.exists():
-            raise ForensicsError(f"{pcap}: argus failed ({r.stderr.strip()[:200]})")
-        r = subprocess.run(["racluster", "-r", str(out), "-n", "-u", "-c", ",", "-s", *ARGUS_FIELDS.split(",")],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            raise ForensicsError(f"{pcap}: racluster failed ({r.stderr.strip()[:200]})")
-    df = pd.read_csv(io.StringIO(r.stdout), dtype={"SrcAddr": str, "DstAddr": str, "Sport": str, "Dport": str,
-                                                   "Flgs": str})
-    df.columns = [ARGUS_NAMES.get(c.strip().lower(), c.strip().lower()) for c in df.columns]
-    return df
-
-
 def _extract_labeled(run_dir: Path, truth: dict) -> pd.DataFrame:
     from forensics.lab.truth import label_flows
 
     cap = run_dir / truth.get("capture", "capture.pcap")
-    try:
-        from forensics.features import extract_flows  # the project's own Argus-faithful flows
-    except ImportError:
-        return label_flows(argus_reference_flows(cap), truth)
+    from forensics.features import extract_flows  # the project's own Argus-faithful flows
+
     df, _acct = extract_flows(cap)
     return label_flows(df, truth)
 
