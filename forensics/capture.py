@@ -31,6 +31,7 @@ import io
 import lzma
 import os
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -170,33 +171,39 @@ class _Collector:
         )
 
 
+def format_of(head: bytes) -> str | None:
+    """'pcap' or 'pcapng' when ``head`` (the first bytes of a stream) starts a capture, else None."""
+    if head[:4] in PCAP_MAGICS:
+        return "pcap"
+    if head[:4] == PCAPNG_SHB:
+        return "pcapng"
+    return None
+
+
+def compression_of(head: bytes) -> str | None:
+    """'gzip', 'bzip2' or 'xz' when ``head`` starts a compressed stream, else None."""
+    return next((name for magic, name in COMPRESSION_MAGICS if head.startswith(magic)), None)
+
+
 def sniff(path: str | os.PathLike) -> tuple[str | None, str | None]:
     """Return (format, compression) recognised from the file's content, or (None, None)."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
-            compression = None
-            for magic, name in COMPRESSION_MAGICS:
-                if head.startswith(magic):
-                    compression = name
-                    break
+            compression = compression_of(head)
             if compression:
                 fh.seek(0)
                 try:
-                    with _decompressor(fh, compression) as inner:
+                    with decompressor(fh, compression) as inner:
                         head = inner.read(8)
                 except Exception:
                     return None, compression
     except OSError:
         return None, None
-    if head[:4] in PCAP_MAGICS:
-        return "pcap", compression
-    if head[:4] == PCAPNG_SHB:
-        return "pcapng", compression
-    return None, compression
+    return format_of(head), compression
 
 
-def _decompressor(fh: BinaryIO, compression: str) -> BinaryIO:
+def decompressor(fh: BinaryIO, compression: str) -> BinaryIO:
     if compression == "gzip":
         return gzip.GzipFile(fileobj=fh, mode="rb")
     if compression == "bzip2":
@@ -244,7 +251,7 @@ class _Source:
             while got < target:
                 try:
                     piece = self.stream.read(min(PIECE, target - got))
-                except (OSError, EOFError, lzma.LZMAError, zlib_error()) as exc:
+                except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
                     where = self.consumed + len(self.buf) - self.pos + got
                     self.acct.warn(f"compressed stream is corrupt or truncated after {where} decompressed bytes: {exc}")
                     piece = b""
@@ -271,12 +278,6 @@ class _Source:
         return self.consumed + self.pos
 
 
-def zlib_error():
-    import zlib
-
-    return zlib.error
-
-
 def frame(path: str | os.PathLike, acct: Accounting, batch_records: int = 262_144) -> Iterator[RecordBatch]:
     """Yield batches of framed records from a capture, filling ``acct`` as it goes.
 
@@ -300,9 +301,9 @@ def frame(path: str | os.PathLike, acct: Accounting, batch_records: int = 262_14
         hashing = _HashingReader(raw)
         buffered = io.BufferedReader(hashing, buffer_size=1 << 20)
         head = buffered.peek(8)[:8]
-        compression = next((name for magic, name in COMPRESSION_MAGICS if head.startswith(magic)), None)
+        compression = compression_of(head)
         acct.compression = compression
-        stream: BinaryIO = _decompressor(buffered, compression) if compression else buffered
+        stream: BinaryIO = decompressor(buffered, compression) if compression else buffered
         src = _Source(stream, acct)
         try:
             src.fill(4)

@@ -21,8 +21,6 @@ Zeek account fragments to the connection they belong to.
 
 from __future__ import annotations
 
-import os
-import socket
 import struct
 from dataclasses import dataclass
 from typing import Iterator
@@ -586,7 +584,7 @@ def decode_record(linktype: int, buf: bytes) -> dict:
             return out
         return {**out, "status": R_TRUNC_T}
     if p == icmp_p:
-        b = bytes(seg) if isinstance(seg, (bytes, bytearray)) else bytes(seg)
+        b = bytes(seg)
         if len(b) < 4:
             return {**out, "status": R_TRUNC_T}
         it, ic = b[0], b[1]

@@ -15,10 +15,8 @@ its reason and the others go on.
 
 from __future__ import annotations
 
-import bz2
 import dataclasses
 import errno
-import gzip
 import lzma
 import zlib
 import os
@@ -28,6 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from forensics.capture import compression_of, decompressor, format_of
 from forensics.errors import ForensicsError
 
 # --------------------------------------------------------------------------
@@ -74,20 +73,6 @@ class ScanConfig:
 # recognising captures by content
 # --------------------------------------------------------------------------
 
-_CAPTURE_MAGIC = {
-    b"\xd4\xc3\xb2\xa1": "pcap",  # little-endian, microseconds
-    b"\xa1\xb2\xc3\xd4": "pcap",  # big-endian, microseconds
-    b"\x4d\x3c\xb2\xa1": "pcap",  # little-endian, nanoseconds
-    b"\xa1\xb2\x3c\x4d": "pcap",  # big-endian, nanoseconds
-    b"\x0a\x0d\x0d\x0a": "pcapng",  # section header block
-}
-_COMPRESSED = (
-    (b"\x1f\x8b", "gzip", gzip.open),
-    (b"BZh", "bzip2", bz2.open),
-    (b"\xfd7zXZ\x00", "xz", lzma.open),
-)
-
-
 @dataclass(frozen=True)
 class Candidate:
     """A file found on the command line or in a folder, and what it looked like."""
@@ -130,20 +115,20 @@ def sniff(path: str | os.PathLike) -> Candidate:
             head = fh.read(8)
     except OSError as exc:
         return Candidate(p, size=st.st_size, reason=_os_reason(exc))
-    fmt = _CAPTURE_MAGIC.get(head[:4])
+    fmt = format_of(head)
     if fmt:
         return Candidate(p, format=fmt, size=st.st_size)
-    for magic, name, opener in _COMPRESSED:
-        if head.startswith(magic):
-            try:
-                with opener(p, "rb") as fh:
-                    inner = fh.read(4)
-            except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error) as exc:
-                return Candidate(p, compression=name, size=st.st_size, reason=f"corrupt {name} stream ({exc})")
-            fmt = _CAPTURE_MAGIC.get(inner)
-            if fmt:
-                return Candidate(p, format=fmt, compression=name, size=st.st_size)
-            return Candidate(p, compression=name, size=st.st_size, reason=f"{name} file does not hold a pcap or pcapng capture", foreign=True)
+    name = compression_of(head)
+    if name:
+        try:
+            with open(p, "rb") as raw, decompressor(raw, name) as fh:
+                inner = fh.read(4)
+        except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error) as exc:
+            return Candidate(p, compression=name, size=st.st_size, reason=f"corrupt {name} stream ({exc})")
+        fmt = format_of(inner)
+        if fmt:
+            return Candidate(p, format=fmt, compression=name, size=st.st_size)
+        return Candidate(p, compression=name, size=st.st_size, reason=f"{name} file does not hold a pcap or pcapng capture", foreign=True)
     if len(head) < 4:
         return Candidate(p, size=st.st_size, reason=f"too short to be a capture ({st.st_size} bytes)", foreign=True)
     return Candidate(p, size=st.st_size, reason="not a capture (no pcap, pcapng, gzip, bzip2 or xz signature)", foreign=True)

@@ -113,9 +113,6 @@ def test_snaplen_truncated_payload_is_decoded(tmp_path):
     assert res.table.status[0] == 0 and res.table.payload_len[0] == 500 and res.table.wirelen[0] == len(frame)
 
 
-_CORPUS = [p for p in corpus_files() if sniff(p)[0]]
-
-
 @pytest.mark.corpus
 def test_corpus_fast_path_agrees_with_dpkt(corpus_dir):
     """Every corpus capture: decodes without crash, accounting closes, fast == dpkt on every packet."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections import OrderedDict
-from dataclasses import dataclass, field
+
 from pathlib import Path
 
 import dpkt
@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forensics.capture import Accounting
 from forensics.errors import CaptureError
 
 # "module:callable" specs for ScanConfig, valid whether tests/ is imported as a package or not
@@ -100,36 +101,6 @@ def attack_capture(path, attacker="10.66.0.5", victim="192.168.1.10", normal=("1
 # ---------------------------------------------------------------------------
 
 
-@dataclass
-class DoubleAccounting:
-    path: str
-    format: str = "pcap"
-    compression: str | None = None
-    size: int = 0
-    sha256: str | None = None
-    packets: int = 0
-    decoded: int = 0
-    undecodable: dict = field(default_factory=dict)
-    warnings: list = field(default_factory=list)
-    error: str | None = None
-
-    def to_dict(self):
-        return {
-            "path": self.path,
-            "sha256": self.sha256,
-            "size": self.size,
-            "format": self.format,
-            "compression": self.compression,
-            "packets": self.packets,
-            "decoded": self.decoded,
-            "undecodable": dict(self.undecodable),
-            "first_positions": {},
-            "out_of_order": 0,
-            "warnings": list(self.warnings),
-            "error": self.error,
-        }
-
-
 def extract_flows(path, *, chunk_packets=1_000_000):
     """Bidirectional 5-tuple flows of an uncompressed little-endian pcap, built with dpkt."""
     import hashlib
@@ -141,7 +112,7 @@ def extract_flows(path, *, chunk_packets=1_000_000):
     if magic not in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
         raise CaptureError(path, "the test double reads little-endian pcap only")
     scale = 1e-9 if magic == b"\x4d\x3c\xb2\xa1" else 1e-6
-    acc = DoubleAccounting(path=str(path), size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    acc = Accounting(path=str(path), format="pcap", size=len(data), sha256=hashlib.sha256(data).hexdigest())
     flows: OrderedDict = OrderedDict()
     off = 24
     while off < len(data):
