@@ -63,13 +63,49 @@ def _cache_dir() -> Path:
     return Path(base) / "flows"
 
 
+#: Modules whose source decides the cached labeled flow tables; :func:`_extraction_sources`
+#: adds every ``forensics`` module they import (directly or not).
+_EXTRACTION_ROOTS = ("features.py", "flows.py", "schema.py", "decode.py", "capture.py", "packets.py",
+                     "lab/truth.py", "lab/flows.py")
+_IMPORT_RE = re.compile(r"^\s*(?:from\s+forensics((?:\.\w+)*)\s+import\s+([\w\s,()]+)|import\s+forensics((?:\.\w+)+))", re.M)
+
+
+def _extraction_sources() -> list[Path]:
+    """Source files of the flow extraction and labeling: the roots and, transitively, every
+    ``forensics`` module they import (so a new helper module of decode/flows counts too)."""
+    root = Path(__file__).resolve().parent
+
+    def resolve(dotted: str) -> Path | None:
+        rel = Path(*dotted.split(".")) if dotted else Path()
+        for cand in (root / rel.with_suffix(".py") if dotted else None, root / rel / "__init__.py"):
+            if cand is not None and cand.is_file():
+                return cand
+        return None
+
+    todo = [root / r for r in _EXTRACTION_ROOTS]
+    seen: dict[Path, None] = {}
+    while todo:
+        f = todo.pop()
+        if f in seen or not f.is_file():
+            continue
+        seen[f] = None
+        for m in _IMPORT_RE.finditer(f.read_text(errors="replace")):
+            mod = (m.group(1) or m.group(3) or "").lstrip(".")
+            for cand in [mod] + ([f"{mod}.{n}".lstrip(".") for n in re.findall(r"\w+", m.group(2) or "")]):
+                r = resolve(cand)
+                if r is not None and r not in seen:
+                    todo.append(r)
+    return sorted(seen, key=lambda q: str(q.relative_to(root)))
+
+
 def _extractor_fingerprint() -> str:
+    """Hash of the cache format and of every extraction source file: editing any of them
+    (decode, flows, features, packets, schema, the lab labeler...) invalidates the cache."""
     h = hashlib.sha256(CACHE_VERSION.encode())
     root = Path(__file__).resolve().parent
-    for rel in ("features.py", "flows.py", "schema.py", "decode.py", "capture.py", "lab/truth.py", "lab/flows.py"):
-        p = root / rel
-        if p.exists():
-            h.update(p.read_bytes())
+    for f in _extraction_sources():
+        h.update(str(f.relative_to(root)).encode() + b"\0")
+        h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -304,6 +340,7 @@ class TrainConfig:
     cap: int = 6000  # max distinct windows per (category, subcategory) class before SMOTE
     seed: int = 7
     threads: int = 1  # 2 OpenMP threads spin badly on a busy 2-core machine
+    class_weight: str = "balanced"  # cross-entropy class weights: balanced (inverse frequency), sqrt, none
 
 
 def set_determinism(seed: int, threads: int) -> None:
@@ -373,6 +410,10 @@ def train_torch(kind: str, x_tr, pair_tr, val: Encoded | None, cfg: TrainConfig,
     def weights(y, n):
         cnt = np.bincount(y, minlength=n).astype(np.float64)
         w = np.where(cnt > 0, cnt.sum() / np.maximum(cnt, 1) / max(1, (cnt > 0).sum()), 0.0)
+        if cfg.class_weight == "sqrt":
+            w = np.sqrt(w)
+        elif cfg.class_weight == "none":
+            w = (cnt > 0).astype(np.float64)
         return torch.tensor(w, dtype=torch.float32)
 
     loss_c = nn.CrossEntropyLoss(weight=weights(yc, len(CATEGORIES)))
@@ -590,11 +631,16 @@ def _quiet(*a, **k):
     pass
 
 
-def load_dataset(paths, log=print, use_cache: bool = True):
+def load_dataset(paths, log=print, use_cache: bool = True, splits=("train", "val", "test")):
+    """Runs of ``paths`` by split; runs of a split not in ``splits`` are not even read
+    (``splits=("train", "val")`` keeps the test runs unseen while choosing hyper-parameters)."""
     entries = find_runs(paths)
     split = split_runs(entries)
     runs = {"train": [], "val": [], "test": []}
     for i, e in enumerate(entries):
+        if split[e[0]] not in splits:
+            log(f"run {i + 1}/{len(entries)} {e[0]}: {split[e[0]]} run, not read")
+            continue
         t0 = time.perf_counter()
         r = load_run(e, use_cache)
         runs[split[e[0]]].append(r)
@@ -682,12 +728,19 @@ def prepare_training(runs: dict, cfg: TrainConfig, log=print) -> dict:
 
 
 def train_bundle(paths, out_dir, cfg: TrainConfig = TrainConfig(), baselines: bool = True, log=print,
-                 use_cache: bool = True) -> dict:
-    """The whole `forensics train`: data -> model folder with weights, model.json, metrics.json, MODEL_CARD.md."""
+                 use_cache: bool = True, eval_split: str = "test") -> dict:
+    """The whole `forensics train`: data -> model folder with weights, model.json, metrics.json, MODEL_CARD.md.
+
+    ``eval_split="val"``: the test runs are not read at all; the model (and baselines) are scored
+    on the validation runs instead and the scores go to ``metrics-val.json`` (no model card).
+    Validation also picks the epoch, so these scores are for comparing settings, not for reporting.
+    """
     from forensics.detect import save_model
 
+    if eval_split not in ("test", "val"):
+        raise ForensicsError(f"eval split must be 'test' or 'val', not {eval_split!r}")
     t_start = time.perf_counter()
-    runs = load_dataset(paths, log, use_cache)
+    runs = load_dataset(paths, log, use_cache, splits=("train", "val", "test") if eval_split == "test" else ("train", "val"))
     data = prepare_training(runs, cfg, log)
     t0 = time.perf_counter()
     model, arch, history = train_torch("cnn_lstm", data["x"], data["pair"], data["val"], cfg, data["mean"],
@@ -702,8 +755,16 @@ def train_bundle(paths, out_dir, cfg: TrainConfig = TrainConfig(), baselines: bo
     meta = save_model(out_dir, model, arch, spec, data["mean"], data["std"], MODEL_VERSION, extra)
     log(f"model written to {out_dir} (sha256 {meta['sha256'][:12]}...)")
     report = None
-    if runs["test"]:
+    if eval_split == "val":
+        if runs["val"]:
+            log("evaluating on the VALIDATION runs (test runs not read)")
+            report = run_evaluation(model, data["mean"], data["std"], {**runs, "test": runs["val"]}, cfg, baselines, data, log)
+            report.update(eval_split="val", total_seconds=round(time.perf_counter() - t_start, 1),
+                          train_seconds=round(train_seconds, 1), history=history)
+            Path(out_dir, "metrics-val.json").write_text(json.dumps(report, indent=1) + "\n")
+    elif runs["test"]:
         report = run_evaluation(model, data["mean"], data["std"], runs, cfg, baselines, data, log)
+        report["eval_split"] = "test"
         report["total_seconds"] = round(time.perf_counter() - t_start, 1)
         report["train_seconds"] = round(train_seconds, 1)
         Path(out_dir, "metrics.json").write_text(json.dumps(report, indent=1) + "\n")

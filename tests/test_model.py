@@ -55,3 +55,33 @@ def test_training_is_deterministic():
         w.append(np.concatenate([p.detach().numpy().ravel() for p in m.parameters()]))
     np.testing.assert_array_equal(w[0], w[1])
     assert hist[-1]["val_macro_f1"] is not None
+
+
+def test_split_runs_last_is_test_one_before_is_validation():
+    from forensics.train import split_runs
+
+    entries = [(f"dos_tcp/run{k}", "dos_tcp", k, None, "lab") for k in range(12)]
+    split = split_runs(entries)
+    assert split["dos_tcp/run11"] == "test" and split["dos_tcp/run10"] == "val"
+    assert {split[f"dos_tcp/run{k}"] for k in range(10)} == {"train"}
+
+
+def test_validation_only_training_never_reads_test_runs(tmp_path):
+    from forensics.train import TrainConfig, demo_flows, train_bundle
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for k in range(2):
+        demo_flows(seed=k).to_csv(data / f"demo_{k}.csv", index=False)
+    (data / "demo_2.csv").write_text("not a BoT-IoT csv at all\n")  # the test run: reading it would fail
+    cfg = TrainConfig(epochs=1, cap=200)
+    res = train_bundle([data], tmp_path / "m", cfg, baselines=False, log=lambda *a: None, eval_split="val")
+    assert res["report"]["eval_split"] == "val" and res["report"]["test_runs"] == ["demo_1.csv"]
+    assert (tmp_path / "m" / "metrics-val.json").exists() and not (tmp_path / "m" / "MODEL_CARD.md").exists()
+
+
+def test_flow_cache_key_covers_every_extraction_module():
+    from forensics.train import _extraction_sources
+
+    names = {p.name for p in _extraction_sources()}
+    assert {"decode.py", "flows.py", "features.py", "packets.py", "schema.py", "capture.py", "truth.py"} <= names

@@ -15,6 +15,9 @@ def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="also train and score the baselines (RandomForest, LogisticRegression, CNN-only, LSTM-only)")
     parser.add_argument("--all-runs", action="store_true",
                         help="score every run given, not only the held-out test runs of the split")
+    parser.add_argument("--eval-split", choices=["test", "val"], default="test",
+                        help="score the held-out test runs (default) or the validation runs only ('val' never reads "
+                             "the test runs)")
     parser.add_argument("--json", type=Path, default=None, help="write the full metrics as JSON here")
     return parser
 
@@ -32,16 +35,23 @@ def run(args, console) -> int:
     det = load_detector(args.model)
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in det.meta.get("training", {}).get("config", {}).items() if k in known})
-    runs = load_dataset(args.data, log)
+    if args.eval_split == "val" and args.all_runs:
+        log("--eval-split val and --all-runs exclude each other")
+        return 2
+    runs = load_dataset(args.data, log, splits=("train", "val") if args.eval_split == "val" else ("train", "val", "test"))
     trained_on = set(det.meta.get("training", {}).get("split", {}).get("train", [])) | \
         set(det.meta.get("training", {}).get("split", {}).get("val", []))
     if args.all_runs:
         runs["test"] = runs["train"] + runs["val"] + runs["test"]
+    if args.eval_split == "val":
+        runs["test"] = runs["val"]
+        trained_on = set(det.meta.get("training", {}).get("split", {}).get("train", []))
     leaked = [r.name for r in runs["test"] if r.name in trained_on]
     if leaked:
         log(f"warning: {len(leaked)} scored run(s) were used in training ({', '.join(leaked[:3])}...)")
     report = run_evaluation(det.model, det.mean, det.std, runs, cfg, args.baselines, None, log)
-    console.print(f"model {det.version} sha256 {det.sha256[:12]}...; test runs: {', '.join(report['test_runs'])}",
+    which = "VALIDATION runs" if args.eval_split == "val" else "test runs"
+    console.print(f"model {det.version} sha256 {det.sha256[:12]}...; {which}: {', '.join(report['test_runs'])}",
                   highlight=False, markup=False, soft_wrap=True)
     console.print(tables_markdown(report["tables"]), highlight=False, markup=False, soft_wrap=True)
     console.print(per_class_markdown(report["tables"]["cnn_lstm"]["imbalanced"]), highlight=False, markup=False, soft_wrap=True)

@@ -14,6 +14,15 @@ def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (early stopping on validation)")
     parser.add_argument("--cap", type=int, default=6000,
                         help="max distinct windows per (category, subcategory) class before SMOTE (default 6000)")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: TrainConfig, 0.003)")
+    parser.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: TrainConfig, 5)")
+    parser.add_argument("--batch", type=int, default=None, help="minibatch size (default: TrainConfig, 512)")
+    parser.add_argument("--class-weight", choices=["balanced", "sqrt", "none"], default=None,
+                        help="cross-entropy class weights (default: TrainConfig, balanced)")
+    parser.add_argument("--eval-split", choices=["test", "val"], default="test",
+                        help="score the model on the held-out test runs (default) or on the validation runs only: "
+                             "'val' never reads the test runs (for choosing settings without peeking; writes "
+                             "metrics-val.json, no model card)")
     parser.add_argument("--no-baselines", action="store_true", help="skip the baseline models in the evaluation")
     parser.add_argument("--no-cache", action="store_true", help="re-extract flows instead of using the flow cache")
     return parser
@@ -22,17 +31,25 @@ def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(args, console) -> int:
     from dataclasses import replace
 
-    from forensics.train import TrainConfig, tables_markdown, train_bundle
+    from forensics.train import TrainConfig, hosts_markdown, per_class_markdown, tables_markdown, train_bundle
 
     def log(msg: str) -> None:
         console.print(msg, highlight=False, markup=False, soft_wrap=True)
 
-    cfg = replace(TrainConfig(), seed=args.seed, epochs=args.epochs, cap=args.cap)
+    opts = {k: getattr(args, k) for k in ("lr", "patience", "batch", "class_weight") if getattr(args, k) is not None}
+    cfg = replace(TrainConfig(), seed=args.seed, epochs=args.epochs, cap=args.cap, **opts)
     res = train_bundle(args.data, args.out, cfg, baselines=not args.no_baselines, log=log,
-                       use_cache=not args.no_cache)
-    if res["report"] is not None:
-        console.print(tables_markdown(res["report"]["tables"]), highlight=False, markup=False, soft_wrap=True)
-        console.print(f"model card: {args.out / 'MODEL_CARD.md'}", highlight=False, markup=False, soft_wrap=True)
+                       use_cache=not args.no_cache, eval_split=args.eval_split)
+    rep = res["report"]
+    if rep is not None:
+        out = lambda text: console.print(text, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+        if args.eval_split == "val":
+            out(f"VALIDATION runs (test runs not read): {', '.join(rep['test_runs'])}")
+        out(tables_markdown(rep["tables"]))
+        out(per_class_markdown(rep["tables"]["cnn_lstm"]["imbalanced"]))
+        if rep["hosts"]:
+            out(hosts_markdown(rep["hosts"]))
+        out(f"metrics: {args.out / 'metrics-val.json'}" if args.eval_split == "val" else f"model card: {args.out / 'MODEL_CARD.md'}")
     else:
-        log("no held-out test runs: model trained but not evaluated")
+        log(f"no {'validation' if args.eval_split == 'val' else 'held-out test'} runs: model trained but not evaluated")
     return 0
