@@ -141,3 +141,29 @@ def test_lab_refuses_cleanly_without_root_or_with_bad_arguments(monkeypatch, tmp
         runner.run_lab(tmp_path, ["flood_everything"])
     with pytest.raises(ForensicsError, match="--runs"):
         runner.run_lab(tmp_path, ["normal"], runs=0)
+
+
+def test_variants_cycle_by_run_index():
+    """Flood flag sets, spoofing and Theft sizes are cycled by run index, so few runs cover them all."""
+    import random
+
+    for scenario in ("dos_tcp", "ddos_tcp"):
+        for first in range(0, 12):
+            flags = set()
+            for k in range(first, first + 3):
+                plan = sc.plan_attack(scenario, random.Random(run_seed(0, scenario, k)), 12.0, variant=k)
+                flags |= {p["flags"] for p in plan.params["phases"]}
+            assert flags == {" ".join(f) for f in sc.TCP_FLAG_SETS}
+    spoofs = set()
+    for k in range(4):
+        plan = sc.plan_attack("ddos_udp", random.Random(k), 12.0, variant=k)
+        spoofs |= {p["spoof"] for p in plan.params["phases"]}
+        if plan.params["straggler"]:  # a small attacker: few packets from its own address
+            bot = plan.params["straggler"]["bot"]
+            assert bot in plan.attackers and plan.params["straggler"]["count"] <= 60
+    assert spoofs == {"none", "subnet", "random"}
+    for k in range(6):
+        kl = sc.plan_attack("keylogging", random.Random(k), 12.0, variant=k)
+        assert len(kl.victims) >= 2 and len(kl.params["sessions"]) == len(kl.victims)
+        ex = sc.plan_attack("data_exfiltration", random.Random(k), 12.0, variant=k)
+        assert sum(u["files"] for u in ex.params["uploads"]) >= 3
