@@ -65,6 +65,8 @@ R_ZERO = REASON_CODES["zero_length"]
 R_DPKT = REASON_CODES["dpkt_error"]
 
 V4_PREFIX = 0xFFFF_0000_0000
+# ICMPv4 error types whose body quotes the offending datagram's IP header
+ICMP4_ERRORS = (3, 4, 5, 11, 12)
 
 
 @dataclass
@@ -159,6 +161,8 @@ def _empty_columns(batch: RecordBatch) -> dict[str, np.ndarray]:
     cols["linktype"] = batch.linktype
     cols["icmp_type"][:] = -1
     cols["icmp_code"][:] = -1
+    cols["q_proto"][:] = -1
+    cols["udp_head"][:] = -1
     return cols
 
 
@@ -348,6 +352,17 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     dport = np.where(ports, _c16(T, 2), np.where(icmp, icode, 0))
     echo = icmp & np.where(v4, np.isin(itype, (0, 8)), np.isin(itype, (128, 129))) & (avail_t >= 8)
     icmp_id = np.where(echo, _c16(T, 4), 0)
+    icmp_sq = np.where(echo, _c16(T, 6), 0)
+    # IPv4 ICMP errors: the quoted IP header (20 bytes captured) and the 4 bytes after it
+    qerr = icmp & v4 & np.isin(itype, ICMP4_ERRORS) & (avail_t >= 28)
+    q_ihl = (_c8(T, 8) & 0x0F) * 4
+    slow |= qerr & (q_ihl > PAD - 12)  # ports beyond the window: dpkt path
+    q_ports = qerr & (q_ihl >= 20) & (avail_t >= 12 + q_ihl)
+    qi = np.minimum(8 + q_ihl, PAD - 4)
+    rows = np.arange(len(T))
+    q_sp = (T[rows, qi].astype(np.int64) << 8) | T[rows, qi + 1]
+    q_dp = (T[rows, qi + 2].astype(np.int64) << 8) | T[rows, qi + 3]
+    uhead = np.where(udp & (avail_t >= 10), _c16(T, 8), -1)
     t_hlen = np.where(tcp, tcp_off, np.where(udp | icmp, 8, 0))
     pay = np.where(ip_len > 0, ip_len - hlen - t_hlen, 0)
     pay = np.maximum(pay, 0)
@@ -393,6 +408,16 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     c["icmp_type"][gi] = itype[gi]
     c["icmp_code"][gi] = icode[gi]
     c["icmp_id"][gi] = icmp_id[gi]
+    c["icmp_seq"][gi] = icmp_sq[gi]
+    gq = good & qerr
+    c["q_proto"][gq] = _c8(T, 17)[gq]
+    c["q_src"][gq] = _c32(T, 20)[gq]
+    c["q_dst"][gq] = _c32(T, 24)[gq]
+    gqp = gq & q_ports
+    c["q_sport"][gqp] = q_sp[gqp]
+    c["q_dport"][gqp] = q_dp[gqp]
+    gu = good & udp
+    c["udp_head"][gu] = uhead[gu]
     return slow
 
 
@@ -581,6 +606,9 @@ def decode_record(linktype: int, buf: bytes) -> dict:
         if isinstance(seg, dpkt.udp.UDP):
             out.update(sport=seg.sport, dport=seg.dport)
             out["payload_len"] = max(iplen - hl - 8, 0) if iplen else 0
+            raw4 = _raw_transport(buf, data, et, hl, iplen)
+            if raw4 is not None and len(raw4) >= 10:
+                out["udp_head"] = (raw4[8] << 8) | raw4[9]
             return out
         return {**out, "status": R_TRUNC_T}
     if p == icmp_p:
@@ -591,11 +619,37 @@ def decode_record(linktype: int, buf: bytes) -> dict:
         out.update(icmp_type=it, icmp_code=ic, sport=it, dport=ic)
         echo = (0, 8) if p == 1 else (128, 129)
         if it in echo and len(b) >= 8:
-            out["icmp_id"] = struct.unpack(">H", b[4:6])[0]
+            out["icmp_id"], out["icmp_seq"] = struct.unpack(">HH", b[4:8])
+        if p == 1 and it in ICMP4_ERRORS:
+            raw4 = _raw_transport(buf, data, et, hl, iplen)
+            if raw4 is not None and len(raw4) >= 28:
+                out["q_proto"] = raw4[17]
+                out["q_src"], out["q_dst"] = struct.unpack(">II", raw4[20:28])
+                qihl = (raw4[8] & 0x0F) * 4
+                if qihl >= 20 and len(raw4) >= 12 + qihl:
+                    out["q_sport"], out["q_dport"] = struct.unpack(">HH", raw4[8 + qihl:12 + qihl])
         out["payload_len"] = max(iplen - hl - 8, 0) if iplen else 0
         return out
     out["payload_len"] = pay_ip
     return out
+
+
+def _raw_transport(buf: bytes, ip, et: int, hl: int, iplen: int) -> bytes | None:
+    """The transport segment's bytes as captured (not dpkt's re-serialisation), bounded like the fast path.
+
+    The IP header is found in the record by its address pair; the segment is what follows the
+    ``hl`` header bytes, up to the end of the record and the IP total length.
+    """
+    if et == 0x0800:
+        pos = buf.find(ip.src + ip.dst)
+        l3 = pos - 12
+    else:
+        pos = buf.find(ip.src + ip.dst)
+        l3 = pos - 8
+    if pos < 0 or l3 < 0:
+        return None
+    end = len(buf) if not iplen else min(len(buf), l3 + iplen)
+    return buf[l3 + hl:end]
 
 
 # --------------------------------------------------------------------------------------

@@ -69,8 +69,17 @@ PROTO_NAMES = {
 ICMP4_STATES = {0: "ECR", 8: "ECO", 4: "SRC", 5: "RED", 9: "RTA", 10: "RTS", 11: "TXD", 12: "PAR",
                 13: "TST", 14: "TSR", 15: "IRQ", 16: "IRR", 17: "MAS", 18: "MSR"}
 ICMP4_UNREACH = {0: "URN", 1: "URH", 2: "URO", 3: "URP", 4: "URF", 5: "URS"}
-ICMP6_STATES = {128: "ECO", 129: "ECR", 1: "UNR", 2: "PTB", 3: "TXD", 4: "PAR",
-                133: "RTS", 134: "RTA", 135: "NBS", 136: "NBA", 137: "RED"}
+# ICMPv6 (measured with argus 3.0.8): by type, or by (type, code); anything else "UNK"
+ICMP6_STATES = {128: "ECO", 129: "ECR", 2: "PTB", 130: "MRQ", 133: "NRS", 135: "NNS", 137: "RED", 143: "MHR"}
+ICMP6_CODE_STATES = {
+    (1, 0): "URNR", (1, 1): "URAD", (1, 2): "URBS", (1, 3): "URAR", (1, 4): "URP", (1, 5): "URSF", (1, 6): "URRR",
+    (1, 7): "URES", (3, 0): "TXT", (3, 1): "TXR", (4, 0): "PPH", (4, 1): "PPNH", (4, 2): "PPO",
+}
+# ICMPv6 answers Argus folds into their request's flow (bidirectional; printed as the request type)
+ICMP6_PAIRED = {131: 130, 132: 130, 134: 133, 136: 135}
+_ICMP6_MAP = np.arange(256, dtype=np.int64)
+for _a, _b in ICMP6_PAIRED.items():
+    _ICMP6_MAP[_a] = _b
 _LINK_HDR = np.zeros(512, dtype=np.int64)
 _LINK_HDR[[0, 108]] = 4  # BSD NULL / OpenBSD loopback
 _LINK_HDR[113] = 16  # Linux cooked (SLL)
@@ -135,7 +144,7 @@ def _bswap16(v: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- work table
 # The per-chunk work table: one row per flow packet (or carried marker)
-_KEY_COLS = ("kind", "proto", "lo_hi", "lo_lo", "lo_port", "hi_hi", "hi_lo", "hi_port", "extra")
+_KEY_COLS = ("kind", "proto", "lo_hi", "lo_lo", "lo_port", "hi_hi", "hi_lo", "hi_port", "extra", "x2")
 _WORK_COLS = _KEY_COLS + (
     "h", "gidx", "ts", "ts_last", "w", "bytes", "d", "sp", "dp", "flags", "itype", "icode", "eth",
     "prevg",
@@ -181,12 +190,18 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     # Argus does not pair the two directions of an IPv6 flow between one address and itself
     # (::1 <-> ::1): each direction is its own flow (measured)
     self_v6 = v6 & (s_hi == d_hi) & (s_lo == d_lo)
-    swap = a_gt & (kind != K_ICMP) & (kind != K_ARP) & ~self_v6
+    # ICMPv6 MLD/ND answers join their request's flow, oriented by the flow's first packet (measured)
+    pair6 = (kind == K_ICMP) & v6 & np.isin(itype, tuple(ICMP6_PAIRED))
+    itype = np.where(pair6, _ICMP6_MAP[np.clip(itype, 0, 255)], itype)
+    pair6 |= (kind == K_ICMP) & v6 & np.isin(itype, tuple(set(ICMP6_PAIRED.values())))
+    swap = a_gt & (((kind != K_ICMP) & (kind != K_ARP)) | pair6) & ~self_v6
     # ARP: keyed by (requester, target); a reply joins its request's key (measured: the
     # second exchange of a pair, asked the other way round, is its own row)
     swap |= (kind == K_ARP) & (itype == 2)
     extra0 = np.where(self_v6 & (kind == K_IP), 1, 0)
     extra = np.where(kind == K_ICMP, (itype << 8) | icode, extra0)
+    x2 = np.where(kind == K_ICMP, _icmp_error_id(itype, icode, c["q_proto"][sel].astype(np.int64),
+                                                c["q_dst"][sel].astype(np.int64), c["q_dport"][sel].astype(np.int64)), 0)
     w = {
         "kind": kind,
         "proto": proto,
@@ -197,6 +212,7 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
         "hi_lo": np.where(swap, s_lo, d_lo),
         "hi_port": np.where(swap, sport, dport),
         "extra": extra,
+        "x2": x2,
         "gidx": c["index"][sel].astype(np.int64),
         "ts": ts_all[sel],
         # Argus counts Ethernet frames whole but leaves out other link headers (measured:
@@ -219,6 +235,52 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
         w[name] = np.zeros(n, dtype=np.int64)
     w["h"] = _hash_keys(w)
     return w
+
+
+def _icmp_error_id(itype, icode, q_proto, q_dst, q_dport):
+    """Argus's ICMP flow id for IPv4 errors as ra prints it (dport): part of the flow key.
+
+    Measured: port unreachable -> the quoted destination port, protocol unreachable -> the
+    quoted protocol (both byte-swapped: ra prints the id's bytes in memory order); net/host
+    unreachable and net/host redirect -> the quoted destination address's first two bytes;
+    every other error -> 0.  Needs the quoted IP header (``q_proto >= 0``).  (Argus keys
+    net/host errors by the whole quoted address; errors for two addresses sharing the first
+    two bytes are one flow here, two merged records there.)
+    """
+    q = q_proto >= 0
+    return np.where(q & (itype == 3) & (icode == 3), _bswap16(q_dport), np.where(
+        q & (itype == 3) & (icode == 2), _bswap16(q_proto), np.where(
+            q & (((itype == 3) & ((icode == 0) | (icode == 1))) | ((itype == 5) & ((icode == 0) | (icode == 1)))),
+            (q_dst >> 16) & 0xFFFF, 0)))
+
+
+def _icmp_mapped(t: PacketTable) -> dict[str, np.ndarray] | None:
+    """IPv4 ICMP errors quoting a TCP/UDP datagram: (hash of the quoted flow's key, time, file index).
+
+    Argus looks the quoted header's flow up and, when it finds it, stretches that flow's
+    current record to the error's time (flag ``U``) without counting a packet.
+    """
+    c = t.columns
+    sel = np.flatnonzero((c["status"] == 0) & (c["ip_version"] == 4) & (c["proto"] == 1)
+                         & np.isin(c["q_proto"], (6, 17)) & (c["frag_off"] == 0))
+    if not len(sel):
+        return None
+    prefix = np.uint64(0xFFFF_0000_0000)
+    s_lo = c["q_src"][sel].astype(np.uint64) | prefix
+    d_lo = c["q_dst"][sel].astype(np.uint64) | prefix
+    sport = c["q_sport"][sel].astype(np.int64)
+    dport = c["q_dport"][sel].astype(np.int64)
+    zero = np.zeros(len(sel), dtype=np.uint64)
+    swap = (s_lo > d_lo) | ((s_lo == d_lo) & (sport > dport))
+    k = {
+        "kind": np.full(len(sel), K_IP, dtype=np.int64),
+        "proto": c["q_proto"][sel].astype(np.int64),
+        "lo_hi": zero, "lo_lo": np.where(swap, d_lo, s_lo), "lo_port": np.where(swap, dport, sport),
+        "hi_hi": zero, "hi_lo": np.where(swap, s_lo, d_lo), "hi_port": np.where(swap, sport, dport),
+        "extra": np.zeros(len(sel), dtype=np.int64), "x2": np.zeros(len(sel), dtype=np.int64),
+    }
+    return {"h": _hash_keys(k), "ts": (c["ts_ns"][sel] // 1000).astype(np.int64),
+            "gidx": c["index"][sel].astype(np.int64)}
 
 
 def _fragment_echo_ids(t: PacketTable, sel, echo, icmp_id):
@@ -246,6 +308,7 @@ def _hash_keys(w) -> np.ndarray:
     h = _mix(h ^ packed)
     h = _mix(h ^ u(w["hi_hi"]))
     h = _mix(h ^ u(w["hi_lo"]))
+    h = _mix(h ^ u(w["x2"]))
     return h
 
 
@@ -305,8 +368,9 @@ class FlowBuilder:
         self._now = mx if self._now is None else max(self._now, mx)
         self.packets_in_flows += len(w["ts"])
         self.packets_not_in_flows += len(table) - len(w["ts"])
+        mapped = _icmp_mapped(table)
         if len(w["ts"]):
-            self._process(w)
+            self._process(w, mapped)
         return self._flush(final=False)
 
     def finish(self) -> pd.DataFrame:
@@ -349,12 +413,13 @@ class FlowBuilder:
             yield _render(out, keys.loc[kids])
 
     # -- core
-    def _process(self, w: dict) -> None:
+    def _process(self, w: dict, mapped: dict | None = None) -> None:
         carry = self._carry
         rest = None
         if carry is not None and len(carry["ts"]):
             # only the keys this chunk touches take part; the others' state waits untouched
-            touched = np.isin(carry["h"], np.unique(w["h"]))
+            hs = w["h"] if mapped is None else np.concatenate([w["h"], mapped["h"]])
+            touched = np.isin(carry["h"], np.unique(hs))
             rest = _take(carry, ~touched)
             w = _concat(_take(carry, touched), w)
         n = len(w["ts"])
@@ -475,6 +540,14 @@ class FlowBuilder:
         # ----- per-record aggregates
         rec_first = rs_idx
         rec_last_ts = np.maximum.reduceat(ts_last, rec_first)
+        # ICMP errors stretch the current record of the flow they quote (measured: only while
+        # that record is younger than the status interval; no packet is counted)
+        g_rid = g_ts = None
+        if mapped is not None:
+            g_rec, g_ts = _mapped_records(mapped, h, w["gidx"], rec_id, ts[rs_idx], self._S)
+            if len(g_rec):
+                np.maximum.at(rec_last_ts, g_rec, g_ts)
+                g_rid = rid[rec_first[g_rec]]
         # Argus prints a status record (one opened by the 5 s rule, not by a new flow)
         # as starting at its first packet from the flow's source, when it has one
         big = np.iinfo(np.int64).max
@@ -501,6 +574,16 @@ class FlowBuilder:
             rid[real], ts[real], w["gidx"][real], w["bytes"][real], is_src[real], flags[real], kid[real],
             epoch[real], orient[real], tag[real], seq_at[real], w["itype"][real], w["icode"][real],
             w["eth"][real], is_tcp[real])
+        if g_rid is not None:
+            bump = pd.Series(g_ts, index=g_rid).groupby(level=0).max()
+            if len(agg):
+                have = bump.index.intersection(agg.index)
+                agg.loc[have, "ltime"] = np.maximum(agg.loc[have, "ltime"].to_numpy(), bump.loc[have].to_numpy())
+                agg.loc[have, "umap"] = 1
+            miss = bump.index.difference(agg.index)
+            if len(miss):  # the stretched record's row had no packet in this chunk
+                extra_rows = pd.DataFrame({"ltime": bump.loc[miss].to_numpy(), "umap": 1}, index=miss)
+                agg = pd.concat([agg, extra_rows])
         closed = ~open_rec
         rstat = _record_stats(rec_rid[closed], rec_dur[closed])
         agg = agg.join(rstat, how="outer")
@@ -597,6 +680,7 @@ class FlowBuilder:
         m["nonsyn"] = np.fmax(old["nonsyn"], new["nonsyn"])
         m["seq"] = np.fmin(old["seq"], new["seq"])
         m["eth"] = np.fmin(old["eth"], new["eth"])
+        m["umap"] = np.fmax(old["umap"], new["umap"])
         m["gidx"] = np.fmin(old["gidx"], new["gidx"])
         for k in ("s_first", "d_first"):
             m[k] = np.fmin(old[k], new[k])
@@ -657,7 +741,8 @@ class FlowBuilder:
 
 
 _ACC_COLS = ("stime", "ltime", "pkts", "bytes", "spkts", "sbytes", "flags", "nonsyn", "kid", "epoch", "orient",
-             "tag", "seq", "gidx", "itype", "icode", "eth", "first_flags", "s_first", "s_last", "d_first", "d_last")
+             "tag", "seq", "gidx", "itype", "icode", "eth", "first_flags", "s_first", "s_last", "d_first", "d_last",
+             "umap")
 
 
 def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag, seq, itype, icode, eth, is_tcp):
@@ -689,6 +774,7 @@ def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag,
         "icode": icode[first],
         "eth": np.minimum.reduceat(eth[o].astype(np.int64), b),
         "first_flags": flags[first],
+        "umap": np.zeros(len(b), dtype=np.int64),
     }
     big = np.iinfo(np.int64).max
     t = ts[o]
@@ -697,6 +783,29 @@ def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag,
     data["d_first"] = np.minimum.reduceat(np.where(src == 0, t, big), b)
     data["d_last"] = np.maximum.reduceat(np.where(src == 0, t, -1), b)
     return pd.DataFrame(data, index=pd.Index(r[b], name="rid"))
+
+
+def _mapped_records(mapped, h, gidx, rec_id, rec_start_ts, S):
+    """Record (index into this chunk's records) each ICMP-mapped event stretches, and its time.
+
+    The record is the one holding the last row of the quoted key before the error in file
+    order; events whose key has no such row (no flow yet) or come 5 s or more after that
+    record's start are dropped.
+    """
+    hg, tg, ig = mapped["h"], mapped["ts"], mapped["gidx"]
+    lo = np.searchsorted(h, hg, side="left")
+    hi = np.searchsorted(h, hg, side="right")
+    recs, times = [], []
+    for k in np.flatnonzero(hi > lo).tolist():
+        a, b = int(lo[k]), int(hi[k])
+        j = a + int(np.searchsorted(gidx[a:b], ig[k], side="left")) - 1
+        if j < a:
+            continue
+        r = int(rec_id[j])
+        if tg[k] < rec_start_ts[r] + S:
+            recs.append(r)
+            times.append(int(tg[k]))
+    return np.asarray(recs, dtype=np.int64), np.asarray(times, dtype=np.int64)
 
 
 def _record_stats(rec_rid, rec_dur) -> pd.DataFrame:
@@ -762,7 +871,7 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     icmp4 = ((kind == K_ECHO) | (kind == K_ICMP)) & ~v6icmp
     if icmp4.any():
         sv = (r_code << 8) | r_type
-        dv = np.where(kind == K_ECHO, _bswap16(s_port), 0)
+        dv = np.where(kind == K_ECHO, _bswap16(s_port), np.where(kind == K_ICMP, k["x2"].to_numpy().astype(np.int64), 0))
         sport[icmp4] = [f"0x{v:04x}" for v in sv[icmp4]]
         dport[icmp4] = [f"0x{v:04x}" for v in dv[icmp4]]
     icmp6 = ((kind == K_ECHO) | (kind == K_ICMP)) & v6icmp
@@ -798,7 +907,7 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     for i in np.flatnonzero(icmpk):
         t, c = int(r_type[i]), int(r_code[i])
         if v6icmp[i]:
-            state[i] = ICMP6_STATES.get(t, "")
+            state[i] = ICMP6_CODE_STATES.get((t, c)) or ICMP6_STATES.get(t, "UNK")
         elif t == 3:
             state[i] = ICMP4_UNREACH.get(c, "URN")
         else:
@@ -830,7 +939,8 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     dmax = acc["dmax"].astype(np.float64).to_numpy() / US
 
     eth = acc["eth"].astype(np.int64).to_numpy()
-    flgs = np.where(eth == 1, "e", "")
+    umap = acc["umap"].fillna(0).astype(np.int64).to_numpy() if "umap" in acc else np.zeros(n, dtype=np.int64)
+    flgs = np.where(eth == 1, np.where(umap > 0, "eU", "e"), np.where(umap > 0, "U", ""))
 
     def macs(col):
         return np.full(n, "", dtype=object)  # BoT-IoT leaves the MAC fields empty

@@ -65,6 +65,13 @@ PACKET_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("icmp_type", "int16", "ICMP/ICMPv6 type, -1 if not ICMP"),
     ("icmp_code", "int16", "ICMP/ICMPv6 code, -1 if not ICMP"),
     ("icmp_id", "uint16", "ICMP echo identifier (echo request/reply only)"),
+    ("icmp_seq", "uint16", "ICMP echo sequence number (echo request/reply only)"),
+    ("q_proto", "int16", "IPv4 ICMP error (types 3 4 5 11 12): protocol of the quoted IP header, -1 if none"),
+    ("q_src", "uint32", "IPv4 ICMP error: quoted source address (the datagram that caused the error)"),
+    ("q_dst", "uint32", "IPv4 ICMP error: quoted destination address"),
+    ("q_sport", "uint16", "IPv4 ICMP error: quoted TCP/UDP source port, 0 if not captured"),
+    ("q_dport", "uint16", "IPv4 ICMP error: quoted TCP/UDP destination port, 0 if not captured"),
+    ("udp_head", "int32", "first two UDP payload bytes, big-endian (the DNS transaction id), -1 if fewer captured"),
     ("payload_len", "uint32", "transport payload bytes present on the wire (from header lengths)"),
     ("arp_op", "uint8", "ARP opcode (1 request, 2 reply), 0 if not ARP"),
 )

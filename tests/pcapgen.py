@@ -102,14 +102,27 @@ def protocol_variants() -> list[tuple[str, int, bytes, dict]]:
     v6ext = _ip6(nxt=0, data=bytes(hop) + bytes(udp(5683, 5683, b"coap")))
     arp = dpkt.arp.ARP(op=1, sha=MAC_A, spa=bytes([10, 1, 0, 1]), tha=b"\x00" * 6, tpa=bytes([10, 1, 0, 2]))
     icmp_unreach = dpkt.icmp.ICMP(type=3, code=3, data=dpkt.icmp.ICMP.Unreach(data=bytes(_ip4(p=17, data=udp()))))
+    # quoted header with 8 bytes of IP options (ihl 7), then the quoted TCP ports
+    q_opts = bytearray(bytes(_ip4(data=tcp()))[:20])
+    q_opts[0] = 0x47
+    q_opts = bytes(q_opts) + b"\x01" * 8 + bytes(tcp())[:8]
+    icmp_timxceed_opts = b"\x0b\x00\x00\x00\x00\x00\x00\x00" + q_opts
+    icmp_unreach_short = b"\x03\x01\x00\x00\x00\x00\x00\x00" + bytes(_ip4(data=tcp()))[:12]
     icmp6 = dpkt.icmp6.ICMP6(type=128, code=0, data=dpkt.icmp6.ICMP6.Echo(id=9, seq=1, data=b"x"))
     gre = _ip4(p=47, data=b"\x00\x00\x08\x00" + b"z" * 20)
     return [
         ("tcp-syn", 1, eth(bytes(_ip4(data=tcp()))), base_expect(proto=6, sport=40000, dport=80, tcp_flags=2, tcp_seq=1000)),
         ("tcp-data", 1, eth(bytes(_ip4(data=tcp(flags=0x18, payload=b"GET / HTTP/1.0\r\n\r\n")))), base_expect(proto=6, tcp_flags=0x18, payload_len=18)),
-        ("udp", 1, eth(bytes(_ip4(p=17, data=udp()))), base_expect(proto=17, sport=5000, dport=53, payload_len=5)),
-        ("icmp-echo", 1, eth(bytes(_ip4(p=1, data=icmp_echo()))), base_expect(proto=1, icmp_type=8, icmp_code=0, icmp_id=7, sport=8, dport=0)),
-        ("icmp-unreach", 1, eth(bytes(_ip4(p=1, data=icmp_unreach))), base_expect(proto=1, icmp_type=3, icmp_code=3, sport=3, dport=3)),
+        ("udp", 1, eth(bytes(_ip4(p=17, data=udp()))), base_expect(proto=17, sport=5000, dport=53, payload_len=5, udp_head=0x6865)),
+        ("udp-1byte", 1, eth(bytes(_ip4(p=17, data=udp(payload=b"x")))), base_expect(proto=17, payload_len=1, udp_head=-1)),
+        ("icmp-echo", 1, eth(bytes(_ip4(p=1, data=icmp_echo()))), base_expect(proto=1, icmp_type=8, icmp_code=0, icmp_id=7, icmp_seq=1, sport=8, dport=0, q_proto=-1)),
+        ("icmp-unreach", 1, eth(bytes(_ip4(p=1, data=icmp_unreach))), base_expect(
+            proto=1, icmp_type=3, icmp_code=3, sport=3, dport=3, q_proto=17, q_src=0x0A010001, q_dst=0x0A010002, q_sport=5000,
+            q_dport=53, udp_head=-1)),
+        ("icmp-timxceed-opts", 1, eth(bytes(_ip4(p=1, data=icmp_timxceed_opts))), base_expect(
+            proto=1, icmp_type=11, icmp_code=0, q_proto=6, q_src=0x0A010001, q_dst=0x0A010002, q_sport=40000, q_dport=80)),
+        ("icmp-unreach-short", 1, eth(bytes(_ip4(p=1, data=icmp_unreach_short))), base_expect(
+            proto=1, icmp_type=3, icmp_code=1, q_proto=-1, q_src=0, q_dport=0)),
         ("icmpv6-echo", 1, eth(bytes(_ip6(nxt=58, data=icmp6)), 0x86DD), base_expect(V6A, V6B, proto=58, icmp_type=128, icmp_id=9)),
         ("ipv6-ext-hop", 1, eth(bytes(v6ext), 0x86DD), base_expect(V6A, V6B, proto=17, sport=5683, dport=5683, payload_len=4)),
         ("arp", 1, eth(bytes(arp), 0x0806), base_expect(ethertype=0x0806, arp_op=1, proto=0, ip_version=0)),
