@@ -657,7 +657,10 @@ def _raw_transport(buf: bytes, ip, et: int, hl: int, iplen: int) -> bytes | None
 
 
 class _FragmentTracker:
-    """Gives non-first fragments the ports of their first fragment (state kept across chunks)."""
+    """Gives non-first fragments the ports (ICMP type/code/echo id/sequence, first UDP payload
+    bytes) of their first fragment (state kept across chunks)."""
+
+    FIELDS = ("sport", "dport", "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "udp_head")
 
     MAX = 65_536
 
@@ -673,10 +676,11 @@ class _FragmentTracker:
             key = (int(c["src_hi"][i]), int(c["src_lo"][i]), int(c["dst_hi"][i]), int(c["dst_lo"][i]),
                    int(c["proto"][i]), int(c["ip_id"][i]))
             if c["frag_off"][i] == 0:
-                self.first[key] = (int(c["sport"][i]), int(c["dport"][i]), int(c["icmp_type"][i]), int(c["icmp_code"][i]))
+                self.first[key] = tuple(int(c[f][i]) for f in self.FIELDS)
                 if len(self.first) > self.MAX:
                     self.first.pop(next(iter(self.first)))
             else:
                 got = self.first.get(key)
                 if got is not None:
-                    c["sport"][i], c["dport"][i], c["icmp_type"][i], c["icmp_code"][i] = got
+                    for f, v in zip(self.FIELDS, got):
+                        c[f][i] = v

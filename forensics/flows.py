@@ -76,7 +76,8 @@ ICMP6_CODE_STATES = {
     (1, 7): "URES", (3, 0): "TXT", (3, 1): "TXR", (4, 0): "PPH", (4, 1): "PPNH", (4, 2): "PPO",
 }
 # ICMPv6 answers Argus folds into their request's flow (bidirectional; printed as the request type)
-ICMP6_PAIRED = {131: 130, 132: 130, 134: 133, 136: 135}
+# (echo too: Argus 3.0.8 keys ICMPv6 echo by addresses only, neither identifier nor sequence)
+ICMP6_PAIRED = {129: 128, 131: 130, 132: 130, 134: 133, 136: 135}
 _ICMP6_MAP = np.arange(256, dtype=np.int64)
 for _a, _b in ICMP6_PAIRED.items():
     _ICMP6_MAP[_a] = _b
@@ -149,7 +150,7 @@ _WORK_COLS = _KEY_COLS + (
     "h", "gidx", "ts", "ts_last", "w", "bytes", "d", "sp", "dp", "flags", "itype", "icode", "eth",
     "prevg",
     # marker-only state
-    "frag", "m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont",
+    "frag", "m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "sub", "m_sub", "m_ns", "m_nd", "m_smap",
 )
 
 
@@ -172,15 +173,15 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     icode = c["icmp_code"][sel].astype(np.int64)
     v6 = c["ip_version"][sel] == 6
     is_icmp = ((proto == 1) & ~v6) | ((proto == 58) & v6)
-    echo_req = is_icmp & np.where(v6, itype == 128, itype == 8)
-    echo_rep = is_icmp & np.where(v6, itype == 129, itype == 0)
-    echo = echo_req | echo_rep
+    echo = is_icmp & ~v6 & ((itype == 8) | (itype == 0))
     ports = (proto == 6) | (proto == 17)
+    # (non-first fragments carry their first fragment's id/sequence/UDP head: decode)
     icmp_id = c["icmp_id"][sel].astype(np.int64)
-    # non-first fragments of echo datagrams carry no identifier: take their first fragment's
-    frag_echo = echo & (c["frag_off"][sel] > 0)
-    if frag_echo.any():
-        icmp_id = _fragment_echo_ids(t, sel, echo, icmp_id)
+    # sub-flows: Argus keys IPv4 echo by sequence number and UDP port 53 by DNS transaction
+    # id as well (measured); racluster merges them back into the key's rows
+    udp_head = c["udp_head"][sel].astype(np.int64)
+    dns = (proto == 17) & ((c["sport"][sel] == 53) | (c["dport"][sel] == 53)) & (udp_head >= 0)
+    sub = np.where(echo, c["icmp_seq"][sel].astype(np.int64) + 1, np.where(dns, udp_head + 1, 0))
     sport = np.where(ports, c["sport"][sel].astype(np.int64), np.where(echo, icmp_id, 0))
     dport = np.where(ports, c["dport"][sel].astype(np.int64), np.where(echo, icmp_id, 0))
     kind = np.where(arp, K_ARP, np.where(echo, K_ECHO, np.where(is_icmp, K_ICMP, K_IP)))
@@ -202,6 +203,8 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     extra = np.where(kind == K_ICMP, (itype << 8) | icode, extra0)
     x2 = np.where(kind == K_ICMP, _icmp_error_id(itype, icode, c["q_proto"][sel].astype(np.int64),
                                                 c["q_dst"][sel].astype(np.int64), c["q_dport"][sel].astype(np.int64)), 0)
+    addr_err = (kind == K_ICMP) & ~v6 & (c["q_proto"][sel] >= 0) & (((itype == 3) | (itype == 5)) & (icode <= 1))
+    sub = np.where(addr_err, (c["q_dst"][sel].astype(np.int64) & 0xFFFF) + 1, sub)
     w = {
         "kind": kind,
         "proto": proto,
@@ -213,6 +216,7 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
         "hi_port": np.where(swap, sport, dport),
         "extra": extra,
         "x2": x2,
+        "sub": sub,
         "gidx": c["index"][sel].astype(np.int64),
         "ts": ts_all[sel],
         # Argus counts Ethernet frames whole but leaves out other link headers (measured:
@@ -231,7 +235,7 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     n = len(sel)
     w["ts_last"] = w["ts"]
     w["w"] = np.ones(n, dtype=np.int64)
-    for name in ("m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont"):
+    for name in ("m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "m_sub", "m_ns", "m_nd", "m_smap"):
         w[name] = np.zeros(n, dtype=np.int64)
     w["h"] = _hash_keys(w)
     return w
@@ -261,8 +265,11 @@ def _icmp_mapped(t: PacketTable) -> dict[str, np.ndarray] | None:
     current record to the error's time (flag ``U``) without counting a packet.
     """
     c = t.columns
+    # a quoted DNS datagram is found by its transaction id too: the quote must hold it
+    # (ICMP body: 8-byte header, quoted IP header, 8-byte UDP header, 2 bytes of id)
+    dns_short = (c["q_proto"] == 17) & ((c["q_sport"] == 53) | (c["q_dport"] == 53)) & (c["payload_len"] < 30)
     sel = np.flatnonzero((c["status"] == 0) & (c["ip_version"] == 4) & (c["proto"] == 1)
-                         & np.isin(c["q_proto"], (6, 17)) & (c["frag_off"] == 0))
+                         & np.isin(c["q_proto"], (6, 17)) & (c["frag_off"] == 0) & ~dns_short)
     if not len(sel):
         return None
     prefix = np.uint64(0xFFFF_0000_0000)
@@ -281,22 +288,6 @@ def _icmp_mapped(t: PacketTable) -> dict[str, np.ndarray] | None:
     }
     return {"h": _hash_keys(k), "ts": (c["ts_ns"][sel] // 1000).astype(np.int64),
             "gidx": c["index"][sel].astype(np.int64)}
-
-
-def _fragment_echo_ids(t: PacketTable, sel, echo, icmp_id):
-    c = t.columns
-    df = pd.DataFrame({
-        "pos": np.arange(len(sel)), "s1": c["src_hi"][sel], "s2": c["src_lo"][sel], "d1": c["dst_hi"][sel],
-        "d2": c["dst_lo"][sel], "ipid": c["ip_id"][sel], "off": c["frag_off"][sel], "id": icmp_id,
-    })[echo]
-    firsts = df[df["off"] == 0].drop_duplicates(["s1", "s2", "d1", "d2", "ipid"], keep="last")
-    rest = df[df["off"] > 0]
-    m = rest.merge(firsts[["s1", "s2", "d1", "d2", "ipid", "id"]], on=["s1", "s2", "d1", "d2", "ipid"],
-                   how="left", suffixes=("", "_first"))
-    ok = m["id_first"].notna().to_numpy()
-    out = icmp_id.copy()
-    out[m["pos"].to_numpy()[ok]] = m["id_first"].to_numpy()[ok].astype(np.int64)
-    return out
 
 
 def _hash_keys(w) -> np.ndarray:
@@ -319,6 +310,7 @@ _CARRY_DTYPES = {
     "w": np.int8, "bytes": np.int8, "d": np.int8, "sp": np.int32, "dp": np.int32, "flags": np.int16,
     "itype": np.int16, "icode": np.int16, "eth": np.int8, "prevg": np.int8, "frag": np.int8, "m": np.int8,
     "m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8, "m_cont": np.int8,
+    "sub": np.int32, "m_sub": np.int32,
 }
 
 
@@ -390,24 +382,28 @@ class FlowBuilder:
         self._acc, self._keys, self._open, self._carry = None, None, None, None
         epoch_end = acc.groupby(["kid", "epoch"])["ltime"].transform("max").to_numpy()
         order = np.lexsort((acc["gidx"].to_numpy(), epoch_end))
-        op_all = open_.set_index("rid") if open_ is not None else None
+        op_all = _open_stats(open_) if open_ is not None else None
         for a in range(0, len(order), batch_rows):
             out = acc.iloc[order[a:a + batch_rows]].copy()
             if op_all is not None:
                 op = op_all.reindex(out.index)
-                has = op["start"].notna().to_numpy()
+                has = op["n"].notna().to_numpy()
                 if has.any():
-                    dur = (op["last"] - op["start"]).to_numpy(dtype=np.float64)[has]
                     nrec = out["nrec"].fillna(0).to_numpy(dtype=np.float64, copy=True)
                     dsum = out["dsum"].fillna(0).to_numpy(dtype=np.float64, copy=True)
                     dsq = out["dsq"].fillna(0).to_numpy(dtype=np.float64, copy=True)
                     dmin = out["dmin"].to_numpy(dtype=np.float64, copy=True)
                     dmax = out["dmax"].to_numpy(dtype=np.float64, copy=True)
-                    nrec[has] += 1
-                    dsum[has] += dur
-                    dsq[has] += dur ** 2
-                    dmin[has] = np.fmin(dmin[has], dur)
-                    dmax[has] = np.fmax(dmax[has], dur)
+                    nrec[has] += op["n"].to_numpy()[has]
+                    dsum[has] += op["s"].to_numpy()[has]
+                    dsq[has] += op["q"].to_numpy()[has]
+                    dmin[has] = np.fmin(dmin[has], op["mn"].to_numpy()[has])
+                    dmax[has] = np.fmax(dmax[has], op["mx"].to_numpy()[has])
+                    for col, oc, f in (("s_first", "s0", np.fmin), ("s_last", "s1", np.fmax),
+                                       ("d_first", "d0", np.fmin), ("d_last", "d1", np.fmax)):
+                        v = out[col].to_numpy(dtype=np.float64, copy=True)
+                        v[has] = f(v[has], op[oc].to_numpy()[has])
+                        out[col] = v
                     out["nrec"], out["dsum"], out["dsq"], out["dmin"], out["dmax"] = nrec, dsum, dsq, dmin, dmax
             kids = np.unique(out["kid"].astype(np.int64).to_numpy())
             yield _render(out, keys.loc[kids])
@@ -452,6 +448,51 @@ class FlowBuilder:
 
         # row epochs: a key idle longer than the merge horizon starts a new row
         epoch_break = ~newg & ((ts - prev_last) > self._H)
+        # epochs (absolute, carried by markers)
+        ep_inc = np.cumsum(epoch_break.astype(np.int64))
+        ep_base_idx = gstart[gid]
+        epoch = (ep_inc - ep_inc[ep_base_idx]) + np.where(is_m[ep_base_idx], w["m_epoch"][ep_base_idx], 0)
+
+        # persistent key ids
+        g_is_m = is_m[gstart]
+        g_kid = np.where(g_is_m, w["m_kid"][gstart], 0)
+        new_groups = np.flatnonzero(~g_is_m)
+        if len(new_groups):
+            # number new keys in order of their first packet in the file (chunk-invariant)
+            first_g = w["gidx"][gstart[new_groups]]
+            o = np.argsort(first_g, kind="stable")
+            ids = np.empty(len(new_groups), dtype=np.int64)
+            ids[o] = self._next_kid + np.arange(len(new_groups))
+            g_kid[new_groups] = ids
+            self._next_kid += len(new_groups)
+        kid = g_kid[gid]
+
+        # sub-flows (IPv4 echo sequence numbers, DNS ids): Argus keeps them apart, racluster
+        # merges them into the key's rows.  Each key's rows are regrouped into runs of one
+        # sub-key (a marker opens the run of the sub-flow it carries), runs ordered by their
+        # last packet, so each run is one Argus flow and the key's latest one stays open.
+        sub_eff = np.where(is_m, w["m_sub"], w["sub"])
+        run_start = np.zeros(n, dtype=bool)
+        if (sub_eff != 0).any():
+            pos = np.arange(n)
+            rk = np.lexsort((pos, sub_eff, gid))
+            rb = np.r_[True, (gid[rk][1:] != gid[rk][:-1]) | (sub_eff[rk][1:] != sub_eff[rk][:-1])]
+            run_id = np.empty(n, dtype=np.int64)
+            run_id[rk] = np.cumsum(rb) - 1
+            run_last = np.maximum.reduceat(pos[rk], np.flatnonzero(rb))[run_id]
+            perm = np.lexsort((pos, ~is_m, sub_eff, run_last, gid))
+            if (perm != pos).any():
+                w = _take(w, perm)
+                epoch, kid, sub_eff = epoch[perm], kid[perm], sub_eff[perm]
+                is_m = w["m"] == 1
+                ts = w["ts"]
+                ts_last = w["ts_last"]
+                kind = w["kind"]
+                flags = w["flags"]
+                is_tcp = (w["proto"] == 6) & (kind == K_IP)
+            run_start[1:] = ~newg[1:] & (sub_eff[1:] != sub_eff[:-1])
+        ep_change = np.zeros(n, dtype=bool)
+        ep_change[1:] = ~newg[1:] & (epoch[1:] != epoch[:-1])
         # forced new Argus flows
         syn = is_tcp & ((flags & (TH_SYN | TH_ACK)) == TH_SYN)
         rstfin = (is_tcp & ((flags & (TH_RST | TH_FIN)) != 0)).astype(np.int64) + w["m_rstfin"] * is_m
@@ -466,8 +507,7 @@ class FlowBuilder:
         crf_before = crf - rstfin
         since = crf_before - crf_before[prev_anchor]
         tcp_reinit = syn & ~newg & (since > 0)
-        echo_req = (kind == K_ECHO) & np.isin(w["itype"], (8, 128)) & (w["frag"] == 0)
-        flow_force = newg | epoch_break | tcp_reinit | (echo_req & ~is_m)
+        flow_force = newg | ep_change | tcp_reinit | run_start
         # markers continue the carried flow and record; the packet after a marker is not forced
         # unless one of the rules above says so
         rec_start = self._split_records(ts, flow_force, newg, is_m)
@@ -484,7 +524,7 @@ class FlowBuilder:
                                                                               TIMEOUT_US["other"])))
         expired = cand & (w["prevg"] > prev_rec_start_ts + self._S + tout)
         flow_start = flow_force | expired
-        flow_start &= ~is_m | newg  # (a marker is always its group's first row)
+        flow_start &= ~is_m | newg | run_start  # (a marker always opens its run)
 
         # orientation of each Argus flow from its first packet
         d = w["d"].astype(np.int64)
@@ -506,25 +546,6 @@ class FlowBuilder:
         tag = tag_here[fidx]
         is_src = (d == orient) & ~is_m
 
-        # epochs (absolute, carried by markers)
-        ep_inc = np.cumsum(epoch_break.astype(np.int64))
-        ep_base_idx = gstart[gid]
-        epoch = (ep_inc - ep_inc[ep_base_idx]) + np.where(is_m[ep_base_idx], w["m_epoch"][ep_base_idx], 0)
-
-        # persistent key ids
-        kid = np.empty(n, dtype=np.int64)
-        g_is_m = is_m[gstart]
-        g_kid = np.where(g_is_m, w["m_kid"][gstart], 0)
-        new_groups = np.flatnonzero(~g_is_m)
-        if len(new_groups):
-            # number new keys in order of their first packet in the file (chunk-invariant)
-            first_g = w["gidx"][gstart[new_groups]]
-            o = np.argsort(first_g, kind="stable")
-            ids = np.empty(len(new_groups), dtype=np.int64)
-            ids[o] = self._next_kid + np.arange(len(new_groups))
-            g_kid[new_groups] = ids
-            self._next_kid += len(new_groups)
-        kid = g_kid[gid]
 
         # Argus flow sequence numbers, in file order of flow starts
         fs_real = flow_start & ~is_m
@@ -563,10 +584,18 @@ class FlowBuilder:
             rec_pstart = ts[rec_first]
         rec_dur = rec_last_ts - rec_pstart
         rec_rid = rid[rec_first]
-        # the last record of each key stays open (carried)
-        g_last_rec = rec_id[np.r_[gstart[1:] - 1, n - 1]]
+        # carried (open) records: the last record of each key's last run, and of every other
+        # run (sub-flow) whose Argus flow has not timed out by the chunk's last packet (a later
+        # packet of an expired one starts a new flow anyway, so dropping it is chunk-invariant)
+        glast = np.r_[gstart[1:] - 1, n - 1]
+        run_b = np.flatnonzero(newg | run_start)
+        run_l = np.r_[run_b[1:] - 1, n - 1]
+        alive = (self._prev_ts - rec_ts0[rec_id[run_l]]) <= self._S + tout[run_l]
+        keep = alive | np.isin(run_l, glast)
+        cr = run_l[keep]  # one marker per carried run, in sorted (key, run) order
+        cr_rec = rec_id[cr]
         open_rec = np.zeros(len(rec_first), dtype=bool)
-        open_rec[g_last_rec] = True
+        open_rec[cr_rec] = True
 
         # ----- per-row aggregates for this chunk
         real = np.flatnonzero(~is_m)
@@ -584,14 +613,20 @@ class FlowBuilder:
             if len(miss):  # the stretched record's row had no packet in this chunk
                 extra_rows = pd.DataFrame({"ltime": bump.loc[miss].to_numpy(), "umap": 1}, index=miss)
                 agg = pd.concat([agg, extra_rows])
+        # packets per direction in each record (a marker brings its open record's counts)
+        rec_ns = np.add.reduceat(is_src.astype(np.int64), rec_first) + np.where(is_m[rec_first], w["m_ns"][rec_first], 0)
+        is_dst = (~is_src) & ~is_m
+        rec_nd = np.add.reduceat(is_dst.astype(np.int64), rec_first) + np.where(is_m[rec_first], w["m_nd"][rec_first], 0)
+        rec_smap = np.where(is_m[rec_first], w["m_smap"][rec_first], 0)
+        if g_rid is not None:
+            np.maximum.at(rec_smap, g_rec, g_ts)
+        s0, s1, d0, d1 = _direction_slots(rec_pstart, rec_last_ts, rec_ns, rec_nd, rec_smap)
         closed = ~open_rec
-        rstat = _record_stats(rec_rid[closed], rec_dur[closed])
+        rstat = _record_stats(rec_rid[closed], rec_dur[closed], s0[closed], s1[closed], d0[closed], d1[closed])
         agg = agg.join(rstat, how="outer")
         self._merge_acc(agg)
 
         # ----- key table (for rendering addresses later) and carry markers
-        glast = np.r_[gstart[1:] - 1, n - 1]
-        gl_rec = g_last_rec
         keys = pd.DataFrame({k: w[k][gstart] for k in _KEY_COLS})
         keys["kid"] = g_kid
         keys["last"] = np.maximum.reduceat(ts_last, gstart)
@@ -600,33 +635,39 @@ class FlowBuilder:
             self._keys = keys
         else:
             self._keys = pd.concat([self._keys[~self._keys.index.isin(keys.index)], keys])
-        # marker per key: the open record
-        mk = _take(w, gstart)
-        mk["ts"] = ts[rec_first[gl_rec]]
-        mk["ts_last"] = rec_last_ts[gl_rec]
+        # marker per carried run: its open record
+        nm = len(cr)
+        mk = _take(w, cr)
+        mk["ts"] = ts[rec_first[cr_rec]]
+        mk["ts_last"] = rec_last_ts[cr_rec]
         ts_last_open = mk["ts_last"]
-        mk["w"] = np.zeros(len(gstart), dtype=np.int64)
-        mk["bytes"] = np.zeros(len(gstart), dtype=np.int64)
-        mk["m"] = np.ones(len(gstart), dtype=np.int64)
-        mk["m_orient"] = orient[glast]
-        mk["m_tag"] = tag[glast]
-        mk["m_epoch"] = epoch[glast]
-        mk["m_kid"] = g_kid
+        mk["w"] = np.zeros(nm, dtype=np.int64)
+        mk["bytes"] = np.zeros(nm, dtype=np.int64)
+        mk["m"] = np.ones(nm, dtype=np.int64)
+        mk["m_orient"] = orient[cr]
+        mk["m_tag"] = tag[cr]
+        mk["m_epoch"] = epoch[cr]
+        mk["m_kid"] = kid[cr]
         # carried TCP state: a RST/FIN seen since the last SYN of the flow
-        last_anchor = last_syn_or_start[glast]
-        rf_after = crf[glast] - crf_before[last_anchor]
+        last_anchor = last_syn_or_start[cr]
+        rf_after = crf[cr] - crf_before[last_anchor]
         mk["m_rstfin"] = (rf_after > 0).astype(np.int64)
-        mk["m_pstart"] = np.where(rec_src_first[gl_rec] < big, rec_src_first[gl_rec], 0)
-        mk["m_cont"] = rec_cont[gl_rec].astype(np.int64)
-        mk["flags"] = np.zeros(len(gstart), dtype=np.int64)
-        mk["prevg"] = np.zeros(len(gstart), dtype=np.int64)
+        mk["m_pstart"] = np.where(rec_src_first[cr_rec] < big, rec_src_first[cr_rec], 0)
+        mk["m_cont"] = rec_cont[cr_rec].astype(np.int64)
+        mk["m_sub"] = sub_eff[cr]
+        mk["m_ns"] = rec_ns[cr_rec]
+        mk["m_nd"] = rec_nd[cr_rec]
+        mk["m_smap"] = rec_smap[cr_rec]
+        mk["flags"] = np.zeros(nm, dtype=np.int64)
+        mk["prevg"] = np.zeros(nm, dtype=np.int64)
         mk = {k: (v.astype(_CARRY_DTYPES[k]) if k in _CARRY_DTYPES else v) for k, v in mk.items()}
         if rest is not None and len(rest["ts"]):
             mk = {k: np.concatenate([rest[k], mk[k]]) for k in _WORK_COLS}
         self._carry = mk
-        # open record of each key: (rid, start, last) kept with the markers
-        new_open = pd.DataFrame({"rid": rid[glast], "start": rec_pstart[gl_rec], "last": ts_last_open,
-                                 "kid": g_kid}).set_index("kid")
+        # open records (one per marker): (rid, start, last), indexed by key id
+        new_open = pd.DataFrame({"rid": rid[cr], "start": rec_pstart[cr_rec], "last": ts_last_open,
+                                 "ns": rec_ns[cr_rec], "nd": rec_nd[cr_rec], "smap": rec_smap[cr_rec],
+                                 "kid": kid[cr]}).set_index("kid")
         if self._open is not None and len(self._open):
             self._open = pd.concat([self._open[~self._open.index.isin(new_open.index)], new_open])
         else:
@@ -704,7 +745,7 @@ class FlowBuilder:
         else:
             done_keys = keys.index[key_last.to_numpy() < self._now - self._H]
         # rows done: rows of done keys, and rows of older epochs of active keys
-        cur_epoch = pd.Series(self._carry["m_epoch"], index=self._carry["m_kid"])
+        cur_epoch = pd.Series(self._carry["m_epoch"], index=self._carry["m_kid"]).groupby(level=0).max()
         acc_kid = acc["kid"].astype(np.int64)
         acc_ep = acc["epoch"].astype(np.int64)
         key_done = acc_kid.isin(done_keys).to_numpy()
@@ -715,16 +756,18 @@ class FlowBuilder:
         out = acc[done].copy()
         self._acc = acc[~done]
         # close the open record of finished rows
-        op = open_[open_["rid"].isin(out.index)]
+        op = _open_stats(open_[open_["rid"].isin(out.index)])
         if len(op):
-            dur = (op["last"] - op["start"]).to_numpy()
-            r = op["rid"].to_numpy()
+            r = op.index.to_numpy()
             cur = out.loc[r]
-            out.loc[r, "nrec"] = cur["nrec"].fillna(0).to_numpy() + 1
-            out.loc[r, "dsum"] = cur["dsum"].fillna(0).to_numpy() + dur
-            out.loc[r, "dsq"] = cur["dsq"].fillna(0).to_numpy() + dur.astype(np.float64) ** 2
-            out.loc[r, "dmin"] = np.fmin(cur["dmin"].to_numpy(dtype=np.float64), dur)
-            out.loc[r, "dmax"] = np.fmax(cur["dmax"].to_numpy(dtype=np.float64), dur)
+            out.loc[r, "nrec"] = cur["nrec"].fillna(0).to_numpy() + op["n"].to_numpy()
+            out.loc[r, "dsum"] = cur["dsum"].fillna(0).to_numpy() + op["s"].to_numpy()
+            out.loc[r, "dsq"] = cur["dsq"].fillna(0).to_numpy() + op["q"].to_numpy()
+            out.loc[r, "dmin"] = np.fmin(cur["dmin"].to_numpy(dtype=np.float64), op["mn"].to_numpy())
+            out.loc[r, "dmax"] = np.fmax(cur["dmax"].to_numpy(dtype=np.float64), op["mx"].to_numpy())
+            for col, oc, f in (("s_first", "s0", np.fmin), ("s_last", "s1", np.fmax), ("d_first", "d0", np.fmin),
+                               ("d_last", "d1", np.fmax)):
+                out.loc[r, col] = f(cur[col].to_numpy(dtype=np.float64), op[oc].to_numpy())
         # epoch end per (kid, epoch): last packet of all rows of the key-epoch
         out["epoch_end"] = out.groupby(["kid", "epoch"])["ltime"].transform("max")
         # drop finished keys from the carried state
@@ -776,20 +819,27 @@ def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag,
         "first_flags": flags[first],
         "umap": np.zeros(len(b), dtype=np.int64),
     }
-    big = np.iinfo(np.int64).max
-    t = ts[o]
-    data["s_first"] = np.minimum.reduceat(np.where(src == 1, t, big), b)
-    data["s_last"] = np.maximum.reduceat(np.where(src == 1, t, -1), b)
-    data["d_first"] = np.minimum.reduceat(np.where(src == 0, t, big), b)
-    data["d_last"] = np.maximum.reduceat(np.where(src == 0, t, -1), b)
     return pd.DataFrame(data, index=pd.Index(r[b], name="rid"))
+
+
+def _open_stats(open_: pd.DataFrame) -> pd.DataFrame:
+    """Duration statistics and direction spans of the open records per row id (a row can hold
+    several sub-flows)."""
+    dur = (open_["last"] - open_["start"]).to_numpy(dtype=np.float64)
+    s0, s1, d0, d1 = _direction_slots(open_["start"].to_numpy(), open_["last"].to_numpy(),
+                                      open_["ns"].to_numpy(), open_["nd"].to_numpy(), open_["smap"].to_numpy())
+    g = pd.DataFrame({"rid": open_["rid"].to_numpy(), "d": dur, "d2": dur ** 2, "s0": s0, "s1": s1, "d0": d0,
+                      "d1": d1}).groupby("rid")
+    return pd.DataFrame({"n": g["d"].size().astype(np.float64), "s": g["d"].sum(), "q": g["d2"].sum(),
+                         "mn": g["d"].min(), "mx": g["d"].max(), "s0": g["s0"].min(), "s1": g["s1"].max(),
+                         "d0": g["d0"].min(), "d1": g["d1"].max()})
 
 
 def _mapped_records(mapped, h, gidx, rec_id, rec_start_ts, S):
     """Record (index into this chunk's records) each ICMP-mapped event stretches, and its time.
 
-    The record is the one holding the last row of the quoted key before the error in file
-    order; events whose key has no such row (no flow yet) or come 5 s or more after that
+    The record is the one holding the quoted key's last row before the error in file
+    order (markers count as earlier); events whose key has no such row (no flow yet) or come 5 s or more after that
     record's start are dropped.
     """
     hg, tg, ig = mapped["h"], mapped["ts"], mapped["gidx"]
@@ -798,9 +848,10 @@ def _mapped_records(mapped, h, gidx, rec_id, rec_start_ts, S):
     recs, times = [], []
     for k in np.flatnonzero(hi > lo).tolist():
         a, b = int(lo[k]), int(hi[k])
-        j = a + int(np.searchsorted(gidx[a:b], ig[k], side="left")) - 1
-        if j < a:
+        before = np.where(gidx[a:b] < ig[k], gidx[a:b], -1)
+        if before.max() < 0:
             continue
+        j = a + int(np.argmax(before))
         r = int(rec_id[j])
         if tg[k] < rec_start_ts[r] + S:
             recs.append(r)
@@ -808,21 +859,55 @@ def _mapped_records(mapped, h, gidx, rec_id, rec_start_ts, S):
     return np.asarray(recs, dtype=np.int64), np.asarray(times, dtype=np.int64)
 
 
-def _record_stats(rec_rid, rec_dur) -> pd.DataFrame:
-    cols = ("nrec", "dsum", "dmin", "dmax", "dsq")
+def _direction_slots(start, last, ns, nd, smap=None):
+    """Argus's per-direction (start, end) times of records, measured with ra's sdur/ddur.
+
+    A direction with two or more packets in the record spans the whole record; a source
+    direction with one packet sits at the record start; a destination direction with one
+    packet sits at the record end when the source also sent exactly one, else at the start.
+    NaN where the direction sent nothing.  racluster's srate/drate divide by the merged spans.
+    ``smap``: time of the latest ICMP error mapped onto the record (0: none); Argus sets the
+    source end to it (or the source start, when the source sent nothing).
+    """
+    S = np.asarray(start, dtype=np.float64)
+    E = np.asarray(last, dtype=np.float64)
+    ns = np.asarray(ns)
+    nd = np.asarray(nd)
+    nan = np.full(len(S), np.nan)
+    s0 = np.where(ns >= 1, S, nan)
+    s1 = np.where(ns >= 2, E, s0)
+    d_one = np.where(ns == 1, E, S)
+    d0 = np.where(nd >= 2, S, np.where(nd == 1, d_one, nan))
+    d1 = np.where(nd >= 2, E, d0)
+    if smap is not None:
+        m = np.asarray(smap, dtype=np.float64)
+        has = m > 0
+        s1 = np.where(has, np.where(np.isnan(s0), m, np.fmax(s1, m)), s1)
+        s0 = np.where(has & np.isnan(s0), m, s0)
+    return s0, s1, d0, d1
+
+
+def _record_stats(rec_rid, rec_dur, s0=None, s1=None, d0=None, d1=None) -> pd.DataFrame:
+    cols = ("nrec", "dsum", "dmin", "dmax", "dsq", "s_first", "s_last", "d_first", "d_last")
     if not len(rec_rid):
         return pd.DataFrame({c: pd.Series(dtype=np.float64) for c in cols}, index=pd.Index([], name="rid"))
     o = np.argsort(rec_rid, kind="stable")
     r = rec_rid[o]
     d = rec_dur[o].astype(np.int64)
     b = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
-    return pd.DataFrame({
+    out = {
         "nrec": np.diff(np.r_[b, len(r)]).astype(np.float64),
         "dsum": np.add.reduceat(d, b).astype(np.float64),
         "dmin": np.minimum.reduceat(d, b).astype(np.float64),
         "dmax": np.maximum.reduceat(d, b).astype(np.float64),
         "dsq": np.add.reduceat(d.astype(np.float64) ** 2, b),
-    }, index=pd.Index(r[b], name="rid"))
+    }
+    if s0 is not None:
+        out["s_first"] = np.fmin.reduceat(s0[o], b)
+        out["s_last"] = np.fmax.reduceat(s1[o], b)
+        out["d_first"] = np.fmin.reduceat(d0[o], b)
+        out["d_last"] = np.fmax.reduceat(d1[o], b)
+    return pd.DataFrame(out, index=pd.Index(r[b], name="rid"))
 
 
 def _empty_acc() -> pd.DataFrame:
@@ -926,11 +1011,9 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
         rate = np.where(dur_us > 0, (pkts - 1) / dur, 0.0)
         s_span = (acc["s_last"].astype(np.float64).to_numpy() - acc["s_first"].astype(np.float64).to_numpy()) / US
         d_span = (acc["d_last"].astype(np.float64).to_numpy() - acc["d_first"].astype(np.float64).to_numpy()) / US
-        # measured: racluster divides by the row's duration, except for ICMP echo rows
-        # (merged per-echo records) where each direction's own span is used
-        echo_row = kind == K_ECHO
-        s_den = np.where(echo_row, s_span, dur)
-        d_den = np.where(echo_row, d_span, dur)
+        # racluster: (packets - 1) / the direction's merged span (see _direction_slots)
+        s_den = np.nan_to_num(s_span)
+        d_den = np.nan_to_num(d_span)
         srate = np.where((spkts > 1) & (s_den > 0), (spkts - 1) / s_den, 0.0)
         drate = np.where((dpkts > 1) & (d_den > 0), (dpkts - 1) / d_den, 0.0)
     stddev = np.sqrt(np.maximum(var, 0.0))

@@ -81,8 +81,8 @@ PACKET_DTYPES = {c[0]: np.dtype(c[1]) for c in PACKET_COLUMNS}
 
 # Non-first IPv4 fragments carry no transport header; decode attributes them to
 # the flow of their first fragment (same src, dst, proto, ip_id) when it was
-# seen earlier in the file, filling sport/dport/icmp_* from it, the way Argus
-# does.  Fragments whose first fragment was never seen keep sport = dport = 0.
+# seen earlier in the file, filling sport/dport/icmp_type/icmp_code/icmp_id/icmp_seq/
+# udp_head from it, the way Argus does.  Fragments whose first fragment was never seen keep sport = dport = 0.
 
 
 @dataclass

@@ -203,3 +203,88 @@ def pcapng_unknown(endian="<"):
 
 def compress(data: bytes, how: str) -> bytes:
     return {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress}[how](data)
+
+
+def flow_keys_packets() -> list[tuple[float, bytes]]:
+    """Ethernet frames for what Argus keys beyond the 5-tuple (``tests/test_argus_diff.py``,
+    ``tests/test_flows.py``): DNS transaction ids on port 53, IPv4 echo sequence numbers
+    (retransmitted, interleaved, unanswered), IPv6 echo and ND/MLD pairs, ICMPv4 errors quoting
+    UDP/TCP datagrams (port/protocol/host unreachable, redirect, time exceeded), some arriving
+    after the quoted flow's status interval."""
+    try:
+        from tests import flowgen as fg
+    except ImportError:  # run with tests/ on sys.path
+        import flowgen as fg
+
+    T = fg.T0
+    pk = []
+
+    def dns(i, resp=False):
+        return struct.pack("!HHHHHH", i, 0x8180 if resp else 0x0100, 1, 0, 0, 0) + b"\x03www\x00\x00\x01\x00\x01"
+
+    for i in range(4):  # one 5-tuple, four ids
+        pk.append((T + i * 0.5, fg.udp4("10.0.5.1", 41000, "10.0.5.8", 53, data=dns(100 + i))))
+        pk.append((T + i * 0.5 + 0.01, fg.udp4("10.0.5.8", 53, "10.0.5.1", 41000, data=dns(100 + i, True))))
+    pk.append((T + 3, fg.udp4("10.0.5.2", 41001, "10.0.5.8", 53, data=dns(7))))  # answer with another id
+    pk.append((T + 3.01, fg.udp4("10.0.5.8", 53, "10.0.5.2", 41001, data=dns(8, True))))
+    pk.append((T + 4, fg.udp4("10.0.5.3", 41002, "10.0.5.8", 53, data=dns(9))))  # retransmitted query
+    pk.append((T + 5, fg.udp4("10.0.5.3", 41002, "10.0.5.8", 53, data=dns(9))))
+    pk.append((T + 5.01, fg.udp4("10.0.5.8", 53, "10.0.5.3", 41002, data=dns(9, True))))
+    pk.append((T + 7, fg.udp4("10.0.5.5", 41003, "10.0.5.8", 53, data=b"x")))  # too short for an id
+    pk.append((T + 7.1, fg.udp4("10.0.5.5", 41003, "10.0.5.8", 53, data=b"")))
+    for k, (dt, fwd, i) in enumerate([(8, 1, 20), (8.001, 1, 21), (8.01, 0, 20), (8.02, 0, 21)]):  # interleaved
+        a, b = ("10.0.5.6", "10.0.5.8") if fwd else ("10.0.5.8", "10.0.5.6")
+        pk.append((T + dt, fg.udp4(a, 41004 if fwd else 53, b, 53 if fwd else 41004, data=dns(i, not fwd))))
+    pk.append((T + 9, fg.udp4("10.0.5.8", 53, "10.0.5.7", 41005, data=dns(30, True))))  # answer first
+    pk.append((T + 9.5, fg.udp4("10.0.5.7", 41005, "10.0.5.8", 53, data=dns(31))))
+    pk.append((T + 10, fg.udp4("10.0.5.9", 5353, "10.0.5.8", 5353, data=dns(40))))  # not port 53
+    pk.append((T + 10.1, fg.udp4("10.0.5.9", 5353, "10.0.5.8", 5353, data=dns(41))))
+
+    for v6 in (False, True):
+        a, b = ("10.0.7.1", "10.0.7.2") if not v6 else ("fd00::71", "fd00::72")
+        o = 20 + (100 if v6 else 0)
+
+        def E(s, d, req, ident, sq):
+            if v6:
+                return fg.icmp6(s, d, 128 if req else 129, 0, fg.echo(ident, sq))
+            return fg.icmp4(s, d, 8 if req else 0, 0, fg.echo(ident, sq))
+
+        for dt, req, ident, sq in [(0, 1, 5, 1), (1, 1, 5, 1), (1.5, 0, 5, 1), (2, 1, 5, 2), (2.1, 1, 5, 3), (2.2, 0, 5, 2),
+                                   (2.3, 0, 5, 3), (3, 0, 5, 9), (3.1, 1, 5, 10), (3.2, 0, 5, 10), (4, 1, 6, 1), (4.1, 0, 6, 1)]:
+            pk.append((T + o + dt, E(a, b, 1, ident, sq) if req else E(b, a, 0, ident, sq)))
+    body = b"\x00" * 44
+    for i, (s, d, ty) in enumerate([("fd00::20", "fd00::21", 133), ("fd00::21", "fd00::20", 134), ("fd00::22", "fd00::23", 135),
+                                    ("fd00::23", "fd00::22", 136), ("fd00::26", "fd00::27", 134), ("fd00::2a", "fd00::2b", 131),
+                                    ("fd00::2a", "fd00::2b", 132), ("fd00::2a", "fd00::2c", 143), ("fd00::2a", "fd00::2c", 200)]):
+        pk.append((T + 30 + i * 0.01, fg.icmp6(s, d, ty, 0, body)))
+    for i, co in enumerate(range(8)):
+        pk.append((T + 31 + i * 0.01, fg.icmp6("fd00::1", "fd00::2", 1, co, body)))
+    for i, (ty, co) in enumerate([(2, 0), (3, 0), (3, 1), (4, 0), (4, 1), (4, 2)]):
+        pk.append((T + 32 + i * 0.01, fg.icmp6("fd00::1", "fd00::3", ty, co, body)))
+
+    t = T + 40
+    ip4, icmp4, udp4, tcp4, S_, A_ = fg.ip4, fg.icmp4, fg.udp4, fg.tcp4, fg.S, fg.A
+    z = b"\x00\x00\x00\x00"
+    pk.append((t + 0.1, icmp4("10.0.6.2", "10.0.6.1", 3, 2, z + bytes(ip4("10.0.6.1", "10.0.6.2", 132, b"\x00" * 8)))))
+    q_tcp = bytes(ip4("10.0.6.1", "172.16.9.8", 6, dpkt.tcp.TCP(sport=40001, dport=80, flags=S_)))
+    q_tcp2 = bytes(ip4("10.0.6.1", "172.16.9.9", 6, dpkt.tcp.TCP(sport=40001, dport=80, flags=S_)))
+    for dt, ty, co, rest, q in [(0.2, 5, 1, b"\x0a\x00\x06\xfe", q_tcp), (0.3, 5, 0, b"\x0a\x00\x06\xfe", q_tcp),
+                                (0.4, 12, 0, z, q_tcp), (0.5, 4, 0, z, q_tcp), (0.6, 3, 1, z, q_tcp), (0.7, 3, 1, z, q_tcp2),
+                                (0.8, 11, 0, z, q_tcp), (0.9, 3, 4, b"\x00\x00\x05\xdc", q_tcp), (0.95, 3, 0, z, q_tcp)]:
+        pk.append((t + dt, icmp4("10.0.6.254", "10.0.6.1", ty, co, rest + q)))
+    pk.append((t + 1.0, tcp4("10.0.6.1", 40002, "10.0.6.2", 80, S_)))
+    pk.append((t + 1.1, tcp4("10.0.6.2", 80, "10.0.6.1", 40002, S_ | A_)))
+    q = bytes(ip4("10.0.6.2", "10.0.6.1", 6, dpkt.tcp.TCP(sport=80, dport=40002, flags=S_ | A_)))
+    pk.append((t + 1.5, icmp4("10.0.6.1", "10.0.6.2", 3, 3, z + q)))
+    pk.append((t + 2.0, udp4("10.0.6.3", 5000, "10.0.6.4", 6000)))
+    q2 = bytes(ip4("10.0.6.3", "10.0.6.4", 17, dpkt.udp.UDP(sport=5000, dport=6000, ulen=8)))
+    for dt in (2.5, 3.5, 10.5):
+        pk.append((t + dt, icmp4("10.0.6.4", "10.0.6.3", 3, 3, z + q2)))
+    q3 = bytes(ip4("10.0.6.5", "10.0.6.6", 17, dpkt.udp.UDP(sport=5000, dport=6000, ulen=8)))
+    for dt, what in [(20.0, "u"), (20.5, "i"), (21.0, "u"), (27.0, "u"), (27.5, "i")]:
+        pk.append((t + dt, udp4("10.0.6.5", 5000, "10.0.6.6", 6000) if what == "u" else icmp4("10.0.6.6", "10.0.6.5", 3, 3, z + q3)))
+    pk.append((t + 30.0, udp4("10.0.6.7", 53, "10.0.6.8", 53, data=dns(77))))  # DNS to a closed port
+    q4 = bytes(ip4("10.0.6.7", "10.0.6.8", 17, dpkt.udp.UDP(sport=53, dport=53, ulen=8 + 16)))
+    pk.append((t + 30.01, icmp4("10.0.6.8", "10.0.6.7", 3, 3, z + q4)))
+    pk.sort(key=lambda x: x[0])
+    return pk

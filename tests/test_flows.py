@@ -21,7 +21,7 @@ T0 = 1_700_000_000
 
 
 def table(rows):
-    """rows: (t_seconds, src, sport, dst, dport, proto, flags, wirelen[, icmp_type, icmp_id])"""
+    """rows: (t_seconds, src, sport, dst, dport, proto, flags, wirelen[, icmp_type, icmp_id[, icmp_seq]])"""
     t = PacketTable.empty(len(rows))
     c = t.columns
     for i, r in enumerate(rows):
@@ -36,9 +36,10 @@ def table(rows):
         c["src_hi"][i], c["src_lo"][i] = str_to_addr(s)
         c["dst_hi"][i], c["dst_lo"][i] = str_to_addr(d)
         c["sport"][i], c["dport"][i], c["tcp_flags"][i] = sp, dp, fl
-        c["icmp_type"][i] = c["icmp_code"][i] = -1
+        c["icmp_type"][i] = c["icmp_code"][i] = c["q_proto"][i] = c["udp_head"][i] = -1
         if proto == 1:
             c["icmp_type"][i], c["icmp_code"][i], c["icmp_id"][i] = r[8], 0, r[9]
+            c["icmp_seq"][i] = r[10] if len(r) > 10 else 0
             c["sport"][i], c["dport"][i] = r[8], 0
     return t
 
@@ -93,11 +94,39 @@ def test_tcp_states():
 
 
 def test_icmp_echo_rows():
-    rows = [(0, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 77), (0.001, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 77),
-            (1, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 77), (1.001, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 77)]
+    rows = [(0, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 77, 1), (0.001, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 77, 1),
+            (1, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 77, 2), (1.001, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 77, 2)]
     r = flows_from_table(table(rows)).iloc[0]
     assert (r.sport, r.dport, r.state, r.pkts, r.spkts) == ("0x0008", "0x4d00", "ECO", 4, 2)
     assert r["sum"] == pytest.approx(0.002) and r["mean"] == pytest.approx(0.001)
+
+
+def test_icmp_echo_keyed_by_sequence():
+    """Argus: one flow per echo sequence number (a retransmitted request joins its first copy;
+    interleaved echoes stay apart); a reply seen alone is its own ECR row; racluster merges per id."""
+    rows = [(0, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 5, 1), (1, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 5, 1),
+            (1.5, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 5, 1),
+            (2, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 5, 2), (2.1, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 5, 3),
+            (2.2, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 5, 2), (2.3, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 5, 3),
+            (3, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 5, 9)]
+    df = flows_from_table(table(rows)).set_index("sport")
+    eco, ecr = df.loc["0x0008"], df.loc["0x0000"]
+    assert (eco.state, eco.pkts, eco.spkts, eco.saddr) == ("ECO", 7, 4, "1.1.1.1")
+    assert eco["sum"] == pytest.approx(1.9) and eco["min"] == pytest.approx(0.2) and eco["max"] == pytest.approx(1.5)
+    assert (ecr.state, ecr.pkts, ecr.dpkts, ecr.saddr) == ("ECR", 1, 1, "1.1.1.1")
+
+
+def test_dns_keyed_by_transaction_id():
+    """UDP port 53: one Argus flow per DNS id; an answer whose id matches no query is its own
+    flow, oriented from the server (measured)."""
+    rows = [(0, "10.0.5.2", 41001, "10.0.5.8", 53, 17, 0, 60), (0.01, "10.0.5.8", 53, "10.0.5.2", 41001, 17, 0, 90)]
+    t = table(rows)
+    t.columns["udp_head"][:] = [7, 8]
+    df = flows_from_table(t)
+    assert sorted(zip(df.saddr, df.sport, df.pkts)) == [("10.0.5.2", "41001", 1), ("10.0.5.8", "53", 1)]
+    t.columns["udp_head"][:] = [7, 7]
+    df = flows_from_table(t)
+    assert list(zip(df.saddr, df.state, df.pkts)) == [("10.0.5.2", "CON", 2)]
 
 
 def test_empty_table():
@@ -117,6 +146,18 @@ def test_chunked_equals_whole(generated, chunk):
         whole, _ = extract_flows(generated[name], chunk_packets=10_000_000)
         part, _ = extract_flows(generated[name], chunk_packets=chunk)
         pd.testing.assert_frame_equal(whole, part)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 50])
+def test_chunked_equals_whole_sub_flows(tmp_path, chunk):
+    """Interleaved DNS ids / echo sequences and ICMP errors mapped onto their quoted flow:
+    several Argus flows of one key stay open across chunk boundaries."""
+    import pcapgen
+
+    cap = flowgen.write_pcap(tmp_path / "keys.pcap", pcapgen.flow_keys_packets())
+    whole, _ = extract_flows(cap, chunk_packets=10_000_000)
+    part, _ = extract_flows(cap, chunk_packets=chunk)
+    pd.testing.assert_frame_equal(whole, part)
 
 
 def test_accounting_and_columns(generated):
