@@ -258,11 +258,41 @@ def label_codes(df: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
             pd.Categorical(sub, categories=SUBCATEGORIES).codes.astype(np.int64))
 
 
-def encode_runs(runs: list[Run], spec: WindowSpec) -> Encoded:
+def _run_sample(w_unique: np.ndarray, inverse: np.ndarray, yc: np.ndarray, ys: np.ndarray, run_cap: int,
+                rng) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """At most ``run_cap`` distinct (window, label) pairs per class of one run, as rows."""
+    pair = pair_labels(yc, ys)
+    uk = np.unique(inverse * 64 + pair)
+    pu = uk % 64
+    keep = []
+    for c in np.unique(pu):
+        idx = np.flatnonzero(pu == c)
+        if len(idx) > run_cap:
+            idx = np.sort(rng.choice(idx, run_cap, replace=False))
+        keep.append(idx)
+    uk = uk[np.concatenate(keep)]
+    rows = uk // 64
+    return w_unique[rows], uk % 64 // len(SUBCATEGORIES), uk % 64 % len(SUBCATEGORIES), rows
+
+
+def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, seed: int = 0) -> Encoded:
+    """Distinct windows of ``runs`` with per-flow labels.  With ``run_cap`` (training only),
+    each run keeps at most ``run_cap`` distinct (window, label) pairs per class, one row each
+    (bounded memory: flood runs have tens of thousands of distinct windows, of which the
+    per-class ``cap`` keeps a few thousand in all anyway)."""
     xs, invs, ycs, yss, rids, offset = [], [], [], [], [], 0
     for i, r in enumerate(runs):
         w = build_windows(r.flows, spec)
         yc, ys = label_codes(r.flows, r.name)
+        if run_cap is not None:
+            x, yc, ys, _ = _run_sample(w.unique, w.inverse, yc, ys, run_cap, np.random.default_rng([seed, i]))
+            xs.append(x)
+            invs.append(np.arange(len(x)) + offset)
+            offset += len(x)
+            ycs.append(yc)
+            yss.append(ys)
+            rids.append(np.full(len(yc), i))
+            continue
         xs.append(w.unique)
         invs.append(w.inverse + offset)
         offset += len(w.unique)
@@ -341,6 +371,7 @@ class TrainConfig:
     seed: int = 7
     threads: int = 1  # 2 OpenMP threads spin badly on a busy 2-core machine
     class_weight: str = "balanced"  # cross-entropy class weights: balanced (inverse frequency), sqrt, none
+    run_cap: int | None = 2000  # max distinct windows per class and training run, before ``cap`` (memory bound)
 
 
 def set_determinism(seed: int, threads: int) -> None:
@@ -355,10 +386,15 @@ def set_determinism(seed: int, threads: int) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def scaler_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
-    mean = flat.mean(0)
-    std = flat.std(0)
+def scaler_fit(x: np.ndarray, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    flat = x.reshape(-1, x.shape[-1])
+    n = max(1, len(flat))
+    # float64 sums chunk by chunk: no float64 copy of the whole training set
+    s1 = sum((flat[lo:lo + chunk].astype(np.float64).sum(0) for lo in range(0, len(flat), chunk)), np.zeros(flat.shape[1]))
+    mean = s1 / n
+    s2 = sum((((flat[lo:lo + chunk].astype(np.float64) - mean) ** 2).sum(0) for lo in range(0, len(flat), chunk)),
+             np.zeros(flat.shape[1]))
+    std = np.sqrt(s2 / n)
     # a floor keeps near-constant training features from exploding on new data
     std = np.maximum(std, STD_FLOOR)
     return mean.astype(np.float32), std.astype(np.float32)
@@ -714,12 +750,14 @@ def prepare_training(runs: dict, cfg: TrainConfig, log=print) -> dict:
     spec = WindowSpec(cfg.steps, cfg.past)
     if not runs["train"]:
         raise ForensicsError("no training runs")
-    tr = encode_runs(runs["train"], spec)
+    tr = encode_runs(runs["train"], spec, run_cap=cfg.run_cap, seed=cfg.seed)
+    n_train_flows = sum(len(r.flows) for r in runs["train"])
     val = encode_runs(runs["val"], spec) if runs["val"] else None
     x_d, pair_d, _ = distinct_labeled(tr)
+    del tr
     mean, std = scaler_fit(x_d)
     x_bal, pair_bal, info = balance_training(x_d, pair_d, cfg.cap, cfg.seed)
-    info = {"train_flows": int(len(tr.y_cat)), "train_distinct_windows": int(len(x_d)),
+    info = {"train_flows": int(n_train_flows), "train_distinct_windows": int(len(x_d)),
             "before_smote": pair_names(info["before_smote"]), "after_smote": pair_names(info["after_smote"]),
             "val_flows": int(len(val.y_cat)) if val else 0}
     log(f"training set: {info['train_flows']} flows, {info['train_distinct_windows']} distinct labeled windows, "
@@ -850,9 +888,10 @@ the rest = training.
 - validation runs ({len(tr['split']['val'])}): {', '.join(tr['split']['val'])}
 - test runs ({len(tr['split']['test'])}): {', '.join(tr['split']['test'])}
 
-Training flows: {tr['train_flows']}; distinct labeled windows: {tr['train_distinct_windows']};
+Training flows: {tr['train_flows']}; distinct labeled windows kept: {tr['train_distinct_windows']}
+(at most {tr['config'].get('run_cap')} per class and run);
 each (category, subcategory) class capped at {tr['config']['cap']} distinct windows, then SMOTE
-(imbalanced-learn, k=5, training split only) to balance; class-weighted cross-entropy on both heads;
+(imbalanced-learn, k=5, training split only) to balance; {tr['config'].get('class_weight', 'balanced')} class-weighted cross-entropy on both heads;
 Adam lr {tr['config']['lr']}, batch {tr['config']['batch']}, early stopping on validation macro-F1
 (patience {tr['config']['patience']}); seed {tr['config']['seed']}, deterministic algorithms, {tr['config']['threads']} threads.
 Epochs run: {len(tr['history'])}; training time {tr['train_seconds']} s (CNN-LSTM only) on the 2-core build machine.
