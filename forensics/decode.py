@@ -363,6 +363,7 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     q_sp = (T[rows, qi].astype(np.int64) << 8) | T[rows, qi + 1]
     q_dp = (T[rows, qi + 2].astype(np.int64) << 8) | T[rows, qi + 3]
     uhead = np.where(udp & (avail_t >= 10), _c16(T, 8), -1)
+    igmp = first & v4 & (proto == 2) & (avail_t >= 8)
     t_hlen = np.where(tcp, tcp_off, np.where(udp | icmp, 8, 0))
     pay = np.where(ip_len > 0, ip_len - hlen - t_hlen, 0)
     pay = np.maximum(pay, 0)
@@ -418,6 +419,8 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     c["q_dport"][gqp] = q_dp[gqp]
     gu = good & udp
     c["udp_head"][gu] = uhead[gu]
+    gm = good & igmp
+    c["igmp_group"][gm] = _c32(T, 4)[gm]
     return slow
 
 
@@ -630,6 +633,10 @@ def decode_record(linktype: int, buf: bytes) -> dict:
                     out["q_sport"], out["q_dport"] = struct.unpack(">HH", raw4[8 + qihl:12 + qihl])
         out["payload_len"] = max(iplen - hl - 8, 0) if iplen else 0
         return out
+    if p == 2 and et == 0x0800:
+        raw4 = _raw_transport(buf, data, et, hl, iplen)
+        if raw4 is not None and len(raw4) >= 8:
+            out["igmp_group"] = struct.unpack(">I", raw4[4:8])[0]
     out["payload_len"] = pay_ip
     return out
 

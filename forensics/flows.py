@@ -187,6 +187,14 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     kind = np.where(arp, K_ARP, np.where(echo, K_ECHO, np.where(is_icmp, K_ICMP, K_IP)))
     s_hi, s_lo = c["src_hi"][sel], c["src_lo"][sel]
     d_hi, d_lo = c["dst_hi"][sel], c["dst_lo"][sel]
+    # IGMP: Argus keys (and prints) the message's group field as the destination (measured:
+    # a v2 leave sent to 224.0.0.2 joins the group's report row; a v3 report prints 0.0.0.<records>;
+    # a general query, group 0.0.0.0, keeps its IP destination)
+    igmp = (proto == 2) & ~v6 & (c["igmp_group"][sel] != 0)  # (a general query keeps its address)
+    if igmp.any():
+        # (the IP destination keeps a report and a leave apart: two Argus flows, one row)
+        sub = np.where(igmp, (d_lo & np.uint64(0xFFFFFFFF)).astype(np.int64) + 1, sub)
+        d_lo = np.where(igmp, np.uint64(0xFFFF_0000_0000) | c["igmp_group"][sel].astype(np.uint64), d_lo)
     a_gt = (s_hi > d_hi) | ((s_hi == d_hi) & ((s_lo > d_lo) | ((s_lo == d_lo) & (sport > dport))))
     # Argus does not pair the two directions of an IPv6 flow between one address and itself
     # (::1 <-> ::1): each direction is its own flow (measured)

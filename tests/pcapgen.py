@@ -127,6 +127,8 @@ def protocol_variants() -> list[tuple[str, int, bytes, dict]]:
         ("ipv6-ext-hop", 1, eth(bytes(v6ext), 0x86DD), base_expect(V6A, V6B, proto=17, sport=5683, dport=5683, payload_len=4)),
         ("arp", 1, eth(bytes(arp), 0x0806), base_expect(ethertype=0x0806, arp_op=1, proto=0, ip_version=0)),
         ("gre", 1, eth(bytes(gre)), base_expect(proto=47, payload_len=24)),
+        ("igmp-v2-report", 1, eth(bytes(_ip4(p=2, data=b"\x16\x00\x00\x00\xe0\x00\x00\xfb")), 0x0800),
+         base_expect(proto=2, igmp_group=0xE00000FB, payload_len=8)),
         ("frag-first", 1, eth(bytes(_ip4(p=17, data=udp(6000, 7000, b"A" * 16), ident=77, mf=True))), base_expect(proto=17, sport=6000, dport=7000, more_frags=True, ip_id=77)),
         ("frag-second", 1, eth(bytes(_ip4(p=17, data=b"B" * 24, ident=77, off=24))), base_expect(proto=17, sport=6000, dport=7000, frag_off=24, ip_id=77)),
         ("lldp", 1, eth(b"\x02\x07\x04" + b"\x00" * 40, 0x88CC), dict(status=0, ethertype=0x88CC, ip_version=0)),
@@ -286,5 +288,11 @@ def flow_keys_packets() -> list[tuple[float, bytes]]:
     pk.append((t + 30.0, udp4("10.0.6.7", 53, "10.0.6.8", 53, data=dns(77))))  # DNS to a closed port
     q4 = bytes(ip4("10.0.6.7", "10.0.6.8", 17, dpkt.udp.UDP(sport=53, dport=53, ulen=8 + 16)))
     pk.append((t + 30.01, icmp4("10.0.6.8", "10.0.6.7", 3, 3, z + q4)))
+    # IGMP: v2 report and leave (to 224.0.0.2), v3 report, general query
+    for dt, src, dst, msg in [(0, "10.0.6.20", "224.0.0.251", b"\x16\x00\x00\x00\xe0\x00\x00\xfb"),
+                              (1, "10.0.6.20", "224.0.0.2", b"\x17\x00\x00\x00\xe0\x00\x00\xfb"),
+                              (2, "10.0.6.21", "224.0.0.22", b"\x22\x00\x00\x00\x00\x00\x00\x01\x04\x00\x00\x00\xef\xff\xff\xfa"),
+                              (3, "10.0.6.1", "224.0.0.1", b"\x11\x64\x00\x00\x00\x00\x00\x00")]:
+        pk.append((t + 40 + dt, fg.eth(ip4(src, dst, 2, msg))))
     pk.sort(key=lambda x: x[0])
     return pk
