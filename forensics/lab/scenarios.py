@@ -153,7 +153,10 @@ def normal_steps(rng: random.Random, duration: float) -> tuple[list[Step], list[
 TCP_FLAG_SETS: list[list[str]] = [["-S"], ["-A"], ["-S", "-A"], ["-F", "-P", "-U"], ["-R"]]
 #: payload size classes, cycled per phase: none, tiny, small, large
 _PAYLOADS = [(0, 0), (1, 64), (64, 512), (0, 0), (512, 1400)]
-DOS_SPOOF = ["none", "subnet", "none", "random"]
+#: DoS spoofing: none or one forged source.  Never ``--rand-source``: a single host sending from
+#: random sources is, flow by flow, the same traffic as a DDoS with random sources (the first
+#: 12-run set had it and the DoS/DDoS category became a coin toss on those phases).
+DOS_SPOOF = ["none", "subnet", "none"]
 DDOS_SPOOF = ["none", "subnet", "random"]
 PHASES = 2  # floods: consecutive phases per run, each its own variant
 
