@@ -51,10 +51,12 @@ US = 1_000_000  # timestamps are handled in integer microseconds, like Argus
 STATUS_INTERVAL_US = 5 * US
 TIMEOUT_US = {"tcp": 60 * US, "icmp": 5 * US, "arp": 5 * US, "other": 30 * US}
 DEFAULT_MERGE_HORIZON_S = 120.0
-# Measured but not understood well enough: when a flow's own packet closes a status
-# record, Argus sometimes prints the next record as starting at its first packet from
-# the source.  Applying that everywhere made more rows differ (README.md, Flows section), so off.
-PRINT_START_RULE = False
+# Argus's queue timer (measured): it fires at the first packet at or after the timer, which
+# then moves on by 1 s (or restarts from that packet after a longer silence).  A status
+# record closed by the flow's own packet from the destination side is printed as starting
+# at the record's first packet from the source, unless the timer fired in between.
+PRINT_START_RULE = True
+TICK_US = 1 * US
 
 # key kinds
 K_IP, K_ECHO, K_ICMP, K_ARP = 0, 1, 2, 3
@@ -350,6 +352,8 @@ class FlowBuilder:
     _prev_ts: int | None = None
     _open: pd.DataFrame | None = None
     _now: int | None = None
+    _tick_T: int | None = None  # Argus's queue timer
+    _ticks: np.ndarray | None = None  # recent timer firings (microseconds)
     packets_in_flows: int = 0
     packets_not_in_flows: int = 0
 
@@ -364,6 +368,7 @@ class FlowBuilder:
         w = _work_from_packets(table, self._prev_ts)
         ts_all = table.columns["ts_ns"] // 1000
         self._prev_ts = int(ts_all[-1])
+        self._advance_ticks(ts_all.astype(np.int64))
         mx = int(ts_all.max())
         self._now = mx if self._now is None else max(self._now, mx)
         self.packets_in_flows += len(w["ts"])
@@ -371,6 +376,7 @@ class FlowBuilder:
         mapped = _icmp_mapped(table)
         if len(w["ts"]):
             self._process(w, mapped)
+        self._prune_ticks()
         return self._flush(final=False)
 
     def finish(self) -> pd.DataFrame:
@@ -583,11 +589,16 @@ class FlowBuilder:
         src_ts = np.where(is_src, ts, big)
         src_ts = np.where(is_m & (w["m_pstart"] > 0), w["m_pstart"], src_ts)
         rec_src_first = np.minimum.reduceat(src_ts, rec_first)
-        # ... but only when the flow's own packet closed the record (no other packet of the
-        # capture arrived after the 5 s were up, which would have let Argus's queue scan close it)
-        own_trigger = ~flow_start[rec_first] & (w["prevg"][rec_first] < prev_rec_start_ts[rec_first] + self._S)
+        # ... but only when the flow's own packet from the destination closed the record (the
+        # timer did not fire between the 5 s mark and that packet, which would have let the
+        # queue scan close it) and the timer does not fire before that source packet
+        tc = ts[rec_first]
+        own_trigger = (~flow_start[rec_first] & ~is_m[rec_first] & ~is_src[rec_first]
+                       & ~self._ticks_in(prev_rec_start_ts[rec_first] + self._S, tc, lo_closed=True))
         rec_cont = np.where(is_m[rec_first], w["m_cont"][rec_first] == 1, own_trigger)
-        rec_pstart = np.where(rec_cont & (rec_src_first < big), rec_src_first, ts[rec_first])
+        has_src = rec_src_first < big
+        tick_between = self._ticks_in(tc, np.where(has_src, rec_src_first, tc), lo_closed=False)
+        rec_pstart = np.where(rec_cont & has_src & ~tick_between, rec_src_first, tc)
         if not PRINT_START_RULE:
             rec_pstart = ts[rec_first]
         rec_dur = rec_last_ts - rec_pstart
@@ -680,6 +691,41 @@ class FlowBuilder:
             self._open = pd.concat([self._open[~self._open.index.isin(new_open.index)], new_open])
         else:
             self._open = new_open
+
+    def _advance_ticks(self, ts: np.ndarray) -> None:
+        """Times at which Argus's queue timer fires over these packets."""
+        T = self._tick_T
+        out = []
+        if len(ts):
+            tsm = np.maximum.accumulate(ts)
+            if T is None:
+                T = int(ts[0])
+            i = 0
+            while True:
+                j = i + int(np.searchsorted(tsm[i:], T, side="left"))
+                if j >= len(ts):
+                    break
+                t = int(ts[j])
+                out.append(t)
+                T = (t if t - T > TICK_US else T) + TICK_US
+                i = j + 1
+        self._tick_T = T
+        new = np.asarray(out, dtype=np.int64)
+        old = self._ticks if self._ticks is not None else np.zeros(0, dtype=np.int64)
+        self._ticks = np.concatenate([old, new])
+
+    def _prune_ticks(self) -> None:
+        """Forget timer firings no open record can ask about (records span at most the
+        status interval plus a timeout; 600 s is plenty)."""
+        if self._ticks is not None and len(self._ticks) and self._prev_ts is not None:
+            self._ticks = self._ticks[self._ticks >= self._prev_ts - 600 * US]
+
+    def _ticks_in(self, lo, hi, lo_closed: bool) -> np.ndarray:
+        """Whether the timer fired in (lo, hi] (or [lo, hi) with ``lo_closed``), per element."""
+        t = np.sort(self._ticks) if self._ticks is not None else np.zeros(0, dtype=np.int64)
+        if lo_closed:
+            return np.searchsorted(t, hi, side="left") > np.searchsorted(t, lo, side="left")
+        return np.searchsorted(t, hi, side="right") > np.searchsorted(t, lo, side="right")
 
     def _split_records(self, ts, flow_force, newg, is_m) -> np.ndarray:
         """Record starts: forced boundaries plus Argus's 5 s status rule inside each segment."""
