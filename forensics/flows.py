@@ -179,10 +179,11 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     ports = (proto == 6) | (proto == 17)
     # (non-first fragments carry their first fragment's id/sequence/UDP head: decode)
     icmp_id = c["icmp_id"][sel].astype(np.int64)
-    # sub-flows: Argus keys IPv4 echo by sequence number and UDP port 53 by DNS transaction
-    # id as well (measured); racluster merges them back into the key's rows
+    # sub-flows: Argus keys IPv4 echo by sequence number and IPv4 UDP port 53 by DNS
+    # transaction id as well (measured); racluster merges them back into the key's rows
     udp_head = c["udp_head"][sel].astype(np.int64)
-    dns = (proto == 17) & ((c["sport"][sel] == 53) | (c["dport"][sel] == 53)) & (udp_head >= 0)
+    # (IPv4 only: Argus keys IPv6 port-53 datagrams by the 5-tuple alone, measured)
+    dns = (proto == 17) & ~v6 & ((c["sport"][sel] == 53) | (c["dport"][sel] == 53)) & (udp_head >= 0)
     sub = np.where(echo, c["icmp_seq"][sel].astype(np.int64) + 1, np.where(dns, udp_head + 1, 0))
     sport = np.where(ports, c["sport"][sel].astype(np.int64), np.where(echo, icmp_id, 0))
     dport = np.where(ports, c["dport"][sel].astype(np.int64), np.where(echo, icmp_id, 0))

@@ -240,6 +240,9 @@ def flow_keys_packets() -> list[tuple[float, bytes]]:
     pk.append((T + 9, fg.udp4("10.0.5.8", 53, "10.0.5.7", 41005, data=dns(30, True))))  # answer first
     pk.append((T + 9.5, fg.udp4("10.0.5.7", 41005, "10.0.5.8", 53, data=dns(31))))
     pk.append((T + 10, fg.udp4("10.0.5.9", 5353, "10.0.5.8", 5353, data=dns(40))))  # not port 53
+    for i in range(3):  # IPv6: not keyed by id
+        pk.append((T + 11 + i * 0.5, fg.udp6("fd00::51", 41000, "fd00::58", 53, dns(100 + i))))
+        pk.append((T + 11.01 + i * 0.5, fg.udp6("fd00::58", 53, "fd00::51", 41000, dns(100 + i, True))))
     pk.append((T + 10.1, fg.udp4("10.0.5.9", 5353, "10.0.5.8", 5353, data=dns(41))))
 
     for v6 in (False, True):
