@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from forensics.errors import ModelError
-from forensics.sequences import CHANNELS, WindowSpec, _materialise, build_windows, check_columns
+from forensics.sequences import (CHANNELS, CONTEXT_FEATURES, FLOW_FEATURES, Windows, WindowSpec, build_windows,
+                                 check_columns)
 
 FORMAT = "forensics-detector/1"
 WEIGHTS = "weights.safetensors"
@@ -98,7 +99,7 @@ class Detector:
         self.device = device
         self.mean = np.asarray(meta["scaler"]["mean"], np.float32)
         self.std = np.asarray(meta["scaler"]["std"], np.float32)
-        self.batch = 16384  # windows are materialised batch by batch (16384 x T x C floats)
+        self.batch = 4096  # windows per model call (small batches stay in cache)
         self.clip = float(meta["scaler"].get("clip", 1e9))
         mask = np.zeros((len(self.categories), len(self.subcategories)), bool)
         for c, subs in self.allowed.items():
@@ -106,58 +107,125 @@ class Detector:
                 if c in self.categories and s in self.subcategories:
                     mask[self.categories.index(c), self.subcategories.index(s)] = True
         self._mask = mask
+        self._normal = self.categories.index("Normal") if "Normal" in self.categories else -1
 
     # -- core -------------------------------------------------------------------------------
     def predict_windows(self, x) -> tuple[np.ndarray, np.ndarray]:
-        """Softmax probabilities (category (U, n_cat), subcategory (U, n_sub)) for windows ``x``
-        (a (U, T, C) array or a :class:`forensics.sequences.Windows`, built batch by batch)."""
+        """Softmax probabilities (category (U, n_cat), subcategory (U, n_sub)) for windows ``x``:
+        a (U, T, C) array, or a :class:`forensics.sequences.Windows` (then the per-step Linear is
+        applied once per distinct flow row and per context vector, never to a (U, T, C) array:
+        the same maths, summed in another order)."""
+        plan = _Plan(self, x) if isinstance(x, Windows) else _DensePlan(self, x)
+        pc, ps, _, _ = self._run(plan, len(x), explain=False)
+        return pc, ps
+
+    def explain(self, x, cat: np.ndarray, top: int = 3, rows: np.ndarray | None = None) -> list[str]:
+        """Gradient x input of the predicted category's logit, summed over time, top channels.
+
+        ``x``: a (n, T, C) array, or a :class:`forensics.sequences.Windows` and ``rows``, the
+        windows to explain (``cat`` is aligned with ``rows``).  One backward pass per batch."""
+        if not isinstance(x, Windows):
+            x = Windows(np.asarray(x, np.float32), np.arange(len(x)), self.spec)
+            rows = np.arange(len(x))
+        rows = np.asarray(rows, np.int64)
+        if len(rows) == 0:
+            return []
+        plan = _Plan(self, x)
+        parts = [plan.top_channels(rows[lo:lo + self.batch], np.asarray(cat[lo:lo + self.batch], np.int64), top)
+                 for lo in range(0, len(rows), self.batch)]
+        order, up, keep = (np.concatenate(p) for p in zip(*parts))
+        return _evidence_texts(order, up, keep)
+
+    def _classify(self, w: Windows, explain: bool, top: int = 3):
+        """One pass over the distinct windows: probabilities, and for the windows whose verdict
+        is an attack, their evidence text.  Returns ``(pc, ps, attack rows, texts)``."""
+        return self._run(_Plan(self, w) if len(w) else None, len(w), explain, top)
+
+    def _run(self, plan, n_windows: int, explain: bool, top: int = 3):
+        """Probabilities of windows 0..n_windows of ``plan`` (and evidence with ``explain``).
+
+        Batches are independent: on a CPU with ``torch.get_num_threads() > 1`` they run in
+        that many Python threads with one torch thread each (torch releases the GIL), which
+        keeps both cores busy on these small operations and degrades gracefully on a loaded
+        machine, where OpenMP's per-operation fork/join does not."""
         import torch
 
-        pc, ps = [], []
-        m = torch.as_tensor(self.mean, device=self.device)
-        s = torch.as_tensor(self.std, device=self.device)
-        rows = x.rows if hasattr(x, "rows") else (lambda lo, hi: x[lo:hi])
+        n_cat, n_sub = len(self.categories), len(self.subcategories)
+        pc = np.empty((n_windows, n_cat), np.float32)
+        ps = np.empty((n_windows, n_sub), np.float32)
+        if n_windows == 0:
+            return pc, ps, np.zeros(0, np.int64), []
+        starts = range(0, n_windows, self.batch)
+        workers = min(torch.get_num_threads(), len(starts)) if str(self.device) == "cpu" else 1
+
+        def run(lo):
+            return self._classify_batch(plan, slice(lo, min(lo + self.batch, n_windows)), explain, top, pc, ps)
+
+        if workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            threads = torch.get_num_threads()
+            try:
+                with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+                    results = list(pool.map(run, starts))
+            finally:
+                torch.set_num_threads(threads)  # MKL's setting is process-wide: restore it
+        else:
+            results = [run(lo) for lo in starts]
+        results = [r for r in results if r is not None]
+        if not results:
+            return pc, ps, np.zeros(0, np.int64), []
+        rows = np.concatenate([r[0] for r in results])
+        order, up, keep = (np.concatenate(p) for p in zip(*(r[1] for r in results)))
+        return pc, ps, rows, _evidence_texts(order, up, keep)
+
+    def _classify_batch(self, plan: "_Plan", sel: slice, explain: bool, top: int, pc, ps):
+        """Windows ``sel``: writes their probabilities into ``pc``/``ps``; with ``explain``
+        returns (attack rows, top channels) for the attack verdicts, else None.
+
+        With ``explain`` the batch runs forward with gradients kept; when at least half of it
+        is attack windows the backward pass runs on that graph, otherwise the attack windows
+        alone are run again (so mostly-normal traffic pays little for explanations)."""
+        import torch
+
+        model = self.model
+        if not explain:
+            with torch.inference_mode():
+                a, b = model.forward_embedded(plan.embedding(sel))
+                pc[sel] = torch.softmax(a.float(), 1).numpy(force=True)
+                ps[sel] = torch.softmax(b.float(), 1).numpy(force=True)
+            return None
         with torch.no_grad():
-            for lo in range(0, len(x), self.batch):
-                xb = ((torch.as_tensor(rows(lo, lo + self.batch), device=self.device) - m) / s).clamp_(-self.clip, self.clip)
-                a, b = self.model(xb)
-                pc.append(torch.softmax(a.float(), 1).cpu().numpy())
-                ps.append(torch.softmax(b.float(), 1).cpu().numpy())
-        if not pc:
-            return np.zeros((0, len(self.categories)), np.float32), np.zeros((0, len(self.subcategories)), np.float32)
-        return np.concatenate(pc), np.concatenate(ps)
-
-    def explain(self, x: np.ndarray, cat: np.ndarray, top: int = 3) -> list[str]:
-        """Gradient x input of the predicted category's logit, summed over time, top channels."""
-        import torch
-
-        out = []
-        m = torch.as_tensor(self.mean, device=self.device)
-        s = torch.as_tensor(self.std, device=self.device)
-        for lo in range(0, len(x), 8192):
-            xb = ((torch.as_tensor(x[lo:lo + 8192], device=self.device) - m) / s).clamp_(-self.clip, self.clip)
-            xb.requires_grad_(True)
+            e, (cs, cd), zc = plan._parts(sel)
+        e.requires_grad_(True)
+        with torch.enable_grad():
+            a, b = model.forward_embedded(e)
+        with torch.no_grad():
+            pc[sel] = torch.softmax(a.detach().float(), 1).numpy(force=True)
+            ps[sel] = torch.softmax(b.detach().float(), 1).numpy(force=True)
+        cat = pc[sel].argmax(1)
+        att = np.flatnonzero(cat != self._normal)
+        if len(att) == 0:
+            return None
+        n, T = e.shape[:2]
+        att_t = torch.as_tensor(att, device=e.device)
+        if 2 * len(att) >= n:  # mostly attacks: backward on this graph (normal rows weigh 0)
+            pick = torch.as_tensor(cat, device=e.device)[:, None]
+            weight = torch.zeros(n, device=e.device, dtype=a.dtype)
+            weight[att_t] = 1.0
+            (g,) = torch.autograd.grad((a.gather(1, pick)[:, 0] * weight).sum(), e)
+            g = g.index_select(0, att_t)
+        else:
+            del a, b
+            e2 = e.detach().index_select(0, att_t).requires_grad_(True)
             with torch.enable_grad():
-                logits, _ = self.model(xb)
-                idx = torch.as_tensor(cat[lo:lo + 8192], device=self.device)
-                sel = logits.gather(1, idx[:, None]).sum()
-                (grad,) = torch.autograd.grad(sel, xb)
-            contrib = (grad * xb).sum(dim=1).detach().cpu().numpy()  # (n, C)
-            value = xb.detach().mean(dim=1).cpu().numpy()
-            order = np.argsort(-contrib, axis=1)[:, :top]
-            rows = np.arange(len(order))[:, None]
-            keep = contrib[rows, order] > 0
-            up = value[rows, order] > 0
-            # one string per distinct (channels, direction, kept) combination
-            code = np.concatenate([order, up, keep], axis=1).astype(np.int64)
-            combos, inv = np.unique(code, axis=0, return_inverse=True)
-            texts = []
-            for c in combos:
-                parts = [_describe(CHANNELS[j], 1.0 if u else -1.0) for j, u, k in
-                         zip(c[:top], c[top:2 * top], c[2 * top:]) if k]
-                texts.append("; ".join(dict.fromkeys(parts)))
-            out.extend(np.asarray(texts, dtype=object)[inv.ravel()].tolist())
-        return out
+                a2, _ = model.forward_embedded(e2)
+                pick = torch.as_tensor(cat[att], device=e.device)[:, None]
+                (g,) = torch.autograd.grad(a2.gather(1, pick).sum(), e2)
+        step = torch.arange(T, device=e.device)
+        flat = (att_t[:, None] * T + step).reshape(-1)
+        return att + sel.start, plan.top_from_grad(g, cs.index_select(0, flat), cd.index_select(0, flat),
+                                                   zc.index_select(0, att_t), top)
 
     def predict_proba(self, flows: pd.DataFrame):
         """(windows, category probs per distinct window, subcategory probs per distinct window)."""
@@ -176,17 +244,15 @@ class Detector:
                                  "confidence": pd.Series([], dtype="float64"),
                                  "pred_attack": pd.Series([], dtype=bool),
                                  "evidence": pd.Series([], dtype=object)}, index=flows.index)
-        w, pc, ps = self.predict_proba(flows)
+        w = build_windows(flows, self.spec)
+        pc, ps, att_rows, att_texts = self._classify(w, explain)
         cat = pc.argmax(1)
         sub = np.where(self._mask[cat], ps, -1.0).argmax(1)
         conf = pc[np.arange(len(cat)), cat]
-        normal = self.categories.index("Normal") if "Normal" in self.categories else -1
+        normal = self._normal
         evidence = np.full(len(cat), "", dtype=object)
-        attack_rows = np.flatnonzero(cat != normal)
-        if explain and len(attack_rows):
-            fu, keys = w._compact if w._compact is not None else (None, None)
-            xa = w.unique[attack_rows] if fu is None else _materialise(fu, keys[attack_rows])
-            evidence[attack_rows] = self.explain(xa, cat[attack_rows])
+        if explain and len(att_rows):
+            evidence[att_rows] = att_texts
         inv = w.inverse
         cats = np.array(self.categories, dtype=object)
         subs = np.array(self.subcategories, dtype=object)
@@ -197,6 +263,138 @@ class Detector:
             "pred_attack": (cat[inv] != normal),
             "evidence": evidence[inv],
         }, index=flows.index)
+
+
+class _Plan:
+    """Inference on compact windows (:class:`forensics.sequences.Windows`) without building them.
+
+    Step ``t`` of a window is ``[flow row | context | flow row | context]`` (source side, then
+    destination side), so the model's first layer, ``embed(x) = W x + b``, is a sum of four
+    parts: the two flow rows' parts are computed once per distinct flow row (a table), the
+    context part per window, and each step adds two table rows.  The rest of the network
+    runs unchanged (``forward_embedded``).  Standardisation and clipping are per channel, so
+    they too are applied to the distinct flow rows and to the context.
+    """
+
+    def __init__(self, det: "Detector", w: Windows):
+        import torch
+
+        fu, codes, ctx = w.compact
+        F, K = len(FLOW_FEATURES), len(CONTEXT_FEATURES)
+        self.blocks = (slice(0, F), slice(F, F + K), slice(F + K, 2 * F + K), slice(2 * F + K, 2 * (F + K)))
+        sf, sc, df, dc = self.blocks
+        self.det, self.K = det, K
+        dev = det.device
+        mean = torch.as_tensor(det.mean, device=dev)
+        std = torch.as_tensor(det.std, device=dev)
+        clip = det.clip
+        self.weight = w_ = det.model.embed.weight.detach()  # (E, C)
+        self.bias = det.model.embed.bias.detach()
+        self.cmean = torch.cat([mean[sc], mean[dc]])
+        self.cstd = torch.cat([std[sc], std[dc]])
+        self.clip = clip
+        self.wctx = torch.cat([w_[:, sc], w_[:, dc]], dim=1).T.contiguous()  # (2K, E)
+        with torch.no_grad():
+            fu_t = torch.as_tensor(fu, device=dev)
+            self.zs = ((fu_t - mean[sf]) / std[sf]).clamp_(-clip, clip)  # (D + 1, F) standardised rows
+            self.zd = ((fu_t - mean[df]) / std[df]).clamp_(-clip, clip)
+            self.es = self.zs @ w_[:, sf].T.contiguous()  # (D + 1, E) their share of embed(x)
+            self.ed = self.zd @ w_[:, df].T.contiguous()
+        self.codes = torch.as_tensor(codes, device=dev)  # (U, T, 2) int64
+        self.wblk = tuple(w_[:, blk].contiguous() for blk in self.blocks)  # (E, block width)
+        self.ctx = torch.as_tensor(ctx, device=dev)
+
+    def _parts(self, sel):
+        import torch
+
+        c = self.codes[sel]  # (n, T, 2)
+        n, T = c.shape[:2]
+        cs, cd = c[..., 0].reshape(-1), c[..., 1].reshape(-1)  # index_select: far faster than x[idx]
+        zc = ((self.ctx[sel] - self.cmean) / self.cstd).clamp_(-self.clip, self.clip)  # (n, T, 2K)
+        e = torch.addmm(self.bias, zc.reshape(n * T, -1), self.wctx)
+        e += self.es.index_select(0, cs)
+        e += self.ed.index_select(0, cd)
+        return e.view(n, T, -1), (cs, cd), zc
+
+    def embedding(self, sel):
+        """Pre-activation ``embed(x)`` (n, T, E) of windows ``sel`` (slice or index array)."""
+        return self._parts(sel)[0]
+
+    def top_channels(self, rows: np.ndarray, cat: np.ndarray, top: int):
+        """For windows ``rows``: the ``top`` channels by gradient x input of logit ``cat``
+        (summed over time), see :meth:`top_from_grad`."""
+        import torch
+
+        with torch.no_grad():
+            e, (cs, cd), zc = self._parts(torch.as_tensor(rows, device=self.det.device))
+        e.requires_grad_(True)
+        with torch.enable_grad():
+            logits, _ = self.det.model.forward_embedded(e)
+            pick = torch.as_tensor(cat, device=e.device)[:, None]
+            (g,) = torch.autograd.grad(logits.gather(1, pick).sum(), e)  # (n, T, E)
+        return self.top_from_grad(g, cs, cd, zc, top)
+
+    def top_from_grad(self, g, cs, cd, zc, top: int, sub: int = 256):
+        """``g`` (n, T, E): gradient of the explained logit w.r.t. the embedding; ``cs``/``cd``
+        (n*T,): flow rows of each step; ``zc`` (n, T, 2K): standardised context.  The gradient
+        w.r.t. the standardised input is ``g W``; per channel, sum over time of gradient x
+        input.  Returns (top channels (n, top), mean input over time > 0, contribution > 0)."""
+        import torch
+
+        K = self.K
+        n, T, E = g.shape
+        C = sum(wb.shape[1] for wb in self.wblk)
+        contrib = torch.empty((n, C), dtype=g.dtype, device=g.device)
+        value = torch.empty((n, C), dtype=g.dtype, device=g.device)
+        widths = [wb.shape[1] for wb in self.wblk]
+        starts = np.cumsum([0] + widths)
+        with torch.no_grad():
+            g2 = g.reshape(n * T, E)
+            # sub-batches small enough that the (rows x channels) temporaries stay in cache
+            for lo in range(0, n, sub):
+                hi = min(n, lo + sub)
+                r = slice(lo * T, hi * T)
+                xs_blocks = (self.zs.index_select(0, cs[r]), zc[lo:hi, :, :K].reshape(-1, K),
+                             self.zd.index_select(0, cd[r]), zc[lo:hi, :, K:].reshape(-1, K))
+                for j, (wb, xs) in enumerate(zip(self.wblk, xs_blocks)):
+                    cols = slice(int(starts[j]), int(starts[j + 1]))
+                    gx = g2[r] @ wb  # d logit / d standardised input, (rows, block)
+                    torch.sum(gx.mul_(xs).view(hi - lo, T, -1), dim=1, out=contrib[lo:hi, cols])
+                    torch.sum(xs.view(hi - lo, T, -1), dim=1, out=value[lo:hi, cols])  # T x the mean
+            val, order = torch.topk(contrib, top, dim=1)
+            return (order.numpy(force=True).astype(np.int64), (value.gather(1, order) > 0).numpy(force=True),
+                    (val > 0).numpy(force=True))
+
+
+class _DensePlan:
+    """Windows given as a (U, T, C) array: standardised and embedded batch by batch."""
+
+    def __init__(self, det: "Detector", x):
+        import torch
+
+        self.x = torch.as_tensor(np.asarray(x, np.float32), device=det.device)
+        self.mean = torch.as_tensor(det.mean, device=det.device)
+        self.std = torch.as_tensor(det.std, device=det.device)
+        self.clip = det.clip
+        self.embed = det.model.embed
+
+    def embedding(self, sel):
+        xb = ((self.x[sel] - self.mean) / self.std).clamp_(-self.clip, self.clip)
+        return self.embed(xb)
+
+
+def _evidence_texts(order: np.ndarray, up: np.ndarray, keep: np.ndarray) -> list[str]:
+    """One text per window from its top channels; built once per distinct combination."""
+    top = order.shape[1]
+    code = np.zeros(len(order), np.int64)
+    for j in range(top):
+        code = (code * len(CHANNELS) + order[:, j]) * 4 + up[:, j] * 2 + keep[:, j]
+    _, first, inv = np.unique(code, return_index=True, return_inverse=True)
+    texts = []
+    for i in first:
+        parts = [_describe(CHANNELS[order[i, j]], 1.0 if up[i, j] else -1.0) for j in range(top) if keep[i, j]]
+        texts.append("; ".join(dict.fromkeys(parts)))
+    return np.asarray(texts, dtype=object)[inv.ravel()].tolist()
 
 
 def save_model(out_dir, model, arch, spec: WindowSpec, mean, std, version: str, extra: dict | None = None) -> dict:

@@ -69,7 +69,16 @@ class Detector(nn.Module):
         """x (N, T, C) -> (category logits (N, n_cat), subcategory logits (N, n_sub))."""
         if self.drop is not None:
             x = self.drop(x)  # identity in eval mode
-        x = torch.relu(self.embed(x))  # (N, T, E)
+        return self.forward_embedded(self.embed(x))
+
+    def forward_embedded(self, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network after the per-step Linear: ``e = embed(x)`` (N, T, E), before its ReLU.
+
+        ``forward(x) == forward_embedded(embed(x))``.  Inference (``forensics.detect``) builds
+        ``e`` without the (N, T, C) input: the Linear is applied once per distinct flow row and
+        per context vector, and the parts of each step are added.
+        """
+        x = torch.relu(e)  # (N, T, E)
         if self.conv is not None:
             h = torch.relu(self.conv(x.transpose(1, 2)))  # (N, H, S)
             if self.lstm is None:

@@ -76,9 +76,12 @@ PROFILE_NAMES = ["log_flows", "log_peers", "log_dports", "frac_tcp", "frac_udp",
                  "log_n_icmp", "log_n_udp", "log_n_tcp"]
 
 
-def _profile(key: np.ndarray, peer: np.ndarray, dport: np.ndarray, proto: np.ndarray, state: np.ndarray,
+def _profile(key: np.ndarray, peer: np.ndarray, dport: np.ndarray, is_proto, is_state,
              pkts: np.ndarray, bpp: np.ndarray) -> np.ndarray:
-    """``(N, len(PROFILE_NAMES))``: each row gets the profile of its ``key`` group."""
+    """``(N, len(PROFILE_NAMES))``: each row gets the profile of its ``key`` group.
+
+    ``is_proto(name)`` / ``is_state(name)`` give the boolean mask of flows with that proto / state.
+    """
     n = len(key)
     if n == 0:
         return np.zeros((0, len(PROFILE_NAMES)), np.float32)
@@ -86,21 +89,28 @@ def _profile(key: np.ndarray, peer: np.ndarray, dport: np.ndarray, proto: np.nda
     cnt = np.bincount(key, minlength=k).astype(np.float64)
 
     def distinct(other):
-        pair = np.unique(key.astype(np.int64) * (int(other.max()) + 2) + (other + 1))
+        pair = _unique_sorted(key.astype(np.int64) * (int(other.max()) + 2) + (other + 1))
         return np.bincount(pair // (int(other.max()) + 2), minlength=k)
 
     def frac(mask):
         return np.bincount(key, weights=mask.astype(np.float64), minlength=k) / np.maximum(cnt, 1)
 
     cols = [np.log1p(cnt), np.log1p(distinct(peer)), np.log1p(distinct(np.where(dport < 0, -1, dport)))]
-    cols += [frac(proto == p) for p in ("tcp", "udp", "icmp")]
-    cols += [frac(state == st) for st in ("REQ", "RST", "CON", "INT", "FIN", "ECO")]
+    cols += [frac(is_proto(p)) for p in ("tcp", "udp", "icmp")]
+    cols += [frac(is_state(st)) for st in ("REQ", "RST", "CON", "INT", "FIN", "ECO")]
     cols += [frac(pkts <= 1), np.bincount(key, weights=bpp, minlength=k) / np.maximum(cnt, 1)]
     # rare kinds are lost in a fraction (a few ICMP probes among 1000 SYNs): counts too
-    cols += [np.log1p(np.bincount(key, weights=(proto == p).astype(np.float64), minlength=k))
+    cols += [np.log1p(np.bincount(key, weights=is_proto(p).astype(np.float64), minlength=k))
              for p in ("icmp", "udp", "tcp")]
     prof = np.stack(cols, axis=1)
     return _q(prof[key], QUANT_FLOW)
+
+
+def _unique_sorted(v: np.ndarray) -> np.ndarray:
+    """``np.unique`` of an int64 array, without its sort when the values are few and small."""
+    if len(v) and v.min() >= 0 and v.max() < 4 * len(v) + 1024:
+        return np.flatnonzero(np.bincount(v))
+    return np.unique(v)
 
 
 # How many sources share a destination: one source dominating a service is DoS,
@@ -110,7 +120,16 @@ SHARE_NAMES = ["svc_log_flows", "svc_log_srcs", "svc_src_share", "svc_top_share"
 
 
 def _group(*keys: np.ndarray) -> np.ndarray:
-    return np.unique(np.stack(keys, axis=1), axis=0, return_inverse=True)[1].ravel()
+    """Dense group codes of the rows of non-negative int ``keys`` (ordered like the sorted rows)."""
+    code = np.zeros(len(keys[0]), np.int64)
+    for k in keys:
+        k = np.asarray(k, np.int64)
+        lo = int(k.min()) if len(k) else 0
+        span = (int(k.max()) if len(k) else 0) - lo + 1
+        if len(code) and (int(code.max()) + 1) * span >= 2**62:  # renumber before it could overflow
+            code = np.unique(code, return_inverse=True)[1].ravel()
+        code = code * span + (k - lo)
+    return np.unique(code, return_inverse=True)[1].ravel()
 
 
 def _shares(s_code: np.ndarray, d_code: np.ndarray, dport: np.ndarray, proto_code: np.ndarray) -> np.ndarray:
@@ -168,10 +187,18 @@ class WindowSpec:
 
 
 def _port_numbers(col: pd.Series, name: str) -> np.ndarray:
-    """Ports as int64 (-1 when absent); BoT-IoT CSVs carry hex ICMP ports like '0x0303'."""
+    """Ports as int64 (-1 when absent); BoT-IoT CSVs carry hex ICMP ports like '0x0303'.
+
+    Text columns are parsed once per distinct value (a capture has few distinct ports)."""
     if pd.api.types.is_numeric_dtype(col.dtype):
         out = col.to_numpy(dtype="float64", na_value=np.nan)
         return np.where(np.isnan(out), -1, out).astype(np.int64)
+    codes, uniq = pd.factorize(col, use_na_sentinel=True)
+    vals = _parse_ports(pd.Series(np.asarray(uniq, dtype=object), dtype=object)) if len(uniq) else np.zeros(0, np.int64)
+    return np.append(vals, -1)[codes]  # code -1 (missing) -> -1
+
+
+def _parse_ports(col: pd.Series) -> np.ndarray:
     s = col.astype("string")
     num = pd.to_numeric(s, errors="coerce")
     bad = num.isna() & s.notna() & (s.str.len() > 0)
@@ -184,6 +211,24 @@ def _port_numbers(col: pd.Series, name: str) -> np.ndarray:
         num = num.astype("float64")
         num[bad] = [conv(x) for x in s[bad]]
     return num.fillna(-1).to_numpy(dtype="float64").astype(np.int64)
+
+
+class _Labels:
+    """A text column as (codes, distinct normalised values): masks per value without per-row string work."""
+
+    def __init__(self, col: pd.Series, upper: bool):
+        codes, uniq = pd.factorize(col, use_na_sentinel=True)
+        u = pd.Series(np.asarray(uniq, dtype=object), dtype=object).astype("string")
+        u = (u.str.upper() if upper else u.str.lower()).fillna("").to_numpy(dtype=object)
+        self.values = np.append(u, np.array([""], dtype=object)).astype(object)  # code -1 (missing) -> ""
+        self.codes = codes
+
+    def eq(self, value: str) -> np.ndarray:
+        return (self.values == value)[self.codes]
+
+    def dense_codes(self) -> np.ndarray:
+        """Codes of the normalised values (equal strings share a code)."""
+        return pd.factorize(self.values)[0][self.codes]
 
 
 def check_columns(flows: pd.DataFrame) -> None:
@@ -202,9 +247,14 @@ def flow_features(flows: pd.DataFrame, codes: tuple[np.ndarray, np.ndarray] | No
     check_columns(flows)
     if codes is None:
         codes = tuple(_codes(flows["saddr"], flows["daddr"]))
+    return _flow_features(flows, codes, _port_numbers(flows["dport"], "dport"), _port_numbers(flows["sport"], "sport"))
+
+
+def _flow_features(flows: pd.DataFrame, codes, dport: np.ndarray, sport: np.ndarray) -> np.ndarray:
     n = len(flows)
     cols = {c: np.nan_to_num(flows[c].to_numpy(dtype="float64", na_value=0.0), nan=0.0, posinf=0.0, neginf=0.0)
             for c in NUMERIC_COLUMNS}
+    out = np.empty((n, len(FLOW_FEATURES)), np.float32)
     feats = []
     for c in LOG_COLUMNS:
         feats.append(_q(np.log1p(np.clip(cols[c], 0, None)), QUANT_FLOW))
@@ -216,15 +266,13 @@ def flow_features(flows: pd.DataFrame, codes: tuple[np.ndarray, np.ndarray] | No
     # number of merged Argus status records (sum/mean of record durations)
     m = cols["mean"]
     feats.append(_q(np.log1p(np.clip(np.divide(cols["sum"], m, out=np.ones(n), where=m > 0), 0, 1e6)), QUANT_FLOW))
-    proto = flows["proto"].astype("string").str.lower().fillna("").to_numpy(dtype=object)
-    onehot = [proto == p for p in PROTOS]
+    proto = _Labels(flows["proto"], upper=False)
+    onehot = [proto.eq(p) for p in PROTOS]
     feats += onehot + [~np.logical_or.reduce(onehot)]
-    state = flows["state"].astype("string").str.upper().fillna("").to_numpy(dtype=object)
-    onehot = [state == s for s in STATES]
+    state = _Labels(flows["state"], upper=True)
+    onehot = [state.eq(s) for s in STATES]
     feats += onehot + [~np.logical_or.reduce(onehot)]
-    dport = _port_numbers(flows["dport"], "dport")
-    sport = _port_numbers(flows["sport"], "sport")
-    no_ports = ~np.isin(proto, ["tcp", "udp"])
+    no_ports = ~(proto.eq("tcp") | proto.eq("udp"))
     dport = np.where(no_ports, -1, dport)
     sport = np.where(no_ports, -1, sport)
     named = np.zeros(n, bool)
@@ -243,13 +291,13 @@ def flow_features(flows: pd.DataFrame, codes: tuple[np.ndarray, np.ndarray] | No
     bpp = feats[len(LOG_COLUMNS)]  # log source bytes/packet
     s_code, d_code = codes
     pk = cols["pkts"]
-    sprof = _profile(s_code, d_code, dport, proto, state, pk, bpp)
-    dprof = _profile(d_code, s_code, dport, proto, state, pk, bpp)
+    sprof = _profile(s_code, d_code, dport, proto.eq, state.eq, pk, bpp)
+    dprof = _profile(d_code, s_code, dport, proto.eq, state.eq, pk, bpp)
     feats += list(sprof.T) + list(dprof.T)
-    proto_code = pd.factorize(proto)[0]
-    feats += list(_shares(s_code, d_code, dport, proto_code).T)
-    out = np.stack([np.asarray(f, dtype=np.float32) for f in feats], axis=1)
-    assert out.shape[1] == len(FLOW_FEATURES)
+    feats += list(_shares(s_code, d_code, dport, proto.dense_codes()).T)
+    assert len(feats) == len(FLOW_FEATURES)
+    for j, f in enumerate(feats):
+        out[:, j] = f
     return out
 
 
@@ -291,66 +339,103 @@ class Windows:
 
     ``unique`` holds the distinct sequences ``(U, T, C)`` float32 and ``inverse``
     maps each flow (in the order of the input table) to its row of ``unique``.
-    Windows are kept compact (distinct flow rows + per-step keys) and turned into
-    floats on demand: ``rows(lo, hi)`` builds a slice, ``unique`` builds them all.
+    Windows are kept compact and turned into floats on demand (``rows(lo, hi)``
+    builds a slice, ``unique`` builds them all):
+
+    * ``flows`` ``(D + 1, F)`` float32: the distinct flow feature rows, the last
+      one all zeros (padding);
+    * ``codes`` ``(U, T, 2)`` int64: per step, the row of ``flows`` of the
+      source-window flow and of the destination-window flow;
+    * ``context`` ``(U, T, 2K)`` float32: per step, the context features of the
+      source window, then of the destination window.
+
+    Step ``t`` of window ``u`` is ``[flows[codes[u, t, 0]], context[u, t, :K],
+    flows[codes[u, t, 1]], context[u, t, K:]]`` (the order of ``CHANNELS``).
     """
 
     def __init__(self, unique, inverse, spec, compact=None):
         self._unique = unique
         self.inverse = inverse
         self.spec = spec
-        self._compact = compact  # (fu, keys) or None
+        self._compact = compact  # (flows, codes, context) or None
 
     def __len__(self) -> int:
         return len(self._unique) if self._unique is not None else len(self._compact[1])
 
+    @property
+    def compact(self):
+        """``(flows, codes, context)`` as described above (built from ``unique`` if needed)."""
+        if self._compact is None:
+            x = self._unique
+            F, K = len(FLOW_FEATURES), len(CONTEXT_FEATURES)
+            n, T = x.shape[:2]
+            fl = x.reshape(n * T, -1)
+            both = np.concatenate([fl[:, :F], fl[:, F + K:2 * F + K]])
+            fu, code = dedup_rows(both) if len(both) else (both, np.zeros(0, np.int64))
+            fu = np.concatenate([fu, np.zeros((1, F), np.float32)])
+            codes = code.reshape(2, n, T).transpose(1, 2, 0)
+            ctx = np.concatenate([x[..., F:F + K], x[..., 2 * F + K:]], axis=-1)
+            self._compact = (fu, np.ascontiguousarray(codes), np.ascontiguousarray(ctx, dtype=np.float32))
+        return self._compact
+
     def rows(self, lo: int, hi: int) -> np.ndarray:
         if self._unique is not None:
             return self._unique[lo:hi]
-        fu, keys = self._compact
-        return _materialise(fu, keys[lo:hi])
+        fu, codes, ctx = self._compact
+        return _materialise(fu, codes[lo:hi], ctx[lo:hi])
 
     @property
     def unique(self) -> np.ndarray:
         if self._unique is None:
             self._unique = self.rows(0, len(self))
-            self._compact = None
         return self._unique
 
     def full(self) -> np.ndarray:
         return self.unique[self.inverse]
 
 
-def _materialise(fu: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def _materialise(fu: np.ndarray, codes: np.ndarray, ctx: np.ndarray) -> np.ndarray:
     F, K = fu.shape[1], len(CONTEXT_FEATURES)
-    T = keys.shape[1] if keys.ndim == 3 else 0
-    x = np.empty((len(keys), T, 2 * (F + K)), np.float32)
-    x[..., :F] = fu[keys[..., 0].astype(np.int64)]
-    x[..., F:F + K] = keys[..., 1:1 + K]
-    x[..., F + K:2 * F + K] = fu[keys[..., 1 + K].astype(np.int64)]
-    x[..., 2 * F + K:] = keys[..., 2 + K:]
+    n, T = codes.shape[:2]
+    x = np.empty((n, T, 2 * (F + K)), np.float32)
+    x[..., :F] = fu[codes[..., 0]]
+    x[..., F:F + K] = ctx[..., :K]
+    x[..., F + K:2 * F + K] = fu[codes[..., 1]]
+    x[..., 2 * F + K:] = ctx[..., K:]
     return x
 
 
-def _side_context(idx, anchor_rows, time, peer_code, anchor_peer, dport, sport, spec):
-    """Context features ``(n, T, len(CONTEXT_FEATURES))`` of one window side."""
-    n_anchor = len(anchor_rows)
+def _side_context(idx, anchor_rows, time, peer_code, anchor_peer, dport, sport, spec, out=None):
+    """Context features ``(n, T, len(CONTEXT_FEATURES))`` of one window side (written to ``out``)."""
+    n_anchor, T = idx.shape
+    if out is None:
+        out = np.empty((n_anchor, T, len(CONTEXT_FEATURES)), np.float32)
     valid = idx >= 0
-    safe = np.where(valid, idx, 0)
+    safe = np.maximum(idx, 0)
     t = time[safe]
     dt = t - time[anchor_rows][:, None]
-    log_dt = _q(np.sign(dt) * np.log1p(np.abs(dt) * 1000.0), QUANT_TIME) * valid
-    gap = np.diff(t, axis=1, prepend=t[:, :1])
-    gap_ok = valid & np.concatenate([np.zeros((n_anchor, 1), bool), valid[:, :-1]], axis=1)
-    log_gap = _q(np.log1p(np.clip(gap, 0, None) * 1000.0), QUANT_TIME) * gap_ok
-    anchor = np.zeros_like(valid)
-    anchor[:, spec.past] = True
-    return np.stack([
-        valid, anchor, log_dt, log_gap,
-        (peer_code[safe] == anchor_peer[:, None]) & valid,
-        (dport[safe] == dport[anchor_rows][:, None]) & valid,
-        (sport[safe] == sport[anchor_rows][:, None]) & valid,
-    ], axis=-1).astype(np.float32)
+    v = np.abs(dt)
+    v *= 1000.0
+    np.log1p(v, out=v)
+    v *= np.sign(dt)
+    out[..., 2] = _q(v, QUANT_TIME) * valid  # log ms from the anchor
+    gap = dt  # reuse: gap to the previous step (0 at the first)
+    gap[:, 0] = 0.0
+    np.subtract(t[:, 1:], t[:, :-1], out=gap[:, 1:])
+    np.clip(gap, 0, None, out=gap)
+    gap *= 1000.0
+    np.log1p(gap, out=gap)
+    gap_ok = valid.copy()
+    gap_ok[:, 0] = False
+    gap_ok[:, 1:] &= valid[:, :-1]
+    out[..., 3] = _q(gap, QUANT_TIME) * gap_ok  # log ms since the previous step
+    out[..., 0] = valid
+    out[..., 1] = 0.0
+    out[:, spec.past, 1] = 1.0
+    out[..., 4] = (peer_code[safe] == anchor_peer[:, None]) & valid
+    out[..., 5] = (dport[safe] == dport[anchor_rows][:, None]) & valid
+    out[..., 6] = (sport[safe] == sport[anchor_rows][:, None]) & valid
+    return out
 
 
 def build_windows(flows: pd.DataFrame, spec: WindowSpec = WindowSpec(), chunk: int = 262144,
@@ -359,60 +444,102 @@ def build_windows(flows: pd.DataFrame, spec: WindowSpec = WindowSpec(), chunk: i
 
     Flow feature rows are deduplicated first; a window is then keyed by the
     distinct-flow code and context of each step (a small array), the keys are
-    deduplicated, and only the distinct windows are materialised as floats.
+    deduplicated, and only the distinct windows are kept (compact, see :class:`Windows`).
     """
+    check_columns(flows)
     s_code, d_code = _codes(flows["saddr"], flows["daddr"])
-    ff = flow_features(flows, (s_code, d_code))
     n = len(flows)
     T, F, K = spec.steps, len(FLOW_FEATURES), len(CONTEXT_FEATURES)
     C = 2 * (F + K)
     if n == 0:
         return Windows(np.zeros((0, T, C), np.float32), np.zeros(0, np.int64), spec)
-    fu, fcode = dedup_rows(ff) if dedup else (ff, np.arange(n))
-    fu = np.concatenate([fu, np.zeros((1, F), np.float32)])  # code -1 -> zero padding row
-    time = np.nan_to_num(flows["stime"].to_numpy(dtype="float64", na_value=0.0))
-    time = time - time.min()  # relative times only
     dport = _port_numbers(flows["dport"], "dport")
     sport = _port_numbers(flows["sport"], "sport")
+    ff = _flow_features(flows, (s_code, d_code), dport, sport)
+    fu, fcode = dedup_rows(ff) if dedup else (ff, np.arange(n))
+    fu = np.concatenate([fu, np.zeros((1, F), np.float32)])  # last row: zero padding
+    fcode = np.append(fcode, len(fu) - 1)  # window index -1 -> the padding row
+    time = np.nan_to_num(flows["stime"].to_numpy(dtype="float64", na_value=0.0))
+    time = time - time.min()  # relative times only
     w_src = window_index(s_code, time, spec)
     w_dst = window_index(d_code, time, spec)
-    key_parts, inverse, offset = [], np.empty(n, np.int64), 0
+    code_parts, ctx_parts, inverse, offset = [], [], np.empty(n, np.int64), 0
     for lo in range(0, n, chunk):
         rows = np.arange(lo, min(n, lo + chunk))
         ws, wd = w_src[rows], w_dst[rows]
-        cs = _side_context(ws, rows, time, d_code, d_code[rows], dport, sport, spec)
-        cd = _side_context(wd, rows, time, s_code, s_code[rows], dport, sport, spec)
-        fs = np.where(ws >= 0, fcode[np.clip(ws, 0, None)], -1)
-        fd = np.where(wd >= 0, fcode[np.clip(wd, 0, None)], -1)
-        key = np.concatenate([fs[..., None], cs, fd[..., None], cd], axis=-1)  # (n, T, 2 + 2K)
-        u, inv = dedup_rows(key) if dedup else (key, np.arange(len(key)))
-        key_parts.append(u)
+        ctx = np.empty((len(rows), T, 2 * K), np.float32)
+        _side_context(ws, rows, time, d_code, d_code[rows], dport, sport, spec, ctx[..., :K])
+        _side_context(wd, rows, time, s_code, s_code[rows], dport, sport, spec, ctx[..., K:])
+        codes = np.stack([fcode[ws], fcode[wd]], axis=-1)  # (n, T, 2)
+        if dedup:
+            first, inv = _dedup_index(codes, ctx)
+            codes, ctx = codes[first], ctx[first]
+        else:
+            inv = np.arange(len(rows))
+        code_parts.append(codes)
+        ctx_parts.append(ctx)
         inverse[rows] = inv + offset
-        offset += len(u)
-    keys = np.concatenate(key_parts)
-    if dedup and len(key_parts) > 1:  # windows repeat across chunks too (floods)
-        keys, inv2 = dedup_rows(keys)
+        offset += len(codes)
+    codes, ctx = np.concatenate(code_parts), np.concatenate(ctx_parts)
+    if dedup and len(code_parts) > 1:  # windows repeat across chunks too (floods)
+        first, inv2 = _dedup_index(codes, ctx)
+        codes, ctx = codes[first], ctx[first]
         inverse = inv2[inverse]
-    return Windows(None, inverse, spec, (fu, keys))
+    return Windows(None, inverse, spec, (fu, codes, ctx))
+
+
+_HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _words(x: np.ndarray) -> np.ndarray:
+    """The bytes of each row of ``x`` (first axis) as ``(n, W)`` uint64 words (zero padded)."""
+    b = np.ascontiguousarray(x).reshape(len(x), -1).view(np.uint8)
+    if b.shape[1] % 8:
+        b = np.concatenate([b, np.zeros((len(b), 8 - b.shape[1] % 8), np.uint8)], axis=1)
+    return b.view(np.uint64)
+
+
+def _dedup_index(*arrays: np.ndarray, block: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)``: the first row of each distinct combination of rows of ``arrays``
+    (compared byte for byte, in order of first appearance) and each row's distinct index.
+
+    Rows are hashed (64 bits, block by block so the words stay in cache) and grouped with a
+    hash table; every row grouped with an earlier one is then compared with it byte for byte,
+    and on a collision (astronomically unlikely) the grouping falls back to a byte-wise sort.
+    """
+    n = len(arrays[0])
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    flat = [np.ascontiguousarray(a).reshape(n, -1) for a in arrays]
+    h = np.zeros(n, np.uint64)
+    tmp = np.empty(min(n, block), np.uint64)
+    shift = np.uint64(29)
+    with np.errstate(over="ignore"):
+        for lo in range(0, n, block):
+            hb = h[lo:lo + block]
+            t = tmp[:len(hb)]
+            for a in flat:
+                w = _words(a[lo:lo + block])
+                for j in range(w.shape[1]):
+                    hb ^= w[:, j]
+                    hb *= _HASH_MUL
+                    np.right_shift(hb, shift, out=t)
+                    hb ^= t
+    inv, uniq = pd.factorize(h)
+    inv = inv.astype(np.int64)
+    first = np.empty(len(uniq), np.int64)
+    first[inv[::-1]] = np.arange(n - 1, -1, -1)
+    dup = np.flatnonzero(first[inv] != np.arange(n))  # rows that reuse an earlier row: check them
+    if len(dup) and not all(np.array_equal(_words(a[dup]), _words(a[first[inv[dup]]])) for a in flat):
+        words = np.concatenate([_words(a) for a in flat], axis=1)
+        v = np.ascontiguousarray(words).view(np.dtype((np.void, 8 * words.shape[1]))).ravel()
+        _, first, inv = np.unique(v, return_index=True, return_inverse=True)
+        inv = inv.astype(np.int64).ravel()
+    return first, inv
 
 
 def dedup_rows(x: np.ndarray, proj: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of ``x`` (first axis) and the inverse map, exact.
-
-    Rows are keyed by a random projection (fast), and the result is checked
-    exactly; on the (astronomically unlikely) collision it falls back to a byte-wise unique.
-    """
-    n = len(x)
-    if n == 0:
-        return x, np.zeros(0, np.int64)
-    flat = x.reshape(n, -1)
-    if proj is None or proj.shape[0] != flat.shape[1]:
-        proj = np.random.default_rng(0).standard_normal(flat.shape[1])
-    keys = flat.astype(np.float64, copy=False) @ proj
-    _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
-    u = x[first]
-    if not np.array_equal(u.reshape(len(u), -1)[inv], flat):
-        v = np.ascontiguousarray(flat).view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel()
-        _, first, inv = np.unique(v, return_index=True, return_inverse=True)
-        u = x[first]
-    return u, inv.astype(np.int64).ravel()
+    """Distinct rows of ``x`` (first axis, compared byte for byte) and the inverse map, exact:
+    ``u[inv] == x``.  ``proj`` is accepted for compatibility and ignored."""
+    first, inv = _dedup_index(x)
+    return x[first], inv
