@@ -421,6 +421,7 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     c["udp_head"][gu] = uhead[gu]
     gm = good & igmp
     c["igmp_group"][gm] = _c32(T, 4)[gm]
+    c["sport"][gm] = _c8(T, 0)[gm]
     return slow
 
 
@@ -637,6 +638,7 @@ def decode_record(linktype: int, buf: bytes) -> dict:
         raw4 = _raw_transport(buf, data, et, hl, iplen)
         if raw4 is not None and len(raw4) >= 8:
             out["igmp_group"] = struct.unpack(">I", raw4[4:8])[0]
+            out["sport"] = raw4[0]
     out["payload_len"] = pay_ip
     return out
 

@@ -63,9 +63,27 @@ K_IP, K_ECHO, K_ICMP, K_ARP = 0, 1, 2, 3
 
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 1, 2, 4, 16
 
+# ra's protocol names (measured: argus 3.0.8 on one datagram of every protocol number; 51 prints
+# "ip", unlisted numbers "unas")
 PROTO_NAMES = {
-    1: "icmp", 2: "igmp", 4: "ipnip", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah",
-    58: "ipv6-icmp", 89: "ospf", 103: "pim", 112: "vrrp", 132: "sctp",
+    0: "ip", 1: "icmp", 2: "igmp", 3: "ggp", 4: "ipnip", 5: "st2", 6: "tcp", 7: "cbt", 8: "egp", 9: "igp",
+    10: "bbn-rcc", 11: "nvp", 12: "pup", 13: "argus", 14: "emcon", 15: "xnet", 16: "chaos", 17: "udp",
+    18: "mux", 19: "dcn", 20: "hmp", 21: "prm", 22: "xns-idp", 23: "trunk-1", 24: "trunk-2", 25: "leaf-1",
+    26: "leaf-2", 27: "rdp", 28: "irtp", 29: "iso-tp4", 30: "netblt", 31: "mfe-nsp", 32: "merit-inp",
+    33: "sep", 34: "3pc", 35: "idpr", 36: "xtp", 37: "ddp", 38: "idpr-cmtp", 39: "tp++", 40: "il",
+    41: "ipv6", 42: "sdrp", 43: "ipv6-route", 44: "ipv6-frag", 45: "idrp", 46: "rsvp", 47: "gre", 48: "mhrp",
+    49: "bna", 50: "esp", 51: "ip", 52: "i-nlsp", 53: "swipe", 54: "narp", 55: "mobile", 56: "tlsp",
+    57: "skip", 58: "ipv6-icmp", 59: "ipv6-no", 60: "ipv6-opts", 61: "any", 62: "cftp", 63: "any",
+    64: "sat-expak", 65: "kryptolan", 66: "rvd", 67: "ippc", 68: "any", 69: "sat-mon", 70: "visa",
+    71: "ipcv", 72: "cpnx", 73: "cphb", 74: "wsn", 75: "pvp", 76: "br-sat-mon", 77: "sun-nd", 78: "wb-mon",
+    79: "wb-expak", 80: "iso-ip", 81: "vmtp", 82: "secure-vmtp", 83: "vines", 84: "ttp", 85: "nsfnet-igp",
+    86: "dgp", 87: "tcf", 88: "eigrp", 89: "ospf", 90: "sprite-rpc", 91: "larp", 92: "mtp", 93: "ax.25",
+    94: "ipip", 95: "micp", 96: "aes-sp3-d", 97: "etherip", 98: "encap", 99: "pri-enc", 100: "gmtp",
+    101: "ifmp", 102: "pnni", 103: "pim", 104: "aris", 105: "scps", 106: "qnx", 107: "a/n", 108: "ipcomp",
+    109: "snp", 110: "compaq-peer", 111: "ipx-n-ip", 112: "vrrp", 113: "pgm", 114: "zero", 115: "l2tp",
+    116: "ddx", 117: "iatp", 118: "stp", 119: "srp", 120: "uti", 121: "smp", 122: "sm", 123: "ptp",
+    124: "isis", 125: "fire", 126: "crtp", 127: "crudp", 128: "sccopmce", 129: "iplt", 130: "sps",
+    131: "pipe", 132: "sctp", 133: "fc", 134: "rsvp", 253: "ib",
 }
 # Argus state names for ICMP (ra(1)); key: (type) or (type, code) for unreachables
 ICMP4_STATES = {0: "ECR", 8: "ECO", 4: "SRC", 5: "RED", 9: "RTA", 10: "RTS", 11: "TXD", 12: "PAR",
@@ -192,8 +210,8 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     d_hi, d_lo = c["dst_hi"][sel], c["dst_lo"][sel]
     # IGMP: Argus keys (and prints) the message's group field as the destination (measured:
     # a v2 leave sent to 224.0.0.2 joins the group's report row; a v3 report prints 0.0.0.<records>;
-    # a general query, group 0.0.0.0, keeps its IP destination)
-    igmp = (proto == 2) & ~v6 & (c["igmp_group"][sel] != 0)  # (a general query keeps its address)
+    # a membership query (type 0x11) keeps its IP destination)
+    igmp = (proto == 2) & ~v6 & (c["sport"][sel] != 0x11)  # (a membership query keeps its address)
     if igmp.any():
         # (the IP destination keeps a report and a leave apart: two Argus flows, one row)
         sub = np.where(igmp, (d_lo & np.uint64(0xFFFFFFFF)).astype(np.int64) + 1, sub)
@@ -1018,7 +1036,7 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     if icmp6.any():
         sport[icmp6] = r_type[icmp6].astype(str)
         dport[icmp6] = r_code[icmp6].astype(str)
-    proto_name = np.array([PROTO_NAMES.get(int(p), str(int(p))) for p in proto], dtype=object)
+    proto_name = np.array([PROTO_NAMES.get(int(p), "unas") for p in proto], dtype=object)
     proto_name[kind == K_ARP] = "arp"
 
     pkts = acc["pkts"].astype(np.int64).to_numpy()

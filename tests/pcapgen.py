@@ -128,7 +128,7 @@ def protocol_variants() -> list[tuple[str, int, bytes, dict]]:
         ("arp", 1, eth(bytes(arp), 0x0806), base_expect(ethertype=0x0806, arp_op=1, proto=0, ip_version=0)),
         ("gre", 1, eth(bytes(gre)), base_expect(proto=47, payload_len=24)),
         ("igmp-v2-report", 1, eth(bytes(_ip4(p=2, data=b"\x16\x00\x00\x00\xe0\x00\x00\xfb")), 0x0800),
-         base_expect(proto=2, igmp_group=0xE00000FB, payload_len=8)),
+         base_expect(proto=2, igmp_group=0xE00000FB, sport=0x16, payload_len=8)),
         ("frag-first", 1, eth(bytes(_ip4(p=17, data=udp(6000, 7000, b"A" * 16), ident=77, mf=True))), base_expect(proto=17, sport=6000, dport=7000, more_frags=True, ip_id=77)),
         ("frag-second", 1, eth(bytes(_ip4(p=17, data=b"B" * 24, ident=77, off=24))), base_expect(proto=17, sport=6000, dport=7000, frag_off=24, ip_id=77)),
         ("lldp", 1, eth(b"\x02\x07\x04" + b"\x00" * 40, 0x88CC), dict(status=0, ethertype=0x88CC, ip_version=0)),
