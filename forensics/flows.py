@@ -170,7 +170,7 @@ _WORK_COLS = _KEY_COLS + (
     "h", "gidx", "ts", "ts_last", "w", "bytes", "d", "sp", "dp", "flags", "itype", "icode", "eth",
     "prevg",
     # marker-only state
-    "frag", "m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "sub", "m_sub", "m_ns", "m_nd", "m_smap",
+    "frag", "m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "sub", "m_sub", "m_ns", "m_nd", "m_smap", "m_fs",
 )
 
 
@@ -264,7 +264,7 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     n = len(sel)
     w["ts_last"] = w["ts"]
     w["w"] = np.ones(n, dtype=np.int64)
-    for name in ("m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "m_sub", "m_ns", "m_nd", "m_smap"):
+    for name in ("m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "m_sub", "m_ns", "m_nd", "m_smap", "m_fs"):
         w[name] = np.zeros(n, dtype=np.int64)
     w["h"] = _hash_keys(w)
     return w
@@ -658,7 +658,8 @@ class FlowBuilder:
         rec_smap = np.where(is_m[rec_first], w["m_smap"][rec_first], 0)
         if g_rid is not None:
             np.maximum.at(rec_smap, g_rec, g_ts)
-        s0, s1, d0, d1 = _direction_slots(rec_pstart, rec_last_ts, rec_ns, rec_nd, rec_smap)
+        rec_fs = np.where(is_m[rec_first], w["m_fs"][rec_first] == 1, flow_start[rec_first]) & is_tcp[rec_first]
+        s0, s1, d0, d1 = _direction_slots(rec_pstart, rec_last_ts, rec_ns, rec_nd, rec_smap, rec_fs)
         closed = ~open_rec
         rstat = _record_stats(rec_rid[closed], rec_dur[closed], s0[closed], s1[closed], d0[closed], d1[closed])
         agg = agg.join(rstat, how="outer")
@@ -696,6 +697,7 @@ class FlowBuilder:
         mk["m_ns"] = rec_ns[cr_rec]
         mk["m_nd"] = rec_nd[cr_rec]
         mk["m_smap"] = rec_smap[cr_rec]
+        mk["m_fs"] = rec_fs[cr_rec].astype(np.int64)
         mk["flags"] = np.zeros(nm, dtype=np.int64)
         mk["prevg"] = np.zeros(nm, dtype=np.int64)
         mk = {k: (v.astype(_CARRY_DTYPES[k]) if k in _CARRY_DTYPES else v) for k, v in mk.items()}
@@ -705,7 +707,7 @@ class FlowBuilder:
         # open records (one per marker): (rid, start, last), indexed by key id
         new_open = pd.DataFrame({"rid": rid[cr], "start": rec_pstart[cr_rec], "last": ts_last_open,
                                  "ns": rec_ns[cr_rec], "nd": rec_nd[cr_rec], "smap": rec_smap[cr_rec],
-                                 "kid": kid[cr]}).set_index("kid")
+                                 "fs": rec_fs[cr_rec], "kid": kid[cr]}).set_index("kid")
         if self._open is not None and len(self._open):
             self._open = pd.concat([self._open[~self._open.index.isin(new_open.index)], new_open])
         else:
@@ -900,7 +902,8 @@ def _open_stats(open_: pd.DataFrame) -> pd.DataFrame:
     several sub-flows)."""
     dur = (open_["last"] - open_["start"]).to_numpy(dtype=np.float64)
     s0, s1, d0, d1 = _direction_slots(open_["start"].to_numpy(), open_["last"].to_numpy(),
-                                      open_["ns"].to_numpy(), open_["nd"].to_numpy(), open_["smap"].to_numpy())
+                                      open_["ns"].to_numpy(), open_["nd"].to_numpy(), open_["smap"].to_numpy(),
+                                      open_["fs"].to_numpy())
     g = pd.DataFrame({"rid": open_["rid"].to_numpy(), "d": dur, "d2": dur ** 2, "s0": s0, "s1": s1, "d0": d0,
                       "d1": d1}).groupby("rid")
     return pd.DataFrame({"n": g["d"].size().astype(np.float64), "s": g["d"].sum(), "q": g["d2"].sum(),
@@ -932,7 +935,7 @@ def _mapped_records(mapped, h, gidx, rec_id, rec_start_ts, S):
     return np.asarray(recs, dtype=np.int64), np.asarray(times, dtype=np.int64)
 
 
-def _direction_slots(start, last, ns, nd, smap=None):
+def _direction_slots(start, last, ns, nd, smap=None, tcp_first=None):
     """Argus's per-direction (start, end) times of records, measured with ra's sdur/ddur.
 
     A direction with two or more packets in the record spans the whole record; a source
@@ -941,6 +944,8 @@ def _direction_slots(start, last, ns, nd, smap=None):
     NaN where the direction sent nothing.  racluster's srate/drate divide by the merged spans.
     ``smap``: time of the latest ICMP error mapped onto the record (0: none); Argus sets the
     source end to it (or the source start, when the source sent nothing).
+    ``tcp_first``: the record opens a TCP flow; there a lone destination packet beside two or
+    more source packets spans the whole record (measured).
     """
     S = np.asarray(start, dtype=np.float64)
     E = np.asarray(last, dtype=np.float64)
@@ -952,6 +957,10 @@ def _direction_slots(start, last, ns, nd, smap=None):
     d_one = np.where(ns == 1, E, S)
     d0 = np.where(nd >= 2, S, np.where(nd == 1, d_one, nan))
     d1 = np.where(nd >= 2, E, d0)
+    if tcp_first is not None:
+        span = np.asarray(tcp_first, dtype=bool) & (nd == 1) & (ns >= 2)
+        d0 = np.where(span, S, d0)
+        d1 = np.where(span, E, d1)
     if smap is not None:
         m = np.asarray(smap, dtype=np.float64)
         has = m > 0
