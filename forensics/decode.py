@@ -34,6 +34,7 @@ from forensics.packets import PACKET_DTYPES, REASON_CODES, UNDECODABLE_REASONS, 
 # link types
 LT_NULL, LT_EN10MB, LT_RAW_OLD, LT_RAW_OBSD, LT_RAW, LT_LOOP = 0, 1, 12, 14, 101, 108
 LT_SLL, LT_IPV4, LT_IPV6, LT_SLL2 = 113, 228, 229, 276
+LT_IEEE802_11, LT_RADIOTAP = 105, 127
 SUPPORTED_LINKTYPES = {
     LT_NULL: "NULL (BSD loopback)",
     LT_EN10MB: "Ethernet",
@@ -45,7 +46,14 @@ SUPPORTED_LINKTYPES = {
     LT_IPV4: "raw IPv4",
     LT_IPV6: "raw IPv6",
     LT_SLL2: "Linux cooked v2 (SLL2)",
+    LT_IEEE802_11: "IEEE 802.11",
+    LT_RADIOTAP: "802.11 with radiotap header",
 }
+# link-layer bytes Argus does not count in flow bytes (measured); radiotap: its own length field
+_LINK_SKIP = np.zeros(65536, dtype=np.uint16)
+_LINK_SKIP[[LT_NULL, LT_LOOP]] = 4
+_LINK_SKIP[LT_SLL] = 16
+_LINK_SKIP[LT_SLL2] = 20
 _RAW_LTS = (LT_RAW_OLD, LT_RAW_OBSD, LT_RAW, LT_IPV4, LT_IPV6)
 _VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
 _AF_INET6 = (10, 24, 28, 30)  # Linux, NetBSD/OpenBSD, FreeBSD, Darwin
@@ -163,6 +171,7 @@ def _empty_columns(batch: RecordBatch) -> dict[str, np.ndarray]:
     cols["icmp_code"][:] = -1
     cols["q_proto"][:] = -1
     cols["udp_head"][:] = -1
+    cols["link_skip"][:] = _LINK_SKIP[batch.linktype]
     return cols
 
 
@@ -238,6 +247,7 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     known = np.isin(lt, list(SUPPORTED_LINKTYPES))
     status[~known] = R_UNKNOWN_LT
     status[(cap == 0) & known] = R_ZERO
+    slow |= (status == OK) & np.isin(lt, (LT_IEEE802_11, LT_RADIOTAP))  # 802.11: dpkt path
 
     # Ethernet ------------------------------------------------------------------
     eth = (lt == LT_EN10MB) & (status == OK)
@@ -494,6 +504,29 @@ def decode_record(linktype: int, buf: bytes) -> dict:
             et = pmap[ppp.p]
             data = ppp.data
         net = (et, data)
+    elif linktype in (LT_IEEE802_11, LT_RADIOTAP):
+        frame = buf
+        if linktype == LT_RADIOTAP:
+            if len(buf) < 4 or buf[0] != 0:
+                return {"status": R_TRUNC_LINK}
+            rlen = struct.unpack("<H", buf[2:4])[0]
+            if rlen < 4 or len(buf) < rlen:
+                return {"status": R_TRUNC_LINK}
+            out["link_skip"] = rlen
+            frame = buf[rlen:]
+        if len(frame) < 24:
+            return {**out, "status": R_TRUNC_LINK}
+        fc0, fl = frame[0], frame[1]
+        ftype, subtype = (fc0 >> 2) & 3, fc0 >> 4
+        if ftype != 2 or subtype & 4 or fl & 0x40:
+            return out  # management/control, null data or protected: no IP to read
+        hdr = 24 + (6 if (fl & 3) == 3 else 0)
+        if subtype & 8:  # QoS data (+ HT control when the order bit is set)
+            hdr += 2 + (4 if fl & 0x80 else 0)
+        llc = frame[hdr:hdr + 8]
+        if len(llc) < 8 or llc[:3] != b"\xaa\xaa\x03":
+            return out
+        net = (struct.unpack(">H", llc[6:8])[0], frame[hdr + 8:])
     elif linktype in (LT_SLL, LT_SLL2):
         try:
             sll = dpkt.sll.SLL(buf) if linktype == LT_SLL else dpkt.sll2.SLL2(buf)

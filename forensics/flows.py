@@ -101,10 +101,6 @@ ICMP6_PAIRED = {129: 128, 131: 130, 132: 130, 134: 133, 136: 135}
 _ICMP6_MAP = np.arange(256, dtype=np.int64)
 for _a, _b in ICMP6_PAIRED.items():
     _ICMP6_MAP[_a] = _b
-_LINK_HDR = np.zeros(512, dtype=np.int64)
-_LINK_HDR[[0, 108]] = 4  # BSD NULL / OpenBSD loopback
-_LINK_HDR[113] = 16  # Linux cooked (SLL)
-_LINK_HDR[276] = 20  # Linux cooked v2 (SLL2)
 # TCP ports Argus treats as the server side of a connection seen mid-stream
 # (measured: a port below 1024, or a TCP port named in /etc/services -- Argus looks
 # the port up there; this is Debian netbase's list of TCP ports >= 1024, embedded so
@@ -248,9 +244,9 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
         "sub": sub,
         "gidx": c["index"][sel].astype(np.int64),
         "ts": ts_all[sel],
-        # Argus counts Ethernet frames whole but leaves out other link headers (measured:
+        # Argus counts Ethernet frames whole but leaves out other link headers (decode's link_skip, measured:
         # NULL/loopback 4 bytes, Linux SLL 16)
-        "bytes": c["wirelen"][sel].astype(np.int64) - _LINK_HDR[np.minimum(c["linktype"][sel], 511)],
+        "bytes": c["wirelen"][sel].astype(np.int64) - c["link_skip"][sel].astype(np.int64),
         "d": swap.astype(np.int8),  # 0: sent by the 'lo' endpoint
         "sp": c["sport"][sel].astype(np.int64),
         "dp": c["dport"][sel].astype(np.int64),

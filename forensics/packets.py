@@ -72,6 +72,7 @@ PACKET_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("q_sport", "uint16", "IPv4 ICMP error: quoted TCP/UDP source port, 0 if not captured"),
     ("q_dport", "uint16", "IPv4 ICMP error: quoted TCP/UDP destination port, 0 if not captured"),
     ("udp_head", "int32", "first two UDP payload bytes, big-endian (the DNS transaction id), -1 if fewer captured"),
+    ("link_skip", "uint16", "link-layer bytes Argus leaves out of flow byte counts (NULL/loopback 4, SLL 16, SLL2 20, the radiotap header)"),
     ("igmp_group", "uint32", "IGMP (IPv4 protocol 2): message bytes 4-7 (the group address), 0 if not captured"),
     ("payload_len", "uint32", "transport payload bytes present on the wire (from header lengths)"),
     ("arp_op", "uint8", "ARP opcode (1 request, 2 reply), 0 if not ARP"),

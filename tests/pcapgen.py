@@ -76,6 +76,12 @@ def link_variants() -> list[tuple[str, int, bytes, dict]]:
     pppoe = struct.pack(">BBHH", 0x11, 0, 0x0001, len(ip) + 2) + struct.pack(">H", 0x0021)
     sll = struct.pack(">HHH8sH", 0, 1, 6, MAC_A + b"\x00\x00", 0x0800)
     sll2 = struct.pack(">HHiHBB8s", 0x0800, 0, 1, 1, 0, 6, MAC_A + b"\x00\x00")
+    addrs = MAC_B + MAC_A + MAC_B
+    wlan = b"\x08\x01\x00\x00" + addrs + b"\x00\x00" + b"\xaa\xaa\x03\x00\x00\x00\x08\x00"
+    wlan6 = b"\x08\x01\x00\x00" + addrs + b"\x00\x00" + b"\xaa\xaa\x03\x00\x00\x00\x86\xdd"
+    # QoS data between two access points (four addresses, QoS control)
+    wlan_qos = b"\x88\x03\x00\x00" + addrs + b"\x00\x00" + MAC_A + b"\x00\x00" + b"\xaa\xaa\x03\x00\x00\x00\x08\x00"
+    radiotap = b"\x00\x00\x0c\x00\x04\x00\x00\x00\x02\x00\x00\x00"  # len 12, rate present
     return [
         ("ethernet", 1, eth(ip), {**e4, "src_mac": int.from_bytes(MAC_A, "big"), "dst_mac": int.from_bytes(MAC_B, "big")}),
         ("ethernet-ipv6", 1, eth(ip6, 0x86DD), e6),
@@ -93,6 +99,10 @@ def link_variants() -> list[tuple[str, int, bytes, dict]]:
         ("null-be", 0, struct.pack(">I", 2) + ip, e4),
         ("null-ipv6", 0, struct.pack("<I", 30) + ip6, e6),
         ("loop", 108, struct.pack(">I", 2) + ip, e4),
+        ("ieee802_11", 105, wlan + ip, e4),
+        ("ieee802_11-qos-wds", 105, wlan_qos + ip, e4),
+        ("radiotap", 127, radiotap + wlan + ip, {**e4, "link_skip": 12}),
+        ("radiotap-ipv6", 127, radiotap + wlan6 + ip6, {**e6, "link_skip": 12}),
     ]
 
 
