@@ -346,21 +346,20 @@ class _Plan:
         C = sum(wb.shape[1] for wb in self.wblk)
         contrib = torch.empty((n, C), dtype=g.dtype, device=g.device)
         value = torch.empty((n, C), dtype=g.dtype, device=g.device)
-        widths = [wb.shape[1] for wb in self.wblk]
-        starts = np.cumsum([0] + widths)
+        starts = np.cumsum([0] + [wb.shape[1] for wb in self.wblk]).tolist()
         with torch.no_grad():
             g2 = g.reshape(n * T, E)
+            zc2 = zc.reshape(n * T, 2 * K)
             # sub-batches small enough that the (rows x channels) temporaries stay in cache
             for lo in range(0, n, sub):
                 hi = min(n, lo + sub)
                 r = slice(lo * T, hi * T)
-                xs_blocks = (self.zs.index_select(0, cs[r]), zc[lo:hi, :, :K].reshape(-1, K),
-                             self.zd.index_select(0, cd[r]), zc[lo:hi, :, K:].reshape(-1, K))
+                xs_blocks = (self.zs.index_select(0, cs[r]), zc2[r, :K], self.zd.index_select(0, cd[r]), zc2[r, K:])
                 for j, (wb, xs) in enumerate(zip(self.wblk, xs_blocks)):
-                    cols = slice(int(starts[j]), int(starts[j + 1]))
-                    gx = g2[r] @ wb  # d logit / d standardised input, (rows, block)
+                    gx = torch.mm(g2[r], wb)  # d logit / d standardised input of this block
+                    cols = slice(starts[j], starts[j + 1])
                     torch.sum(gx.mul_(xs).view(hi - lo, T, -1), dim=1, out=contrib[lo:hi, cols])
-                    torch.sum(xs.view(hi - lo, T, -1), dim=1, out=value[lo:hi, cols])  # T x the mean
+                    torch.sum(xs.reshape(hi - lo, T, -1), dim=1, out=value[lo:hi, cols])  # T x the mean
             val, order = torch.topk(contrib, top, dim=1)
             return (order.numpy(force=True).astype(np.int64), (value.gather(1, order) > 0).numpy(force=True),
                     (val > 0).numpy(force=True))

@@ -405,8 +405,11 @@ def _materialise(fu: np.ndarray, codes: np.ndarray, ctx: np.ndarray) -> np.ndarr
     return x
 
 
-def _side_context(idx, anchor_rows, time, peer_code, anchor_peer, dport, sport, spec, out=None):
-    """Context features ``(n, T, len(CONTEXT_FEATURES))`` of one window side (written to ``out``)."""
+def _side_context(idx, anchor_rows, time, peer_code, anchor_peer, dport, sport, spec, out=None, step_gap=None):
+    """Context features ``(n, T, len(CONTEXT_FEATURES))`` of one window side (written to ``out``).
+
+    ``step_gap`` (optional, per flow): the quantised log gap of each flow to the flow before it
+    in this side's order (what ``log_ms_gap`` holds for consecutive valid steps)."""
     n_anchor, T = idx.shape
     if out is None:
         out = np.empty((n_anchor, T, len(CONTEXT_FEATURES)), np.float32)
@@ -414,21 +417,23 @@ def _side_context(idx, anchor_rows, time, peer_code, anchor_peer, dport, sport, 
     safe = np.maximum(idx, 0)
     t = time[safe]
     dt = t - time[anchor_rows][:, None]
+    gap_ok = valid.copy()
+    gap_ok[:, 0] = False
+    gap_ok[:, 1:] &= valid[:, :-1]
+    if step_gap is not None:
+        out[..., 3] = step_gap[safe] * gap_ok  # log ms since the previous step
+    else:
+        gap = np.zeros_like(t)  # gap to the previous step (0 at the first)
+        np.subtract(t[:, 1:], t[:, :-1], out=gap[:, 1:])
+        np.clip(gap, 0, None, out=gap)
+        gap *= 1000.0
+        np.log1p(gap, out=gap)
+        out[..., 3] = _q(gap, QUANT_TIME) * gap_ok
     v = np.abs(dt)
     v *= 1000.0
     np.log1p(v, out=v)
     v *= np.sign(dt)
     out[..., 2] = _q(v, QUANT_TIME) * valid  # log ms from the anchor
-    gap = dt  # reuse: gap to the previous step (0 at the first)
-    gap[:, 0] = 0.0
-    np.subtract(t[:, 1:], t[:, :-1], out=gap[:, 1:])
-    np.clip(gap, 0, None, out=gap)
-    gap *= 1000.0
-    np.log1p(gap, out=gap)
-    gap_ok = valid.copy()
-    gap_ok[:, 0] = False
-    gap_ok[:, 1:] &= valid[:, :-1]
-    out[..., 3] = _q(gap, QUANT_TIME) * gap_ok  # log ms since the previous step
     out[..., 0] = valid
     out[..., 1] = 0.0
     out[:, spec.past, 1] = 1.0
@@ -436,6 +441,45 @@ def _side_context(idx, anchor_rows, time, peer_code, anchor_peer, dport, sport, 
     out[..., 5] = (dport[safe] == dport[anchor_rows][:, None]) & valid
     out[..., 6] = (sport[safe] == sport[anchor_rows][:, None]) & valid
     return out
+
+
+def _step_gap(w: np.ndarray, time: np.ndarray, spec: "WindowSpec") -> np.ndarray | None:
+    """Per flow: quantised log1p(ms) gap to the previous flow of its window side (from the
+    window itself: step ``past - 1`` is that flow); None when windows have no past."""
+    if spec.past < 1:
+        return None
+    prev = w[:, spec.past - 1]
+    gap = time - time[np.maximum(prev, 0)]
+    np.clip(gap, 0, None, out=gap)
+    gap *= 1000.0
+    np.log1p(gap, out=gap)
+    return _q(gap, QUANT_TIME)
+
+
+def _threads() -> int:
+    """Threads the stages may use: torch's setting when torch is loaded, else OMP_NUM_THREADS / CPUs."""
+    import os
+    import sys
+
+    if "torch" in sys.modules:
+        return max(1, int(sys.modules["torch"].get_num_threads()))
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "") or os.cpu_count() or 1))
+    except ValueError:
+        return 1
+
+
+def _both(f, a, b):
+    """``[f(*a), f(*b)]``, the first in a second thread when more than one thread is allowed
+    (numpy releases the GIL in its array loops)."""
+    if _threads() < 2:
+        return [f(*a), f(*b)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        fa = pool.submit(f, *a)
+        rb = f(*b)
+        return [fa.result(), rb]
 
 
 def build_windows(flows: pd.DataFrame, spec: WindowSpec = WindowSpec(), chunk: int = 262144,
@@ -461,15 +505,15 @@ def build_windows(flows: pd.DataFrame, spec: WindowSpec = WindowSpec(), chunk: i
     fcode = np.append(fcode, len(fu) - 1)  # window index -1 -> the padding row
     time = np.nan_to_num(flows["stime"].to_numpy(dtype="float64", na_value=0.0))
     time = time - time.min()  # relative times only
-    w_src = window_index(s_code, time, spec)
-    w_dst = window_index(d_code, time, spec)
+    w_src, w_dst = _both(window_index, (s_code, time, spec), (d_code, time, spec))
+    g_src, g_dst = _both(_step_gap, (w_src, time, spec), (w_dst, time, spec))
     code_parts, ctx_parts, inverse, offset = [], [], np.empty(n, np.int64), 0
     for lo in range(0, n, chunk):
         rows = np.arange(lo, min(n, lo + chunk))
         ws, wd = w_src[rows], w_dst[rows]
         ctx = np.empty((len(rows), T, 2 * K), np.float32)
-        _side_context(ws, rows, time, d_code, d_code[rows], dport, sport, spec, ctx[..., :K])
-        _side_context(wd, rows, time, s_code, s_code[rows], dport, sport, spec, ctx[..., K:])
+        _both(_side_context, (ws, rows, time, d_code, d_code[rows], dport, sport, spec, ctx[..., :K], g_src),
+              (wd, rows, time, s_code, s_code[rows], dport, sport, spec, ctx[..., K:], g_dst))
         codes = np.stack([fcode[ws], fcode[wd]], axis=-1)  # (n, T, 2)
         if dedup:
             first, inv = _dedup_index(codes, ctx)
