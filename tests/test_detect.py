@@ -150,3 +150,89 @@ def test_train_command_on_botiot_csv(tmp_path):
     assert main(["evaluate", str(tmp_path), "--model", str(out), "--json", str(tmp_path / "m.json")]) == 0
     rep = json.loads((tmp_path / "m.json").read_text())
     assert rep["test_runs"] == ["demo_2.csv"] and rep["tables"]["cnn_lstm"]["imbalanced"]["category"]["n"] == 420
+
+
+# -- the fast inference path against the plain one ------------------------------------------------
+
+
+def _reference_contrib(det, x, cat):
+    """Gradient x input of the category logit on the dense, standardised input (the definition)."""
+    xb = ((torch.as_tensor(x) - torch.as_tensor(det.mean)) / torch.as_tensor(det.std)).clamp(-det.clip, det.clip)
+    xb.requires_grad_(True)
+    logits, _ = det.model(xb)
+    (g,) = torch.autograd.grad(logits.gather(1, torch.as_tensor(cat)[:, None]).sum(), xb)
+    return (g * xb).sum(1).detach().numpy(), xb.detach().mean(1).numpy()
+
+
+def test_compact_windows_give_the_dense_probabilities(det, flows):
+    from forensics.sequences import build_windows
+
+    w = build_windows(flows)
+    pc, ps = det.predict_windows(w)
+    dc, ds = det.predict_windows(w.unique)  # dense (U, T, C) array through model(x)
+    np.testing.assert_allclose(pc, dc, atol=2e-6)
+    np.testing.assert_allclose(ps, ds, atol=2e-6)
+    with torch.no_grad():
+        xb = ((torch.as_tensor(w.unique) - torch.as_tensor(det.mean)) / torch.as_tensor(det.std)).clamp(-det.clip, det.clip)
+        a, _ = det.model(xb)
+    np.testing.assert_allclose(pc, torch.softmax(a, 1).numpy(), atol=2e-6)
+
+
+def test_explanations_are_gradient_x_input_of_the_verdict(det, flows):
+    from forensics.detect import _Plan
+    from forensics.sequences import build_windows
+
+    w = build_windows(flows)
+    x = w.unique
+    pc, _ = det.predict_windows(w)
+    cat = pc.argmax(1)
+    ref, mean = _reference_contrib(det, x, cat)
+    order, up, keep = _Plan(det, w).top_channels(np.arange(len(x)), cat, 3)
+    rows = np.arange(len(x))[:, None]
+    # the chosen channels carry the 3 largest contributions (ties may pick either channel)
+    np.testing.assert_allclose(ref[rows, order], -np.sort(-ref, axis=1)[:, :3], rtol=1e-4, atol=1e-5)
+    clear = np.abs(mean[rows, order]) > 1e-5
+    assert (up == (mean[rows, order] > 0))[clear].all()
+    assert (keep == (ref[rows, order] > 0))[np.abs(ref[rows, order]) > 1e-5].all()
+
+
+def test_evidence_only_for_attack_windows_and_same_as_explain(det, flows):
+    from forensics.sequences import build_windows
+
+    w = build_windows(flows)
+    pc, ps, rows, texts = det._classify(w, True)
+    cat = pc.argmax(1)
+    normal = det.categories.index("Normal")
+    assert sorted(rows.tolist()) == np.flatnonzero(cat != normal).tolist()
+    # the one-pass evidence equals explain() run on its own on those windows
+    assert texts == det.explain(w, cat[rows], rows=rows)
+    # and a dense array gives the same texts
+    assert det.explain(w.unique[rows], cat[rows]) == texts
+
+
+def test_dedup_does_not_change_outputs(det, flows, monkeypatch):
+    import forensics.detect as detect_mod
+    from forensics.sequences import build_windows
+
+    a = det.predict(flows)
+    monkeypatch.setattr(detect_mod, "build_windows", lambda f, spec: build_windows(f, spec, dedup=False))
+    b = det.predict(flows)
+    pd.testing.assert_frame_equal(a.drop(columns="confidence"), b.drop(columns="confidence"))
+    np.testing.assert_allclose(a.confidence, b.confidence, atol=2e-6)
+
+
+@pytest.mark.parametrize("batch", [7, 64, 100000])
+def test_batches_and_threads_do_not_change_outputs(det, flows, batch):
+    a = det.predict(flows)
+    old_batch, old_threads = det.batch, torch.get_num_threads()
+    try:
+        det.batch = batch
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            b = det.predict(flows)
+            pd.testing.assert_frame_equal(a.drop(columns="confidence"), b.drop(columns="confidence"))
+            np.testing.assert_allclose(a.confidence, b.confidence, atol=2e-6)
+    finally:
+        det.batch = old_batch
+        torch.set_num_threads(old_threads)
+    assert torch.get_num_threads() == old_threads

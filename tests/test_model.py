@@ -85,3 +85,14 @@ def test_flow_cache_key_covers_every_extraction_module():
 
     names = {p.name for p in _extraction_sources()}
     assert {"decode.py", "flows.py", "features.py", "packets.py", "schema.py", "capture.py", "truth.py"} <= names
+
+
+@pytest.mark.parametrize("kind", ["cnn_lstm", "cnn", "lstm"])
+def test_forward_is_forward_embedded_of_the_embedding(kind):
+    torch.manual_seed(0)
+    m = Detector(Arch(kind=kind, channels=len(CHANNELS))).eval()
+    x = torch.randn(16, 8, len(CHANNELS))
+    with torch.no_grad():
+        a, b = m(x)
+        a2, b2 = m.forward_embedded(m.embed(x))
+    assert torch.equal(a, a2) and torch.equal(b, b2)

@@ -119,3 +119,60 @@ def test_empty_table():
     df = demo_flows(n_normal=3, n_scan=0, n_flood=0).iloc[:0]
     w = build_windows(df)
     assert w.unique.shape == (0, WindowSpec().steps, len(CHANNELS))
+
+
+def test_dedup_index_is_exact_even_when_hashes_collide(monkeypatch):
+    import forensics.sequences as seq
+
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 5, (300, 4, 2))
+    ctx = rng.integers(0, 2, (300, 4, 3)).astype(np.float32)
+    first, inv = seq._dedup_index(codes, ctx)
+    np.testing.assert_array_equal(codes[first][inv], codes)
+    np.testing.assert_array_equal(ctx[first][inv], ctx)
+    assert sorted(first.tolist()) == first.tolist()  # in order of first appearance
+    monkeypatch.setattr(seq, "_HASH_MUL", np.uint64(0))  # every row hashes alike: the exact fallback
+    f2, i2 = seq._dedup_index(codes, ctx)
+    np.testing.assert_array_equal(codes[f2][i2], codes)
+    np.testing.assert_array_equal(ctx[f2][i2], ctx)
+    assert len(f2) == len(first)
+
+
+def test_compact_windows_round_trip():
+    from forensics.sequences import Windows
+
+    df = demo_flows(seed=4)
+    w = build_windows(df)
+    fu, codes, ctx = w.compact
+    assert codes.shape == (len(w), WindowSpec().steps, 2) and ctx.shape[2] == 2 * len(CONTEXT_FEATURES)
+    assert not fu[-1].any()  # the padding row
+    dense = Windows(w.unique, w.inverse, w.spec)  # compact form rebuilt from the dense array
+    fu2, codes2, ctx2 = dense.compact
+    np.testing.assert_array_equal(fu2[codes2[..., 0]], fu[codes[..., 0]])
+    np.testing.assert_array_equal(ctx2, ctx)
+    np.testing.assert_array_equal(dense.rows(0, len(dense)), w.unique)
+
+
+def test_per_flow_gap_equals_per_step_gap():
+    import forensics.sequences as seq
+
+    df = demo_flows(seed=6)
+    spec = WindowSpec()
+    s_code, d_code = seq._codes(df["saddr"], df["daddr"])
+    t = df["stime"].to_numpy() - df["stime"].min()
+    dport, sport = seq._port_numbers(df["dport"], "dport"), seq._port_numbers(df["sport"], "sport")
+    w = window_index(s_code, t, spec)
+    rows = np.arange(len(df))
+    a = seq._side_context(w, rows, t, d_code, d_code, dport, sport, spec)
+    b = seq._side_context(w, rows, t, d_code, d_code, dport, sport, spec, step_gap=seq._step_gap(w, t, spec))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_text_ports_parsed_once_per_value_like_before():
+    df = demo_flows(n_normal=4, n_scan=2, n_flood=2)
+    df["dport"] = pd.Series([80, "443", None, "0x0303", "", "abc", 22.0, "80"][:len(df)] + [1] * (len(df) - 8),
+                            dtype=object)
+    from forensics.sequences import _port_numbers
+
+    got = _port_numbers(df["dport"], "dport")
+    assert got[:8].tolist() == [80, 443, -1, 0x0303, -1, -1, 22, 80]
