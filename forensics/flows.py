@@ -414,6 +414,8 @@ class FlowBuilder:
         op_all = _open_stats(open_) if open_ is not None else None
         for a in range(0, len(order), batch_rows):
             out = acc.iloc[order[a:a + batch_rows]].copy()
+            if open_ is not None:
+                _fold_rows(out, open_[open_["rid"].isin(out.index)])
             if op_all is not None:
                 op = op_all.reindex(out.index)
                 has = op["n"].notna().to_numpy()
@@ -658,6 +660,13 @@ class FlowBuilder:
         s0, s1, d0, d1 = _direction_slots(rec_pstart, rec_last_ts, rec_ns, rec_nd, rec_smap, rec_fs)
         closed = ~open_rec
         rstat = _record_stats(rec_rid[closed], rec_dur[closed], s0[closed], s1[closed], d0[closed], d1[closed])
+        if len(rstat):
+            # racluster's float32 mean/stddev: fold this chunk's closed records onto each row's state
+            prev = self._acc.reindex(rstat.index) if self._acc is not None and len(self._acc) else None
+            for c in ("sn", "smean", "ssd"):
+                rstat[c] = prev[c].to_numpy(dtype=np.float64) if prev is not None and c in prev else np.nan
+            _fold_rows(rstat, pd.DataFrame({"rid": rec_rid[closed], "start": rec_pstart[closed],
+                                            "last": rec_pstart[closed] + rec_dur[closed]}))
         agg = agg.join(rstat, how="outer")
         self._merge_acc(agg)
 
@@ -793,6 +802,11 @@ class FlowBuilder:
         m["seq"] = np.fmin(old["seq"], new["seq"])
         m["eth"] = np.fmin(old["eth"], new["eth"])
         m["umap"] = np.fmax(old["umap"], new["umap"])
+        for k in ("sn", "smean", "ssd"):  # the chunk's state already includes the old one
+            if k in new and k in old:
+                m[k] = new[k].where(new[k].notna(), old[k])
+            elif k in new:
+                m[k] = new[k]
         m["gidx"] = np.fmin(old["gidx"], new["gidx"])
         for k in ("s_first", "d_first"):
             m[k] = np.fmin(old[k], new[k])
@@ -827,7 +841,9 @@ class FlowBuilder:
         out = acc[done].copy()
         self._acc = acc[~done]
         # close the open record of finished rows
-        op = _open_stats(open_[open_["rid"].isin(out.index)])
+        op_rec = open_[open_["rid"].isin(out.index)]
+        _fold_rows(out, op_rec)
+        op = _open_stats(op_rec)
         if len(op):
             r = op.index.to_numpy()
             cur = out.loc[r]
@@ -856,7 +872,7 @@ class FlowBuilder:
 
 _ACC_COLS = ("stime", "ltime", "pkts", "bytes", "spkts", "sbytes", "flags", "nonsyn", "kid", "epoch", "orient",
              "tag", "seq", "gidx", "itype", "icode", "eth", "first_flags", "s_first", "s_last", "d_first", "d_last",
-             "umap")
+             "umap", "sn", "smean", "ssd")
 
 
 def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag, seq, itype, icode, eth, is_tcp):
@@ -891,6 +907,63 @@ def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag,
         "umap": np.zeros(len(b), dtype=np.int64),
     }
     return pd.DataFrame(data, index=pd.Index(r[b], name="rid"))
+
+
+def _stat_fold(n, mean, sd, rid_of, order_key, rid, dur_us):
+    """racluster's duration statistics: records folded one by one into a float32 (mean, stddev)
+    aggregate, in ``order_key`` order per row (measured: reproduces its printed stddev, e.g.
+    0.199995 for records of 4.800001 s and 4.400001 s, where the exact value is 0.2).
+
+    ``n``, ``mean``, ``sd``: the rows' current states (n == 0: empty), indexed by ``rid_of``
+    (sorted unique row ids); ``rid``/``dur_us``: the records to fold.  Returns new arrays.
+    """
+    n, mean, sd = n.copy(), mean.copy(), sd.copy()
+    if not len(rid):
+        return n, mean, sd
+    o = np.lexsort((order_key, rid))
+    r = rid[o]
+    d = (dur_us[o] / US).astype(np.float32).astype(np.float64)
+    g = np.searchsorted(rid_of, r)
+    start = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+    rank = np.arange(len(r)) - np.repeat(start, np.diff(np.r_[start, len(r)]))
+    by_rank = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[by_rank], np.arange(rank.max() + 2))
+    for k in range(rank.max() + 1):
+        idx = by_rank[bounds[k]:bounds[k + 1]]
+        gi, x = g[idx], d[idx]
+        n0, m0, s0 = n[gi], mean[gi], sd[gi]
+        first = n0 == 0
+        N = n0 + 1
+        m_new = (m0 * n0 + x) / N
+        sumsq = n0 * (s0 * s0 + m0 * m0) + x * x
+        mf = m_new.astype(np.float32).astype(np.float64)
+        var = sumsq / N - mf * mf
+        sdn = np.sqrt(np.maximum(var, 0.0)).astype(np.float32).astype(np.float64)
+        n[gi] = N
+        mean[gi] = np.where(first, x, mf)
+        sd[gi] = np.where(first, 0.0, sdn)
+    return n, mean, sd
+
+
+def _fold_rows(out: pd.DataFrame, rec: pd.DataFrame) -> None:
+    """Fold records (columns rid, start, last) into the float32 statistics of ``out``'s rows."""
+    if not len(rec):
+        return
+    rid_of = out.index.to_numpy()
+    srt = np.argsort(rid_of, kind="stable")
+    rid_sorted = rid_of[srt]
+    def col(c):
+        return (out[c].fillna(0).to_numpy(dtype=np.float64) if c in out else np.zeros(len(out)))[srt]
+
+    n, mean, sd = col("sn"), col("smean"), col("ssd")
+    rr = rec["rid"].to_numpy()
+    keep = np.isin(rr, rid_sorted)
+    st = rec["start"].to_numpy(dtype=np.int64)[keep]
+    dur = (rec["last"].to_numpy(dtype=np.int64) - rec["start"].to_numpy(dtype=np.int64))[keep]
+    n, mean, sd = _stat_fold(n, mean, sd, rid_sorted, st, rr[keep], dur)
+    back = np.empty_like(srt)
+    back[srt] = np.arange(len(srt))
+    out["sn"], out["smean"], out["ssd"] = n[back], mean[back], sd[back]
 
 
 def _open_stats(open_: pd.DataFrame) -> pd.DataFrame:
@@ -1085,6 +1158,8 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     dsq = acc["dsq"].astype(np.float64).to_numpy() / (US * US)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(nrec > 0, dsum / nrec, 0.0)
+        sn = acc["sn"].astype(np.float64).fillna(0).to_numpy() if "sn" in acc else np.zeros(n)
+        ssd = acc["ssd"].astype(np.float64).fillna(0).to_numpy() if "ssd" in acc else np.zeros(n)
         var = np.where(nrec > 0, dsq / nrec - mean * mean, 0.0)
         rate = np.where(dur_us > 0, (pkts - 1) / dur, 0.0)
         s_span = (acc["s_last"].astype(np.float64).to_numpy() - acc["s_first"].astype(np.float64).to_numpy()) / US
@@ -1096,6 +1171,9 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
         drate = np.where((dpkts > 1) & (d_den > 0), (dpkts - 1) / d_den, 0.0)
     stddev = np.sqrt(np.maximum(var, 0.0))
     stddev = np.where(nrec > 1, stddev, 0.0)
+    # racluster's own stddev (float32, folded record by record; its mean prints as sum / n)
+    folded = sn == nrec
+    stddev = np.where(folded & (nrec > 1), ssd, stddev)
     dmin = acc["dmin"].astype(np.float64).to_numpy() / US
     dmax = acc["dmax"].astype(np.float64).to_numpy() / US
 
