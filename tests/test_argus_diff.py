@@ -89,7 +89,9 @@ def test_corpus_sample_against_argus(corpus_dir):
     rate = tot_ok / max(tot_ref, 1)
     print(f"corpus sample: {tot_ok}/{tot_ref} racluster rows matched ({100 * rate:.2f} %)")
     assert tot_ref > 0
-    assert rate >= 0.85  # measured: 95 % on the default 40-capture sample, 86 % on 200 captures
+    n = len(_corpus_sample())
+    # measured: 82/82 on the default 40-capture sample, 291/303 (96.0 %) on 200 captures
+    assert rate >= (1.0 if n <= 40 else 0.96)
 
 
 def _zeek_conns(path: Path) -> pd.DataFrame:
@@ -171,4 +173,6 @@ def test_zeek_packet_totals(corpus_dir):
     print(f"zeek: {tot_ok}/{tot} TCP/UDP connections agree on packets per direction ({100 * rate:.2f} %); "
           f"without tunnels/: {nt_ok}/{nt} ({100 * nt_ok / max(nt, 1):.2f} %)")
     assert tot > 0
-    assert rate >= 0.75  # measured 79.6 %; tunnels/802.11 the decoder does not open explain most of the rest
+    # measured 343/426 (80.5 %), 300/340 without tunnels/; tunnels and links Argus does not open
+    # (FabricPath, PBB, VN-tag, PPP) explain most of the rest
+    assert rate >= 0.805
