@@ -1,10 +1,12 @@
 """Detector inference throughput (sequences/s) against references measured in the same run.
 
-    python bench/infer.py [--n 200000] [--threads 2] [--device cpu|cuda] [--model model/]
+    python bench/infer.py [--n 200000] [--threads 2] [--module-threads 1] [--device cpu|cuda] [--model model/]
 
 Prints sequences/s, all measured in this run on the same machine:
   * the bundled CNN-LSTM as a torch module on dense (N, T, C) windows (``model(x)``, batch
-    ``--batch``, ``--threads`` OpenMP threads): the number comparable with the references;
+    ``--batch``), with ``--module-threads`` torch threads (default 1: on a busy 2-core machine
+    two OpenMP threads make these small operations several times slower) and with ``--threads``;
+    the references run with ``--module-threads`` too, and ratios compare like with like;
   * the bundled model through the detector's API, ``Detector.predict_windows``: on the same
     dense windows, and on compact windows built from flows (the path ``Detector.predict``
     takes: first Linear once per distinct flow row, batches in ``--threads`` Python threads);
@@ -64,15 +66,17 @@ def rate(fn, x, batch, repeat=3):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200_000)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads of the detector (it runs batches in that "
+                    "many Python threads, one torch thread each)")
+    ap.add_argument("--module-threads", type=int, default=1, help="torch threads for the bare module and references")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--batch", type=int, default=65536)
+    ap.add_argument("--batch", type=int, default=16384)
     ap.add_argument("--model", default=None)
     ap.add_argument("--no-rf", action="store_true")
     ap.add_argument("--flows", type=int, default=200_000, help="flows of the synthetic flow table")
     ap.add_argument("--flow-table", help="a flow table (.parquet or .pkl) to time Detector.predict on instead")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.module_threads)
 
     from forensics.detect import load_detector
     from forensics.train import demo_flows
@@ -82,9 +86,15 @@ def main():
     rng = np.random.default_rng(0)
     x = torch.as_tensor(rng.standard_normal((args.n, T, C)).astype(np.float32), device=args.device)
     a = det.meta["arch"]
-    print(f"device {args.device}, threads {torch.get_num_threads()}, {args.n} sequences, T={T}, C={C}; load {os.getloadavg()[0]:.2f}")
+    print(f"device {args.device}, module threads {args.module_threads}, detector threads {args.threads}, {args.n} sequences, "
+          f"T={T}, C={C}; load {os.getloadavg()[0]:.2f}")
     results = {}
-    results[f"bundled CNN-LSTM module, model(x) on dense windows, batch {args.batch} (T={T}, E={a['embed']}, H={a['conv']}, U={a['hidden']})"] = rate(det.model, x, args.batch)
+    name = f"bundled CNN-LSTM module, model(x) on dense windows, batch {args.batch} (T={T}, E={a['embed']}, H={a['conv']}, U={a['hidden']})"
+    results[f"{name}, {args.module_threads} thread(s)"] = rate(det.model, x, args.batch)
+    if args.threads != args.module_threads:
+        torch.set_num_threads(args.threads)
+        results[f"{name}, {args.threads} OpenMP threads"] = rate(det.model, x, args.batch)
+        torch.set_num_threads(args.module_threads)
     refs = {}
     for t_ref, ch, units in ((16, 32, 32), (32, 64, 128)):
         m = RefCNNLSTM(C, ch, units).eval().to(args.device)
@@ -96,7 +106,7 @@ def main():
 
         xf = x[:20000].cpu().numpy().reshape(20000, -1)
         y = rng.integers(0, 12, 20000)
-        rf = RandomForestClassifier(n_estimators=100, n_jobs=args.threads, random_state=0).fit(xf[:5000], y[:5000])
+        rf = RandomForestClassifier(n_estimators=100, n_jobs=args.module_threads, random_state=0).fit(xf[:5000], y[:5000])
         t = time.perf_counter()
         rf.predict_proba(xf)
         refs["reference sklearn RandomForest(100).predict_proba"] = len(xf) / (time.perf_counter() - t)
@@ -110,6 +120,7 @@ def main():
                            for i in range(max(1, args.flows // per))], ignore_index=True)
     from forensics.sequences import build_windows
 
+    torch.set_num_threads(args.threads)  # the detector's own threading from here on
     xn = x.cpu().numpy()
     det.predict_windows(xn[:det.batch])
     t = time.perf_counter()

@@ -377,9 +377,16 @@ class _DensePlan:
         self.clip = det.clip
         self.embed = det.model.embed
 
-    def embedding(self, sel):
-        xb = ((self.x[sel] - self.mean) / self.std).clamp_(-self.clip, self.clip)
-        return self.embed(xb)
+    def embedding(self, sel, sub: int = 512):
+        import torch
+
+        x = self.x[sel]
+        n, T = x.shape[:2]
+        out = torch.empty((n, T, self.embed.out_features), dtype=x.dtype, device=x.device)
+        for lo in range(0, n, sub):  # in pieces that stay in cache
+            xb = ((x[lo:lo + sub] - self.mean) / self.std).clamp_(-self.clip, self.clip)
+            out[lo:lo + sub] = self.embed(xb)
+        return out
 
 
 def _evidence_texts(order: np.ndarray, up: np.ndarray, keep: np.ndarray) -> list[str]:
@@ -426,15 +433,9 @@ def save_model(out_dir, model, arch, spec: WindowSpec, mean, std, version: str, 
     return meta
 
 
-def load_detector(model_dir=None, device: str = "cpu") -> Detector:
-    """Load a model folder (default: the bundled one), verifying the weights' sha256."""
-    import torch
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from forensics.model import Arch
-    from forensics.model import Detector as Net
-
+def check_model(model_dir=None, device: str = "cpu") -> tuple[Path, dict, str]:
+    """Everything :func:`load_detector` checks that needs no torch (metadata, weights' sha256,
+    feature list, device name): ``(weights path, metadata, sha256)``; raises ModelError."""
     if model_dir is None:
         from forensics.resources import model_dir as bundled
 
@@ -467,6 +468,19 @@ def load_detector(model_dir=None, device: str = "cpu") -> Detector:
                          f"({len(meta['features'])} vs {len(CHANNELS)} channels); retrain the model")
     if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
         raise ModelError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return weights, meta, digest
+
+
+def load_detector(model_dir=None, device: str = "cpu") -> Detector:
+    """Load a model folder (default: the bundled one), verifying the weights' sha256."""
+    weights, meta, digest = check_model(model_dir, device)
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from forensics.model import Arch
+    from forensics.model import Detector as Net
+
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ModelError("device 'cuda' requested but no CUDA device is available")
     try:
