@@ -5,13 +5,23 @@ The model below was measured against ``argus -r X -w Y`` followed by
 3.0.8), see the Flows section of ``README.md`` and ``tests/test_argus_diff.py``:
 
 * **Argus flows.**  Packets are keyed by the classic 5-tuple, both directions
-  in one key.  ICMP echo request/reply are keyed by addresses + identifier and
-  every echo request starts a new Argus flow (Argus keys echo by sequence
-  number too; pairs request/reply are then the same thing).  Other ICMP types
-  are one-directional keys (sender, receiver, type, code).  ARP is keyed by
-  (requester, target): the reply joins its request's flow.
+  in one key.  Some keys hold several Argus flows at once ("sub-flows", kept
+  apart by Argus, merged back by racluster): IPv4 ICMP echo by sequence number,
+  IPv4 UDP port 53 by DNS transaction id, IPv4 host/net ICMP errors by the rest
+  of the quoted address, IGMP by the IP destination.  Each key's rows are
+  regrouped into runs of one sub-key; each run is its own Argus flow (own
+  records, orientation and timeout).  IPv4 ICMP errors are keyed by what ra
+  prints as their dport (quoted port/protocol/address), other ICMP types are
+  one-directional keys (sender, receiver, type, code) except ICMPv6 echo and
+  ND/MLD answers, which join their request's flow.  ARP is keyed by
+  (requester, target): the reply joins its request's flow.  IGMP by the group.
+* **ICMP errors** also stretch the current record of the TCP/UDP flow they quote
+  (flag ``eU``), when that record is younger than the status interval.
 * **Status records.**  A flow's record is closed and a new one opened by the
   first packet at least 5 s after the record's start (``ARGUS_FLOW_STATUS_INTERVAL=5``).
+  Such a record opened by the flow's own destination-side packet prints from its
+  first source packet, unless Argus's 1 s queue timer fired in between (the timer
+  is modelled over every packet of the capture).
 * **Timeouts.**  A flow dies when the capture clock passes
   ``record start + 5 s + timeout`` (TCP 60 s, ICMP 5 s, ARP 5 s, others 30 s)
   *before* its next packet arrives (Argus scans its queues as packets arrive,
@@ -25,17 +35,21 @@ The model below was measured against ``argus -r X -w Y`` followed by
   destination port and is a service port (< 1024 or named in /etc/services: measured).
 * **racluster merge.**  All records of one printed key (proto, saddr, sport,
   daddr, dport) become one row: counters add up; ``mean/stddev/sum/min/max``
-  are statistics of the merged *records' durations* (population stddev);
-  ``rate = (pkts-1)/dur``, ``srate = (spkts-1)/dur``, ``drate = (dpkts-1)/dur``.
+  are statistics of the merged *records' durations* (population stddev, folded
+  record by record in float32 like racluster); ``rate = (pkts-1)/dur``,
+  ``srate = (spkts-1)/sdur``, ``drate = (dpkts-1)/ddur`` with each direction's
+  span built from its records (``_direction_slots``).
   This module deliberately starts a new row when a key is idle for more than
   ``merge_horizon`` seconds (120 by default, twice the TCP timeout), which racluster would merge: that
   keeps memory bounded by the number of *active* flows while streaming.
 
 Everything is vectorised numpy over a chunk of packets (sort by key then file
-order; ``reduceat`` / ``cumsum`` per group); the only Python loop is over
+order; ``reduceat`` / ``cumsum`` per group); the Python loops are over
 status-record boundaries (one iteration per 5 s of the longest flow in the
-chunk).  Flow state crosses chunk boundaries as one synthetic "marker" row per
-active key, so chunked and whole-file processing give identical output.
+chunk), over records per row for the float32 statistics, over timer firings
+(one per second of capture) and over ICMP errors that quote a flow.  Flow state
+crosses chunk boundaries as synthetic "marker" rows (one per open Argus flow of
+an active key), so chunked and whole-file processing give identical output.
 """
 
 from __future__ import annotations
