@@ -677,7 +677,7 @@ class FlowBuilder:
         if len(rstat):
             # racluster's float32 mean/stddev: fold this chunk's closed records onto each row's state
             prev = self._acc.reindex(rstat.index) if self._acc is not None and len(self._acc) else None
-            for c in ("sn", "smean", "ssd"):
+            for c in ("sn", "smean", "ssd", "ssum"):
                 rstat[c] = prev[c].to_numpy(dtype=np.float64) if prev is not None and c in prev else np.nan
             _fold_rows(rstat, pd.DataFrame({"rid": rec_rid[closed], "start": rec_pstart[closed],
                                             "last": rec_pstart[closed] + rec_dur[closed]}))
@@ -816,7 +816,7 @@ class FlowBuilder:
         m["seq"] = np.fmin(old["seq"], new["seq"])
         m["eth"] = np.fmin(old["eth"], new["eth"])
         m["umap"] = np.fmax(old["umap"], new["umap"])
-        for k in ("sn", "smean", "ssd"):  # the chunk's state already includes the old one
+        for k in ("sn", "smean", "ssd", "ssum"):  # the chunk's state already includes the old one
             if k in new and k in old:
                 m[k] = new[k].where(new[k].notna(), old[k])
             elif k in new:
@@ -886,7 +886,7 @@ class FlowBuilder:
 
 _ACC_COLS = ("stime", "ltime", "pkts", "bytes", "spkts", "sbytes", "flags", "nonsyn", "kid", "epoch", "orient",
              "tag", "seq", "gidx", "itype", "icode", "eth", "first_flags", "s_first", "s_last", "d_first", "d_last",
-             "umap", "sn", "smean", "ssd")
+             "umap", "sn", "smean", "ssd", "ssum")
 
 
 def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag, seq, itype, icode, eth, is_tcp):
@@ -923,17 +923,19 @@ def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag,
     return pd.DataFrame(data, index=pd.Index(r[b], name="rid"))
 
 
-def _stat_fold(n, mean, sd, rid_of, order_key, rid, dur_us):
+def _stat_fold(n, mean, sd, ssum, rid_of, order_key, rid, dur_us):
     """racluster's duration statistics: records folded one by one into a float32 (mean, stddev)
-    aggregate, in ``order_key`` order per row (measured: reproduces its printed stddev, e.g.
-    0.199995 for records of 4.800001 s and 4.400001 s, where the exact value is 0.2).
+    aggregate and a float32 running sum, in ``order_key`` order per row (measured: reproduces
+    its printed stddev, e.g. 0.199995 for records of 4.800001 s and 4.400001 s where the exact
+    value is 0.2, and its mean = running sum / n, e.g. 0.000187 for ten 0.0003 s records and
+    six empty ones where 3000 us / 16 prints 0.000188).
 
     ``n``, ``mean``, ``sd``: the rows' current states (n == 0: empty), indexed by ``rid_of``
     (sorted unique row ids); ``rid``/``dur_us``: the records to fold.  Returns new arrays.
     """
-    n, mean, sd = n.copy(), mean.copy(), sd.copy()
+    n, mean, sd, ssum = n.copy(), mean.copy(), sd.copy(), ssum.copy()
     if not len(rid):
-        return n, mean, sd
+        return n, mean, sd, ssum
     o = np.lexsort((order_key, rid))
     r = rid[o]
     d = (dur_us[o] / US).astype(np.float32).astype(np.float64)
@@ -946,6 +948,7 @@ def _stat_fold(n, mean, sd, rid_of, order_key, rid, dur_us):
         idx = by_rank[bounds[k]:bounds[k + 1]]
         gi, x = g[idx], d[idx]
         n0, m0, s0 = n[gi], mean[gi], sd[gi]
+        ssum[gi] = (ssum[gi].astype(np.float32) + x.astype(np.float32)).astype(np.float64)
         first = n0 == 0
         N = n0 + 1
         m_new = (m0 * n0 + x) / N
@@ -956,7 +959,7 @@ def _stat_fold(n, mean, sd, rid_of, order_key, rid, dur_us):
         n[gi] = N
         mean[gi] = np.where(first, x, mf)
         sd[gi] = np.where(first, 0.0, sdn)
-    return n, mean, sd
+    return n, mean, sd, ssum
 
 
 def _fold_rows(out: pd.DataFrame, rec: pd.DataFrame) -> None:
@@ -969,15 +972,15 @@ def _fold_rows(out: pd.DataFrame, rec: pd.DataFrame) -> None:
     def col(c):
         return (out[c].fillna(0).to_numpy(dtype=np.float64) if c in out else np.zeros(len(out)))[srt]
 
-    n, mean, sd = col("sn"), col("smean"), col("ssd")
+    n, mean, sd, ssum = col("sn"), col("smean"), col("ssd"), col("ssum")
     rr = rec["rid"].to_numpy()
     keep = np.isin(rr, rid_sorted)
     st = rec["start"].to_numpy(dtype=np.int64)[keep]
     dur = (rec["last"].to_numpy(dtype=np.int64) - rec["start"].to_numpy(dtype=np.int64))[keep]
-    n, mean, sd = _stat_fold(n, mean, sd, rid_sorted, st, rr[keep], dur)
+    n, mean, sd, ssum = _stat_fold(n, mean, sd, ssum, rid_sorted, st, rr[keep], dur)
     back = np.empty_like(srt)
     back[srt] = np.arange(len(srt))
-    out["sn"], out["smean"], out["ssd"] = n[back], mean[back], sd[back]
+    out["sn"], out["smean"], out["ssd"], out["ssum"] = n[back], mean[back], sd[back], ssum[back]
 
 
 def _open_stats(open_: pd.DataFrame) -> pd.DataFrame:
@@ -1172,6 +1175,7 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     dsq = acc["dsq"].astype(np.float64).to_numpy() / (US * US)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(nrec > 0, dsum / nrec, 0.0)
+        ssum = acc["ssum"].astype(np.float64).fillna(0).to_numpy() if "ssum" in acc else np.zeros(n)
         sn = acc["sn"].astype(np.float64).fillna(0).to_numpy() if "sn" in acc else np.zeros(n)
         ssd = acc["ssd"].astype(np.float64).fillna(0).to_numpy() if "ssd" in acc else np.zeros(n)
         var = np.where(nrec > 0, dsq / nrec - mean * mean, 0.0)
@@ -1185,8 +1189,9 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
         drate = np.where((dpkts > 1) & (d_den > 0), (dpkts - 1) / d_den, 0.0)
     stddev = np.sqrt(np.maximum(var, 0.0))
     stddev = np.where(nrec > 1, stddev, 0.0)
-    # racluster's own stddev (float32, folded record by record; its mean prints as sum / n)
+    # racluster's own mean and stddev: float32 running sum / n, float32 fold (record by record)
     folded = sn == nrec
+    mean = np.where(folded & (nrec > 0), ssum / np.maximum(nrec, 1), mean)
     stddev = np.where(folded & (nrec > 1), ssd, stddev)
     dmin = acc["dmin"].astype(np.float64).to_numpy() / US
     dmax = acc["dmax"].astype(np.float64).to_numpy() / US
