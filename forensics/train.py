@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forensics import attribution
 from forensics.errors import ForensicsError
 from forensics.sequences import CHANNELS, FLOW_FEATURES, STEP_FEATURES, WindowSpec, build_windows, dedup_rows
 
@@ -598,11 +599,10 @@ class SklearnBaseline:
 def host_verdicts(run: Run, pred_cat: np.ndarray, min_fraction: float = 0.5) -> dict:
     """Which lab hosts the predictions call attackers, against ``truth.json``.
 
-    Blame: a flow predicted DDoS/DoS/Reconnaissance is blamed on its source (the
-    initiator), a flow predicted Theft on its destination (stolen data flows *to*
-    the attacker); then a flow whose other end has more blamed attack flows is
-    re-blamed on that end (replies and backscatter of a victim belong to its
-    attacker).  A host is called an attacker when at least ``min_fraction`` of its
+    Blame: ``forensics.attribution.blame`` (the rule the report uses): Theft on
+    the destination, other attacks on the source unless the source sent nothing
+    (Argus's SYN-ACK direction), then re-blamed on the other end when that end has
+    more blamed attack flows.  A host is called an attacker when at least ``min_fraction`` of its
     flows are attack flows blamed on it; its categories are those of its blamed
     flows.  Verdict ok: a normal host is not called an attacker; an attacker's
     majority predicted category is one of its true categories and every true
@@ -615,12 +615,13 @@ def host_verdicts(run: Run, pred_cat: np.ndarray, min_fraction: float = 0.5) -> 
     saddr = df["saddr"].astype(str).to_numpy()
     daddr = df["daddr"].astype(str).to_numpy()
     attack = pc != "Normal"
-    blame = np.where(pc == "Theft", daddr, saddr)
-    other = np.where(pc == "Theft", saddr, daddr)
-    counts = pd.Series(blame[attack]).value_counts()
-    n_blame = counts.reindex(blame).fillna(0).to_numpy()
-    n_other = counts.reindex(other).fillna(0).to_numpy()
-    blame = np.where(attack & (n_other > n_blame), other, blame)
+    blame = np.full(len(df), "", dtype=object)
+    if attack.any():
+        blame[attack] = attribution.blame(
+            pc[attack], saddr[attack], daddr[attack],
+            df["spkts"].to_numpy()[attack] if "spkts" in df.columns else None,
+            df["dpkts"].to_numpy()[attack] if "dpkts" in df.columns else None,
+        )[0]
     hosts = truth.get("hosts") or {}
     truth_cats: dict[str, set] = {}
     for a in truth.get("attacks", []):
@@ -912,13 +913,21 @@ Baselines are trained on the same SMOTE-balanced training windows (sklearn on th
 {per_class_markdown(report['tables']['cnn_lstm']['imbalanced'])}
 ### Per-host verdicts on the held-out captures
 
-Rule (`forensics.train.host_verdicts`): a flow predicted DDoS/DoS/Reconnaissance is blamed on its
-source, a flow predicted Theft on its destination (stolen data flows to the attacker), and a flow
+Rule (`forensics.attribution.blame`, the same rule the scan report uses): a flow predicted
+DDoS/DoS/Reconnaissance is blamed on its source unless the source sent no packet (Argus puts the
+receiver of a first SYN-ACK in the source slot, so spoofed SYN-ACK floods name the victim as
+source), a flow predicted Theft on its destination (stolen data flows to the attacker), and a flow
 whose other end has more blamed attack flows is re-blamed on that end (a victim's replies belong to
 its attacker). A host is called an attacker when at least half of its flows are attack flows blamed
 on it. Attackers whose address never appears (fully spoofed floods) are "unobservable".
 
 {hosts_markdown(report['hosts'])}
+
+## Speed
+
+The architecture sets the speed, not the weights: `python bench/infer.py --n 200000` prints
+sequences/s through the detector and the bare module next to the reference models, measured in
+the same run (numbers and load in README.md, "The detector" / "Measured").
 
 ## Reproduce
 

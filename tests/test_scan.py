@@ -270,3 +270,26 @@ def test_real_flow_stage_feeds_the_report(tmp_path):
     [inp] = rep.inputs
     assert (inp.packets, inp.decoded, inp.error) == (60, 60, None)
     assert {h.ip: h.role for h in rep.hosts} == {"10.66.0.5": "attacker", "192.168.1.10": "victim", "192.168.1.20": "normal", "192.168.1.30": "normal"}
+
+
+def test_spoofed_syn_ack_flood_is_not_blamed_on_its_victim():
+    """Argus names the receiver of a first SYN-ACK as source (spkts 0): the victim of a spoofed
+    SYN-ACK flood must stay a victim, and the bots' own flood keeps its attacker."""
+    from forensics.attribution import blame
+
+    v, bot = "10.77.0.20", "10.77.0.201"
+    spoofed = [f"198.51.100.{i}" for i in range(1, 40)]
+    cat = ["DDoS"] * (len(spoofed) + 5)
+    saddr = [v] * len(spoofed) + [bot] * 5
+    daddr = spoofed + [v] * 5
+    spkts = [0] * len(spoofed) + [1] * 5
+    dpkts = [1] * len(spoofed) + [0] * 5
+    attacker, victim = blame(cat, saddr, daddr, spkts, dpkts)
+    assert list(attacker) == spoofed + [bot] * 5
+    assert set(victim) == {v}
+    # without packet counts the rule falls back to the plain one (and then blames the victim)
+    attacker, _ = blame(cat, saddr, daddr)
+    assert set(attacker) == {v}
+    # Theft is never moved by the sender rule: the receiver of stolen data is the thief
+    attacker, _ = blame(["Theft"], ["10.0.0.5"], ["10.0.0.9"], [3], [0])
+    assert list(attacker) == ["10.0.0.9"]

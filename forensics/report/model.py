@@ -3,11 +3,10 @@
 Incidents: the attack flows (``pred_attack``) are grouped by
 (attacker, category, subcategory) and split where the attacker was silent for
 more than ``config.incident_gap`` seconds.  The attacker of a flow follows the
-blame rule the detector's per-host evaluation uses
-(``forensics.train.host_verdicts``): a Theft flow is blamed on its destination
-(stolen data flows *to* the attacker), any other attack flow on its source (the
-initiator); then a flow whose other end has more blamed attack flows is
-re-blamed on that end (a victim's replies belong to its attacker).  An
+one blame rule of ``forensics.attribution`` (also used by the detector's per-host
+evaluation): Theft is blamed on its destination, any other attack on its source
+unless the source sent nothing (Argus's SYN-ACK direction), and a flow whose other
+end has more blamed attack flows is re-blamed on that end.  An
 incident's confidence is the mean confidence of its flows; its evidence is the
 detector's explanations ranked by how many flows carry them.
 
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from forensics import __version__
+from forensics.attribution import blame_frame
 
 CATEGORY_ORDER = ("DDoS", "DoS", "Reconnaissance", "Theft", "Normal")
 ROLE_ORDER = {"attacker": 0, "victim": 1, "normal": 2}
@@ -371,18 +371,8 @@ def _incidents(flows, config) -> list[Incident]:
 
 
 def blame(att) -> tuple:
-    """(attacker, victim) of each attack flow; see the module docstring."""
-    cat = att["pred_category"].astype(str).to_numpy()
-    saddr = att["saddr"].astype(str).to_numpy(dtype=object)
-    daddr = att["daddr"].astype(str).to_numpy(dtype=object)
-    theft = cat == "Theft"
-    who = np.where(theft, daddr, saddr)
-    other = np.where(theft, saddr, daddr)
-    counts = pd.Series(who).value_counts()
-    n_who = counts.reindex(who).fillna(0).to_numpy()
-    n_other = counts.reindex(other).fillna(0).to_numpy()
-    swap = n_other > n_who
-    return np.where(swap, other, who), np.where(swap, who, other)
+    """(attacker, victim) of each attack flow: :func:`forensics.attribution.blame`."""
+    return blame_frame(att)
 
 
 def endpoint_key(a, pa, b, pb) -> frozenset:
