@@ -353,12 +353,150 @@ _CARRY_DTYPES = {
 }
 
 
-def _concat(a: dict, b: dict) -> dict:
-    return {k: np.concatenate([a[k], b[k]]) for k in _WORK_COLS}
-
-
 def _take(w: dict, idx) -> dict:
     return {k: v[idx] for k, v in w.items()}
+
+
+def _permute(w: dict, idx) -> None:
+    """Reorder a work table in place, one column at a time (columns aliased, like a packet
+    table's "ts" and "ts_last", stay aliased)."""
+    done = {}
+    for k, v in w.items():
+        w[k] = done[id(v)] if id(v) in done else v[idx]
+        done.setdefault(id(v), w[k])
+
+
+# ----------------------------------------------------------------------------- row state
+# Accumulators of the active rows: one numpy column per field, rows sorted by row id (rid),
+# merged chunk by chunk in place (matched rows) or by insertion (new rows), one column at a
+# time, so a chunk's merge never copies the whole state at once.
+_I64, _I8, _F64 = np.int64, np.int8, np.float64
+_ACC_DTYPES = {
+    "stime": _I64, "ltime": _I64, "pkts": _I64, "bytes": _I64, "spkts": _I64, "sbytes": _I64, "flags": _I64,
+    "nonsyn": _I8, "kid": _I64, "epoch": _I64, "orient": _I8, "tag": _I8, "seq": _I64, "gidx": _I64,
+    "itype": _I64, "icode": _I64, "eth": _I8, "first_flags": _I64, "umap": _I8,
+    # closed records' duration statistics and direction spans (NaN: none yet)
+    "nrec": _F64, "dsum": _F64, "dmin": _F64, "dmax": _F64, "dsq": _F64,
+    "s_first": _F64, "s_last": _F64, "d_first": _F64, "d_last": _F64,
+    # racluster's float32 fold state (0: empty)
+    "sn": _F64, "smean": _F64, "ssd": _F64, "ssum": _F64,
+}
+_REC_COLS = ("nrec", "dsum", "dmin", "dmax", "dsq", "s_first", "s_last", "d_first", "d_last")
+_FOLD_COLS = ("sn", "smean", "ssd", "ssum")
+_PKT_COLS = ("stime", "ltime", "pkts", "bytes", "spkts", "sbytes", "flags", "nonsyn", "kid", "epoch", "orient",
+             "tag", "seq", "gidx", "itype", "icode", "eth", "first_flags", "umap")
+
+
+def _nan0(v):
+    return np.where(np.isnan(v), 0.0, v)
+
+
+class _RowStore:
+    """Per-row accumulators of the active rows, as numpy columns sorted by row id."""
+
+    def __init__(self):
+        self.rid = np.zeros(0, dtype=np.int64)
+        self.cols = {c: np.zeros(0, dtype=t) for c, t in _ACC_DTYPES.items()}
+
+    def __len__(self):
+        return len(self.rid)
+
+    def find(self, rids):
+        """Positions of ``rids`` in the store and whether each is there."""
+        pos = np.searchsorted(self.rid, rids)
+        hit = pos < len(self.rid)
+        hit[hit] = self.rid[pos[hit]] == rids[hit]
+        return pos, hit
+
+    def _insert(self, rids, pos, new: dict):
+        """Insert rows (``rids`` sorted, absent; ``pos`` their insertion points); columns
+        missing from ``new`` get their empty value (NaN for floats, 0 otherwise)."""
+        if not len(rids):
+            return
+        self.rid = np.insert(self.rid, pos, rids)
+        for c, t in _ACC_DTYPES.items():
+            v = new.get(c)
+            if v is None:
+                v = np.full(len(rids), np.nan if t is _F64 and c not in _FOLD_COLS else 0, dtype=t)
+            self.cols[c] = np.insert(self.cols[c], pos, np.asarray(v).astype(t, copy=False))
+
+    def _ensure(self, rids):
+        """Positions of ``rids`` (sorted unique), inserting rows absent so far (identity
+        columns derived from the row id)."""
+        pos, hit = self.find(rids)
+        if not hit.all():
+            miss = rids[~hit]
+            self._insert(miss, pos[~hit], {"kid": miss >> np.int64(24), "epoch": (miss >> np.int64(2)) & ((1 << 22) - 1),
+                                           "orient": (miss >> np.int64(1)) & 1, "tag": miss & 1})
+            pos, hit = self.find(rids)
+        return pos
+
+    def merge_packets(self, rids, agg: dict):
+        """Fold one chunk's per-row packet aggregates (``rids`` sorted unique) into the store."""
+        if not len(rids):
+            return
+        pos, hit = self.find(rids)
+        if hit.any():
+            p = pos[hit]
+            C = self.cols
+            for c, f in (("stime", np.minimum), ("ltime", np.maximum), ("nonsyn", np.maximum), ("seq", np.minimum),
+                         ("gidx", np.minimum), ("eth", np.minimum), ("umap", np.maximum)):
+                C[c][p] = f(C[c][p], agg[c][hit].astype(C[c].dtype, copy=False))
+            for c in ("pkts", "bytes", "spkts", "sbytes"):
+                C[c][p] += agg[c][hit]
+            C["flags"][p] |= agg["flags"][hit]
+        if not hit.all():
+            m = ~hit
+            self._insert(rids[m], pos[m], {c: agg[c][m] for c in _PKT_COLS})
+
+    def bump(self, rids, ltime):
+        """ICMP errors stretching rows' records (``rids`` sorted unique)."""
+        if not len(rids):
+            return
+        p = self._ensure(rids)
+        self.cols["ltime"][p] = np.maximum(self.cols["ltime"][p], ltime)
+        self.cols["umap"][p] = 1
+
+    def merge_records(self, rids, st: dict):
+        """Fold closed records' statistics (``rids`` sorted unique); the fold state in ``st``
+        already includes the rows' previous state."""
+        if not len(rids):
+            return
+        p = self._ensure(rids)
+        C = self.cols
+        for c in ("nrec", "dsum", "dsq"):
+            C[c][p] = _nan0(C[c][p]) + _nan0(st[c])
+        for c, f in (("dmin", np.fmin), ("dmax", np.fmax), ("s_first", np.fmin), ("s_last", np.fmax),
+                     ("d_first", np.fmin), ("d_last", np.fmax)):
+            C[c][p] = f(C[c][p], st[c])
+        for c in _FOLD_COLS:
+            C[c][p] = st[c]
+
+    def take(self, idx) -> pd.DataFrame:
+        return pd.DataFrame({c: v[idx] for c, v in self.cols.items()}, index=pd.Index(self.rid[idx], name="rid"))
+
+    def keep(self, mask):
+        self.rid = self.rid[mask]
+        for c in list(self.cols):
+            self.cols[c] = self.cols[c][mask]
+
+
+# key table of the active keys: columns sorted by key id (new keys get larger ids)
+_KEY_DTYPES = {"kind": np.int8, "proto": np.int16, "lo_hi": np.uint64, "lo_lo": np.uint64, "lo_port": np.int32,
+               "hi_hi": np.uint64, "hi_lo": np.uint64, "hi_port": np.int32, "extra": np.int32, "x2": np.int32,
+               "last": np.int64}
+
+
+def _keys_frame(keys: dict, idx) -> pd.DataFrame:
+    return pd.DataFrame({c: keys[c][idx] for c in _KEY_DTYPES}, index=pd.Index(keys["kid"][idx], name="kid"))
+
+
+def _dict_keep(d: dict, mask) -> None:
+    for k in list(d):
+        d[k] = d[k][mask]
+
+
+_OPEN_COLS = ("rid", "start", "last", "ns", "nd", "smap", "fs")
 
 
 # ----------------------------------------------------------------------------- builder
@@ -373,13 +511,13 @@ class FlowBuilder:
 
     merge_horizon_s: float = DEFAULT_MERGE_HORIZON_S
     status_interval_s: float = 5.0
-    _carry: dict | None = None  # marker rows (one per active key)
-    _acc: pd.DataFrame | None = None  # per-row accumulators of active rows
-    _keys: pd.DataFrame | None = None  # kid -> key columns (active keys)
+    _carry: dict | None = None  # marker rows (one per open Argus flow of an active key)
+    _acc: _RowStore | None = None  # per-row accumulators of active rows
+    _keys: dict | None = None  # key columns of the active keys, sorted by key id ("kid")
     _next_kid: int = 0
     _next_seq: int = 1
     _prev_ts: int | None = None
-    _open: pd.DataFrame | None = None
+    _open: dict | None = None  # open record of each marker (same order as _carry)
     _now: int | None = None
     _tick_T: int | None = None  # Argus's queue timer
     _ticks: np.ndarray | None = None  # recent timer firings (microseconds)
@@ -404,7 +542,9 @@ class FlowBuilder:
         self.packets_not_in_flows += len(table) - len(w["ts"])
         mapped = _icmp_mapped(table)
         if len(w["ts"]):
-            self._process(w, mapped)
+            box = [w]
+            del w  # _process owns the work table (and frees its columns as it replaces them)
+            self._process(box, mapped)
         self._prune_ticks()
         return self._flush(final=False)
 
@@ -423,11 +563,15 @@ class FlowBuilder:
             return
         keys, open_ = self._keys, self._open
         self._acc, self._keys, self._open, self._carry = None, None, None, None
-        epoch_end = acc.groupby(["kid", "epoch"])["ltime"].transform("max").to_numpy()
-        order = np.lexsort((acc["gidx"].to_numpy(), epoch_end))
+        C = acc.cols
+        epoch_end = pd.DataFrame({"kid": C["kid"], "epoch": C["epoch"], "ltime": C["ltime"]}).groupby(
+            ["kid", "epoch"])["ltime"].transform("max").to_numpy()
+        order = np.lexsort((C["gidx"], epoch_end))
+        del epoch_end
+        open_ = pd.DataFrame(open_) if open_ is not None and len(open_["rid"]) else None
         op_all = _open_stats(open_) if open_ is not None else None
         for a in range(0, len(order), batch_rows):
-            out = acc.iloc[order[a:a + batch_rows]].copy()
+            out = acc.take(order[a:a + batch_rows])
             if open_ is not None:
                 _fold_rows(out, open_[open_["rid"].isin(out.index)])
             if op_all is not None:
@@ -450,22 +594,31 @@ class FlowBuilder:
                         v[has] = f(v[has], op[oc].to_numpy()[has])
                         out[col] = v
                     out["nrec"], out["dsum"], out["dsq"], out["dmin"], out["dmax"] = nrec, dsum, dsq, dmin, dmax
-            kids = np.unique(out["kid"].astype(np.int64).to_numpy())
-            yield _render(out, keys.loc[kids])
+            kids = np.unique(out["kid"].to_numpy())
+            yield _render(out, _keys_frame(keys, np.searchsorted(keys["kid"], kids)))
 
     # -- core
-    def _process(self, w: dict, mapped: dict | None = None) -> None:
+    def _process(self, box: list, mapped: dict | None = None) -> None:
+        w = box.pop()
         carry = self._carry
-        rest = None
+        touched = None
         if carry is not None and len(carry["ts"]):
             # only the keys this chunk touches take part; the others' state waits untouched
             hs = w["h"] if mapped is None else np.concatenate([w["h"], mapped["h"]])
             touched = np.isin(carry["h"], np.unique(hs))
-            rest = _take(carry, ~touched)
-            w = _concat(_take(carry, touched), w)
+            del hs
+            ti = np.flatnonzero(touched)
+            w.pop("ts_last", None)  # (an alias of "ts" for packets)
+            for k in _WORK_COLS:  # markers first, one column at a time
+                if k == "ts_last":
+                    continue
+                w[k] = np.concatenate([carry[k][ti], w[k]])
+            w["ts_last"] = np.concatenate([carry["ts_last"][ti], w["ts"][len(ti):]])
+            del ti
         n = len(w["ts"])
         order = np.argsort(w["h"], kind="stable")  # markers come first within a key
-        w = _take(w, order)
+        _permute(w, order)
+        del order
         h = w["h"]
         newg = np.empty(n, dtype=bool)
         newg[0] = True
@@ -527,7 +680,7 @@ class FlowBuilder:
             run_last = np.maximum.reduceat(pos[rk], np.flatnonzero(rb))[run_id]
             perm = np.lexsort((pos, ~is_m, sub_eff, run_last, gid))
             if (perm != pos).any():
-                w = _take(w, perm)
+                _permute(w, perm)
                 epoch, kid, sub_eff = epoch[perm], kid[perm], sub_eff[perm]
                 is_m = w["m"] == 1
                 ts = w["ts"]
@@ -649,20 +802,17 @@ class FlowBuilder:
 
         # ----- per-row aggregates for this chunk
         real = np.flatnonzero(~is_m)
-        agg = _row_aggregates(
+        if self._acc is None:
+            self._acc = _RowStore()
+        acc = self._acc
+        acc.merge_packets(*_row_aggregates(
             rid[real], ts[real], w["gidx"][real], w["bytes"][real], is_src[real], flags[real], kid[real],
             epoch[real], orient[real], tag[real], seq_at[real], w["itype"][real], w["icode"][real],
-            w["eth"][real], is_tcp[real])
+            w["eth"][real], is_tcp[real]))
+        del real
         if g_rid is not None:
             bump = pd.Series(g_ts, index=g_rid).groupby(level=0).max()
-            if len(agg):
-                have = bump.index.intersection(agg.index)
-                agg.loc[have, "ltime"] = np.maximum(agg.loc[have, "ltime"].to_numpy(), bump.loc[have].to_numpy())
-                agg.loc[have, "umap"] = 1
-            miss = bump.index.difference(agg.index)
-            if len(miss):  # the stretched record's row had no packet in this chunk
-                extra_rows = pd.DataFrame({"ltime": bump.loc[miss].to_numpy(), "umap": 1}, index=miss)
-                agg = pd.concat([agg, extra_rows])
+            acc.bump(bump.index.to_numpy(dtype=np.int64), bump.to_numpy(dtype=np.int64))
         # packets per direction in each record (a marker brings its open record's counts)
         rec_ns = np.add.reduceat(is_src.astype(np.int64), rec_first) + np.where(is_m[rec_first], w["m_ns"][rec_first], 0)
         is_dst = (~is_src) & ~is_m
@@ -676,23 +826,34 @@ class FlowBuilder:
         rstat = _record_stats(rec_rid[closed], rec_dur[closed], s0[closed], s1[closed], d0[closed], d1[closed])
         if len(rstat):
             # racluster's float32 mean/stddev: fold this chunk's closed records onto each row's state
-            prev = self._acc.reindex(rstat.index) if self._acc is not None and len(self._acc) else None
-            for c in ("sn", "smean", "ssd", "ssum"):
-                rstat[c] = prev[c].to_numpy(dtype=np.float64) if prev is not None and c in prev else np.nan
+            rr = rstat.index.to_numpy()
+            pos, hit = acc.find(rr)
+            for c in _FOLD_COLS:
+                v = np.full(len(rr), np.nan)
+                v[hit] = acc.cols[c][pos[hit]]
+                rstat[c] = v
+            del pos, hit
             _fold_rows(rstat, pd.DataFrame({"rid": rec_rid[closed], "start": rec_pstart[closed],
                                             "last": rec_pstart[closed] + rec_dur[closed]}))
-        agg = agg.join(rstat, how="outer")
-        self._merge_acc(agg)
+            acc.merge_records(rr, {c: rstat[c].to_numpy() for c in _REC_COLS + _FOLD_COLS})
+        del rstat
 
         # ----- key table (for rendering addresses later) and carry markers
-        keys = pd.DataFrame({k: w[k][gstart] for k in _KEY_COLS})
-        keys["kid"] = g_kid
-        keys["last"] = np.maximum.reduceat(ts_last, gstart)
-        keys = keys.set_index("kid")
+        g_last = np.maximum.reduceat(ts_last, gstart)
         if self._keys is None:
-            self._keys = keys
-        else:
-            self._keys = pd.concat([self._keys[~self._keys.index.isin(keys.index)], keys])
+            self._keys = {"kid": np.zeros(0, dtype=np.int64), **{c: np.zeros(0, dtype=t) for c, t in _KEY_DTYPES.items()}}
+        keys = self._keys
+        if g_is_m.any():  # carried keys: only their last packet time moves
+            kp = np.searchsorted(keys["kid"], g_kid[g_is_m])
+            keys["last"][kp] = g_last[g_is_m]
+        if len(new_groups):  # new keys: larger ids than every carried key, appended in id order
+            o = np.argsort(g_kid[new_groups], kind="stable")
+            ng = new_groups[o]
+            keys["kid"] = np.concatenate([keys["kid"], g_kid[ng]])
+            gs = gstart[ng]
+            for c, t in _KEY_DTYPES.items():
+                v = g_last[ng] if c == "last" else w[c][gs]
+                keys[c] = np.concatenate([keys[c], v.astype(t)])
         # marker per carried run: its open record
         nm = len(cr)
         mk = _take(w, cr)
@@ -720,17 +881,21 @@ class FlowBuilder:
         mk["flags"] = np.zeros(nm, dtype=np.int64)
         mk["prevg"] = np.zeros(nm, dtype=np.int64)
         mk = {k: (v.astype(_CARRY_DTYPES[k]) if k in _CARRY_DTYPES else v) for k, v in mk.items()}
-        if rest is not None and len(rest["ts"]):
-            mk = {k: np.concatenate([rest[k], mk[k]]) for k in _WORK_COLS}
+        # open records (one per marker): (rid, start, last, ...), in marker order
+        new_open = {"rid": rid[cr], "start": rec_pstart[cr_rec], "last": ts_last_open, "ns": rec_ns[cr_rec],
+                    "nd": rec_nd[cr_rec], "smap": rec_smap[cr_rec], "fs": rec_fs[cr_rec]}
+        del w
+        if touched is not None:  # untouched markers first, then this chunk's (one column at a time)
+            rest = np.flatnonzero(~touched)
+            for k in _WORK_COLS:
+                mk[k] = np.concatenate([carry[k][rest], mk[k]])
+                carry[k] = None
+            op = self._open
+            for k in _OPEN_COLS:
+                new_open[k] = np.concatenate([op[k][rest], new_open[k]])
+                op[k] = None
         self._carry = mk
-        # open records (one per marker): (rid, start, last), indexed by key id
-        new_open = pd.DataFrame({"rid": rid[cr], "start": rec_pstart[cr_rec], "last": ts_last_open,
-                                 "ns": rec_ns[cr_rec], "nd": rec_nd[cr_rec], "smap": rec_smap[cr_rec],
-                                 "fs": rec_fs[cr_rec], "kid": kid[cr]}).set_index("kid")
-        if self._open is not None and len(self._open):
-            self._open = pd.concat([self._open[~self._open.index.isin(new_open.index)], new_open])
-        else:
-            self._open = new_open
+        self._open = new_open
 
     def _advance_ticks(self, ts: np.ndarray) -> None:
         """Times at which Argus's queue timer fires over these packets."""
@@ -794,68 +959,28 @@ class FlowBuilder:
             rec_start[cur] = True
         return rec_start
 
-    def _merge_acc(self, agg: pd.DataFrame) -> None:
-        if self._acc is None or not len(self._acc):
-            self._acc = agg
-            return
-        both = agg.index.intersection(self._acc.index)
-        if not len(both):
-            self._acc = pd.concat([self._acc, agg])
-            return
-        old = self._acc.loc[both]
-        new = agg.loc[both]
-        m = old.copy()
-        m["stime"] = np.minimum(old["stime"], new["stime"].fillna(old["stime"]))
-        m["ltime"] = np.maximum(old["ltime"], new["ltime"].fillna(old["ltime"]))
-        for k in ("pkts", "bytes", "spkts", "sbytes", "nrec", "dsum", "dsq"):
-            m[k] = old[k].fillna(0) + new[k].fillna(0)
-        m["dmin"] = np.fmin(old["dmin"], new["dmin"])
-        m["dmax"] = np.fmax(old["dmax"], new["dmax"])
-        m["flags"] = old["flags"].fillna(0).astype(np.int64) | new["flags"].fillna(0).astype(np.int64)
-        m["nonsyn"] = np.fmax(old["nonsyn"], new["nonsyn"])
-        m["seq"] = np.fmin(old["seq"], new["seq"])
-        m["eth"] = np.fmin(old["eth"], new["eth"])
-        m["umap"] = np.fmax(old["umap"], new["umap"])
-        for k in ("sn", "smean", "ssd", "ssum"):  # the chunk's state already includes the old one
-            if k in new and k in old:
-                m[k] = new[k].where(new[k].notna(), old[k])
-            elif k in new:
-                m[k] = new[k]
-        m["gidx"] = np.fmin(old["gidx"], new["gidx"])
-        for k in ("s_first", "d_first"):
-            m[k] = np.fmin(old[k], new[k])
-        for k in ("s_last", "d_last"):
-            m[k] = np.fmax(old[k], new[k])
-        for k in ("kid", "epoch", "orient", "tag", "itype", "icode", "first_flags"):
-            m[k] = old[k].where(old[k].notna(), new[k])
-        rest_old = self._acc[~self._acc.index.isin(both)]
-        rest_new = agg[~agg.index.isin(both)]
-        self._acc = pd.concat([rest_old, m, rest_new])
-
     def _flush(self, final: bool, render: bool = True):
         acc = self._acc
         if acc is None or not len(acc):
             return _empty_rows() if render else (None, None)
         keys = self._keys
-        open_ = self._open
-        key_last = keys["last"]
-        if final:
-            done_keys = keys.index
-        else:
-            done_keys = keys.index[key_last.to_numpy() < self._now - self._H]
+        nk = len(keys["kid"])
+        key_done = np.ones(nk, dtype=bool) if final else keys["last"] < self._now - self._H
         # rows done: rows of done keys, and rows of older epochs of active keys
-        cur_epoch = pd.Series(self._carry["m_epoch"], index=self._carry["m_kid"]).groupby(level=0).max()
-        acc_kid = acc["kid"].astype(np.int64)
-        acc_ep = acc["epoch"].astype(np.int64)
-        key_done = acc_kid.isin(done_keys).to_numpy()
-        old_epoch = (acc_ep.to_numpy() < cur_epoch.reindex(acc_kid.to_numpy()).to_numpy())
-        done = key_done | old_epoch
+        cur_epoch = np.full(nk, -1, dtype=np.int64)
+        np.maximum.at(cur_epoch, np.searchsorted(keys["kid"], self._carry["m_kid"]), self._carry["m_epoch"])
+        kpos = np.searchsorted(keys["kid"], acc.cols["kid"])
+        done = key_done[kpos] | (acc.cols["epoch"] < cur_epoch[kpos])
+        del kpos, cur_epoch
         if not done.any():
             return _empty_rows() if render else (None, None)
-        out = acc[done].copy()
-        self._acc = acc[~done]
+        didx = np.flatnonzero(done)
+        out = acc.take(didx)
+        acc.keep(~done)
+        del done, didx
         # close the open record of finished rows
-        op_rec = open_[open_["rid"].isin(out.index)]
+        op_sel = np.isin(self._open["rid"], out.index.to_numpy())
+        op_rec = pd.DataFrame({k: v[op_sel] for k, v in self._open.items()})
         _fold_rows(out, op_rec)
         op = _open_stats(op_rec)
         if len(op):
@@ -871,27 +996,22 @@ class FlowBuilder:
                 out.loc[r, col] = f(cur[col].to_numpy(dtype=np.float64), op[oc].to_numpy())
         # epoch end per (kid, epoch): last packet of all rows of the key-epoch
         out["epoch_end"] = out.groupby(["kid", "epoch"])["ltime"].transform("max")
+        out_kids = np.unique(out["kid"].to_numpy())
+        rows_keys = _keys_frame(keys, np.searchsorted(keys["kid"], out_kids))
         # drop finished keys from the carried state
-        if len(done_keys):
-            keep = ~np.isin(self._carry["m_kid"], np.asarray(done_keys))
-            rows_keys = keys.loc[keys.index.isin(np.unique(out["kid"].astype(np.int64)))]
-            self._carry = _take(self._carry, keep)
-            self._open = open_[~open_.index.isin(done_keys)]
-            self._keys = keys[~keys.index.isin(done_keys)]
-        else:
-            rows_keys = keys.loc[keys.index.isin(np.unique(out["kid"].astype(np.int64)))]
+        if key_done.any():
+            keep = ~np.isin(self._carry["m_kid"], keys["kid"][key_done])
+            _dict_keep(self._carry, keep)
+            _dict_keep(self._open, keep)
+            _dict_keep(keys, ~key_done)
         out = out.sort_values(["epoch_end", "gidx"], kind="stable")
         return _render(out, rows_keys) if render else (out, rows_keys)
 
 
-_ACC_COLS = ("stime", "ltime", "pkts", "bytes", "spkts", "sbytes", "flags", "nonsyn", "kid", "epoch", "orient",
-             "tag", "seq", "gidx", "itype", "icode", "eth", "first_flags", "s_first", "s_last", "d_first", "d_last",
-             "umap", "sn", "smean", "ssd", "ssum")
-
-
 def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag, seq, itype, icode, eth, is_tcp):
+    """Per-row packet aggregates of one chunk: (sorted unique row ids, columns)."""
     if not len(rid):
-        return _empty_acc()
+        return np.zeros(0, dtype=np.int64), {}
     o = np.argsort(rid, kind="stable")
     r = rid[o]
     b = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
@@ -920,7 +1040,7 @@ def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag,
         "first_flags": flags[first],
         "umap": np.zeros(len(b), dtype=np.int64),
     }
-    return pd.DataFrame(data, index=pd.Index(r[b], name="rid"))
+    return r[b], data
 
 
 def _stat_fold(n, mean, sd, ssum, rid_of, order_key, rid, dur_us):
@@ -1076,10 +1196,6 @@ def _record_stats(rec_rid, rec_dur, s0=None, s1=None, d0=None, d1=None) -> pd.Da
         out["d_first"] = np.fmin.reduceat(d0[o], b)
         out["d_last"] = np.fmax.reduceat(d1[o], b)
     return pd.DataFrame(out, index=pd.Index(r[b], name="rid"))
-
-
-def _empty_acc() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=np.int64) for c in _ACC_COLS}, index=pd.Index([], name="rid"))
 
 
 def _empty_rows() -> pd.DataFrame:
