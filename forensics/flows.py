@@ -370,21 +370,22 @@ def _permute(w: dict, idx) -> None:
 # Accumulators of the active rows: one numpy column per field, rows sorted by row id (rid),
 # merged chunk by chunk in place (matched rows) or by insertion (new rows), one column at a
 # time, so a chunk's merge never copies the whole state at once.
-_I64, _I8, _F64 = np.int64, np.int8, np.float64
+# (kid, orient and tag are not stored: they are parts of the row id)
+_I64, _I32, _I16, _I8, _F64, _F32 = np.int64, np.int32, np.int16, np.int8, np.float64, np.float32
 _ACC_DTYPES = {
-    "stime": _I64, "ltime": _I64, "pkts": _I64, "bytes": _I64, "spkts": _I64, "sbytes": _I64, "flags": _I64,
-    "nonsyn": _I8, "kid": _I64, "epoch": _I64, "orient": _I8, "tag": _I8, "seq": _I64, "gidx": _I64,
-    "itype": _I64, "icode": _I64, "eth": _I8, "first_flags": _I64, "umap": _I8,
+    "stime": _I64, "ltime": _I64, "pkts": _I64, "bytes": _I64, "spkts": _I64, "sbytes": _I64, "flags": _I16,
+    "nonsyn": _I8, "epoch": _I32, "seq": _I64, "gidx": _I64,
+    "itype": _I16, "icode": _I16, "eth": _I8, "first_flags": _I16, "umap": _I8,
     # closed records' duration statistics and direction spans (NaN: none yet)
     "nrec": _F64, "dsum": _F64, "dmin": _F64, "dmax": _F64, "dsq": _F64,
     "s_first": _F64, "s_last": _F64, "d_first": _F64, "d_last": _F64,
-    # racluster's float32 fold state (0: empty)
-    "sn": _F64, "smean": _F64, "ssd": _F64, "ssum": _F64,
+    # racluster's float32 fold state (0: empty; mean, stddev and sum are float32 values)
+    "sn": _F64, "smean": _F32, "ssd": _F32, "ssum": _F32,
 }
 _REC_COLS = ("nrec", "dsum", "dmin", "dmax", "dsq", "s_first", "s_last", "d_first", "d_last")
 _FOLD_COLS = ("sn", "smean", "ssd", "ssum")
-_PKT_COLS = ("stime", "ltime", "pkts", "bytes", "spkts", "sbytes", "flags", "nonsyn", "kid", "epoch", "orient",
-             "tag", "seq", "gidx", "itype", "icode", "eth", "first_flags", "umap")
+_PKT_COLS = ("stime", "ltime", "pkts", "bytes", "spkts", "sbytes", "flags", "nonsyn", "epoch", "seq", "gidx",
+             "itype", "icode", "eth", "first_flags", "umap")
 
 
 def _nan0(v):
@@ -417,7 +418,7 @@ class _RowStore:
         for c, t in _ACC_DTYPES.items():
             v = new.get(c)
             if v is None:
-                v = np.full(len(rids), np.nan if t is _F64 and c not in _FOLD_COLS else 0, dtype=t)
+                v = np.full(len(rids), np.nan if c in _REC_COLS else 0, dtype=t)
             self.cols[c] = np.insert(self.cols[c], pos, np.asarray(v).astype(t, copy=False))
 
     def _ensure(self, rids):
@@ -426,8 +427,7 @@ class _RowStore:
         pos, hit = self.find(rids)
         if not hit.all():
             miss = rids[~hit]
-            self._insert(miss, pos[~hit], {"kid": miss >> np.int64(24), "epoch": (miss >> np.int64(2)) & ((1 << 22) - 1),
-                                           "orient": (miss >> np.int64(1)) & 1, "tag": miss & 1})
+            self._insert(miss, pos[~hit], {"epoch": (miss >> np.int64(2)) & ((1 << 22) - 1)})
             pos, hit = self.find(rids)
         return pos
 
@@ -444,7 +444,7 @@ class _RowStore:
                 C[c][p] = f(C[c][p], agg[c][hit].astype(C[c].dtype, copy=False))
             for c in ("pkts", "bytes", "spkts", "sbytes"):
                 C[c][p] += agg[c][hit]
-            C["flags"][p] |= agg["flags"][hit]
+            C["flags"][p] |= agg["flags"][hit].astype(C["flags"].dtype)
         if not hit.all():
             m = ~hit
             self._insert(rids[m], pos[m], {c: agg[c][m] for c in _PKT_COLS})
@@ -472,8 +472,14 @@ class _RowStore:
         for c in _FOLD_COLS:
             C[c][p] = st[c]
 
+    def kid(self):
+        return self.rid >> np.int64(24)
+
     def take(self, idx) -> pd.DataFrame:
-        return pd.DataFrame({c: v[idx] for c, v in self.cols.items()}, index=pd.Index(self.rid[idx], name="rid"))
+        rid = self.rid[idx]
+        d = {"kid": rid >> np.int64(24), "orient": (rid >> np.int64(1)) & 1, "tag": rid & 1}
+        d.update((c, v[idx]) for c, v in self.cols.items())
+        return pd.DataFrame(d, index=pd.Index(rid, name="rid"))
 
     def keep(self, mask):
         self.rid = self.rid[mask]
@@ -484,7 +490,7 @@ class _RowStore:
 # key table of the active keys: columns sorted by key id (new keys get larger ids)
 _KEY_DTYPES = {"kind": np.int8, "proto": np.int16, "lo_hi": np.uint64, "lo_lo": np.uint64, "lo_port": np.int32,
                "hi_hi": np.uint64, "hi_lo": np.uint64, "hi_port": np.int32, "extra": np.int32, "x2": np.int32,
-               "last": np.int64}
+               "last": np.int64, "epoch": np.int64}
 
 
 def _keys_frame(keys: dict, idx) -> pd.DataFrame:
@@ -496,7 +502,24 @@ def _dict_keep(d: dict, mask) -> None:
         d[k] = d[k][mask]
 
 
-_OPEN_COLS = ("rid", "start", "last", "ns", "nd", "smap", "fs")
+def _isin(a, values) -> np.ndarray:
+    """``np.isin`` through a hash table (pandas): linear time, no sort of either side."""
+    return pd.Series(a, copy=False).isin(values).to_numpy()
+
+
+def _carry_rid(carry: dict, idx=None) -> np.ndarray:
+    """Row id of each marker's open record (same formula as ``_process``)."""
+    g = (lambda k: carry[k].astype(np.int64)) if idx is None else (lambda k: carry[k][idx].astype(np.int64))
+    return (g("m_kid") << np.int64(24)) | (np.minimum(g("m_epoch"), (1 << 22) - 1) << np.int64(2)) | (
+        g("m_orient") << np.int64(1)) | g("m_tag")
+
+
+def _open_frame(carry: dict, ostart: np.ndarray, idx=None) -> pd.DataFrame:
+    """Open records (one per marker, in marker order): rid, start, last, ns, nd, smap, fs."""
+    g = (lambda k: carry[k]) if idx is None else (lambda k: carry[k][idx])
+    return pd.DataFrame({"rid": _carry_rid(carry, idx), "start": ostart if idx is None else ostart[idx],
+                         "last": g("ts_last"), "ns": g("m_ns"), "nd": g("m_nd"), "smap": g("m_smap"),
+                         "fs": g("m_fs").astype(bool)})
 
 
 # ----------------------------------------------------------------------------- builder
@@ -517,7 +540,7 @@ class FlowBuilder:
     _next_kid: int = 0
     _next_seq: int = 1
     _prev_ts: int | None = None
-    _open: dict | None = None  # open record of each marker (same order as _carry)
+    _ostart: np.ndarray | None = None  # printed start of each marker's open record (same order as _carry)
     _now: int | None = None
     _tick_T: int | None = None  # Argus's queue timer
     _ticks: np.ndarray | None = None  # recent timer firings (microseconds)
@@ -561,14 +584,15 @@ class FlowBuilder:
         acc = self._acc
         if acc is None or not len(acc):
             return
-        keys, open_ = self._keys, self._open
-        self._acc, self._keys, self._open, self._carry = None, None, None, None
+        keys, carry, ostart = self._keys, self._carry, self._ostart
+        self._acc, self._keys, self._ostart, self._carry = None, None, None, None
         C = acc.cols
-        epoch_end = pd.DataFrame({"kid": C["kid"], "epoch": C["epoch"], "ltime": C["ltime"]}).groupby(
+        epoch_end = pd.DataFrame({"kid": acc.kid(), "epoch": C["epoch"], "ltime": C["ltime"]}).groupby(
             ["kid", "epoch"])["ltime"].transform("max").to_numpy()
         order = np.lexsort((C["gidx"], epoch_end))
         del epoch_end
-        open_ = pd.DataFrame(open_) if open_ is not None and len(open_["rid"]) else None
+        open_ = _open_frame(carry, ostart) if carry is not None and len(carry["ts"]) else None
+        del carry, ostart
         op_all = _open_stats(open_) if open_ is not None else None
         for a in range(0, len(order), batch_rows):
             out = acc.take(order[a:a + batch_rows])
@@ -605,7 +629,7 @@ class FlowBuilder:
         if carry is not None and len(carry["ts"]):
             # only the keys this chunk touches take part; the others' state waits untouched
             hs = w["h"] if mapped is None else np.concatenate([w["h"], mapped["h"]])
-            touched = np.isin(carry["h"], np.unique(hs))
+            touched = _isin(carry["h"], np.unique(hs))
             del hs
             ti = np.flatnonzero(touched)
             w.pop("ts_last", None)  # (an alias of "ts" for packets)
@@ -843,23 +867,26 @@ class FlowBuilder:
         if self._keys is None:
             self._keys = {"kid": np.zeros(0, dtype=np.int64), **{c: np.zeros(0, dtype=t) for c, t in _KEY_DTYPES.items()}}
         keys = self._keys
-        if g_is_m.any():  # carried keys: only their last packet time moves
+        # each key's current epoch: the latest of its markers' (every group keeps a marker)
+        cg = gid[cr]
+        g_epoch = np.maximum.reduceat(epoch[cr], np.flatnonzero(np.r_[True, cg[1:] != cg[:-1]]))
+        if g_is_m.any():  # carried keys: only their last packet time and epoch move
             kp = np.searchsorted(keys["kid"], g_kid[g_is_m])
             keys["last"][kp] = g_last[g_is_m]
+            keys["epoch"][kp] = g_epoch[g_is_m]
         if len(new_groups):  # new keys: larger ids than every carried key, appended in id order
             o = np.argsort(g_kid[new_groups], kind="stable")
             ng = new_groups[o]
             keys["kid"] = np.concatenate([keys["kid"], g_kid[ng]])
             gs = gstart[ng]
             for c, t in _KEY_DTYPES.items():
-                v = g_last[ng] if c == "last" else w[c][gs]
+                v = g_last[ng] if c == "last" else g_epoch[ng] if c == "epoch" else w[c][gs]
                 keys[c] = np.concatenate([keys[c], v.astype(t)])
         # marker per carried run: its open record
         nm = len(cr)
         mk = _take(w, cr)
         mk["ts"] = ts[rec_first[cr_rec]]
         mk["ts_last"] = rec_last_ts[cr_rec]
-        ts_last_open = mk["ts_last"]
         mk["w"] = np.zeros(nm, dtype=np.int64)
         mk["bytes"] = np.zeros(nm, dtype=np.int64)
         mk["m"] = np.ones(nm, dtype=np.int64)
@@ -881,21 +908,17 @@ class FlowBuilder:
         mk["flags"] = np.zeros(nm, dtype=np.int64)
         mk["prevg"] = np.zeros(nm, dtype=np.int64)
         mk = {k: (v.astype(_CARRY_DTYPES[k]) if k in _CARRY_DTYPES else v) for k, v in mk.items()}
-        # open records (one per marker): (rid, start, last, ...), in marker order
-        new_open = {"rid": rid[cr], "start": rec_pstart[cr_rec], "last": ts_last_open, "ns": rec_ns[cr_rec],
-                    "nd": rec_nd[cr_rec], "smap": rec_smap[cr_rec], "fs": rec_fs[cr_rec]}
+        # open records (one per marker): the rest of their state is the marker's (_open_frame)
+        ostart = rec_pstart[cr_rec]
         del w
         if touched is not None:  # untouched markers first, then this chunk's (one column at a time)
             rest = np.flatnonzero(~touched)
             for k in _WORK_COLS:
                 mk[k] = np.concatenate([carry[k][rest], mk[k]])
                 carry[k] = None
-            op = self._open
-            for k in _OPEN_COLS:
-                new_open[k] = np.concatenate([op[k][rest], new_open[k]])
-                op[k] = None
+            ostart = np.concatenate([self._ostart[rest], ostart])
         self._carry = mk
-        self._open = new_open
+        self._ostart = ostart
 
     def _advance_ticks(self, ts: np.ndarray) -> None:
         """Times at which Argus's queue timer fires over these packets."""
@@ -967,11 +990,9 @@ class FlowBuilder:
         nk = len(keys["kid"])
         key_done = np.ones(nk, dtype=bool) if final else keys["last"] < self._now - self._H
         # rows done: rows of done keys, and rows of older epochs of active keys
-        cur_epoch = np.full(nk, -1, dtype=np.int64)
-        np.maximum.at(cur_epoch, np.searchsorted(keys["kid"], self._carry["m_kid"]), self._carry["m_epoch"])
-        kpos = np.searchsorted(keys["kid"], acc.cols["kid"])
-        done = key_done[kpos] | (acc.cols["epoch"] < cur_epoch[kpos])
-        del kpos, cur_epoch
+        kpos = np.searchsorted(keys["kid"], acc.kid())  # (both sorted)
+        done = key_done[kpos] | (acc.cols["epoch"] < keys["epoch"][kpos])
+        del kpos
         if not done.any():
             return _empty_rows() if render else (None, None)
         didx = np.flatnonzero(done)
@@ -979,8 +1000,8 @@ class FlowBuilder:
         acc.keep(~done)
         del done, didx
         # close the open record of finished rows
-        op_sel = np.isin(self._open["rid"], out.index.to_numpy())
-        op_rec = pd.DataFrame({k: v[op_sel] for k, v in self._open.items()})
+        op_sel = np.flatnonzero(_isin(_carry_rid(self._carry), out.index.to_numpy()))
+        op_rec = _open_frame(self._carry, self._ostart, op_sel)
         _fold_rows(out, op_rec)
         op = _open_stats(op_rec)
         if len(op):
@@ -1000,9 +1021,9 @@ class FlowBuilder:
         rows_keys = _keys_frame(keys, np.searchsorted(keys["kid"], out_kids))
         # drop finished keys from the carried state
         if key_done.any():
-            keep = ~np.isin(self._carry["m_kid"], keys["kid"][key_done])
+            keep = ~_isin(self._carry["m_kid"], keys["kid"][key_done])
             _dict_keep(self._carry, keep)
-            _dict_keep(self._open, keep)
+            self._ostart = self._ostart[keep]
             _dict_keep(keys, ~key_done)
         out = out.sort_values(["epoch_end", "gidx"], kind="stable")
         return _render(out, rows_keys) if render else (out, rows_keys)
