@@ -293,3 +293,25 @@ def test_spoofed_syn_ack_flood_is_not_blamed_on_its_victim():
     # Theft is never moved by the sender rule: the receiver of stolen data is the thief
     attacker, _ = blame(["Theft"], ["10.0.0.5"], ["10.0.0.9"], [3], [0])
     assert list(attacker) == ["10.0.0.9"]
+
+
+def test_timeline_labels_stay_inside_the_drawing():
+    """A bar spanning the whole axis gets its label inside it; short bars at either end keep
+    their labels beside them; no label runs past the drawing's edges."""
+    from forensics.report.html import LABEL_CHAR_W, TL_WIDTH, build_timelines
+
+    x, v = "10.0.0.66", "10.0.0.1"
+    rows = [["c", 100.0, 1000.0, x, 1000, v, 23, "tcp", 900, 90000, "CON", "Theft", "Keylogging", 0.9, True, ""]]
+    rows += [["c", 100.0 + i, 100.5 + i, x, 2000 + i, v, 80, "tcp", 1, 60, "REQ", "DoS", "TCP", 0.9, True, ""] for i in range(3)]
+    rows += [["c", 999.0, 999.5, x, 3000, v, 53, "udp", 1, 60, "INT", "DDoS", "UDP", 0.9, True, ""]]
+    rep = build_report([Candidate("c", format="pcap")], [_R("c", _flows(rows))], CFG, model={"version": "m", "sha256": "s"})
+    _, timelines, _ = build_timelines(rep)
+    tl = next(t for t in timelines if t.ip == x)
+    by_cat = {s.category: s for s in tl.spans}
+    assert by_cat["Theft"].label_inside and by_cat["Theft"].label_anchor == "start"
+    assert not by_cat["DoS"].label_inside and by_cat["DoS"].label_anchor == "start"  # right of an early bar
+    assert not by_cat["DDoS"].label_inside and by_cat["DDoS"].label_anchor == "end"  # left of a late bar
+    for s in tl.spans:
+        width = LABEL_CHAR_W * len(s.label)
+        lo, hi = (s.label_x, s.label_x + width) if s.label_anchor == "start" else (s.label_x - width, s.label_x)
+        assert 0 <= lo and hi <= TL_WIDTH, (s.label, lo, hi)

@@ -81,6 +81,7 @@ class Span:
     label_anchor: str
     title: str
     incident: int
+    label_inside: bool = False  # drawn over the bar (long bars with no room on either side)
 
 
 @dataclass
@@ -155,9 +156,17 @@ def build_timelines(report: Report) -> tuple[Axis | None, list[HostTimeline], in
             w = max(3.0, x_of(inc.end) - x)
             label = f"#{inc.id} {inc.category}/{inc.subcategory} · {pkts:,} pkt{'s' if pkts != 1 else ''} · {flows:,} flow{'s' if flows != 1 else ''}"
             text_w = LABEL_CHAR_W * len(label)
-            # the label goes right of the bar, or left of it near the end of the axis
-            right = x + w + 4 + text_w <= TL_WIDTH - TL_RIGHT
-            occ_start, occ_end = (x, x + w + 4 + text_w) if right else (x - 4 - text_w, x + w)
+            # the label goes right of the bar, else left of it, else (a bar spanning most
+            # of the axis) inside it, so that it is never clipped by the drawing's edges
+            if x + w + 4 + text_w <= TL_WIDTH - TL_RIGHT:
+                place, label_x, anchor = "right", x + w + 4, "start"
+                occ_start, occ_end = x, x + w + 4 + text_w
+            elif x - 4 - text_w >= 0:
+                place, label_x, anchor = "left", x - 4, "end"
+                occ_start, occ_end = x - 4 - text_w, x + w
+            else:
+                place, label_x, anchor = "inside", max(x, TL_LEFT) + 4, "start"
+                occ_start, occ_end = x, max(x + w, label_x + text_w)
             lane = next((n for n, end in enumerate(lanes_end) if end + 6 <= occ_start), None)
             if lane is None:
                 lane = len(lanes_end)
@@ -171,8 +180,9 @@ def build_timelines(report: Report) -> tuple[Axis | None, list[HostTimeline], in
                     colour=colour(inc.category),
                     category=inc.category,
                     label=label,
-                    label_x=round(x + w + 4 if right else x - 4, 1),
-                    label_anchor="start" if right else "end",
+                    label_x=round(label_x, 1),
+                    label_anchor=anchor,
+                    label_inside=place == "inside",
                     title=(
                         f"incident #{inc.id}: {inc.category}/{inc.subcategory}, {side}; "
                         f"{fmt_time(inc.start)} to {fmt_time(inc.end)} ({fmt_duration(inc.end - inc.start)}); "
