@@ -277,6 +277,10 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     for name in ("m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "m_sub", "m_ns", "m_nd", "m_smap", "m_fs"):
         w[name] = np.zeros(n, dtype=np.int64)
     w["h"] = _hash_keys(w)
+    # compact dtypes where the values fit (the table is concatenated with the carried markers
+    # and permuted as a whole; arithmetic on these columns widens to int64 where it matters)
+    for k, t in _PKT_DTYPES.items():
+        w[k] = w[k].astype(t)
     return w
 
 
@@ -350,6 +354,14 @@ _CARRY_DTYPES = {
     "itype": np.int16, "icode": np.int16, "eth": np.int8, "prevg": np.int8, "frag": np.int8, "m": np.int8,
     "m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8, "m_cont": np.int8,
     "sub": np.int32, "m_sub": np.int32,
+}
+
+
+_PKT_DTYPES = {
+    "kind": np.int8, "proto": np.int16, "lo_port": np.int32, "hi_port": np.int32, "extra": np.int32, "x2": np.int32,
+    "w": np.int8, "sp": np.int32, "dp": np.int32, "flags": np.int16, "itype": np.int16, "icode": np.int16,
+    "frag": np.int8, "m": np.int8, "m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8,
+    "m_cont": np.int8, "m_sub": np.int32, "m_fs": np.int8,
 }
 
 
@@ -674,6 +686,7 @@ class FlowBuilder:
         ep_inc = np.cumsum(epoch_break.astype(np.int64))
         ep_base_idx = gstart[gid]
         epoch = (ep_inc - ep_inc[ep_base_idx]) + np.where(is_m[ep_base_idx], w["m_epoch"][ep_base_idx], 0)
+        del prev_last, epoch_break, ep_inc, ep_base_idx  # (temporaries go as soon as they are used: memory)
 
         # persistent key ids
         g_is_m = is_m[gstart]
@@ -713,6 +726,7 @@ class FlowBuilder:
                 flags = w["flags"]
                 is_tcp = (w["proto"] == 6) & (kind == K_IP)
             run_start[1:] = ~newg[1:] & (sub_eff[1:] != sub_eff[:-1])
+            del pos, rk, rb, run_id, run_last, perm
         ep_change = np.zeros(n, dtype=bool)
         ep_change[1:] = ~newg[1:] & (epoch[1:] != epoch[:-1])
         # forced new Argus flows
@@ -730,6 +744,7 @@ class FlowBuilder:
         since = crf_before - crf_before[prev_anchor]
         tcp_reinit = syn & ~newg & (since > 0)
         flow_force = newg | ep_change | tcp_reinit | run_start
+        del syn, rstfin, syn_idx, prev_anchor, since, tcp_reinit, ep_change
         # markers continue the carried flow and record; the packet after a marker is not forced
         # unless one of the rules above says so
         rec_start = self._split_records(ts, flow_force, newg, is_m)
@@ -747,6 +762,7 @@ class FlowBuilder:
         expired = cand & (w["prevg"] > prev_rec_start_ts + self._S + tout)
         flow_start = flow_force | expired
         flow_start &= ~is_m | newg | run_start  # (a marker always opens its run)
+        del cand, expired
 
         # orientation of each Argus flow from its first packet
         d = w["d"].astype(np.int64)
@@ -767,7 +783,7 @@ class FlowBuilder:
         orient = orient_here[fidx]
         tag = tag_here[fidx]
         is_src = (d == orient) & ~is_m
-
+        del d, rev, synack, midstream, service, orient_here, tag_here, fidx
 
         # Argus flow sequence numbers, in file order of flow starts
         fs_real = flow_start & ~is_m
@@ -776,6 +792,7 @@ class FlowBuilder:
         seq_at = np.zeros(n, dtype=np.int64)
         seq_at[fs_pos[o]] = self._next_seq + np.arange(len(fs_pos))
         self._next_seq += len(fs_pos)
+        del fs_real, fs_pos, o
 
         # row ids
         rid = (kid << np.int64(24)) | (np.minimum(epoch, (1 << 22) - 1) << np.int64(2)) | (orient << 1) | tag
@@ -797,6 +814,7 @@ class FlowBuilder:
         src_ts = np.where(is_src, ts, big)
         src_ts = np.where(is_m & (w["m_pstart"] > 0), w["m_pstart"], src_ts)
         rec_src_first = np.minimum.reduceat(src_ts, rec_first)
+        del src_ts
         # ... but only when the flow's own packet from the destination closed the record (the
         # timer did not fire between the 5 s mark and that packet, which would have let the
         # queue scan close it) and the timer does not fire before that source packet
@@ -823,6 +841,7 @@ class FlowBuilder:
         cr_rec = rec_id[cr]
         open_rec = np.zeros(len(rec_first), dtype=bool)
         open_rec[cr_rec] = True
+        del glast, run_b, run_l, alive, keep
 
         # ----- per-row aggregates for this chunk
         real = np.flatnonzero(~is_m)
