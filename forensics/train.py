@@ -946,6 +946,11 @@ saved model and retrains the baselines on the same split.)
 - Windows group flows by address; attacks spread over many captures or address changes (NAT,
   DHCP churn) are only seen per capture.
 - Fully spoofed floods hide the real attacker: the detector flags the forged sources and the victim.
+- SYN-ACK floods are recorded by Argus (and here) in the victim's direction: the first packet is
+  taken for a reply, so the victim becomes the flow's source, on the flooding port, "touching" the
+  attacker's incrementing ports. The model reads such runs as a Service_Scan (on
+  `lab-out/dos_tcp/run11`: 9,792 flood flows called Reconnaissance/Service_Scan); the attribution
+  rule still names the right attacker, but the category is wrong.
 - Theft (keylogging, exfiltration) is a handful of long flows per run: its scores rest on few
   test flows.
 """
