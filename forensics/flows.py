@@ -353,8 +353,22 @@ _CARRY_DTYPES = {
     "w": np.int8, "bytes": np.int8, "d": np.int8, "sp": np.int32, "dp": np.int32, "flags": np.int16,
     "itype": np.int16, "icode": np.int16, "eth": np.int8, "prevg": np.int8, "frag": np.int8, "m": np.int8,
     "m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8, "m_cont": np.int8,
-    "sub": np.int32, "m_sub": np.int32,
+    "sub": np.int32, "m_sub": np.int32, "m_fs": np.int8,
 }
+# what a carried marker stores; its key columns are the key table's, and the columns no rule
+# reads for a marker (packet counters, ports, flags, ICMP type...) are constant: rebuilt
+# when the marker rejoins a chunk (_marker_col)
+_MARKER_COLS = ("h", "gidx", "ts", "ts_last", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart",
+                "m_cont", "m_sub", "m_ns", "m_nd", "m_smap", "m_fs")
+
+
+def _marker_col(k: str, carry: dict, ti, keys: dict, kp) -> np.ndarray:
+    """Column ``k`` of the work table for the carried markers ``ti`` (``kp``: their keys' rows)."""
+    if k in carry:
+        return carry[k][ti]
+    if k in _KEY_COLS:
+        return keys[k][kp]
+    return np.full(len(ti), 1 if k == "m" else 0, dtype=_CARRY_DTYPES.get(k, np.int64))
 
 
 _PKT_DTYPES = {
@@ -603,15 +617,17 @@ class FlowBuilder:
             ["kid", "epoch"])["ltime"].transform("max").to_numpy()
         order = np.lexsort((C["gidx"], epoch_end))
         del epoch_end
+        # open records (marker order), their statistics taken batch by batch (a row's open
+        # records all fall in its batch)
         open_ = _open_frame(carry, ostart) if carry is not None and len(carry["ts"]) else None
         del carry, ostart
-        op_all = _open_stats(open_) if open_ is not None else None
         for a in range(0, len(order), batch_rows):
             out = acc.take(order[a:a + batch_rows])
             if open_ is not None:
-                _fold_rows(out, open_[open_["rid"].isin(out.index)])
-            if op_all is not None:
-                op = op_all.reindex(out.index)
+                op_rec = open_[open_["rid"].isin(out.index)]
+                _fold_rows(out, op_rec)
+                op = _open_stats(op_rec).reindex(out.index)
+                del op_rec
                 has = op["n"].notna().to_numpy()
                 if has.any():
                     nrec = out["nrec"].fillna(0).to_numpy(dtype=np.float64, copy=True)
@@ -644,13 +660,14 @@ class FlowBuilder:
             touched = _isin(carry["h"], np.unique(hs))
             del hs
             ti = np.flatnonzero(touched)
+            kp = np.searchsorted(self._keys["kid"], carry["m_kid"][ti])
             w.pop("ts_last", None)  # (an alias of "ts" for packets)
             for k in _WORK_COLS:  # markers first, one column at a time
                 if k == "ts_last":
                     continue
-                w[k] = np.concatenate([carry[k][ti], w[k]])
+                w[k] = np.concatenate([_marker_col(k, carry, ti, self._keys, kp), w[k]])
             w["ts_last"] = np.concatenate([carry["ts_last"][ti], w["ts"][len(ti):]])
-            del ti
+            del ti, kp
         n = len(w["ts"])
         order = np.argsort(w["h"], kind="stable")  # markers come first within a key
         _permute(w, order)
@@ -903,12 +920,9 @@ class FlowBuilder:
                 keys[c] = np.concatenate([keys[c], v.astype(t)])
         # marker per carried run: its open record
         nm = len(cr)
-        mk = _take(w, cr)
+        mk = {"h": w["h"][cr], "gidx": w["gidx"][cr]}
         mk["ts"] = ts[rec_first[cr_rec]]
         mk["ts_last"] = rec_last_ts[cr_rec]
-        mk["w"] = np.zeros(nm, dtype=np.int64)
-        mk["bytes"] = np.zeros(nm, dtype=np.int64)
-        mk["m"] = np.ones(nm, dtype=np.int64)
         mk["m_orient"] = orient[cr]
         mk["m_tag"] = tag[cr]
         mk["m_epoch"] = epoch[cr]
@@ -924,15 +938,14 @@ class FlowBuilder:
         mk["m_nd"] = rec_nd[cr_rec]
         mk["m_smap"] = rec_smap[cr_rec]
         mk["m_fs"] = rec_fs[cr_rec].astype(np.int64)
-        mk["flags"] = np.zeros(nm, dtype=np.int64)
-        mk["prevg"] = np.zeros(nm, dtype=np.int64)
         mk = {k: (v.astype(_CARRY_DTYPES[k]) if k in _CARRY_DTYPES else v) for k, v in mk.items()}
+        assert set(mk) == set(_MARKER_COLS)
         # open records (one per marker): the rest of their state is the marker's (_open_frame)
         ostart = rec_pstart[cr_rec]
         del w
         if touched is not None:  # untouched markers first, then this chunk's (one column at a time)
             rest = np.flatnonzero(~touched)
-            for k in _WORK_COLS:
+            for k in _MARKER_COLS:
                 mk[k] = np.concatenate([carry[k][rest], mk[k]])
                 carry[k] = None
             ostart = np.concatenate([self._ostart[rest], ostart])
