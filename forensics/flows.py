@@ -99,6 +99,7 @@ PROTO_NAMES = {
     124: "isis", 125: "fire", 126: "crtp", 127: "crudp", 128: "sccopmce", 129: "iplt", 130: "sps",
     131: "pipe", 132: "sctp", 133: "fc", 134: "rsvp", 253: "ib",
 }
+_PROTO_NAME_OF = np.array([PROTO_NAMES.get(p, "unas") for p in range(256)], dtype=object)
 # Argus state names for ICMP (ra(1)); key: (type) or (type, code) for unreachables
 ICMP4_STATES = {0: "ECR", 8: "ECO", 4: "SRC", 5: "RED", 9: "RTA", 10: "RTS", 11: "TXD", 12: "PAR",
                 13: "TST", 14: "TSR", 15: "IRQ", 16: "IRR", 17: "MAS", 18: "MSR"}
@@ -159,9 +160,9 @@ def addrs_to_str(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     out = np.empty(len(lo), dtype=object)
     v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
     if v4.any():
-        u, inv = np.unique(lo[v4] & np.uint64(0xFFFFFFFF), return_inverse=True)
+        inv, u = pd.factorize(lo[v4] & np.uint64(0xFFFFFFFF))
         r = np.array([f"{x >> 24}.{(x >> 16) & 255}.{(x >> 8) & 255}.{x & 255}" for x in u.tolist()], dtype=object)
-        out[v4] = r[inv.reshape(-1)]
+        out[v4] = r[inv]
     if (~v4).any():
         idx = np.flatnonzero(~v4)
         out[idx] = [addr_to_str(h, l) for h, l in zip(hi[idx].tolist(), lo[idx].tolist())]
@@ -646,7 +647,7 @@ class FlowBuilder:
                         v[has] = f(v[has], op[oc].to_numpy()[has])
                         out[col] = v
                     out["nrec"], out["dsum"], out["dsq"], out["dmin"], out["dmax"] = nrec, dsum, dsq, dmin, dmax
-            kids = np.unique(out["kid"].to_numpy())
+            kids = pd.unique(out["kid"].to_numpy())
             yield _render(out, _keys_frame(keys, np.searchsorted(keys["kid"], kids)))
 
     # -- core
@@ -657,7 +658,7 @@ class FlowBuilder:
         if carry is not None and len(carry["ts"]):
             # only the keys this chunk touches take part; the others' state waits untouched
             hs = w["h"] if mapped is None else np.concatenate([w["h"], mapped["h"]])
-            touched = _isin(carry["h"], np.unique(hs))
+            touched = _isin(carry["h"], hs)
             del hs
             ti = np.flatnonzero(touched)
             kp = np.searchsorted(self._keys["kid"], carry["m_kid"][ti])
@@ -853,7 +854,7 @@ class FlowBuilder:
         run_b = np.flatnonzero(newg | run_start)
         run_l = np.r_[run_b[1:] - 1, n - 1]
         alive = (self._prev_ts - rec_ts0[rec_id[run_l]]) <= self._S + tout[run_l]
-        keep = alive | np.isin(run_l, glast)
+        keep = alive | _isin(run_l, glast)
         cr = run_l[keep]  # one marker per carried run, in sorted (key, run) order
         cr_rec = rec_id[cr]
         open_rec = np.zeros(len(rec_first), dtype=bool)
@@ -1049,7 +1050,7 @@ class FlowBuilder:
                 out.loc[r, col] = f(cur[col].to_numpy(dtype=np.float64), op[oc].to_numpy())
         # epoch end per (kid, epoch): last packet of all rows of the key-epoch
         out["epoch_end"] = out.groupby(["kid", "epoch"])["ltime"].transform("max")
-        out_kids = np.unique(out["kid"].to_numpy())
+        out_kids = pd.unique(out["kid"].to_numpy())
         rows_keys = _keys_frame(keys, np.searchsorted(keys["kid"], out_kids))
         # drop finished keys from the carried state
         if key_done.any():
@@ -1147,7 +1148,7 @@ def _fold_rows(out: pd.DataFrame, rec: pd.DataFrame) -> None:
 
     n, mean, sd, ssum = col("sn"), col("smean"), col("ssd"), col("ssum")
     rr = rec["rid"].to_numpy()
-    keep = np.isin(rr, rid_sorted)
+    keep = _isin(rr, rid_sorted)
     st = rec["start"].to_numpy(dtype=np.int64)[keep]
     dur = (rec["last"].to_numpy(dtype=np.int64) - rec["start"].to_numpy(dtype=np.int64))[keep]
     n, mean, sd, ssum = _stat_fold(n, mean, sd, ssum, rid_sorted, st, rr[keep], dur)
@@ -1300,7 +1301,7 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     if icmp6.any():
         sport[icmp6] = r_type[icmp6].astype(str)
         dport[icmp6] = r_code[icmp6].astype(str)
-    proto_name = np.array([PROTO_NAMES.get(int(p), "unas") for p in proto], dtype=object)
+    proto_name = _PROTO_NAME_OF[np.clip(proto, 0, 255)] if n else np.zeros(0, dtype=object)
     proto_name[kind == K_ARP] = "arp"
 
     pkts = acc["pkts"].astype(np.int64).to_numpy()
