@@ -161,6 +161,70 @@ def test_chunked_equals_whole_sub_flows(tmp_path, chunk):
     pd.testing.assert_frame_equal(whole, part)
 
 
+def test_streaming_state_stays_consistent(generated):
+    """The state carried between chunks: accumulator rows sorted by row id, key table sorted
+    by key id, one open-record start per marker, every marker's key and row still active;
+    finished keys leave every structure together.  (The horizon stays above the longest
+    status interval + timeout, 65 s: an older epoch's flow is then never still open.)"""
+    from forensics.decode import stream_packets
+    from forensics.flows import FlowBuilder, _carry_rid
+
+    for name in ("mixed", "tcp_long", "udp", "icmp"):
+        b = FlowBuilder(merge_horizon_s=66.0)  # (shorter than the default: keys finish between chunks)
+        rows = 0
+        for t in stream_packets(generated[name], chunk_packets=61):
+            rows += len(b.add(t))
+            if b._acc is None:
+                continue
+            rid, kid = b._acc.rid, b._keys["kid"]
+            assert (np.diff(rid) > 0).all() and (np.diff(kid) > 0).all()
+            assert all(len(v) == len(rid) for v in b._acc.cols.values())
+            assert all(len(v) == len(kid) for k, v in b._keys.items())
+            assert len(b._ostart) == len(b._carry["ts"])
+            assert np.isin(b._carry["m_kid"], kid).all()
+            assert np.isin(_carry_rid(b._carry), rid).all()
+            assert np.isin(b._acc.kid(), kid).all()
+        rows += sum(len(r) for r in b.finish_batches())
+        assert rows == len(flows_from_table_of(generated[name], merge_horizon_s=66.0))
+
+
+def flows_from_table_of(path, **kw):
+    from forensics.decode import stream_packets
+
+    tables = list(stream_packets(path, chunk_packets=10_000_000))
+    return flows_from_table(tables[0], **kw)
+
+
+def test_row_store_merges_in_place():
+    from forensics.flows import _RowStore
+
+    s = _RowStore()
+    agg = {c: np.array(v) for c, v in {
+        "stime": [10, 20], "ltime": [15, 25], "pkts": [2, 1], "bytes": [100, 60], "spkts": [1, 1],
+        "sbytes": [60, 60], "flags": [2, 16], "nonsyn": [0, 1], "epoch": [0, 0], "seq": [1, 2], "gidx": [0, 1],
+        "itype": [-1, -1], "icode": [-1, -1], "eth": [1, 1], "first_flags": [2, 16], "umap": [0, 0]}.items()}
+    s.merge_packets(np.array([3 << 24, 5 << 24]), agg)
+    more = {k: v[:1].copy() for k, v in agg.items()}
+    more.update(stime=np.array([5]), ltime=np.array([30]), pkts=np.array([3]), flags=np.array([1]), seq=np.array([9]))
+    s.merge_packets(np.array([5 << 24]), more)
+    s.merge_packets(np.array([4 << 24]), {k: v[:1] for k, v in agg.items()})
+    assert s.rid.tolist() == [3 << 24, 4 << 24, 5 << 24]
+    c = s.cols
+    assert c["stime"][2] == 5 and c["ltime"][2] == 30 and c["pkts"][2] == 4 and c["flags"][2] == 17
+    assert c["seq"][2] == 2 and c["bytes"][2] == 160 and np.isnan(c["nrec"]).all()
+    s.merge_records(np.array([5 << 24]), {"nrec": np.array([1.0]), "dsum": np.array([4.0]), "dsq": np.array([16.0]),
+                                          "dmin": np.array([4.0]), "dmax": np.array([4.0]),
+                                          "s_first": np.array([5.0]), "s_last": np.array([9.0]),
+                                          "d_first": np.array([np.nan]), "d_last": np.array([np.nan]),
+                                          "sn": np.array([1.0]), "smean": np.array([4e-6]),
+                                          "ssd": np.array([0.0]), "ssum": np.array([4e-6])})
+    assert c["nrec"][2] == 1 and c["dsum"][2] == 4 and np.isnan(c["d_first"][2]) and np.isnan(c["nrec"][0])
+    s.bump(np.array([3 << 24]), np.array([99]))
+    assert c["ltime"][0] == 99 and c["umap"][0] == 1
+    s.keep(np.array([True, False, True]))
+    assert s.rid.tolist() == [3 << 24, 5 << 24] and s.take([1])["kid"].tolist() == [5]
+
+
 def test_accounting_and_columns(generated):
     from forensics import schema
 
