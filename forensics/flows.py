@@ -1038,16 +1038,14 @@ class FlowBuilder:
         _fold_rows(out, op_rec)
         op = _open_stats(op_rec)
         if len(op):
-            r = op.index.to_numpy()
-            cur = out.loc[r]
-            out.loc[r, "nrec"] = cur["nrec"].fillna(0).to_numpy() + op["n"].to_numpy()
-            out.loc[r, "dsum"] = cur["dsum"].fillna(0).to_numpy() + op["s"].to_numpy()
-            out.loc[r, "dsq"] = cur["dsq"].fillna(0).to_numpy() + op["q"].to_numpy()
-            out.loc[r, "dmin"] = np.fmin(cur["dmin"].to_numpy(dtype=np.float64), op["mn"].to_numpy())
-            out.loc[r, "dmax"] = np.fmax(cur["dmax"].to_numpy(dtype=np.float64), op["mx"].to_numpy())
-            for col, oc, f in (("s_first", "s0", np.fmin), ("s_last", "s1", np.fmax), ("d_first", "d0", np.fmin),
-                               ("d_last", "d1", np.fmax)):
-                out.loc[r, col] = f(cur[col].to_numpy(dtype=np.float64), op[oc].to_numpy())
+            p = out.index.get_indexer(op.index)  # (positional: pandas .loc per column is slow)
+            for col, oc, f in (("nrec", "n", None), ("dsum", "s", None), ("dsq", "q", None), ("dmin", "mn", np.fmin),
+                               ("dmax", "mx", np.fmax), ("s_first", "s0", np.fmin), ("s_last", "s1", np.fmax),
+                               ("d_first", "d0", np.fmin), ("d_last", "d1", np.fmax)):
+                v = out[col].to_numpy(dtype=np.float64, copy=True)
+                o = op[oc].to_numpy(dtype=np.float64)
+                v[p] = _nan0(v[p]) + o if f is None else f(v[p], o)
+                out[col] = v
         # epoch end per (kid, epoch): last packet of all rows of the key-epoch
         out["epoch_end"] = out.groupby(["kid", "epoch"])["ltime"].transform("max")
         out_kids = pd.unique(out["kid"].to_numpy())
