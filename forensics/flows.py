@@ -354,7 +354,7 @@ _CARRY_DTYPES = {
     "w": np.int8, "bytes": np.int8, "d": np.int8, "sp": np.int32, "dp": np.int32, "flags": np.int16,
     "itype": np.int16, "icode": np.int16, "eth": np.int8, "prevg": np.int8, "frag": np.int8, "m": np.int8,
     "m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8, "m_cont": np.int8,
-    "sub": np.int32, "m_sub": np.int32, "m_fs": np.int8,
+    "sub": np.int32, "m_sub": np.int32, "m_fs": np.int8, "m_ns": np.int32, "m_nd": np.int32,
 }
 # what a carried marker stores; its key columns are the key table's, and the columns no rule
 # reads for a marker (packet counters, ports, flags, ICMP type...) are constant: rebuilt
@@ -517,7 +517,7 @@ class _RowStore:
 # key table of the active keys: columns sorted by key id (new keys get larger ids)
 _KEY_DTYPES = {"kind": np.int8, "proto": np.int16, "lo_hi": np.uint64, "lo_lo": np.uint64, "lo_port": np.int32,
                "hi_hi": np.uint64, "hi_lo": np.uint64, "hi_port": np.int32, "extra": np.int32, "x2": np.int32,
-               "last": np.int64, "epoch": np.int64}
+               "last": np.int64, "epoch": np.int32}
 
 
 def _keys_frame(keys: dict, idx) -> pd.DataFrame:
@@ -648,7 +648,11 @@ class FlowBuilder:
                         out[col] = v
                     out["nrec"], out["dsum"], out["dsq"], out["dmin"], out["dmax"] = nrec, dsum, dsq, dmin, dmax
             kids = pd.unique(out["kid"].to_numpy())
-            yield _render(out, _keys_frame(keys, np.searchsorted(keys["kid"], kids)))
+            rows = _render(out, _keys_frame(keys, np.searchsorted(keys["kid"], kids)))
+            # nothing of this batch but its rows stays alive while the caller works on them
+            out = op = has = kids = nrec = dsum = dsq = dmin = dmax = v = None
+            yield rows
+            del rows
 
     # -- core
     def _process(self, box: list, mapped: dict | None = None) -> None:
