@@ -521,7 +521,7 @@ _KEY_DTYPES = {"kind": np.int8, "proto": np.int16, "lo_hi": np.uint64, "lo_lo": 
 
 
 def _keys_frame(keys: dict, idx) -> pd.DataFrame:
-    return pd.DataFrame({c: keys[c][idx] for c in _KEY_DTYPES}, index=pd.Index(keys["kid"][idx], name="kid"))
+    return pd.DataFrame({c: keys[c][idx] for c in _KEY_DTYPES if c in keys}, index=pd.Index(keys["kid"][idx], name="kid"))
 
 
 def _dict_keep(d: dict, mask) -> None:
@@ -594,7 +594,7 @@ class FlowBuilder:
         if len(w["ts"]):
             box = [w]
             del w  # _process owns the work table (and frees its columns as it replaces them)
-            self._process(box, mapped)
+            self._commit(*self._process(box, mapped))
         self._prune_ticks()
         return self._flush(final=False)
 
@@ -622,6 +622,7 @@ class FlowBuilder:
         # records all fall in its batch)
         open_ = _open_frame(carry, ostart) if carry is not None and len(carry["ts"]) else None
         del carry, ostart
+        keys.pop("last"), keys.pop("epoch")  # (only the key columns are rendered)
         for a in range(0, len(order), batch_rows):
             out = acc.take(order[a:a + batch_rows])
             if open_ is not None:
@@ -655,7 +656,7 @@ class FlowBuilder:
             del rows
 
     # -- core
-    def _process(self, box: list, mapped: dict | None = None) -> None:
+    def _process(self, box: list, mapped: dict | None = None) -> tuple:
         w = box.pop()
         carry = self._carry
         touched = None
@@ -865,19 +866,15 @@ class FlowBuilder:
         open_rec[cr_rec] = True
         del glast, run_b, run_l, alive, keep
 
-        # ----- per-row aggregates for this chunk
+        # ----- per-row aggregates for this chunk (folded into the state by _commit, once the
+        # chunk-sized temporaries of this function are gone)
         real = np.flatnonzero(~is_m)
-        if self._acc is None:
-            self._acc = _RowStore()
-        acc = self._acc
-        acc.merge_packets(*_row_aggregates(
+        agg = _row_aggregates(
             rid[real], ts[real], w["gidx"][real], w["bytes"][real], is_src[real], flags[real], kid[real],
             epoch[real], orient[real], tag[real], seq_at[real], w["itype"][real], w["icode"][real],
-            w["eth"][real], is_tcp[real]))
+            w["eth"][real], is_tcp[real])
         del real
-        if g_rid is not None:
-            bump = pd.Series(g_ts, index=g_rid).groupby(level=0).max()
-            acc.bump(bump.index.to_numpy(dtype=np.int64), bump.to_numpy(dtype=np.int64))
+        bump = pd.Series(g_ts, index=g_rid).groupby(level=0).max() if g_rid is not None else None
         # packets per direction in each record (a marker brings its open record's counts)
         rec_ns = np.add.reduceat(is_src.astype(np.int64), rec_first) + np.where(is_m[rec_first], w["m_ns"][rec_first], 0)
         is_dst = (~is_src) & ~is_m
@@ -889,42 +886,26 @@ class FlowBuilder:
         s0, s1, d0, d1 = _direction_slots(rec_pstart, rec_last_ts, rec_ns, rec_nd, rec_smap, rec_fs)
         closed = ~open_rec
         rstat = _record_stats(rec_rid[closed], rec_dur[closed], s0[closed], s1[closed], d0[closed], d1[closed])
-        if len(rstat):
-            # racluster's float32 mean/stddev: fold this chunk's closed records onto each row's state
-            rr = rstat.index.to_numpy()
-            pos, hit = acc.find(rr)
-            for c in _FOLD_COLS:
-                v = np.full(len(rr), np.nan)
-                v[hit] = acc.cols[c][pos[hit]]
-                rstat[c] = v
-            del pos, hit
-            _fold_rows(rstat, pd.DataFrame({"rid": rec_rid[closed], "start": rec_pstart[closed],
-                                            "last": rec_pstart[closed] + rec_dur[closed]}))
-            acc.merge_records(rr, {c: rstat[c].to_numpy() for c in _REC_COLS + _FOLD_COLS})
-        del rstat
+        fold_rec = pd.DataFrame({"rid": rec_rid[closed], "start": rec_pstart[closed],
+                                 "last": rec_pstart[closed] + rec_dur[closed]}) if len(rstat) else None
+        del s0, s1, d0, d1, closed
 
-        # ----- key table (for rendering addresses later) and carry markers
+        # ----- key table updates (for rendering addresses later) and carry markers
         g_last = np.maximum.reduceat(ts_last, gstart)
-        if self._keys is None:
-            self._keys = {"kid": np.zeros(0, dtype=np.int64), **{c: np.zeros(0, dtype=t) for c, t in _KEY_DTYPES.items()}}
-        keys = self._keys
         # each key's current epoch: the latest of its markers' (every group keeps a marker)
         cg = gid[cr]
         g_epoch = np.maximum.reduceat(epoch[cr], np.flatnonzero(np.r_[True, cg[1:] != cg[:-1]]))
-        if g_is_m.any():  # carried keys: only their last packet time and epoch move
-            kp = np.searchsorted(keys["kid"], g_kid[g_is_m])
-            keys["last"][kp] = g_last[g_is_m]
-            keys["epoch"][kp] = g_epoch[g_is_m]
+        key_moves = (g_kid[g_is_m], g_last[g_is_m], g_epoch[g_is_m])  # carried keys: last packet, epoch
+        new_keys = None
         if len(new_groups):  # new keys: larger ids than every carried key, appended in id order
             o = np.argsort(g_kid[new_groups], kind="stable")
             ng = new_groups[o]
-            keys["kid"] = np.concatenate([keys["kid"], g_kid[ng]])
             gs = gstart[ng]
+            new_keys = {"kid": g_kid[ng]}
             for c, t in _KEY_DTYPES.items():
                 v = g_last[ng] if c == "last" else g_epoch[ng] if c == "epoch" else w[c][gs]
-                keys[c] = np.concatenate([keys[c], v.astype(t)])
+                new_keys[c] = v.astype(t)
         # marker per carried run: its open record
-        nm = len(cr)
         mk = {"h": w["h"][cr], "gidx": w["gidx"][cr]}
         mk["ts"] = ts[rec_first[cr_rec]]
         mk["ts_last"] = rec_last_ts[cr_rec]
@@ -947,8 +928,42 @@ class FlowBuilder:
         assert set(mk) == set(_MARKER_COLS)
         # open records (one per marker): the rest of their state is the marker's (_open_frame)
         ostart = rec_pstart[cr_rec]
-        del w
+        return agg, bump, rstat, fold_rec, key_moves, new_keys, mk, ostart, touched
+
+    def _commit(self, agg, bump, rstat, fold_rec, key_moves, new_keys, mk, ostart, touched) -> None:
+        """Fold one chunk's results (``_process``) into the carried state."""
+        if self._acc is None:
+            self._acc = _RowStore()
+        acc = self._acc
+        acc.merge_packets(*agg)
+        del agg
+        if bump is not None:
+            acc.bump(bump.index.to_numpy(dtype=np.int64), bump.to_numpy(dtype=np.int64))
+        if len(rstat):
+            # racluster's float32 mean/stddev: fold this chunk's closed records onto each row's state
+            rr = rstat.index.to_numpy()
+            pos, hit = acc.find(rr)
+            for c in _FOLD_COLS:
+                v = np.full(len(rr), np.nan)
+                v[hit] = acc.cols[c][pos[hit]]
+                rstat[c] = v
+            del pos, hit
+            _fold_rows(rstat, fold_rec)
+            acc.merge_records(rr, {c: rstat[c].to_numpy() for c in _REC_COLS + _FOLD_COLS})
+        del rstat, fold_rec
+        if self._keys is None:
+            self._keys = {"kid": np.zeros(0, dtype=np.int64), **{c: np.zeros(0, dtype=t) for c, t in _KEY_DTYPES.items()}}
+        keys = self._keys
+        m_kid, m_last, m_epoch = key_moves
+        if len(m_kid):
+            kp = np.searchsorted(keys["kid"], m_kid)
+            keys["last"][kp] = m_last
+            keys["epoch"][kp] = m_epoch
+        if new_keys is not None:
+            for c in new_keys:
+                keys[c] = np.concatenate([keys[c], new_keys[c]])
         if touched is not None:  # untouched markers first, then this chunk's (one column at a time)
+            carry = self._carry
             rest = np.flatnonzero(~touched)
             for k in _MARKER_COLS:
                 mk[k] = np.concatenate([carry[k][rest], mk[k]])
