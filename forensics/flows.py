@@ -49,7 +49,9 @@ status-record boundaries (one iteration per 5 s of the longest flow in the
 chunk), over records per row for the float32 statistics, over timer firings
 (one per second of capture) and over ICMP errors that quote a flow.  Flow state
 crosses chunk boundaries as synthetic "marker" rows (one per open Argus flow of
-an active key), so chunked and whole-file processing give identical output.
+an active key), so chunked and whole-file processing give identical output.  The
+rows' accumulators (``_RowStore``) and the key table are numpy columns sorted by
+row / key id, merged in place chunk by chunk; finished keys leave them together.
 """
 
 from __future__ import annotations
@@ -378,10 +380,6 @@ _PKT_DTYPES = {
     "frag": np.int8, "m": np.int8, "m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8,
     "m_cont": np.int8, "m_sub": np.int32, "m_fs": np.int8,
 }
-
-
-def _take(w: dict, idx) -> dict:
-    return {k: v[idx] for k, v in w.items()}
 
 
 def _permute(w: dict, idx) -> None:
