@@ -575,6 +575,11 @@ class FlowBuilder:
     def __post_init__(self):
         self._H = int(round(self.merge_horizon_s * US))
         self._S = int(round(self.status_interval_s * US))
+        floor = self._S + max(TIMEOUT_US.values())
+        if self._H <= floor:
+            # a key's older Argus flow could still be open when its next row starts
+            raise ValueError(f"merge_horizon_s must exceed the status interval plus the longest idle timeout "
+                             f"({floor / US:g} s), got {self.merge_horizon_s:g}")
 
     # -- public
     def add(self, table: PacketTable) -> pd.DataFrame:

@@ -195,6 +195,14 @@ def flows_from_table_of(path, **kw):
     return flows_from_table(tables[0], **kw)
 
 
+def test_merge_horizon_below_status_interval_plus_timeout_is_refused():
+    from forensics.flows import FlowBuilder
+
+    FlowBuilder(merge_horizon_s=66.0)
+    with pytest.raises(ValueError, match="65 s"):
+        FlowBuilder(merge_horizon_s=60.0)
+
+
 def test_row_store_merges_in_place():
     from forensics.flows import _RowStore
 
