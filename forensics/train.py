@@ -600,8 +600,8 @@ def host_verdicts(run: Run, pred_cat: np.ndarray, min_fraction: float = 0.5) -> 
     """Which lab hosts the predictions call attackers, against ``truth.json``.
 
     Blame: ``forensics.attribution.blame`` (the rule the report uses): Theft on
-    the destination, other attacks on the source unless the source sent nothing
-    (Argus's SYN-ACK direction), then re-blamed on the other end when that end has
+    the destination, other attacks on the source unless the source sent nothing or is
+    the server end of a flood flow (Argus's SYN-ACK direction), then re-blamed on the other end when that end has
     more blamed attack flows.  A host is called an attacker when at least ``min_fraction`` of its
     flows are attack flows blamed on it; its categories are those of its blamed
     flows.  Verdict ok: a normal host is not called an attacker; an attacker's
@@ -617,11 +617,7 @@ def host_verdicts(run: Run, pred_cat: np.ndarray, min_fraction: float = 0.5) -> 
     attack = pc != "Normal"
     blame = np.full(len(df), "", dtype=object)
     if attack.any():
-        blame[attack] = attribution.blame(
-            pc[attack], saddr[attack], daddr[attack],
-            df["spkts"].to_numpy()[attack] if "spkts" in df.columns else None,
-            df["dpkts"].to_numpy()[attack] if "dpkts" in df.columns else None,
-        )[0]
+        blame[attack] = attribution.blame_frame(df[attack].assign(pred_category=pc[attack]))[0]
     hosts = truth.get("hosts") or {}
     truth_cats: dict[str, set] = {}
     for a in truth.get("attacks", []):

@@ -295,6 +295,39 @@ def test_spoofed_syn_ack_flood_is_not_blamed_on_its_victim():
     assert list(attacker) == ["10.0.0.9"]
 
 
+def test_answered_syn_ack_flood_on_a_service_port_is_blamed_on_the_bots():
+    """A SYN-ACK flood on cam:80 that the victim answers with RSTs: Argus orients every flow
+    cam:80 -> bot:<port> with a packet each way (lab-out/ddos_tcp/run23).  The bots are the
+    attackers; the server end of a flood flow never is.  Scans and HTTP floods keep theirs."""
+    from forensics.attribution import blame
+
+    v, bots = "10.77.0.20", [f"10.77.0.20{i}" for i in range(1, 5)]
+    n = 50
+    cat = ["DDoS"] * (4 * n)
+    saddr = [v] * (4 * n)
+    daddr = [b for b in bots for _ in range(n)]
+    sport = ["80"] * (4 * n)
+    dport = [str(40000 + i) for i in range(4 * n)]
+    ones = [1] * (4 * n)
+    attacker, victim = blame(cat, saddr, daddr, ones, ones, ["tcp"] * (4 * n), sport, dport)
+    assert list(attacker) == daddr and set(victim) == {v}
+    # the same flows without ports: the plain rule (victim blamed) -- the ports are what decide
+    attacker, _ = blame(cat, saddr, daddr, ones, ones)
+    assert set(attacker) == {v}
+    # an HTTP flood (client ephemeral -> server 80) and a scan from a fixed low port to many
+    # service ports keep their source as attacker; UDP is not turned round
+    attacker, _ = blame(["DoS", "Reconnaissance", "DoS"], ["10.0.0.5", "10.0.0.6", "10.0.0.7"],
+                        ["10.0.0.9", "10.0.0.9", "10.0.0.9"], [3, 1, 1], [2, 1, 0],
+                        ["tcp", "tcp", "udp"], ["45000", "443", "53"], ["80", "22", "40000"])
+    assert list(attacker) == ["10.0.0.5", "10.0.0.6", "10.0.0.7"]
+    # the report's frame path passes the ports through
+    from forensics.attribution import blame_frame
+
+    frame = pd.DataFrame({"pred_category": cat, "saddr": saddr, "daddr": daddr, "spkts": ones, "dpkts": ones,
+                          "proto": ["tcp"] * (4 * n), "sport": sport, "dport": dport})
+    assert list(blame_frame(frame)[0]) == daddr
+
+
 def test_timeline_labels_stay_inside_the_drawing():
     """A bar spanning the whole axis gets its label inside it; short bars at either end keep
     their labels beside them; no label runs past the drawing's edges."""

@@ -5,7 +5,8 @@ Incidents: the attack flows (``pred_attack``) are grouped by
 more than ``config.incident_gap`` seconds.  The attacker of a flow follows the
 one blame rule of ``forensics.attribution`` (also used by the detector's per-host
 evaluation): Theft is blamed on its destination, any other attack on its source
-unless the source sent nothing (Argus's SYN-ACK direction), and a flow whose other
+unless the source sent nothing or is the server end (service port) of a flood flow
+(Argus's SYN-ACK direction), and a flow whose other
 end has more blamed attack flows is re-blamed on that end.  An
 incident's confidence is the mean confidence of its flows; its evidence is the
 detector's explanations ranked by how many flows carry them.
