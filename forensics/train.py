@@ -910,9 +910,10 @@ Baselines are trained on the same SMOTE-balanced training windows (sklearn on th
 ### Per-host verdicts on the held-out captures
 
 Rule (`forensics.attribution.blame`, the same rule the scan report uses): a flow predicted
-DDoS/DoS/Reconnaissance is blamed on its source unless the source sent no packet (Argus puts the
-receiver of a first SYN-ACK in the source slot, so spoofed SYN-ACK floods name the victim as
-source), a flow predicted Theft on its destination (stolen data flows to the attacker), and a flow
+DDoS/DoS/Reconnaissance is blamed on its source unless the source sent no packet, or, for a
+DDoS/DoS TCP flow, the source's port is a service port and the destination's is not (Argus puts the
+receiver of a first SYN-ACK in the source slot, so SYN-ACK floods name the victim as source), a
+flow predicted Theft on its destination (stolen data flows to the attacker), and a flow
 whose other end has more blamed attack flows is re-blamed on that end (a victim's replies belong to
 its attacker). A host is called an attacker when at least half of its flows are attack flows blamed
 on it. Attackers whose address never appears (fully spoofed floods) are "unobservable".
@@ -944,9 +945,10 @@ saved model and retrains the baselines on the same split.)
 - Fully spoofed floods hide the real attacker: the detector flags the forged sources and the victim.
 - SYN-ACK floods are recorded by Argus (and here) in the victim's direction: the first packet is
   taken for a reply, so the victim becomes the flow's source, on the flooding port, "touching" the
-  attacker's incrementing ports. The model reads such runs as a Service_Scan (on
-  `lab-out/dos_tcp/run11`: 9,792 flood flows called Reconnaissance/Service_Scan); the attribution
-  rule still names the right attacker, but the category is wrong.
+  attacker's incrementing ports, which looks like a scan answered by RSTs. The first bundled model
+  (trained on runs 0-9) read `lab-out/dos_tcp/run11`'s as Reconnaissance/Service_Scan (9,792
+  flows). The attribution rule turns such flows round only when the flooded port is a service port;
+  an answered SYN-ACK flood on an unnamed high port is blamed on its victim.
 - Theft (keylogging, exfiltration) is a handful of long flows per run: its scores rest on few
   test flows.
 """
