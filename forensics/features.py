@@ -41,24 +41,42 @@ _WINDOW_MEANS = (
 )
 
 
-def _group_codes(keys: pd.DataFrame) -> np.ndarray:
-    """Dense int codes of the rows' key tuples (factorize each column, combine)."""
+def _group_codes(keys: pd.DataFrame, factorized: dict | None = None) -> np.ndarray:
+    """Dense int codes of the rows' key tuples (factorize each column, combine).
+
+    ``factorized`` caches the per-column ``(codes, n_unique)`` across calls.
+    """
     codes = None
     for c in keys.columns:
-        f, uniq = pd.factorize(keys[c], use_na_sentinel=False)
-        f = f.astype(np.int64)
-        codes = f if codes is None else pd.factorize(codes * (len(uniq) + 1) + f)[0].astype(np.int64)
+        if factorized is not None and c in factorized:
+            f, n_uniq = factorized[c]
+        else:
+            f, uniq = pd.factorize(keys[c], use_na_sentinel=False)
+            f, n_uniq = f.astype(np.int64), len(uniq)
+            if factorized is not None:
+                factorized[c] = (f, n_uniq)
+        codes = f if codes is None else pd.factorize(codes * (n_uniq + 1) + f)[0].astype(np.int64)
     return codes
+
+
+def _stable_group_order(gid: np.ndarray) -> np.ndarray:
+    """``np.argsort(gid, kind="stable")`` for dense non-negative codes, by 16-bit radix passes."""
+    n_groups = int(gid.max()) + 1 if len(gid) else 0
+    if n_groups <= 1 << 16:
+        return np.argsort(gid.astype(np.uint16), kind="stable")
+    if n_groups > 1 << 32:
+        return np.argsort(gid, kind="stable")
+    o = np.argsort((gid & 0xFFFF).astype(np.uint16), kind="stable")
+    return o[np.argsort((gid[o] >> 16).astype(np.uint16), kind="stable")]
 
 
 def _window_plan(gid: np.ndarray, window: int):
     """Sort order and window start (in sorted order) for rows grouped by gid."""
     n = len(gid)
-    pos = np.arange(n, dtype=np.int64)
     stride = n + window + 1
-    comp = gid * stride + pos
-    o = np.argsort(comp, kind="stable")
-    comp = comp[o]
+    # rows sorted by (gid, position): a stable sort by gid (same order as sorting gid * stride + pos)
+    o = _stable_group_order(gid)
+    comp = gid[o] * stride + o
     first = np.searchsorted(comp, comp - window + 1, side="left")
     return o, first
 
@@ -92,10 +110,11 @@ def window_features(flows: pd.DataFrame, window: int = schema.WINDOW_SIZE) -> pd
     cols = {"bytes": flows["bytes"].to_numpy(dtype=np.int64), "pkts": flows["pkts"].to_numpy(dtype=np.int64),
             "_one": one}
     plans: dict[tuple, tuple] = {}
+    factorized: dict = {}
 
     def plan(keys):
         if keys not in plans:
-            plans[keys] = _window_plan(_group_codes(flows.loc[:, list(keys)]), window)
+            plans[keys] = _window_plan(_group_codes(flows.loc[:, list(keys)], factorized), window)
         return plans[keys]
 
     for name, val, keys in _WINDOW_SUMS:

@@ -171,6 +171,34 @@ def addrs_to_str(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     return out
 
 
+# decimal port strings, indexed by port number (rendering by lookup instead of int -> str per row)
+_PORT_STR = np.array([str(i) for i in range(65536)], dtype=object)
+
+
+def _port_strs(v: np.ndarray) -> np.ndarray:
+    """``v.astype(str)`` as Python strings, by table lookup for 16-bit values."""
+    if len(v) and (v.min() < 0 or v.max() > 65535):
+        return v.astype(str).astype(object)
+    return _PORT_STR[v]
+
+
+_STR_DTYPE = pd.Series([""]).dtype  # what the DataFrame constructor infers for a column of str
+
+
+def _str_column(values: np.ndarray):
+    """An object array of str as the column the DataFrame constructor would infer, built directly.
+
+    pandas' inference checks and copies every element before handing them to pyarrow;
+    the values here are all ``str`` by construction, so pyarrow takes them as they are.
+    """
+    storage = getattr(_STR_DTYPE, "storage", None)
+    if storage != "pyarrow" or values.dtype != object:
+        return values
+    import pyarrow as pa
+
+    return pd.array(pa.array(values, type=pa.large_string()), dtype=_STR_DTYPE)
+
+
 def _bswap16(v: np.ndarray) -> np.ndarray:
     v = v.astype(np.int64)
     return ((v & 0xFF) << 8) | ((v >> 8) & 0xFF)
@@ -1309,8 +1337,8 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     sport[:] = ""
     dport[:] = ""
     if ports.any():
-        sport[ports] = s_port[ports].astype(str)
-        dport[ports] = d_port[ports].astype(str)
+        sport[ports] = _port_strs(s_port[ports])
+        dport[ports] = _port_strs(d_port[ports])
     icmp4 = ((kind == K_ECHO) | (kind == K_ICMP)) & ~v6icmp
     if icmp4.any():
         sv = (r_code << 8) | r_type
@@ -1319,8 +1347,8 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
         dport[icmp4] = [f"0x{v:04x}" for v in dv[icmp4]]
     icmp6 = ((kind == K_ECHO) | (kind == K_ICMP)) & v6icmp
     if icmp6.any():
-        sport[icmp6] = r_type[icmp6].astype(str)
-        dport[icmp6] = r_code[icmp6].astype(str)
+        sport[icmp6] = _port_strs(r_type[icmp6])
+        dport[icmp6] = _port_strs(r_code[icmp6])
     proto_name = _PROTO_NAME_OF[np.clip(proto, 0, 255)] if n else np.zeros(0, dtype=object)
     proto_name[kind == K_ARP] = "arp"
 
@@ -1396,15 +1424,15 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     out = pd.DataFrame({
         "stime": stime / US,
         "ltime": ltime / US,
-        "flgs": flgs.astype(object),
-        "proto": proto_name,
-        "saddr": addrs_to_str(s_hi, s_lo),
-        "sport": sport,
-        "daddr": addrs_to_str(d_hi, d_lo),
-        "dport": dport,
+        "flgs": _str_column(flgs.astype(object)),
+        "proto": _str_column(proto_name),
+        "saddr": _str_column(addrs_to_str(s_hi, s_lo)),
+        "sport": _str_column(sport),
+        "daddr": _str_column(addrs_to_str(d_hi, d_lo)),
+        "dport": _str_column(dport),
         "pkts": pkts,
         "bytes": byts,
-        "state": state,
+        "state": _str_column(state),
         "seq": acc["seq"].astype(np.int64).to_numpy(),
         "dur": dur,
         "mean": mean,
@@ -1419,8 +1447,8 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
         "rate": rate,
         "srate": srate,
         "drate": drate,
-        "smac": macs("mac_s"),
-        "dmac": macs("mac_d"),
+        "smac": _str_column(macs("mac_s")),
+        "dmac": _str_column(macs("mac_d")),
         "proto_num": proto,
     })
     return out.reset_index(drop=True)
