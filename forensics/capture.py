@@ -334,7 +334,7 @@ def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes
     linktype = network & 0x0FFF_FFFF  # upper bits: FCS length flags
     src.pos = 24
     hdr_len = 24 if kuznetzov else 16
-    cap_at = struct.Struct(endian + "I").unpack_from
+    cap_at = struct.Struct(endian + "8xI").unpack_from  # a record header's caplen, read at the header
     word = np.dtype(endian + "u4")
     index = 0
     snap_warned = False
@@ -344,10 +344,14 @@ def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes
         append = starts.append
         buf = src.buf
         blen = len(buf)
+        limit = blen - hdr_len  # a header starting after this is not complete in buf
         pos = src.pos
-        # the only per-record Python work: follow the caplen chain; fields are read vectorised below
+        first = index  # index of the batch's first record; index = first + len(starts)
+        # the only per-record Python work: follow the caplen chain; fields are read vectorised below.
+        # The common case costs two comparisons; the rare ones (refill, corrupt, truncated) are handled inside.
         for _ in range(batch_records):
-            if blen - pos < hdr_len:
+            if pos > limit:
+                index = first + len(starts)
                 src.pos = pos
                 if starts:  # offsets point into the current buffer: hand them out first
                     break
@@ -358,15 +362,16 @@ def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes
                     stop = True
                     break
                 buf, blen, pos = src.buf, len(src.buf), src.pos
-            caplen = cap_at(buf, pos + 8)[0]
-            if caplen > MAX_CAPLEN:
-                src.pos = pos
-                acct.warn(f"record {index} at offset {src.stream_offset} claims caplen {caplen} > {MAX_CAPLEN}: file is corrupt from there; kept the {index} records before it")
-                stop = True
-                break
+                limit = blen - hdr_len
+            caplen = cap_at(buf, pos)[0]
             end = pos + hdr_len + caplen
-            if end > blen:
+            if end > blen or caplen > MAX_CAPLEN:
+                index = first + len(starts)
                 src.pos = pos
+                if caplen > MAX_CAPLEN:
+                    acct.warn(f"record {index} at offset {src.stream_offset} claims caplen {caplen} > {MAX_CAPLEN}: file is corrupt from there; kept the {index} records before it")
+                    stop = True
+                    break
                 if starts:
                     break
                 if not src.fill(hdr_len + caplen):
@@ -374,12 +379,13 @@ def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes
                     stop = True
                     break
                 buf, blen, pos = src.buf, len(src.buf), src.pos
+                limit = blen - hdr_len
                 end = pos + hdr_len + caplen
             append(pos)
             pos = end
-            index += 1
         else:
             src.pos = pos
+        index = first + len(starts)
         if starts:
             n = len(starts)
             hdr_off = np.array(starts, dtype=np.int64)
