@@ -467,12 +467,28 @@ class _RowStore:
         missing from ``new`` get their empty value (NaN for floats, 0 otherwise)."""
         if not len(rids):
             return
-        self.rid = np.insert(self.rid, pos, rids)
+        # what np.insert(column, pos, values) does for each column, with the slots computed once:
+        # ``pos`` is non-decreasing (insertion points of sorted ids), so new row i lands at pos[i] + i
+        m, total = len(rids), len(self.rid) + len(rids)
+        pos = np.asarray(pos, dtype=np.intp)
+        if m > 1 and (pos[1:] < pos[:-1]).any():
+            raise AssertionError("_RowStore._insert: rows must come sorted by id")
+        slots = pos + np.arange(m, dtype=np.intp)
+        old = np.ones(total, dtype=bool)
+        old[slots] = False
+
+        def put(col, values, dtype):
+            out = np.empty(total, dtype=dtype)
+            out[slots] = values
+            out[old] = col
+            return out
+
+        self.rid = put(self.rid, rids, self.rid.dtype)
         for c, t in _ACC_DTYPES.items():
             v = new.get(c)
             if v is None:
                 v = np.full(len(rids), np.nan if c in _REC_COLS else 0, dtype=t)
-            self.cols[c] = np.insert(self.cols[c], pos, np.asarray(v).astype(t, copy=False))
+            self.cols[c] = put(self.cols[c], np.asarray(v).astype(t, copy=False), self.cols[c].dtype)
 
     def _ensure(self, rids):
         """Positions of ``rids`` (sorted unique), inserting rows absent so far (identity
