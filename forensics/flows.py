@@ -155,31 +155,36 @@ def _mix(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
-def addrs_to_str(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
-    """Render address columns; unique values rendered once (1-D uniques, fast)."""
+def _addr_codes(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Address columns as (codes, rendered uniques): ``uniques[codes]`` is the rendering."""
     hi = np.asarray(hi, dtype=np.uint64)
     lo = np.asarray(lo, dtype=np.uint64)
-    out = np.empty(len(lo), dtype=object)
+    codes = np.empty(len(lo), dtype=np.int64)
     v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+    r: list = []
     if v4.any():
         inv, u = pd.factorize(lo[v4] & np.uint64(0xFFFFFFFF))
-        r = np.array([f"{x >> 24}.{(x >> 16) & 255}.{(x >> 8) & 255}.{x & 255}" for x in u.tolist()], dtype=object)
-        out[v4] = r[inv]
+        r = [f"{x >> 24}.{(x >> 16) & 255}.{(x >> 8) & 255}.{x & 255}" for x in u.tolist()]
+        codes[v4] = inv
     if (~v4).any():
         idx = np.flatnonzero(~v4)
-        out[idx] = [addr_to_str(h, l) for h, l in zip(hi[idx].tolist(), lo[idx].tolist())]
+        codes[idx] = len(r) + np.arange(len(idx))
+        r = r + [addr_to_str(h, l) for h, l in zip(hi[idx].tolist(), lo[idx].tolist())]
+    return codes, np.array(r, dtype=object)
+
+
+def addrs_to_str(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Render address columns; unique values rendered once (1-D uniques, fast)."""
+    codes, uniq = _addr_codes(hi, lo)
+    out = np.empty(len(codes), dtype=object)
+    if len(codes):
+        out[:] = uniq[codes]
     return out
 
 
-# decimal port strings, indexed by port number (rendering by lookup instead of int -> str per row)
-_PORT_STR = np.array([str(i) for i in range(65536)], dtype=object)
-
-
-def _port_strs(v: np.ndarray) -> np.ndarray:
-    """``v.astype(str)`` as Python strings, by table lookup for 16-bit values."""
-    if len(v) and (v.min() < 0 or v.max() > 65535):
-        return v.astype(str).astype(object)
-    return _PORT_STR[v]
+# decimal port strings indexed by port number, then "" (rendering by lookup instead of int -> str per row)
+_PORT_TABLE = [str(i) for i in range(65536)] + [""]
+_PROTO_TABLE = list(_PROTO_NAME_OF) + ["arp"]  # protocol names by number, then "arp"
 
 
 _STR_DTYPE = pd.Series([""]).dtype  # what the DataFrame constructor infers for a column of str
@@ -197,6 +202,28 @@ def _str_column(values: np.ndarray):
     import pyarrow as pa
 
     return pd.array(pa.array(values, type=pa.large_string()), dtype=_STR_DTYPE)
+
+
+_ARROW_TABLES: dict = {}  # pyarrow arrays of the fixed rendering tables (_PORT_TABLE), built once
+
+
+def _coded_str_column(uniques, codes: np.ndarray, extra: list | None = None):
+    """The column ``_str_column(table[codes])`` where table is ``uniques`` (plus ``extra``),
+    built by one take from the rendered uniques."""
+    if getattr(_STR_DTYPE, "storage", None) != "pyarrow":
+        table = np.array(list(uniques) + list(extra or []), dtype=object)
+        return table[codes] if len(codes) else np.empty(0, dtype=object)
+    import pyarrow as pa
+
+    if extra is not None:  # a fixed table: its arrow array is cached
+        base = _ARROW_TABLES.get(id(uniques))
+        if base is None:
+            base = _ARROW_TABLES[id(uniques)] = pa.array(uniques, type=pa.large_string())
+        table = pa.concat_arrays([base, pa.array(extra, type=pa.large_string())]) if extra else base
+    else:
+        table = pa.array(np.asarray(uniques, dtype=object), type=pa.large_string())
+    taken = table.take(pa.array(np.asarray(codes, dtype=np.int64)))
+    return pd.array(taken, dtype=_STR_DTYPE)
 
 
 def _bswap16(v: np.ndarray) -> np.ndarray:
@@ -1347,26 +1374,35 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     r_type = np.where(kind == K_ECHO, e_type, np.where(kind == K_ICMP, extra >> 8, itype))
     r_code = np.where(kind == K_ECHO, 0, np.where(kind == K_ICMP, extra & 0xFF, icode))
     n = len(acc)
-    sport = np.empty(n, dtype=object)
-    dport = np.empty(n, dtype=object)
+    # port columns as codes into [the decimal strings 0..65535, "", rendered extras]
+    s_code = np.full(n, 65536, dtype=np.int64)
+    d_code = np.full(n, 65536, dtype=np.int64)
+    s_extra: list = []
+    d_extra: list = []
+
+    def extra(code, table, mask, strs):
+        code[mask] = 65537 + len(table) + np.arange(int(mask.sum()))
+        table.extend(strs)
+
     ports = (kind == K_IP) & ((proto == 6) | (proto == 17) | (proto == 132))
-    sport[:] = ""
-    dport[:] = ""
     if ports.any():
-        sport[ports] = _port_strs(s_port[ports])
-        dport[ports] = _port_strs(d_port[ports])
+        for code, table, v in ((s_code, s_extra, s_port[ports]), (d_code, d_extra, d_port[ports])):
+            if v.min() < 0 or v.max() > 65535:
+                extra(code, table, ports, v.astype(str).tolist())
+            else:
+                code[ports] = v
     icmp4 = ((kind == K_ECHO) | (kind == K_ICMP)) & ~v6icmp
     if icmp4.any():
         sv = (r_code << 8) | r_type
         dv = np.where(kind == K_ECHO, _bswap16(s_port), np.where(kind == K_ICMP, k["x2"].to_numpy().astype(np.int64), 0))
-        sport[icmp4] = [f"0x{v:04x}" for v in sv[icmp4]]
-        dport[icmp4] = [f"0x{v:04x}" for v in dv[icmp4]]
+        extra(s_code, s_extra, icmp4, [f"0x{v:04x}" for v in sv[icmp4]])
+        extra(d_code, d_extra, icmp4, [f"0x{v:04x}" for v in dv[icmp4]])
     icmp6 = ((kind == K_ECHO) | (kind == K_ICMP)) & v6icmp
     if icmp6.any():
-        sport[icmp6] = _port_strs(r_type[icmp6])
-        dport[icmp6] = _port_strs(r_code[icmp6])
-    proto_name = _PROTO_NAME_OF[np.clip(proto, 0, 255)] if n else np.zeros(0, dtype=object)
-    proto_name[kind == K_ARP] = "arp"
+        extra(s_code, s_extra, icmp6, r_type[icmp6].astype(str).tolist())
+        extra(d_code, d_extra, icmp6, r_code[icmp6].astype(str).tolist())
+    proto_code = np.clip(proto, 0, 255)
+    proto_code[kind == K_ARP] = 256  # "arp"
 
     pkts = acc["pkts"].astype(np.int64).to_numpy()
     spkts = acc["spkts"].astype(np.int64).to_numpy()
@@ -1434,18 +1470,15 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     umap = acc["umap"].fillna(0).astype(np.int64).to_numpy() if "umap" in acc else np.zeros(n, dtype=np.int64)
     flgs = np.where(eth == 1, np.where(umap > 0, "eU", "e"), np.where(umap > 0, "U", ""))
 
-    def macs(col):
-        return np.full(n, "", dtype=object)  # BoT-IoT leaves the MAC fields empty
-
     out = pd.DataFrame({
         "stime": stime / US,
         "ltime": ltime / US,
         "flgs": _str_column(flgs.astype(object)),
-        "proto": _str_column(proto_name),
-        "saddr": _str_column(addrs_to_str(s_hi, s_lo)),
-        "sport": _str_column(sport),
-        "daddr": _str_column(addrs_to_str(d_hi, d_lo)),
-        "dport": _str_column(dport),
+        "proto": _coded_str_column(_PROTO_TABLE, proto_code, []),
+        "saddr": _coded_str_column(*_addr_codes(s_hi, s_lo)[::-1]),
+        "sport": _coded_str_column(_PORT_TABLE, s_code, s_extra),
+        "daddr": _coded_str_column(*_addr_codes(d_hi, d_lo)[::-1]),
+        "dport": _coded_str_column(_PORT_TABLE, d_code, d_extra),
         "pkts": pkts,
         "bytes": byts,
         "state": _str_column(state),
@@ -1463,8 +1496,8 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
         "rate": rate,
         "srate": srate,
         "drate": drate,
-        "smac": _str_column(macs("mac_s")),
-        "dmac": _str_column(macs("mac_d")),
+        "smac": _coded_str_column([""], np.zeros(n, dtype=np.int64)),  # BoT-IoT leaves the MAC fields empty
+        "dmac": _coded_str_column([""], np.zeros(n, dtype=np.int64)),
         "proto_num": proto,
     })
     return out.reset_index(drop=True)
