@@ -117,11 +117,18 @@ def window_features(flows: pd.DataFrame, window: int = schema.WINDOW_SIZE) -> pd
             plans[keys] = _window_plan(_group_codes(flows.loc[:, list(keys)], factorized), window)
         return plans[keys]
 
+    def count(keys):
+        """``_window_sum(one, ...)``: the window's rows of the same key, i.e. sorted index - window start + 1."""
+        o, first = plan(keys)
+        c = np.empty(n, dtype=np.int64)
+        c[o] = np.arange(1, n + 1, dtype=np.int64) - first
+        return c
+
     for name, val, keys in _WINDOW_SUMS:
-        out[name] = _window_sum(cols[val], None, window, plan(keys))
+        out[name] = count(keys) if val == "_one" else _window_sum(cols[val], None, window, plan(keys))
     for name, keys in _WINDOW_MEANS:
         s = _window_sum(ar, None, window, plan(keys))
-        c = _window_sum(one, None, window, plan(keys))
+        c = count(keys)
         out[name] = s / np.maximum(c, 1)
     return pd.DataFrame(out, index=flows.index)
 

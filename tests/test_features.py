@@ -97,3 +97,20 @@ def test_window_features_batched_equals_whole():
     f = _Finisher()
     parts = pd.concat([f(rows.iloc[a:b].copy()) for a, b in ((0, 7), (7, 150), (150, 330))], ignore_index=True)
     pd.testing.assert_frame_equal(whole, parts)
+
+
+@pytest.mark.parametrize("n_groups", [1, 300, 70_000, 200_000])
+def test_window_plan_sort_matches_argsort(n_groups):
+    """The radix group sort (16-bit passes above 65,536 groups) orders rows as a stable argsort."""
+    from forensics.features import _stable_group_order, _window_plan
+
+    rng = np.random.default_rng(n_groups)
+    gid = rng.integers(0, n_groups, 250_000).astype(np.int64)
+    gid = pd.factorize(gid)[0].astype(np.int64)  # dense codes, as _group_codes gives
+    np.testing.assert_array_equal(_stable_group_order(gid), np.argsort(gid, kind="stable"))
+    n, window = len(gid), 100
+    comp = gid * (n + window + 1) + np.arange(n)
+    o = np.argsort(comp, kind="stable")
+    o_new, first_new = _window_plan(gid, window)
+    np.testing.assert_array_equal(o_new, o)
+    np.testing.assert_array_equal(first_new, np.searchsorted(comp[o], comp[o] - window + 1, side="left"))
