@@ -185,6 +185,7 @@ def addrs_to_str(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
 # decimal port strings indexed by port number, then "" (rendering by lookup instead of int -> str per row)
 _PORT_TABLE = [str(i) for i in range(65536)] + [""]
 _PROTO_TABLE = list(_PROTO_NAME_OF) + ["arp"]  # protocol names by number, then "arp"
+_FLGS_TABLE = ["", "U", "e", "eU"]  # flgs by 2 * (Ethernet) + (ICMP unreachable mapped)
 
 
 _STR_DTYPE = pd.Series([""]).dtype  # what the DataFrame constructor infers for a column of str
@@ -1468,12 +1469,12 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
 
     eth = acc["eth"].astype(np.int64).to_numpy()
     umap = acc["umap"].fillna(0).astype(np.int64).to_numpy() if "umap" in acc else np.zeros(n, dtype=np.int64)
-    flgs = np.where(eth == 1, np.where(umap > 0, "eU", "e"), np.where(umap > 0, "U", ""))
+    flgs_code = (eth == 1).astype(np.int64) * 2 + (umap > 0)  # into _FLGS_TABLE
 
     out = pd.DataFrame({
         "stime": stime / US,
         "ltime": ltime / US,
-        "flgs": _str_column(flgs.astype(object)),
+        "flgs": _coded_str_column(_FLGS_TABLE, flgs_code, []),
         "proto": _coded_str_column(_PROTO_TABLE, proto_code, []),
         "saddr": _coded_str_column(*_addr_codes(s_hi, s_lo)[::-1]),
         "sport": _coded_str_column(_PORT_TABLE, s_code, s_extra),

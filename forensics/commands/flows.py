@@ -55,6 +55,8 @@ class _Writer:
     def close(self, empty) -> None:
         if self._first:  # nothing written: still produce a file with the header / schema
             self._first = True
+            if callable(empty):
+                empty = empty()
             if self.fmt == "csv":
                 empty.to_csv(self.path, index=False)
             else:
@@ -104,7 +106,7 @@ def run(args, console) -> int:
                 console.print(f"[yellow]warning[/yellow]: {cap}: {w}", highlight=False, soft_wrap=True)
             console.print(f"{cap}: {acct.packets} packets, {writer.rows - before} flows", highlight=False)
     finally:
-        writer.close(schema.empty_frame())
+        writer.close(schema.empty_frame)  # (built only when nothing was written)
     if failed == len(args.captures):
         return int(ExitStatus.USAGE)
     console.print(f"wrote {writer.rows} flows to {out}", highlight=False)
