@@ -38,10 +38,11 @@ import pandas as pd
 
 
 def _service_port(port) -> np.ndarray:
-    from forensics.flows import _EXTRA_SERVICE_PORTS
+    """Rendered ports (strings; ICMP hex and empty ones are never service ports) -> bool."""
+    from forensics.flows import is_service_port
 
     p = pd.to_numeric(pd.Series(np.asarray(port, dtype=object)), errors="coerce").to_numpy(dtype=float)
-    return (p >= 0) & ((p < 1024) | np.isin(p, _EXTRA_SERVICE_PORTS))
+    return (p >= 0) & is_service_port(p)
 
 
 def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None, dport=None) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +70,8 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
 
 
 def blame_frame(att: pd.DataFrame, category_column: str = "pred_category") -> tuple[np.ndarray, np.ndarray]:
-    """:func:`blame` on a flow DataFrame (``spkts``/``dpkts`` used when present)."""
+    """:func:`blame` on a flow DataFrame (``spkts``/``dpkts`` and ``proto``/``sport``/``dport``
+    used when present)."""
     def col(name):
         return att[name].to_numpy() if name in att.columns else None
 

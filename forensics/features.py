@@ -102,13 +102,11 @@ def window_features(flows: pd.DataFrame, window: int = schema.WINDOW_SIZE) -> pd
     """The 14 window features for rows in output order (a DataFrame, same index)."""
     n = len(flows)
     out = {}
-    one = np.ones(n, dtype=np.int64)
     dur = flows["dur"].to_numpy(dtype=np.float64)
     pkts = flows["pkts"].to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         ar = np.where(dur > 0, pkts / dur, 0.0)
-    cols = {"bytes": flows["bytes"].to_numpy(dtype=np.int64), "pkts": flows["pkts"].to_numpy(dtype=np.int64),
-            "_one": one}
+    cols = {"bytes": flows["bytes"].to_numpy(dtype=np.int64), "pkts": flows["pkts"].to_numpy(dtype=np.int64)}
     plans: dict[tuple, tuple] = {}
     factorized: dict = {}
 
@@ -118,7 +116,7 @@ def window_features(flows: pd.DataFrame, window: int = schema.WINDOW_SIZE) -> pd
         return plans[keys]
 
     def count(keys):
-        """``_window_sum(one, ...)``: the window's rows of the same key, i.e. sorted index - window start + 1."""
+        """``_window_sum`` of ones: the window's rows of the same key, i.e. sorted index - window start + 1."""
         o, first = plan(keys)
         c = np.empty(n, dtype=np.int64)
         c[o] = np.arange(1, n + 1, dtype=np.int64) - first

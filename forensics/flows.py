@@ -134,6 +134,11 @@ _EXTRA_SERVICE_PORTS = np.array([
     22273, 24554, 27374, 30865, 57000, 60177, 60179,
 ], dtype=np.int64)
 
+
+def is_service_port(port: np.ndarray) -> np.ndarray:
+    """TCP ports Argus takes for a server's: below 1024 or in ``_EXTRA_SERVICE_PORTS`` (numeric array)."""
+    return (port < 1024) | np.isin(port, _EXTRA_SERVICE_PORTS)
+
 # Per-row output columns produced here (features.py adds the rest of BoT-IoT)
 FLOW_COLUMNS = (
     "stime", "ltime", "flgs", "proto", "saddr", "sport", "daddr", "dport", "pkts", "bytes", "state",
@@ -868,7 +873,7 @@ class FlowBuilder:
         rev = np.zeros(n, dtype=bool)
         synack = is_tcp & ((flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK))
         midstream = is_tcp & ((flags & TH_SYN) == 0)
-        service = (sp < 1024) | np.isin(sp, _EXTRA_SERVICE_PORTS)
+        service = is_service_port(sp)
         rev |= synack
         rev |= midstream & (sp < dp) & service
         rev |= (kind == K_ECHO) & np.isin(w["itype"], (0, 129))

@@ -52,11 +52,10 @@ class _Writer:
             self._pq.write_table(table.cast(self._pq.schema))
         self._first = False
 
-    def close(self, empty) -> None:
+    def close(self, empty_frame) -> None:
+        """``empty_frame()`` builds the header / schema written when no row was."""
         if self._first:  # nothing written: still produce a file with the header / schema
-            self._first = True
-            if callable(empty):
-                empty = empty()
+            empty = empty_frame()
             if self.fmt == "csv":
                 empty.to_csv(self.path, index=False)
             else:
