@@ -106,6 +106,95 @@ def fragments4(src, dst, proto, transport: bytes, ip_id: int, frag_size=1480) ->
     return out
 
 
+# --------------------------------------------------------------------------- GRE
+
+GRE_C, GRE_R, GRE_K, GRE_S, GRE_A = 0x8000, 0x4000, 0x2000, 0x1000, 0x0080
+
+
+def gre_header(ptype: int, *, csum=False, key=None, seq=None, ack=None, routing=False, version=0) -> bytes:
+    """A GRE header (RFC 2784/2890; version 1 is PPTP's enhanced GRE, RFC 2637): flags word,
+    protocol type, then checksum+reserved (C or R), key (K), sequence (S) and ack (A, version 1)."""
+    flags = version | (GRE_C if csum else 0) | (GRE_R if routing else 0) | (GRE_K if key is not None else 0)
+    flags |= (GRE_S if seq is not None else 0) | (GRE_A if ack is not None else 0)
+    h = struct.pack("!HH", flags, ptype)
+    if csum or routing:
+        h += struct.pack("!HH", 0, 0)  # checksum (left 0: nothing checks it) and reserved/offset
+    for v in (key, seq, ack):
+        if v is not None:
+            h += struct.pack("!I", v)
+    if routing:
+        h += b"\x00\x00\x00\x00"  # the terminating (null) source route entry
+    return h
+
+
+def erspan2_header(session=1, vlan=0, index=0) -> bytes:
+    """ERSPAN type II (GRE protocol 0x88BE): version 1, VLAN, CoS/En/T, session id, index."""
+    return struct.pack("!HHI", (1 << 12) | (vlan & 0xFFF), session & 0x3FF, index & 0xFFFFF)
+
+
+def erspan3_header(session=1, vlan=0) -> bytes:
+    """ERSPAN type III (GRE protocol 0x22EB): 12 bytes, version 2, no platform subheader."""
+    return struct.pack("!HHII", (2 << 12) | (vlan & 0xFFF), session & 0x3FF, 0, 0)
+
+
+def eth_raw(payload, src=MAC["a"], dst=MAC["b"], etype=dpkt.ethernet.ETH_TYPE_IP) -> bytes:
+    """An Ethernet frame around ``payload``'s bytes as they are (``eth`` goes through dpkt's
+    Ethernet, which parses and re-serialises the payload: a PPP protocol 0x0021 inside GRE
+    comes out compressed to one byte)."""
+    return dst + src + struct.pack("!H", etype) + bytes(payload)
+
+
+def in_gre(frame: bytes, osrc: str, odst: str, *, mode="ip", outer6=False, ttl=200, ip_id=1, **hdr) -> bytes:
+    """Wrap an Ethernet frame (as built by tcp4/udp4/...) in GRE over IPv4 (IPv6 with ``outer6``).
+
+    ``mode``: "ip" carries the frame's IP packet with the frame's ethertype as the GRE protocol;
+    "teb" carries the whole Ethernet frame (0x6558); "erspan2"/"erspan3" put an ERSPAN header
+    before it; "pptp" carries the IPv4 packet in PPP (address/control ff03, protocol 0x0021) in
+    GRE version 1 (key = payload length and call id, sequence number); "raw:0xNNNN" carries the
+    IP packet under another protocol type.  ``hdr`` goes to :func:`gre_header`.
+    """
+    etype = struct.unpack("!H", frame[12:14])[0]
+    if mode == "ip":
+        body = gre_header(etype, **hdr) + frame[14:]
+    elif mode == "teb":
+        body = gre_header(0x6558, **hdr) + frame
+    elif mode == "erspan2":
+        body = gre_header(0x88BE, seq=hdr.pop("seq", 0), **hdr) + erspan2_header() + frame
+    elif mode == "erspan3":
+        body = gre_header(0x22EB, seq=hdr.pop("seq", 0), **hdr) + erspan3_header() + frame
+    elif mode == "pptp":
+        ppp = b"\xff\x03\x00\x21" + frame[14:]
+        body = gre_header(0x880B, key=(len(ppp) << 16) | hdr.pop("call", 7), seq=hdr.pop("seq", 1), version=1,
+                          **hdr) + ppp
+    elif mode.startswith("raw:"):
+        body = gre_header(int(mode[4:], 16), **hdr) + frame[14:]
+    else:
+        raise ValueError(mode)
+    if outer6:
+        ip = dpkt.ip6.IP6(src=_ip6(osrc), dst=_ip6(odst), nxt=47, hlim=ttl, data=body)
+        ip.plen = len(body)
+        return eth_raw(ip, etype=dpkt.ethernet.ETH_TYPE_IP6)
+    return eth_raw(ip4(osrc, odst, 47, body, ip_id=ip_id, ttl=ttl))
+
+
+def outer_fragments(frame: bytes, sizes=(1480,)) -> list[bytes]:
+    """Split an IPv4-over-Ethernet frame's IP payload into fragments of ``sizes`` bytes (the last
+    size repeats), keeping the outer header; a GRE packet fragmented by the tunnel's network."""
+    ip = dpkt.ip.IP(frame[14:])
+    payload = frame[14 + ip.hl * 4 : 14 + ip.len]
+    out, off, k = [], 0, 0
+    while off < len(payload):
+        size = sizes[min(k, len(sizes) - 1)]
+        chunk = payload[off : off + size]
+        mf = off + size < len(payload)
+        f = ip4(socket.inet_ntop(socket.AF_INET, ip.src), socket.inet_ntop(socket.AF_INET, ip.dst), ip.p, chunk,
+                ip_id=ip.id, ttl=ip.ttl, off=(off // 8) | (dpkt.ip.IP_MF if mf else 0))
+        out.append(eth_raw(f))
+        off += size
+        k += 1
+    return out
+
+
 S, A, F, R, P = dpkt.tcp.TH_SYN, dpkt.tcp.TH_ACK, dpkt.tcp.TH_FIN, dpkt.tcp.TH_RST, dpkt.tcp.TH_PUSH
 
 
@@ -294,6 +383,78 @@ def sc_mixed(seed=1, n_flows=400, duration=120.0):
                 pk.append((t + i * gap, icmp4(c, s, 8, 0, echo(cp, i))))
                 if rnd.random() < 0.7:
                     pk.append((t + i * gap + 0.0003, icmp4(s, c, 0, 0, echo(cp, i))))
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
+def sc_gre():
+    """GRE variants (not in SCENARIOS: test_argus_diff writes it).  Decapsulated by Argus 3.0.8
+    (measured): version 0 carrying IPv4 and IPv6, checksum/key/sequence fields (headers of 4 to
+    16 bytes), a routing entry, Ethernet (0x6558, with a VLAN tag), ERSPAN II, GRE in GRE, PPTP
+    (version 1, PPP with and without ff03/protocol compression, acknowledgement field), MPLS,
+    inner fragments, an outer fragmented GRE packet; left as the GRE flow: GRE over IPv6, ERSPAN
+    III, an unknown protocol type, PPP carrying MPPE data, a first fragment too short for the
+    inner IP header."""
+    o1, o2 = "172.16.0.1", "172.16.0.2"
+    mc, md = b"\x02\x00\x00\x00\x00\x0c", b"\x02\x00\x00\x00\x00\x0d"
+
+    def remac(f):
+        return md + mc + f[12:]
+
+    def ppp(f, prefix, **kw):
+        body = prefix + f[14:]
+        return eth_raw(ip4(o1, o2, 47, gre_header(0x880B, key=(len(body) << 16) | 7, seq=1, version=1, **kw) + body,
+                           ttl=200))
+
+    def mpls(f):
+        return eth_raw(ip4(o1, o2, 47, gre_header(0x8847) + struct.pack("!I", (100 << 12) | 0x100 | 64) + f[14:]))
+
+    wraps = [
+        lambda f: in_gre(f, o1, o2),
+        lambda f: in_gre(f, o1, o2, csum=True),
+        lambda f: in_gre(f, o1, o2, key=0x1234),
+        lambda f: in_gre(f, o1, o2, seq=7),
+        lambda f: in_gre(f, o1, o2, csum=True, key=5, seq=9),
+        lambda f: in_gre(f, o1, o2, routing=True),
+        lambda f: in_gre(remac(f), o1, o2, mode="teb"),
+        lambda f: in_gre(remac(f)[:12] + b"\x81\x00\x00\x05" + f[12:], o1, o2, mode="teb", key=77),
+        lambda f: in_gre(remac(f), o1, o2, mode="erspan2", seq=3),
+        lambda f: in_gre(in_gre(f, "10.9.0.1", "10.9.0.2"), o1, o2),
+        lambda f: ppp(f, b"\xff\x03\x00\x21"),
+        lambda f: ppp(f, b"\x21", ack=4),
+        lambda f: mpls(f),
+        # left closed by Argus: one GRE flow each
+        lambda f: in_gre(f, "2001:db8::1", "2001:db8::2", outer6=True),
+        lambda f: in_gre(remac(f), "172.16.1.1", "172.16.1.2", mode="erspan3", seq=3),
+        lambda f: in_gre(f, "172.16.2.1", "172.16.2.2", mode="raw:0x88b5"),
+        lambda f: ppp(f, b"\xff\x03\x00\xfd")[:14] + bytes(ip4("172.16.3.1", "172.16.3.2", 47, ppp(f, b"\xff\x03\x00\xfd")[34:])),
+    ]
+    pk = []
+    for k, wrap in enumerate(wraps):
+        t = T0 + k
+        a, b = f"192.168.{k}.1", f"192.168.{k}.2"
+        inner = tcp_conversation(t, a, 40000 + k, b, 22, exchanges=1)
+        inner += [(t + 0.5, udp4(a, 5000, b, 123, data=b"n" * 48)), (t + 0.51, udp4(b, 123, a, 5000, data=b"m" * 48))]
+        inner += [(t + 0.6, icmp4(a, b, 8, 0, echo(9, 1))), (t + 0.61, icmp4(b, a, 0, 0, echo(9, 1)))]
+        pk += [(ts, wrap(f)) for ts, f in inner]
+    t = T0 + 30
+    pk += [(t, in_gre(tcp6("fd00:1::1", 40100, "fd00:1::2", 80, S, seq=1), o1, o2)),
+           (t + 0.01, in_gre(tcp6("fd00:1::2", 80, "fd00:1::1", 40100, S | A, seq=5, ack=2), o1, o2)),
+           (t + 0.1, in_gre(udp6("fd00:1::1", 5555, "fd00:1::2", 53, b"dns?"), o1, o2, key=3)),
+           (t + 0.2, in_gre(icmp6("fd00:1::1", "fd00:1::2", 128, 0, echo(3, 1)), o1, o2))]
+    # inner fragments (attributed to the inner UDP flow); an outer fragmented GRE packet: the first
+    # fragment holds the inner headers (decapsulated), the second is a GRE fragment
+    big = dpkt.udp.UDP(sport=5000, dport=6000, data=b"F" * 3000)
+    big.ulen = 3008
+    for i, f in enumerate(fragments4("192.168.40.1", "192.168.40.2", 17, bytes(big), ip_id=4242)):
+        pk.append((t + 1 + 0.001 * i, in_gre(f, o1, o2, ip_id=100 + i)))
+    u = udp4("192.168.41.1", 5001, "192.168.41.2", 6001, data=b"G" * 2000)
+    for i, f in enumerate(outer_fragments(in_gre(u, "172.16.4.1", "172.16.4.2", ip_id=555))):
+        pk.append((t + 2 + 0.001 * i, f))
+    # a first fragment of 16 bytes (GRE header and 12 bytes of the inner IP header): one GRE flow
+    u = udp4("192.168.42.1", 5002, "192.168.42.2", 6002, data=b"H" * 100)
+    for i, f in enumerate(outer_fragments(in_gre(u, "172.16.5.1", "172.16.5.2", ip_id=556), sizes=(16, 200))):
+        pk.append((t + 3 + 0.001 * i, f))
     pk.sort(key=lambda x: x[0])
     return pk
 

@@ -113,6 +113,33 @@ def test_snaplen_truncated_payload_is_decoded(tmp_path):
     assert res.table.status[0] == 0 and res.table.payload_len[0] == 500 and res.table.wirelen[0] == len(frame)
 
 
+def test_gre_decapsulated_both_ways(tmp_path):
+    """GRE over IPv4 decodes to the inner packet (addresses, ports, TTL) on the fast and the dpkt
+    path; the record keeps the whole frame as its wire length (Argus counts it, measured)."""
+    from tests import flowgen as fg
+
+    inner = fg.tcp4("192.168.7.1", 40001, "192.168.7.2", 22, fg.S, seq=1)
+    mac_c, mac_d = b"\x02\x00\x00\x00\x00\x0c", b"\x02\x00\x00\x00\x00\x0d"
+    frames = [
+        fg.in_gre(inner, "172.16.0.1", "172.16.0.2", key=9, seq=1),
+        fg.in_gre(fg.in_gre(inner, "10.9.0.1", "10.9.0.2", csum=True), "172.16.0.1", "172.16.0.2"),
+        fg.in_gre(mac_d + mac_c + inner[12:], "172.16.0.1", "172.16.0.2", mode="erspan2"),
+        fg.in_gre(inner, "172.16.0.1", "172.16.0.2", mode="pptp"),
+        fg.in_gre(inner, "2001:db8::1", "2001:db8::2", outer6=True),  # Argus: not opened
+        fg.in_gre(inner, "172.16.0.1", "172.16.0.2", mode="raw:0x88b5"),  # unknown type: not opened
+    ]
+    path = _write(tmp_path, "gre.pcap", frames)
+    t = _assert_same_both_ways(path).table
+    for i in range(4):
+        assert addr_to_str(t.src_hi[i], t.src_lo[i]) == "192.168.7.1" and addr_to_str(t.dst_hi[i], t.dst_lo[i]) == "192.168.7.2"
+        assert (t.proto[i], t.sport[i], t.dport[i], t.tcp_flags[i], t.ttl[i]) == (6, 40001, 22, 2, 64)
+        assert t.wirelen[i] == len(frames[i]) and t.link_skip[i] == 0 and t.status[i] == 0
+    assert t.src_mac[2] == 0x02000000000C and t.dst_mac[2] == 0x02000000000D  # the ERSPAN frame's MACs
+    assert t.src_mac[0] == int.from_bytes(fg.MAC["a"], "big")  # else the outer frame's
+    assert list(t.proto[4:]) == [47, 47] and addr_to_str(t.src_hi[5], t.src_lo[5]) == "172.16.0.1"
+    assert list(t.ttl[4:]) == [200, 200]
+
+
 @pytest.mark.corpus
 def test_corpus_fast_path_agrees_with_dpkt(corpus_dir):
     """Every corpus capture: decodes without crash, accounting closes, fast == dpkt on every packet."""
