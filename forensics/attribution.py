@@ -16,12 +16,17 @@ For each attack flow (the detector's verdict, not the truth):
    source with ``spkts == 0`` (measured on ``lab-out/ddos_tcp/run11``: 15,000
    such flows, which made the victim the biggest "attacker").
    Likewise a DDoS/DoS TCP flow whose *source* port is a service port (below
-   1024 or a named TCP service, the list Argus orients mid-stream flows by) and
-   whose destination port is not: the source is the server, i.e. a flow that Argus
-   turned round because its first packet was a SYN-ACK to that server.  Measured on
-   ``lab-out/ddos_tcp/run23``: a SYN-ACK flood on ``cam:80`` whose victim answered
-   every SYN-ACK with a RST (7,400 flows ``cam:80 -> bot:<incrementing>``, state
-   RST, one packet each way) made the victim the only "attacker".
+   1024 or a named TCP service, the list Argus orients mid-stream flows by), whose
+   destination port is not, and whose source endpoint (address, port) is shared by
+   more flood flows than its destination endpoint: the source is the flooded server,
+   i.e. a flow that Argus turned round because its first packet was a SYN-ACK to that
+   server.  Measured on ``lab-out/ddos_tcp/run23``: a SYN-ACK flood on ``cam:80``
+   whose victim answered every SYN-ACK with a RST (7,400 flows ``cam:80 ->
+   bot:<incrementing>``, state RST, one packet each way) made the victim the only
+   "attacker".  The endpoint condition keeps a flood's own flows with it when the
+   bots' incrementing source ports happen to be named services (measured on
+   ``lab-out/ddos_tcp/run24``: 146 FIN/PSH/URG flood flows ``bot:3050 -> broker:1883``
+   etc. were blamed on the broker, which then took a small bot's flows too).
 3. **Replies belong to the attacker.** A flow whose other end has more flows
    blamed on it (after steps 1-2) is re-blamed on that end: a victim's
    replies or backscatter that the model also flags go to its attacker.
@@ -37,43 +42,78 @@ import numpy as np
 import pandas as pd
 
 
+def _codes(*columns) -> tuple[list[np.ndarray], np.ndarray]:
+    """One factorisation over several aligned columns: (codes per column, uniques as str).
+
+    Equal values get equal codes across the columns; values are compared as strings,
+    as the report prints them (missing values become ``"nan"``/``"None"``).  Each column is
+    factorised on its own storage (Arrow strings stay Arrow), then only the few distinct
+    values are joined."""
+    parts = []
+    for c in columns:
+        col = c if isinstance(c, (pd.Series, pd.Index)) else np.asarray(c, dtype=object)
+        codes, uniq = pd.factorize(col, use_na_sentinel=False)
+        parts.append((np.asarray(codes, dtype=np.int64), [str(u) for u in uniq]))
+    joint, names = pd.factorize(np.array([u for _, us in parts for u in us], dtype=object))
+    out, off = [], 0
+    for codes, us in parts:
+        out.append(joint[off:off + len(us)][codes] if len(us) else codes)
+        off += len(us)
+    return out, np.array([str(x) for x in names], dtype=object)
+
+
 def _service_port(port) -> np.ndarray:
     """Rendered ports (strings; ICMP hex and empty ones are never service ports) -> bool."""
     from forensics.flows import is_service_port
 
-    p = pd.to_numeric(pd.Series(np.asarray(port, dtype=object)), errors="coerce").to_numpy(dtype=float)
-    return (p >= 0) & is_service_port(p)
+    (codes,), uniq = _codes(port)  # few distinct ports: parse each once
+    p = pd.to_numeric(pd.Series(uniq, dtype=object), errors="coerce").to_numpy(dtype=float)
+    return ((p >= 0) & is_service_port(p))[codes]
+
+
+def _endpoint_counts(s_addr, sport, d_addr, dport, rows) -> tuple[np.ndarray, np.ndarray]:
+    """For each flow: how many of the flows ``rows`` (a mask) have its source endpoint
+    (address code, port) at either end, and the same for its destination endpoint."""
+    (sp, dp), ports = _codes(sport, dport)
+    ep_s = s_addr.astype(np.int64) * (len(ports) + 1) + sp
+    ep_d = d_addr.astype(np.int64) * (len(ports) + 1) + dp
+    code, uniq = pd.factorize(np.concatenate([ep_s, ep_d]))
+    n = len(ep_s)
+    tally = np.bincount(code[np.concatenate([rows, rows])], minlength=len(uniq))
+    return tally[code[:n]], tally[code[n:]]
 
 
 def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None, dport=None) -> tuple[np.ndarray, np.ndarray]:
     """(attacker, victim) address arrays for attack flows (all arguments aligned arrays)."""
-    cat = np.asarray(category).astype(str)
-    saddr = np.asarray(saddr).astype(str).astype(object)
-    daddr = np.asarray(daddr).astype(str).astype(object)
-    theft = cat == "Theft"
+    (cat_code,), cat_names = _codes(category)
+    is_cat = lambda name: np.isin(cat_code, np.flatnonzero(cat_names == name))  # noqa: E731
+    (s_addr, d_addr), addrs = _codes(saddr, daddr)
+    theft = is_cat("Theft")
     to_dst = theft.copy()
     if spkts is not None and dpkts is not None:
         sp = np.asarray(spkts, dtype=np.int64)
         dp = np.asarray(dpkts, dtype=np.int64)
         to_dst |= ~theft & (sp == 0) & (dp > 0)
     if proto is not None and sport is not None and dport is not None:
-        flood = (cat == "DDoS") | (cat == "DoS")
-        tcp = np.asarray(proto).astype(str) == "tcp"
-        to_dst |= flood & tcp & _service_port(sport) & ~_service_port(dport)
-    who = np.where(to_dst, daddr, saddr)
-    other = np.where(to_dst, saddr, daddr)
-    counts = pd.Series(who).value_counts()
-    n_who = counts.reindex(who).fillna(0).to_numpy()
-    n_other = counts.reindex(other).fillna(0).to_numpy()
-    swap = n_other > n_who
-    return np.where(swap, other, who), np.where(swap, who, other)
+        flood = is_cat("DDoS") | is_cat("DoS")
+        (p_code,), p_names = _codes(proto)
+        tcp = np.isin(p_code, np.flatnonzero(p_names == "tcp"))
+        turned = flood & tcp & _service_port(sport) & ~_service_port(dport)
+        if turned.any():
+            n_src, n_dst = _endpoint_counts(s_addr, sport, d_addr, dport, flood & tcp)
+            to_dst |= turned & (n_src > n_dst)
+    who = np.where(to_dst, d_addr, s_addr)
+    other = np.where(to_dst, s_addr, d_addr)
+    counts = np.bincount(who, minlength=len(addrs))
+    swap = counts[other] > counts[who]
+    return addrs[np.where(swap, other, who)], addrs[np.where(swap, who, other)]
 
 
 def blame_frame(att: pd.DataFrame, category_column: str = "pred_category") -> tuple[np.ndarray, np.ndarray]:
     """:func:`blame` on a flow DataFrame (``spkts``/``dpkts`` and ``proto``/``sport``/``dport``
     used when present)."""
     def col(name):
-        return att[name].to_numpy() if name in att.columns else None
+        return att[name] if name in att.columns else None
 
-    return blame(att[category_column].to_numpy(), att["saddr"].to_numpy(), att["daddr"].to_numpy(),
+    return blame(att[category_column], att["saddr"], att["daddr"],
                  col("spkts"), col("dpkts"), col("proto"), col("sport"), col("dport"))

@@ -328,6 +328,23 @@ def test_answered_syn_ack_flood_on_a_service_port_is_blamed_on_the_bots():
     assert list(blame_frame(frame)[0]) == daddr
 
 
+def test_flood_from_incrementing_ports_that_name_services_stays_with_its_bots():
+    """hping3 bots count their source port up through named services (3050, 3205, ...) while
+    flooding broker:1883, which is no service port: those flows are not turned round (their
+    source endpoint is used once, the broker's thousands of times), so the broker collects no
+    blame and a small straggler bot keeps its own flows (lab-out/ddos_tcp/run24: 146 such
+    flows made the broker an "attacker" and took the straggler's 53 flows with them)."""
+    from forensics.attribution import blame
+
+    broker, bots, straggler = "10.77.0.10", ["10.77.0.201", "10.77.0.202"], "10.77.0.204"
+    ports = list(range(3000, 6000))  # 3050, 3205, 3260, 3306, 3389, ...: 33 named TCP services
+    saddr = [b for b in bots for _ in ports] + [straggler] * 20
+    sport = [str(p) for _ in bots for p in ports] + [str(52683 + i) for i in range(20)]
+    n = len(saddr)
+    attacker, victim = blame(["DDoS"] * n, saddr, [broker] * n, [1] * n, [0] * n, ["tcp"] * n, sport, ["1883"] * n)
+    assert list(attacker) == saddr and set(victim) == {broker}
+
+
 def test_timeline_labels_stay_inside_the_drawing():
     """A bar spanning the whole axis gets its label inside it; short bars at either end keep
     their labels beside them; no label runs past the drawing's edges."""

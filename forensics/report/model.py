@@ -317,25 +317,47 @@ def _flow(row) -> Flow:
     )
 
 
+# what incidents read of an attack flow (blame_frame uses spkts/dpkts when present)
+INCIDENT_COLUMNS = ("capture", "stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "state", "pkts", "bytes",
+                    "spkts", "dpkts", "pred_category", "pred_subcategory", "confidence", "evidence")
+
+
+def _sorted_codes(values) -> np.ndarray:
+    """Codes whose order is the values' order (strings compared as strings)."""
+    codes, _ = pd.factorize(values, sort=True)
+    return np.asarray(codes)
+
+
 def _incidents(flows, config) -> list[Incident]:
     gap = float(getattr(config, "incident_gap", 300.0))
     top_n = int(getattr(config, "top_flows", 10))
-    att = flows[flows["pred_attack"]].copy()
+    keep = [c for c in INCIDENT_COLUMNS if c in flows.columns]
+    att = flows.loc[flows["pred_attack"].to_numpy(dtype=bool), keep]
     att["pred_category"] = att["pred_category"].astype(str)
     att["pred_subcategory"] = att["pred_subcategory"].astype(str)
     att["_attacker"], att["_victim"] = blame(att)
-    # stable, input-order independent ordering
-    att = att.sort_values(["_attacker", "pred_category", "pred_subcategory", "stime", "ltime", "_victim", "capture"], kind="mergesort")
+    # stable, input-order independent ordering: attacker, category, subcategory, stime, ltime, victim, capture
+    who, cat_c, sub_c = (_sorted_codes(att[c]) for c in ("_attacker", "pred_category", "pred_subcategory"))
+    order = np.lexsort((_sorted_codes(att["capture"]), _sorted_codes(att["_victim"]), att["ltime"].to_numpy(dtype=float),
+                        att["stime"].to_numpy(dtype=float), sub_c, cat_c, who))
+    att = att.iloc[order]
+    who, cat_c, sub_c = who[order], cat_c[order], sub_c[order]
+    change = np.flatnonzero((np.diff(who) != 0) | (np.diff(cat_c) != 0) | (np.diff(sub_c) != 0)) + 1
+    group_bounds = [0, *change.tolist(), len(att)]
+    st_all = att["stime"].to_numpy(dtype=float)
+    lt_all = att["ltime"].to_numpy(dtype=float)
     out: list[Incident] = []
-    for (attacker, cat, sub), g in att.groupby(["_attacker", "pred_category", "pred_subcategory"], sort=False):
-        st = g["stime"].to_numpy(dtype=float)
-        lt = g["ltime"].to_numpy(dtype=float)
+    for g0, g1 in zip(group_bounds[:-1], group_bounds[1:]):
+        first = att.iloc[g0]
+        attacker, cat, sub = first["_attacker"], first["pred_category"], first["pred_subcategory"]
+        st = st_all[g0:g1]
+        lt = lt_all[g0:g1]
         # split where the next flow starts more than `gap` after everything before it ended
         reach = np.maximum.accumulate(lt)
         starts = [0] + (np.flatnonzero(st[1:] - reach[:-1] > gap) + 1).tolist()
         bounds = starts + [len(st)]
         for a, b in zip(bounds[:-1], bounds[1:]):
-            part = g.iloc[a:b]
+            part = att.iloc[g0 + a:g0 + b]
             ev = part["evidence"].astype(str).value_counts()
             ev = {str(k): int(v) for k, v in ev.items() if k}
             total = len(part)
@@ -344,7 +366,10 @@ def _incidents(flows, config) -> list[Incident]:
             ] + [f"{e} ({n} flow{'s' if n != 1 else ''})" for e, n in sorted(ev.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]
             pv = part.groupby("_victim", sort=False).agg(flows=("pkts", "size"), packets=("pkts", "sum"), bytes=("bytes", "sum"))
             per_victim = {str(ip): {k: int(v) for k, v in row.items()} for ip, row in pv.iterrows()}
-            top = part.sort_values(["bytes", "pkts", "stime"], ascending=[False, False, True], kind="mergesort").head(top_n)
+            # biggest first (bytes, then packets, descending), then earliest; stable like a mergesort
+            top_rows = np.lexsort((part["stime"].to_numpy(dtype=float), -part["pkts"].to_numpy(dtype=np.int64),
+                                   -part["bytes"].to_numpy(dtype=np.int64)))[:top_n]
+            top = part.iloc[top_rows]
             out.append(
                 Incident(
                     id=0,
