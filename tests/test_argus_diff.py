@@ -153,7 +153,7 @@ def zeek_agreement(capture: Path, conn_log: Path) -> tuple[int, int]:
 def test_zeek_packet_totals(corpus_dir):
     meta = json.loads((CORPUS / "zeek" / "conn-baselines.json").read_text())
     tot_ok = tot = 0
-    nt_ok = nt = 0  # excluding tunnel traces (Zeek decapsulates, Argus and we count the outer flow)
+    nt_ok = nt = 0  # excluding tunnel traces (Zeek decapsulates, Argus and we count the outer flow but for GRE)
     for m in meta:
         cap = CORPUS / "zeek" / m["trace"]
         log = CORPUS / "zeek" / m["conn_log"]
@@ -175,6 +175,7 @@ def test_zeek_packet_totals(corpus_dir):
     print(f"zeek: {tot_ok}/{tot} TCP/UDP connections agree on packets per direction ({100 * rate:.2f} %); "
           f"without tunnels/: {nt_ok}/{nt} ({100 * nt_ok / max(nt, 1):.2f} %)")
     assert tot > 0
-    # measured 343/426 (80.5 %), 300/340 without tunnels/; tunnels and links Argus does not open
+    # measured 355/426 (83.3 %; 343/426 before GRE decapsulation), 300/340 without tunnels/; tunnels
+    # Argus does not open (VXLAN, GTP, Teredo, AYIYA, Geneve, IP-in-IPv6) and links it does not open
     # (FabricPath, PBB, VN-tag, PPP) explain most of the rest
-    assert rate >= 0.805
+    assert rate >= 0.833
