@@ -911,7 +911,8 @@ Baselines are trained on the same SMOTE-balanced training windows (sklearn on th
 
 Rule (`forensics.attribution.blame`, the same rule the scan report uses): a flow predicted
 DDoS/DoS/Reconnaissance is blamed on its source unless the source sent no packet, or, for a
-DDoS/DoS TCP flow, the source's port is a service port and the destination's is not (Argus puts the
+DDoS/DoS TCP flow, the source's port is a service port, the destination's is not, and the source
+endpoint (address, port) is shared by more flood flows than the destination's (Argus puts the
 receiver of a first SYN-ACK in the source slot, so SYN-ACK floods name the victim as source), a
 flow predicted Theft on its destination (stolen data flows to the attacker), and a flow
 whose other end has more blamed attack flows is re-blamed on that end (a victim's replies belong to
