@@ -271,7 +271,9 @@ def _run_pool(paths, opts, workers, progress) -> list[FileResult]:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     else:
-        pool.shutdown(wait=True)
+        # every result is in: let the workers exit (torch's teardown takes ~1 s) while the
+        # caller builds the report; the interpreter joins them at exit
+        pool.shutdown(wait=False)
     finally:
         stop.set()
         if drainer:
