@@ -119,6 +119,8 @@ class Detector:
         self.std = np.asarray(meta["scaler"]["std"], np.float32)
         self.batch = 4096  # windows per model call (small batches stay in cache)
         self.threads = None  # numpy engine: Python threads running batches (None: OMP_NUM_THREADS or CPUs)
+        if self.engine == "numpy":
+            self.batch = 2048  # measured: a little faster than 4096 with numpy (temporaries stay in cache)
         self.clip = float(meta["scaler"].get("clip", 1e9))
         mask = np.zeros((len(self.categories), len(self.subcategories)), bool)
         for c, subs in self.allowed.items():

@@ -59,6 +59,13 @@ class NumpyNet:
         # conv as one matmul over patches (k steps x E channels): W (H, E, k) -> (k * E, H)
         self.wconv = np.ascontiguousarray(w["conv.weight"].transpose(2, 1, 0).reshape(k * E, H))
         self.wconv_t = np.ascontiguousarray(self.wconv.T)  # (H, k * E)
+        # the bundled shape (k 3, stride 2, padding 1): output step s reads inputs 2s - 1, 2s, 2s + 1,
+        # i.e. the step pair (2s, 2s + 1), a free reshape of the input, and the second half of the
+        # pair before: two matmuls, no gathered patches (used when T is even)
+        self._pairs = (k, s, k // 2) == (3, 2, 1)
+        if self._pairs:
+            self.w0, self.w12 = self.wconv[:E], np.ascontiguousarray(self.wconv[E:])  # (E, H), (2E, H)
+            self.w0_t, self.w12_t = np.ascontiguousarray(self.w0.T), np.ascontiguousarray(self.w12.T)
         self.bconv = w["conv.bias"]
         # LSTM gates reordered from torch's (i, f, g, o) to (i, f, o, g), so that the three
         # sigmoid gates are one contiguous block; for the forward pass their rows are scaled by
@@ -95,13 +102,20 @@ class NumpyNet:
         cache for :meth:`input_grad` or None)."""
         n, T, E = e.shape
         U, st = self.U, self.s
-        S, taps = self._taps(T)
-        patch = np.empty((n, S, self.k, E), _F32)  # relu(e) at the positions each tap reads
-        for j, lo, hi, start, stop in taps:
-            patch[:, :lo, j] = 0
-            patch[:, hi:, j] = 0
-            np.maximum(e[:, start:stop:st], 0, out=patch[:, lo:hi, j])
-        pre = patch.reshape(n * S, self.k * E) @ self.wconv
+        if self._pairs and T % 2 == 0:
+            S = T // 2
+            pairs = np.maximum(e, 0).reshape(n * S, 2 * E)  # [x_2s, x_2s+1]
+            pre = pairs @ self.w12
+            prev = pairs[:, E:] @ self.w0  # x_2s+1 @ W0: for output step s + 1
+            pre.reshape(n, S, -1)[:, 1:] += prev.reshape(n, S, -1)[:, :-1]
+        else:
+            S, taps = self._taps(T)
+            patch = np.empty((n, S, self.k, E), _F32)  # relu(e) at the positions each tap reads
+            for j, lo, hi, start, stop in taps:
+                patch[:, :lo, j] = 0
+                patch[:, hi:, j] = 0
+                np.maximum(e[:, start:stop:st], 0, out=patch[:, lo:hi, j])
+            pre = patch.reshape(n * S, self.k * E) @ self.wconv
         pre += self.bconv
         hconv = np.maximum(pre, 0)  # (n S, H)
         xg = hconv @ self.wih_t
@@ -111,8 +125,11 @@ class NumpyNet:
         c = np.zeros((n, U), _F32)
         acts, cells, tcs = [], [c], []
         for t in range(S):
-            act = np.matmul(h, self.whh_t) if t else np.zeros((n, 4 * U), _F32)
-            act += xg[:, t]  # -x for i, f, o; -2x for g
+            if t:
+                act = np.matmul(h, self.whh_t)
+                act += xg[:, t]  # -x for i, f, o; -2x for g
+            else:  # h_0 = 0
+                act = xg[:, 0].copy()
             with np.errstate(over="ignore"):  # exp -> inf gives 1 / inf = 0: right
                 np.exp(act, out=act)
             act += _F32(1)
@@ -120,8 +137,11 @@ class NumpyNet:
             gb = act[:, 3 * U:]
             gb *= _F32(2)
             gb -= _F32(1)  # g = tanh(x)
-            c = act[:, U:2 * U] * c
-            c += act[:, :U] * act[:, 3 * U:]
+            if t:
+                c = act[:, U:2 * U] * c
+                c += act[:, :U] * act[:, 3 * U:]
+            else:  # c_0 = 0
+                c = act[:, :U] * act[:, 3 * U:]
             tc = np.tanh(c)
             h = act[:, 2 * U:3 * U] * tc
             if keep:
@@ -149,7 +169,7 @@ class NumpyNet:
         e, pre, acts, cells, tcs = cache
         n, T, E = e.shape
         U, k, st = self.U, self.k, self.s
-        S, taps = self._taps(T)
+        S = pre.shape[0] // n
         dh = self.wcat[cat]  # (n, U): d logit / d h_S
         dc = np.zeros((n, U), _F32)
         dgates = np.empty((n, S, 4 * U), _F32)
@@ -170,10 +190,17 @@ class NumpyNet:
             dh = d @ self.whh  # (n, U)
         dhconv = dgates.reshape(n * S, 4 * U) @ self.wih  # (n S, H)
         dhconv *= pre > 0
-        dpatch = (dhconv @ self.wconv_t).reshape(n, S, k, E)
-        de = np.zeros((n, T, E), _F32)
-        for j, lo, hi, start, stop in taps:
-            de[:, start:stop:st] += dpatch[:, lo:hi, j]  # the padding's share is dropped
+        if self._pairs and T % 2 == 0:
+            dpairs = dhconv @ self.w12_t  # (n S, 2E)
+            dprev = dhconv @ self.w0_t  # (n S, E): d x_2s-1 from output step s
+            dpairs.reshape(n, S, 2 * E)[:, :-1, E:] += dprev.reshape(n, S, E)[:, 1:]
+            de = dpairs.reshape(n, T, E)
+        else:
+            _, taps = self._taps(T)
+            dpatch = (dhconv @ self.wconv_t).reshape(n, S, k, E)
+            de = np.zeros((n, T, E), _F32)
+            for j, lo, hi, start, stop in taps:
+                de[:, start:stop:st] += dpatch[:, lo:hi, j]  # the padding's share is dropped
         de *= e > 0
         return de
 
