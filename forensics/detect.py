@@ -13,12 +13,14 @@ Identical windows (floods make many) go through the network once; results are
 mapped back to every flow.  ``evidence`` names the input features with the
 largest gradient x input for the predicted category, for attack verdicts only.
 
-Two inference engines give the same results (verdicts and evidence identical,
-``confidence`` within 1e-6 on the samples, the bench capture and lab captures):
+Two inference engines give the same results (verdicts and evidence identical and
+``confidence`` within 2.2e-6 on the 6 samples, 12 lab captures and the 1 M-packet
+bench capture, 191,443 flows; ``python bench/engines.py``; tests use 1e-5):
 
 * ``engine="numpy"`` (the default on CPU): :mod:`forensics.npengine`, the forward
   pass and the explanation gradient written by hand in numpy (float32, vectorised
-  over the batch, one thread).  Loading reads the weights with ``safetensors.numpy``;
+  over the batch; batches in Python threads with OpenBLAS held to one thread).
+  Loading reads the weights with ``safetensors.numpy``;
   torch is never imported, which saves 2.5-3.3 s per process (each scan worker).
   It supports the bundled kind ``cnn_lstm``; other kinds load with torch.
 * ``engine="torch"``: the :class:`forensics.model.Detector` module (autograd for the

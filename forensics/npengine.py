@@ -117,7 +117,7 @@ class NumpyNet:
                 np.maximum(e[:, start:stop:st], 0, out=patch[:, lo:hi, j])
             pre = patch.reshape(n * S, self.k * E) @ self.wconv
         pre += self.bconv
-        hconv = np.maximum(pre, 0)  # (n S, H)
+        hconv = np.maximum(pre, 0, out=pre)  # (n S, H); hconv > 0 where pre > 0
         xg = hconv @ self.wih_t
         xg += self.blstm
         xg = xg.reshape(n, S, 4 * U)
@@ -152,7 +152,7 @@ class NumpyNet:
         a += self.bcat
         b = h @ self.wsub_t
         b += self.bsub
-        cache = (e, pre, acts, cells, tcs) if keep else None
+        cache = (e, hconv, acts, cells, tcs) if keep else None
         return a, b, cache
 
     @staticmethod
@@ -189,7 +189,7 @@ class NumpyNet:
             d *= deriv
             dh = d @ self.whh  # (n, U)
         dhconv = dgates.reshape(n * S, 4 * U) @ self.wih  # (n S, H)
-        dhconv *= pre > 0
+        dhconv *= pre > 0  # pre: relu(pre) as cached, > 0 exactly where pre > 0
         if self._pairs and T % 2 == 0:
             dpairs = dhconv @ self.w12_t  # (n S, 2E)
             dprev = dhconv @ self.w0_t  # (n S, E): d x_2s-1 from output step s
