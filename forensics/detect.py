@@ -14,8 +14,8 @@ mapped back to every flow.  ``evidence`` names the input features with the
 largest gradient x input for the predicted category, for attack verdicts only.
 
 Two inference engines give the same results (verdicts and evidence identical and
-``confidence`` within 2.2e-6 on the 6 samples, 12 lab captures and the 1 M-packet
-bench capture, 191,443 flows; ``python bench/engines.py``; tests use 1e-5):
+``confidence`` within 2.5e-6 on the 6 samples, 24 lab captures and the 1 M-packet
+bench capture, 296,160 flows; ``python bench/engines.py``; tests use 1e-5):
 
 * ``engine="numpy"`` (the default on CPU): :mod:`forensics.npengine`, the forward
   pass and the explanation gradient written by hand in numpy (float32, vectorised
