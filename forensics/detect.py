@@ -185,7 +185,9 @@ class Detector:
         that many Python threads with one torch thread each (torch releases the GIL), which
         keeps both cores busy on these small operations and degrades gracefully on a loaded
         machine, where OpenMP's per-operation fork/join does not.  The numpy engine runs its
-        batches one after the other in the calling thread."""
+        batches in ``self.threads`` Python threads (None: ``OMP_NUM_THREADS`` or the CPUs, so a
+        scan worker gets ``cores / workers``), with numpy's OpenBLAS held to one thread meanwhile;
+        where that BLAS's thread count cannot be set, in the calling thread only."""
         n_cat, n_sub = len(self.categories), len(self.subcategories)
         pc = np.empty((n_windows, n_cat), np.float32)
         ps = np.empty((n_windows, n_sub), np.float32)
