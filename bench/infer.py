@@ -9,13 +9,15 @@ Prints sequences/s, all measured in this run on the same machine:
     the references run with ``--module-threads`` too, and ratios compare like with like;
   * the bundled model through the detector's API, ``Detector.predict_windows``: on the same
     dense windows, and on compact windows built from flows (the path ``Detector.predict``
-    takes: first Linear once per distinct flow row, batches in ``--threads`` Python threads);
+    takes: first Linear once per distinct flow row, batches in ``--threads`` Python threads),
+    for each inference engine (``--engines``, default both on CPU: numpy, the default, and
+    torch), one after the other in this run;
   * the issue's reference CNN-LSTMs (T=32/64 ch/128 units; T=16/32 ch/32 units) and
     scikit-learn RandomForest(100 trees).predict_proba on the same flattened windows,
     with the ratio "bundled / reference";
   * end to end ``Detector.predict`` on a flow table (features + windows + dedup + model), with
     and without explanations (flows/s), ``--flows`` flows of a lab-like synthetic mix, or a
-    pickled/parquet flow table with ``--flow-table``.
+    pickled/parquet flow table with ``--flow-table``, for each engine (best of ``--repeat``).
 The model's speed does not depend on input values (random dense windows are fine).
 """
 
@@ -75,13 +77,18 @@ def main():
     ap.add_argument("--no-rf", action="store_true")
     ap.add_argument("--flows", type=int, default=200_000, help="flows of the synthetic flow table")
     ap.add_argument("--flow-table", help="a flow table (.parquet or .pkl) to time Detector.predict on instead")
+    ap.add_argument("--engines", default=None, help="comma-separated detector engines to time (default: numpy,torch "
+                    "on cpu, torch on cuda)")
+    ap.add_argument("--repeat", type=int, default=3, help="timings per engine (the best is printed)")
     args = ap.parse_args()
     torch.set_num_threads(args.module_threads)
+    engines = (args.engines.split(",") if args.engines else
+               (["numpy", "torch"] if args.device == "cpu" else ["torch"]))
 
     from forensics.detect import load_detector
     from forensics.train import demo_flows
 
-    det = load_detector(args.model, device=args.device)
+    det = load_detector(args.model, device=args.device, engine="torch")  # the torch module for the module timings
     T, C = det.spec.steps, len(det.meta["features"])
     rng = np.random.default_rng(0)
     x = torch.as_tensor(rng.standard_normal((args.n, T, C)).astype(np.float32), device=args.device)
@@ -122,35 +129,52 @@ def main():
 
     torch.set_num_threads(args.threads)  # the detector's own threading from here on
     xn = x.cpu().numpy()
-    det.predict_windows(xn[:det.batch])
-    t = time.perf_counter()
-    det.predict_windows(xn)
-    results["bundled, Detector.predict_windows on the same dense windows"] = len(xn) / (time.perf_counter() - t)
     w = build_windows(flows, det.spec)
-    det.predict_windows(w)
-    best = 0.0
-    for _ in range(3):
+    dets = {}
+    for engine in engines:
+        d = det if engine == "torch" else load_detector(args.model, device=args.device, engine=engine)
+        if engine == "numpy":
+            d.threads = args.threads  # Python threads over batches (OpenBLAS held to one thread meanwhile)
+        dets[engine] = d
+        d.predict_windows(xn[:d.batch])
         t = time.perf_counter()
-        det.predict_windows(w)
-        best = max(best, len(w) / (time.perf_counter() - t))
-    results[f"bundled, Detector.predict_windows on compact windows ({len(w):,} distinct of {len(flows):,} flows)"] = best
+        d.predict_windows(xn)
+        results[f"bundled, engine {engine}, Detector.predict_windows on the same dense windows"] = \
+            len(xn) / (time.perf_counter() - t)
+        d.predict_windows(w)
+    # the engines take turns (best of --repeat each), so that a change of load hits both
+    best = dict.fromkeys(dets, 0.0)
+    for _ in range(args.repeat):
+        for engine, d in dets.items():
+            t = time.perf_counter()
+            d.predict_windows(w)
+            best[engine] = max(best[engine], len(w) / (time.perf_counter() - t))
+    for engine in dets:
+        results[f"bundled, engine {engine}, Detector.predict_windows on compact windows "
+                f"({len(w):,} distinct of {len(flows):,} flows)"] = best[engine]
     main_name, main_rate = next(iter(results.items()))
     for name, r in results.items():
         print(f"{name}: {r:,.0f} sequences/s")
     for name, r in refs.items():
         print(f"{name}: {r:,.0f} sequences/s -> bundled module is {main_rate / r:.2f}x")
     # end to end on a flow table (features + windows + dedup + model)
-    det.predict(flows.iloc[:5000])
-    t = time.perf_counter()
-    det.predict(flows, explain=False)
-    dt = time.perf_counter() - t
-    t = time.perf_counter()
-    out = det.predict(flows)
-    dte = time.perf_counter() - t
-    print(f"end to end Detector.predict on {len(flows):,} flows ({int(out.pred_attack.sum()):,} attack verdicts): "
-          f"{len(flows) / dt:,.0f} flows/s without explanations ({dt:.2f} s), {len(flows) / dte:,.0f} flows/s "
-          f"with explanations ({dte:.2f} s); load {os.getloadavg()[0]:.2f}")
-
+    dt, dte, attacks = dict.fromkeys(dets, float("inf")), dict.fromkeys(dets, float("inf")), {}
+    for d in dets.values():
+        d.predict(flows.iloc[:5000])
+    for _ in range(args.repeat):  # taking turns, as above
+        for engine, d in dets.items():
+            t = time.perf_counter()
+            d.predict(flows, explain=False)
+            dt[engine] = min(dt[engine], time.perf_counter() - t)
+            t = time.perf_counter()
+            out = d.predict(flows)
+            dte[engine] = min(dte[engine], time.perf_counter() - t)
+            attacks[engine] = int(out.pred_attack.sum())
+    for engine in dets:
+        print(f"end to end Detector.predict, engine {engine}, on {len(flows):,} flows ({attacks[engine]:,} "
+              f"attack verdicts): {len(flows) / dt[engine]:,.0f} flows/s without explanations ({dt[engine]:.2f} s), "
+              f"{len(flows) / dte[engine]:,.0f} flows/s with explanations ({dte[engine]:.2f} s)")
+    print(f"load {os.getloadavg()[0]:.2f} at the end")
 
 if __name__ == "__main__":
     main()

@@ -137,12 +137,14 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--workdir", type=Path, help="keep the files here (default: a temporary folder)")
     ap.add_argument("--model", type=Path, help="model folder passed to scan --model (default: the bundled model)")
+    ap.add_argument("--engine", choices=("numpy", "torch"), default=None,
+                    help="inference engine passed to scan --engine (default: the scan's default, numpy on cpu)")
     args = ap.parse_args(argv)
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="forensics-bench-scan-"))
     work.mkdir(parents=True, exist_ok=True)
     py = [sys.executable, "-m", "forensics"]
-    extra = ["--model", str(args.model)] if args.model else []
+    extra = (["--model", str(args.model)] if args.model else []) + (["--engine", args.engine] if args.engine else [])
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     try:
         cap = args.capture or work / "bench.pcap"
@@ -151,7 +153,8 @@ def main(argv=None) -> int:
             synth_capture(cap, args.packets)
             print(f"synthetic capture: {args.packets:,} packets, {cap.stat().st_size / 1e6:.1f} MB ({time.perf_counter() - t:.1f} s to write)")
         n = count_packets(cap) if args.capture else args.packets
-        print(f"machine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
+        print(f"machine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}; engine {args.engine or 'default'}; "
+              f"load {os.getloadavg()[0]:.2f}")
 
         rows = []
         argus = shutil.which("argus") or ("/usr/sbin/argus" if os.path.exists("/usr/sbin/argus") else None)
@@ -184,8 +187,8 @@ def main(argv=None) -> int:
         from forensics.report.model import build_report
         from forensics.scan import ScanConfig, sniff
 
-        cfg = ScanConfig(workers=1, app_detail=False, model_dir=str(args.model) if args.model else None)
-        batch.load_detector_cached(cfg.detector, cfg.model_dir, cfg.device)
+        cfg = ScanConfig(workers=1, app_detail=False, model_dir=str(args.model) if args.model else None, engine=args.engine)
+        batch.load_detector_cached(cfg.detector, cfg.model_dir, cfg.device, cfg.engine)
         r = batch.analyse_file(str(cap), batch._opts(cfg))
         t = time.perf_counter()
         build_report([sniff(cap)], [r], cfg, model={})

@@ -6,7 +6,8 @@ classify them.  It never raises for a bad file; it returns a
 
 * the calling process (one worker, or one file),
 * a local process pool (``workers > 1``; spawn context, one model per process,
-  torch limited to ``cores / workers`` threads each so processes do not fight),
+  torch or the numpy engine limited to ``cores / workers`` threads each so processes do
+  not fight; the default numpy engine never imports torch),
 * an existing Dask cluster (``dask="tcp://HOST:PORT"``): the same function is
   mapped over the files with ``distributed.Client``; the files must be readable
   at the same path on the workers (shared storage).
@@ -53,14 +54,16 @@ class FileResult:
 _DETECTORS: dict[tuple, Any] = {}
 
 
-def load_detector_cached(spec: str, model_dir: str | None, device: str):
-    """One detector per process (and per Dask worker), loaded on first use."""
-    key = (spec, model_dir, device)
+def load_detector_cached(spec: str, model_dir: str | None, device: str, engine: str | None = None):
+    """One detector per process (and per Dask worker), loaded on first use.  ``engine`` is
+    passed to the loader only when set (custom loaders need not know it)."""
+    key = (spec, model_dir, device, engine)
     det = _DETECTORS.get(key)
     if det is None:
         from forensics.scan import resolve
 
-        det = resolve(spec)(model_dir=model_dir, device=device)
+        kw = {} if engine is None else {"engine": engine}
+        det = resolve(spec)(model_dir=model_dir, device=device, **kw)
         _DETECTORS[key] = det
     return det
 
@@ -113,7 +116,7 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
         t1 = time.perf_counter()
         stages["flows"] = t1 - t0
         tell("detect")
-        det = load_detector_cached(opts["detector"], opts["model_dir"], opts["device"])
+        det = load_detector_cached(opts["detector"], opts["model_dir"], opts["device"], opts.get("engine"))
         pred = det.predict(flows) if len(flows) else _empty_predictions(flows)
         stages["detect"] = time.perf_counter() - t1
         keep = list(flows.columns) if opts["keep_flows"] else [c for c in SLIM_COLUMNS if c in flows.columns]
@@ -165,6 +168,7 @@ def _opts(config) -> dict:
         "detector": config.detector,
         "model_dir": config.model_dir,
         "device": config.device,
+        "engine": config.engine,
         "chunk_packets": config.chunk_packets,
         "keep_flows": config.keep_flows,
     }

@@ -34,6 +34,7 @@ from forensics.errors import ForensicsError
 # --------------------------------------------------------------------------
 
 DEVICES = ("cpu", "cuda")
+ENGINES = ("numpy", "torch")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ScanConfig:
     workers: int | None = None  # processes; None = number of CPUs (capped by the number of files)
     dask: str | None = None  # scheduler address, e.g. tcp://10.0.0.5:8786
     device: str = "cpu"
+    engine: str | None = None  # inference engine: None = numpy on cpu, torch on cuda (forensics.detect)
     model_dir: str | None = None  # None = the bundled model
     chunk_packets: int = 1_000_000
     keep_flows: bool = False  # keep every flow column (needed for --flows)
@@ -59,6 +61,10 @@ class ScanConfig:
             raise ForensicsError(f"--workers must be a positive integer, got {self.workers!r}")
         if self.device not in DEVICES:
             raise ForensicsError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.engine is not None and self.engine not in ENGINES:
+            raise ForensicsError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.engine == "numpy" and self.device != "cpu":
+            raise ForensicsError("--engine numpy runs on the CPU only (use --engine torch with --device cuda)")
         if self.dask is not None and "://" not in self.dask:
             raise ForensicsError(f"--dask must be a scheduler address like tcp://HOST:PORT, got {self.dask!r}")
         if self.chunk_packets < 1:
@@ -264,7 +270,8 @@ def scan(
     model_info = None
     if batch.runs_inline(len(good), config):
         progress.stage("loading model")
-        model_info = _model_info(batch.load_detector_cached(config.detector, config.model_dir, config.device))
+        model_info = _model_info(batch.load_detector_cached(config.detector, config.model_dir, config.device,
+                                                            config.engine))
 
     progress.files(good)
     progress.stage("scanning captures")
@@ -272,7 +279,8 @@ def scan(
     if model_info is None:
         model_info = next((r.model for r in results if r.model), None)
     if model_info is None:  # no file got as far as the detector: load it here (raises ModelError if broken)
-        model_info = _model_info(batch.load_detector_cached(config.detector, config.model_dir, config.device))
+        model_info = _model_info(batch.load_detector_cached(config.detector, config.model_dir, config.device,
+                                                            config.engine))
 
     progress.stage("grouping incidents")
     report = build_report(candidates, results, config, model=model_info, started=started, finished=clock())

@@ -27,9 +27,21 @@ def model_dir(tmp_path_factory):
     return d
 
 
+ENGINES = ["numpy", "torch"]
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def det(model_dir, request):
+    """The contract holds for both inference engines."""
+    d = load_detector(model_dir, engine=request.param)
+    assert d.engine == request.param
+    return d
+
+
 @pytest.fixture(scope="module")
-def det(model_dir):
-    return load_detector(model_dir)
+def tdet(model_dir):
+    """The torch engine: its module is the reference the fast paths are checked against."""
+    return load_detector(model_dir, engine="torch")
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +101,8 @@ def test_wrong_column_type_named(det, flows):
         det.predict(bad)
 
 
-def test_corrupted_weights_refused(model_dir, tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_corrupted_weights_refused(model_dir, tmp_path, engine):
     d = tmp_path / "m"
     shutil.copytree(model_dir, d)
     w = d / "weights.safetensors"
@@ -97,22 +110,23 @@ def test_corrupted_weights_refused(model_dir, tmp_path):
     data[-5] ^= 0xFF
     w.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="sha256"):
-        load_detector(d)
+        load_detector(d, engine=engine)
 
 
-def test_bad_metadata_refused(model_dir, tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bad_metadata_refused(model_dir, tmp_path, engine):
     d = tmp_path / "m"
     shutil.copytree(model_dir, d)
     meta = json.loads((d / "model.json").read_text())
     meta["features"] = meta["features"][:-1]
     (d / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="feature list"):
-        load_detector(d)
+        load_detector(d, engine=engine)
     (d / "model.json").write_text("{not json")
     with pytest.raises(ModelError, match="model.json"):
-        load_detector(d)
+        load_detector(d, engine=engine)
     with pytest.raises(ModelError, match="model.json"):
-        load_detector(tmp_path / "nowhere")
+        load_detector(tmp_path / "nowhere", engine=engine)
 
 
 def test_no_pickle_in_model_folder(model_dir):
@@ -155,16 +169,16 @@ def test_train_command_on_botiot_csv(tmp_path):
 # -- the fast inference path against the plain one ------------------------------------------------
 
 
-def _reference_contrib(det, x, cat):
+def _reference_contrib(tdet, x, cat):
     """Gradient x input of the category logit on the dense, standardised input (the definition)."""
-    xb = ((torch.as_tensor(x) - torch.as_tensor(det.mean)) / torch.as_tensor(det.std)).clamp(-det.clip, det.clip)
+    xb = ((torch.as_tensor(x) - torch.as_tensor(tdet.mean)) / torch.as_tensor(tdet.std)).clamp(-tdet.clip, tdet.clip)
     xb.requires_grad_(True)
-    logits, _ = det.model(xb)
+    logits, _ = tdet.model(xb)
     (g,) = torch.autograd.grad(logits.gather(1, torch.as_tensor(cat)[:, None]).sum(), xb)
     return (g * xb).sum(1).detach().numpy(), xb.detach().mean(1).numpy()
 
 
-def test_compact_windows_give_the_dense_probabilities(det, flows):
+def test_compact_windows_give_the_dense_probabilities(det, tdet, flows):
     from forensics.sequences import build_windows
 
     w = build_windows(flows)
@@ -174,20 +188,19 @@ def test_compact_windows_give_the_dense_probabilities(det, flows):
     np.testing.assert_allclose(ps, ds, atol=2e-6)
     with torch.no_grad():
         xb = ((torch.as_tensor(w.unique) - torch.as_tensor(det.mean)) / torch.as_tensor(det.std)).clamp(-det.clip, det.clip)
-        a, _ = det.model(xb)
+        a, _ = tdet.model(xb)  # the torch module on the dense input (the definition)
     np.testing.assert_allclose(pc, torch.softmax(a, 1).numpy(), atol=2e-6)
 
 
-def test_explanations_are_gradient_x_input_of_the_verdict(det, flows):
-    from forensics.detect import _Plan
+def test_explanations_are_gradient_x_input_of_the_verdict(det, tdet, flows):
     from forensics.sequences import build_windows
 
     w = build_windows(flows)
     x = w.unique
     pc, _ = det.predict_windows(w)
     cat = pc.argmax(1)
-    ref, mean = _reference_contrib(det, x, cat)
-    order, up, keep = _Plan(det, w).top_channels(np.arange(len(x)), cat, 3)
+    ref, mean = _reference_contrib(tdet, x, cat)
+    order, up, keep = det._plan(w).top_channels(np.arange(len(x)), cat, 3)
     rows = np.arange(len(x))[:, None]
     # the chosen channels carry the 3 largest contributions (ties may pick either channel)
     np.testing.assert_allclose(ref[rows, order], -np.sort(-ref, axis=1)[:, :3], rtol=1e-4, atol=1e-5)
@@ -224,15 +237,131 @@ def test_dedup_does_not_change_outputs(det, flows, monkeypatch):
 @pytest.mark.parametrize("batch", [7, 64, 100000])
 def test_batches_and_threads_do_not_change_outputs(det, flows, batch):
     a = det.predict(flows)
-    old_batch, old_threads = det.batch, torch.get_num_threads()
+    old_batch, old_threads, old_np = det.batch, torch.get_num_threads(), det.threads
     try:
         det.batch = batch
         for threads in (1, 2):
             torch.set_num_threads(threads)
+            det.threads = threads  # the numpy engine's Python threads
             b = det.predict(flows)
             pd.testing.assert_frame_equal(a.drop(columns="confidence"), b.drop(columns="confidence"))
             np.testing.assert_allclose(a.confidence, b.confidence, atol=2e-6)
     finally:
-        det.batch = old_batch
+        det.batch, det.threads = old_batch, old_np
         torch.set_num_threads(old_threads)
     assert torch.get_num_threads() == old_threads
+
+
+# -- the numpy engine against the torch engine ------------------------------------------------------
+
+
+def _bundled_or_skip():
+    from forensics.resources import model_dir as bundled
+
+    try:
+        d = bundled()
+    except FileNotFoundError:
+        pytest.skip("no bundled model in this checkout")
+    if not (d / "model.json").exists():
+        pytest.skip("no bundled model in this checkout")
+    return d
+
+
+def _same_verdicts(a, b, atol=1e-5):
+    pd.testing.assert_series_equal(a.pred_category, b.pred_category)
+    pd.testing.assert_series_equal(a.pred_subcategory, b.pred_subcategory)
+    pd.testing.assert_series_equal(a.pred_attack, b.pred_attack)
+    np.testing.assert_allclose(a.confidence.to_numpy(), b.confidence.to_numpy(), rtol=0, atol=atol)
+    pd.testing.assert_series_equal(a.evidence, b.evidence)
+
+
+@pytest.mark.parametrize("which", ["random", "bundled"])
+def test_numpy_engine_matches_torch(model_dir, which):
+    d = model_dir if which == "random" else _bundled_or_skip()
+    n, t = load_detector(d, engine="numpy"), load_detector(d, engine="torch")
+    flows = pd.concat([demo_flows(seed=s, t0=1.7e9 + s * 1e5) for s in (5, 6, 7)], ignore_index=True)
+    a, b = n.predict(flows), t.predict(flows)
+    _same_verdicts(a, b)
+    if which == "bundled":
+        assert a.pred_attack.any() and (a.evidence[a.pred_attack] != "").all()
+    _same_verdicts(n.predict(flows, explain=False), t.predict(flows, explain=False))
+    # probabilities of every distinct window, compact and dense
+    from forensics.sequences import build_windows
+
+    w = build_windows(flows)
+    for x in (w, w.unique):
+        for p, q in zip(n.predict_windows(x), t.predict_windows(x)):
+            np.testing.assert_allclose(p, q, rtol=0, atol=1e-5)
+
+
+def test_numpy_input_gradient_matches_autograd(tdet):
+    """The hand-written backward pass against torch autograd, also for other window lengths."""
+    from forensics.npengine import NumpyNet
+
+    state = {k: v.detach().numpy() for k, v in tdet.model.state_dict().items()}
+    net = NumpyNet(tdet.meta["arch"], state)
+    rng = np.random.default_rng(1)
+    for T in (8, 5, 4, 3):
+        e = (rng.standard_normal((64, T, net.E)) * 3).astype(np.float32)
+        a, b, cache = net.forward(e, keep=True)
+        et = torch.as_tensor(e).requires_grad_(True)
+        at, bt = tdet.model.forward_embedded(et)
+        np.testing.assert_allclose(a, at.detach().numpy(), rtol=0, atol=1e-5)
+        np.testing.assert_allclose(b, bt.detach().numpy(), rtol=0, atol=1e-5)
+        cat = rng.integers(0, a.shape[1], len(e))
+        (g,) = torch.autograd.grad(at.gather(1, torch.as_tensor(cat)[:, None]).sum(), et)
+        np.testing.assert_allclose(net.input_grad(cache, cat), g.numpy(), rtol=0, atol=1e-5)
+        rows = np.array([3, 0, 17])
+        np.testing.assert_allclose(net.input_grad(NumpyNet.take(cache, rows), cat[rows]), g.numpy()[rows],
+                                   rtol=0, atol=1e-5)
+
+
+def test_numpy_engine_does_not_import_torch(model_dir):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from forensics.detect import load_detector\n"
+        "from forensics.train import demo_flows\n"
+        f"det = load_detector({str(model_dir)!r})\n"
+        "assert det.engine == 'numpy', det.engine\n"
+        "out = det.predict(demo_flows(seed=5))\n"
+        "assert len(out) and out.pred_attack.any()\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_engine_selection(model_dir, tmp_path):
+    assert load_detector(model_dir).engine == "numpy"  # the default on the CPU
+    assert load_detector(model_dir, engine="torch").engine == "torch"
+    with pytest.raises(ModelError, match="engine"):
+        load_detector(model_dir, engine="jax")
+    with pytest.raises(ModelError, match="numpy engine"):
+        load_detector(model_dir, device="cuda", engine="numpy")
+    # a model kind the numpy engine does not implement: torch by default, refused when asked for numpy
+    torch.manual_seed(0)
+    net = Detector(Arch(kind="cnn", channels=len(CHANNELS)))
+    d = tmp_path / "cnn"
+    save_model(d, net, net.arch, WindowSpec(), np.zeros(len(CHANNELS)), np.ones(len(CHANNELS)), "test")
+    assert load_detector(d).engine == "torch"
+    with pytest.raises(ModelError, match="numpy engine"):
+        load_detector(d, engine="numpy")
+
+
+def test_numpy_engine_refuses_wrong_weights(model_dir, tmp_path):
+    """Weights that pass the checksum but do not fit the architecture: a ModelError, as with torch."""
+    from forensics.detect import sha256_file
+
+    d = tmp_path / "m"
+    shutil.copytree(model_dir, d)
+    meta = json.loads((d / "model.json").read_text())
+    meta["arch"]["hidden"] = 8
+    meta["sha256"] = sha256_file(d / "weights.safetensors")
+    (d / "model.json").write_text(json.dumps(meta))
+    for engine in ENGINES:
+        with pytest.raises(ModelError, match="cannot load weights"):
+            load_detector(d, engine=engine)

@@ -128,7 +128,8 @@ def test_unreadable_file_is_named(tmp_path):
 # --------------------------------------------------------------------------- config
 
 
-@pytest.mark.parametrize("kw", [{"workers": 0}, {"device": "tpu"}, {"dask": "localhost"}, {"chunk_packets": 0}])
+@pytest.mark.parametrize("kw", [{"workers": 0}, {"device": "tpu"}, {"dask": "localhost"}, {"chunk_packets": 0},
+                                {"engine": "jax"}, {"engine": "numpy", "device": "cuda"}])
 def test_config_rejects_bad_values_naming_the_option(kw):
     with pytest.raises(ForensicsError) as e:
         ScanConfig(**kw)

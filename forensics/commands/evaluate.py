@@ -32,7 +32,7 @@ def run(args, console) -> int:
     def log(msg: str) -> None:
         console.print(msg, highlight=False, markup=False, soft_wrap=True)
 
-    det = load_detector(args.model)
+    det = load_detector(args.model, engine="torch")  # evaluation uses the torch module (det.model)
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in det.meta.get("training", {}).get("config", {}).items() if k in known})
     if args.eval_split == "val" and args.all_runs:

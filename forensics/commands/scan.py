@@ -32,6 +32,8 @@ def register(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="parallel processes (default: number of CPUs)")
     p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run the per-file work on this Dask scheduler (files must be at the same path on the workers)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
+    p.add_argument("--engine", choices=("numpy", "torch"), default=None,
+                   help="inference engine (default: numpy on cpu, which does not load torch; torch on cuda)")
     p.add_argument("--model", metavar="DIR", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--no-app-detail", action="store_true", help="do not read HTTP/DNS/MQTT detail of flagged flows with tshark")
     p.add_argument("--incident-gap", type=float, default=300.0, metavar="SECONDS", help="silence that splits two incidents of one attacker (default 300)")
@@ -54,6 +56,7 @@ def config_from_args(args):
         workers=args.workers,
         dask=args.dask,
         device=args.device,
+        engine=args.engine,
         model_dir=args.model,
         keep_flows=bool(args.flows),
         app_detail=False if (args.no_app_detail or not args.report) else None,
