@@ -205,58 +205,40 @@ class NumpyNet:
         return de
 
 
-_BLAS = None  # (get, set) of numpy's OpenBLAS thread count, False when not found
+_BLAS = None  # threadpoolctl selection of the loaded BLAS libraries, False when unavailable
 
 
-def _openblas():
-    """ctypes ``(get_num_threads, set_num_threads)`` of the OpenBLAS numpy uses, or None."""
+def _blas():
+    """The BLAS thread pools loaded in this process (numpy's OpenBLAS), found once through
+    threadpoolctl (a scikit-learn dependency); None when there is none it can control."""
     global _BLAS
     if _BLAS is None:
         _BLAS = False
         try:
-            import ctypes
-            import glob
-            import os
+            from threadpoolctl import ThreadpoolController
 
-            paths = []
-            try:
-                with open("/proc/self/maps") as fh:
-                    paths = sorted({line.split()[-1] for line in fh if "openblas" in line.lower() and "/" in line})
-            except OSError:
-                pass
-            if not paths:
-                base = os.path.dirname(np.__file__)
-                paths = glob.glob(os.path.join(base, "..", "numpy.libs", "*openblas*")) + glob.glob(
-                    os.path.join(base, ".dylibs", "*openblas*"))
-            for path in paths:
-                lib = ctypes.CDLL(path)
-                for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
-                    get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                    put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                    if get is not None and put is not None:
-                        get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
-                        _BLAS = (get, put)
-                        return _BLAS
-        except Exception:  # no OpenBLAS found or not loadable: the caller runs one thread
+            found = ThreadpoolController().select(user_api="blas")
+            if found.lib_controllers:
+                _BLAS = found
+        except Exception:  # threadpoolctl missing or failing: the caller runs one thread
             _BLAS = False
     return _BLAS or None
 
 
 class single_threaded_blas:
-    """Context: numpy's OpenBLAS limited to one thread (restored on exit); ``ok`` is False when
-    its thread count cannot be set (another BLAS), then the caller should not add threads."""
+    """Context: the BLAS libraries held to one thread (restored on exit); ``ok`` is False when
+    their thread count cannot be set, then the caller should not add threads of its own."""
 
     def __enter__(self):
-        blas = _openblas()
-        self.ok, self.old = blas is not None, None
+        blas = _blas()
+        self.ok, self._limiter = blas is not None, None
         if blas is not None:
-            self.old = blas[0]()
-            blas[1](1)
+            self._limiter = blas.limit(limits=1)
         return self
 
     def __exit__(self, *exc):
-        if self.old is not None:
-            _openblas()[1](self.old)
+        if self._limiter is not None:
+            self._limiter.restore_original_limits()
         return False
 
 

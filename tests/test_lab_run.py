@@ -155,8 +155,11 @@ def test_smoke_run_labels_and_teardown(tmp_path):
 def test_interrupted_run_leaves_nothing(tmp_path, sig):
     out = tmp_path / "lab"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # SIGINT back to its default in the child: a test run started in the background of a
+    # non-interactive shell inherits SIGINT ignored, and Python then keeps ignoring it
     proc = subprocess.Popen([sys.executable, "-m", "forensics", "lab", str(out), "--scenario", "dos_udp", "--duration", "20"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     run_dir = out / "dos_udp" / "run0"
     deadline = time.time() + 30
     try:
