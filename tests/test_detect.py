@@ -135,14 +135,7 @@ def test_no_pickle_in_model_folder(model_dir):
 
 
 def test_bundled_model_loads_and_predicts(flows):
-    from forensics.resources import model_dir as bundled
-
-    try:
-        d = bundled()
-    except FileNotFoundError:
-        pytest.skip("no bundled model in this checkout")
-    if not (d / "model.json").exists():
-        pytest.skip("no bundled model in this checkout")
+    _bundled_or_skip()
     det = load_detector()
     out = det.predict(flows)
     assert list(out.columns) == OUTPUT_COLUMNS and len(out) == len(flows)
