@@ -40,6 +40,8 @@ def argus_flows(capture, workdir=None) -> pd.DataFrame:
             return pd.DataFrame(columns=COLS)
         res = subprocess.run(["racluster", "-r", str(out), "-n", "-u", "-c", ",", "-s", RA_FIELDS],
                              check=True, capture_output=True, text=True)
+    if not res.stdout.strip():  # racluster read the file but printed nothing (not even a header)
+        return pd.DataFrame(columns=COLS)
     df = pd.read_csv(io.StringIO(res.stdout), dtype=str, keep_default_na=False)
     df.columns = COLS
     return df
