@@ -62,21 +62,25 @@ def _codes(*columns) -> tuple[list[np.ndarray], np.ndarray]:
     return out, np.array([str(x) for x in names], dtype=object)
 
 
-def _service_port(port) -> np.ndarray:
-    """Rendered ports (strings; ICMP hex and empty ones are never service ports) -> bool."""
+def _is(codes: np.ndarray, names: np.ndarray, value: str) -> np.ndarray:
+    """Rows whose code is ``value``'s (all False when ``value`` does not occur)."""
+    hit = np.flatnonzero(names == value)
+    return codes == hit[0] if len(hit) else np.zeros(len(codes), bool)
+
+
+def _service_ports(names: np.ndarray) -> np.ndarray:
+    """Per distinct rendered port (strings; ICMP hex and empty ones are never service ports): bool."""
     from forensics.flows import is_service_port
 
-    (codes,), uniq = _codes(port)  # few distinct ports: parse each once
-    p = pd.to_numeric(pd.Series(uniq, dtype=object), errors="coerce").to_numpy(dtype=float)
-    return ((p >= 0) & is_service_port(p))[codes]
+    p = pd.to_numeric(pd.Series(names, dtype=object), errors="coerce").to_numpy(dtype=float)
+    return (p >= 0) & is_service_port(p)
 
 
-def _endpoint_counts(s_addr, sport, d_addr, dport, rows) -> tuple[np.ndarray, np.ndarray]:
+def _endpoint_counts(s_addr, sp, d_addr, dp, n_ports: int, rows) -> tuple[np.ndarray, np.ndarray]:
     """For each flow: how many of the flows ``rows`` (a mask) have its source endpoint
-    (address code, port) at either end, and the same for its destination endpoint."""
-    (sp, dp), ports = _codes(sport, dport)
-    ep_s = s_addr.astype(np.int64) * (len(ports) + 1) + sp
-    ep_d = d_addr.astype(np.int64) * (len(ports) + 1) + dp
+    (address code, port code) at either end, and the same for its destination endpoint."""
+    ep_s = s_addr * (n_ports + 1) + sp
+    ep_d = d_addr * (n_ports + 1) + dp
     code, uniq = pd.factorize(np.concatenate([ep_s, ep_d]))
     n = len(ep_s)
     tally = np.bincount(code[np.concatenate([rows, rows])], minlength=len(uniq))
@@ -85,22 +89,23 @@ def _endpoint_counts(s_addr, sport, d_addr, dport, rows) -> tuple[np.ndarray, np
 
 def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None, dport=None) -> tuple[np.ndarray, np.ndarray]:
     """(attacker, victim) address arrays for attack flows (all arguments aligned arrays)."""
-    (cat_code,), cat_names = _codes(category)
-    is_cat = lambda name: np.isin(cat_code, np.flatnonzero(cat_names == name))  # noqa: E731
+    (cat,), cats = _codes(category)
     (s_addr, d_addr), addrs = _codes(saddr, daddr)
-    theft = is_cat("Theft")
+    theft = _is(cat, cats, "Theft")
     to_dst = theft.copy()
     if spkts is not None and dpkts is not None:
         sp = np.asarray(spkts, dtype=np.int64)
         dp = np.asarray(dpkts, dtype=np.int64)
         to_dst |= ~theft & (sp == 0) & (dp > 0)
     if proto is not None and sport is not None and dport is not None:
-        flood = is_cat("DDoS") | is_cat("DoS")
-        (p_code,), p_names = _codes(proto)
-        tcp = np.isin(p_code, np.flatnonzero(p_names == "tcp"))
-        turned = flood & tcp & _service_port(sport) & ~_service_port(dport)
+        flood = _is(cat, cats, "DDoS") | _is(cat, cats, "DoS")
+        (p_code,), protos = _codes(proto)
+        flood_tcp = flood & _is(p_code, protos, "tcp")
+        (s_port, d_port), ports = _codes(sport, dport)
+        service = _service_ports(ports)
+        turned = flood_tcp & service[s_port] & ~service[d_port]
         if turned.any():
-            n_src, n_dst = _endpoint_counts(s_addr, sport, d_addr, dport, flood & tcp)
+            n_src, n_dst = _endpoint_counts(s_addr, s_port, d_addr, d_port, len(ports), flood_tcp)
             to_dst |= turned & (n_src > n_dst)
     who = np.where(to_dst, d_addr, s_addr)
     other = np.where(to_dst, s_addr, d_addr)

@@ -34,7 +34,6 @@ from forensics.errors import ForensicsError
 # --------------------------------------------------------------------------
 
 DEVICES = ("cpu", "cuda")
-ENGINES = ("numpy", "torch")
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,8 @@ class ScanConfig:
             raise ForensicsError(f"--workers must be a positive integer, got {self.workers!r}")
         if self.device not in DEVICES:
             raise ForensicsError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        from forensics.detect import ENGINES
+
         if self.engine is not None and self.engine not in ENGINES:
             raise ForensicsError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.engine == "numpy" and self.device != "cpu":

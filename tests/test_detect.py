@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from forensics.detect import OUTPUT_COLUMNS, load_detector, save_model
+from forensics.detect import ENGINES, OUTPUT_COLUMNS, load_detector, save_model
 from forensics.errors import ModelError, SchemaError
 from forensics.model import Arch, Detector
 from forensics.sequences import CHANNELS, WindowSpec
@@ -25,9 +25,6 @@ def model_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("model")
     save_model(d, net, net.arch, WindowSpec(), np.zeros(len(CHANNELS)), np.ones(len(CHANNELS)), "test")
     return d
-
-
-ENGINES = ["numpy", "torch"]
 
 
 @pytest.fixture(scope="module", params=ENGINES)
