@@ -4,7 +4,9 @@
 classify them.  It never raises for a bad file; it returns a
 :class:`FileResult` carrying the reason.  ``run`` spreads the files over
 
-* the calling process (one worker, or one file),
+* the calling process (one worker, or one file; ``--workers 1`` on a multi-core machine
+  computes on one core, :class:`forensics.sequences.thread_limit`, so N workers keep at most
+  N cores busy),
 * a local process pool (``workers > 1``; spawn context, one model per process,
   torch or the numpy engine limited to ``cores / workers`` threads each so processes do
   not fight; the default numpy engine never imports torch),
@@ -200,6 +202,12 @@ def run(candidates: Sequence, config, progress=None) -> list[FileResult]:
         return _run_dask(paths, opts, config.dask, progress)
     workers = min(config.effective_workers, len(paths))
     if workers <= 1:
+        cores = os.cpu_count() or 1
+        if config.effective_workers < cores:  # `--workers 1` on a multi-core machine: one core
+            from forensics.sequences import thread_limit
+
+            with thread_limit(config.effective_workers):
+                return _run_inline(paths, opts, progress)
         return _run_inline(paths, opts, progress)
     return _run_pool(paths, opts, workers, progress)
 

@@ -202,7 +202,9 @@ class Detector:
         else:
             import torch
 
-            workers = min(torch.get_num_threads(), len(starts)) if str(self.device) == "cpu" else 1
+            from forensics.sequences import _threads
+
+            workers = min(torch.get_num_threads(), _threads(), len(starts)) if str(self.device) == "cpu" else 1
 
         def run(lo):
             return self._classify_batch(plan, slice(lo, min(lo + self.batch, n_windows)), explain, top, pc, ps)

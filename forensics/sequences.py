@@ -456,17 +456,58 @@ def _step_gap(w: np.ndarray, time: np.ndarray, spec: "WindowSpec") -> np.ndarray
     return _q(gap, QUANT_TIME)
 
 
+_THREAD_LIMIT: list[int] = []  # stack of limits set by :class:`thread_limit` (innermost last)
+
+
 def _threads() -> int:
-    """Threads the stages may use: torch's setting when torch is loaded, else OMP_NUM_THREADS / CPUs."""
+    """Threads the stages may use: the innermost :class:`thread_limit`, else torch's setting when
+    torch is loaded, else OMP_NUM_THREADS / CPUs."""
     import os
     import sys
 
+    if _THREAD_LIMIT:
+        return _THREAD_LIMIT[-1]
     if "torch" in sys.modules:
         return max(1, int(sys.modules["torch"].get_num_threads()))
     try:
         return max(1, int(os.environ.get("OMP_NUM_THREADS", "") or os.cpu_count() or 1))
     except ValueError:
         return 1
+
+
+class thread_limit:
+    """Context: the stages of this process compute on at most ``n`` threads: the window builder
+    and the detector's batch threads (:func:`_threads`), numpy's BLAS (threadpoolctl) and torch's
+    intra-op threads when torch is loaded; all restored on exit.  ``forensics scan --workers 1``
+    runs inside ``thread_limit(1)``: N workers keep at most N cores busy."""
+
+    def __init__(self, n: int):
+        self.n = max(1, int(n))
+
+    def __enter__(self):
+        import sys
+
+        from forensics.npengine import _blas
+
+        _THREAD_LIMIT.append(self.n)
+        blas = _blas()
+        self._blas = blas.limit(limits=self.n) if blas is not None else None
+        torch = sys.modules.get("torch")
+        self._torch = torch.get_num_threads() if torch is not None else None
+        if torch is not None and self._torch > self.n:
+            torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        import sys
+
+        _THREAD_LIMIT.pop()
+        if self._blas is not None:
+            self._blas.restore_original_limits()
+        torch = sys.modules.get("torch")
+        if torch is not None and self._torch is not None and torch.get_num_threads() != self._torch:
+            torch.set_num_threads(self._torch)
+        return False
 
 
 def _both(f, a, b):

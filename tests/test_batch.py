@@ -200,3 +200,42 @@ def test_device_cuda_without_a_gpu_is_a_usage_error(tmp_path, capsys):
     assert main(["scan", str(tmp_path), "--device", "cuda"]) == 2
     err = capsys.readouterr().err
     assert "--device cuda" in err and len(err.strip().splitlines()) == 1
+
+
+SEEN_THREADS: list[tuple[int, int | None]] = []
+
+
+def load_thread_recording_detector(model_dir=None, device="cpu"):
+    """The test double, recording the thread budget (stages, BLAS) each predict runs under."""
+    try:
+        from tests.test_scan_double import DoubleDetector
+    except ImportError:
+        from test_scan_double import DoubleDetector
+
+    class Recording(DoubleDetector):
+        def predict(self, flows):
+            from forensics.npengine import _blas
+            from forensics.sequences import _threads
+
+            blas = _blas()
+            SEEN_THREADS.append((_threads(), min(i["num_threads"] for i in blas.info()) if blas else None))
+            return super().predict(flows)
+
+    return Recording(device)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs at least 2 CPUs")
+def test_one_worker_computes_on_one_core_and_the_default_on_all(tmp_path):
+    from forensics.npengine import _blas
+    from forensics.sequences import _threads
+
+    attack_capture(tmp_path / "a.pcap")
+    det = f"{__name__}:load_thread_recording_detector"
+    before = (_threads(), _blas() and min(i["num_threads"] for i in _blas().info()))
+    SEEN_THREADS.clear()
+    scan([tmp_path], ScanConfig(workers=1, extractor=EXTRACTOR, detector=det, app_detail=False))
+    assert SEEN_THREADS[-1][0] == 1 and SEEN_THREADS[-1][1] in (1, None)
+    # the limit is lifted afterwards, and a default scan of one file uses every core
+    assert (_threads(), _blas() and min(i["num_threads"] for i in _blas().info())) == before
+    scan([tmp_path], ScanConfig(extractor=EXTRACTOR, detector=det, app_detail=False))
+    assert SEEN_THREADS[-1][0] == before[0] > 1

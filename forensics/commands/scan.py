@@ -29,7 +29,7 @@ def register(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="SUMMARY.json", help="write summary.json (shape in the README)")
     p.add_argument("--alerts", metavar="ALERTS.jsonl", help="write one Elastic Common Schema event per incident")
     p.add_argument("--flows", metavar="FLOWS.parquet|FLOWS.csv", help="write every flow with its prediction")
-    p.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="parallel processes (default: number of CPUs)")
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="parallel processes, each computing on cores/N threads: N bounds the busy cores (default: number of CPUs)")
     p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run the per-file work on this Dask scheduler (files must be at the same path on the workers)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
     p.add_argument("--engine", choices=("numpy", "torch"), default=None,
