@@ -354,12 +354,13 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     udp = first & (proto == 17)
     icmp = first & (((proto == 1) & v4) | ((proto == 58) & v6))
 
-    tcp_off = (_c8(T, 12) >> 4) * 4
+    # a data offset below 5 words is no reason to drop the segment: Argus keys and counts it
+    # like any TCP packet (ports, flags, state; measured: a 0-, 1-, 2-, 3- or 4-word offset joins its
+    # connection and sets RST/FIN/REQ), so the header is taken as 20 bytes
+    tcp_off = np.maximum((_c8(T, 12) >> 4) * 4, 20)
     t_trunc = (tcp & (avail_t < 20)) | (udp & (avail_t < 8)) | (icmp & (avail_t < 4))
-    t_bad = tcp & ~t_trunc & (tcp_off < 20)
     status[t_trunc] = R_TRUNC_T
-    status[t_bad] = R_BAD_T
-    tcp &= ~(t_trunc | t_bad)
+    tcp &= ~t_trunc
     udp &= ~t_trunc
     icmp &= ~t_trunc
 
@@ -662,6 +663,12 @@ def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
             out.update(sport=seg.sport, dport=seg.dport, tcp_flags=seg.flags & 0xFF, tcp_seq=seg.seq,
                        tcp_ack=seg.ack, tcp_win=seg.win)
             out["payload_len"] = max(iplen - hl - off, 0) if iplen else 0
+            return out
+        raw = bytes(seg) if isinstance(seg, (bytes, bytearray)) else None
+        if raw is not None and len(raw) >= 20:  # data offset below 5 words (dpkt refuses it; Argus does not)
+            sport, dport, tseq, tack, _, flags, twin = struct.unpack_from(">HHIIBBH", raw, 0)
+            out.update(sport=sport, dport=dport, tcp_flags=flags, tcp_seq=tseq, tcp_ack=tack, tcp_win=twin)
+            out["payload_len"] = max(iplen - hl - 20, 0) if iplen else 0
             return out
         st = R_TRUNC_T if seg_avail is None or seg_avail < 20 else R_BAD_T
         return {**out, "status": st}

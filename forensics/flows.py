@@ -26,7 +26,9 @@ The model below was measured against ``argus -r X -w Y`` followed by
   ``record start + 5 s + timeout`` (TCP 60 s, ICMP 5 s, ARP 5 s, others 30 s)
   *before* its next packet arrives (Argus scans its queues as packets arrive,
   after looking the packet up).  The next packet then starts a new flow whose
-  direction is decided again.  A TCP SYN after a RST/FIN also starts a new flow.
+  direction is decided again.  A bare TCP SYN (flag byte 0x02) after a RST, or after a
+  FIN from one side only, also starts a new flow; inside the status interval it ends the
+  old record at its own time.
 * **Direction** (who is ``saddr``).  UDP, other IP protocols, ARP, ICMP
   non-echo: the sender of the flow's first packet.  ICMP echo: the request's
   sender (a reply seen alone makes an ``ECR`` flow oriented towards its
@@ -833,21 +835,34 @@ class FlowBuilder:
         ep_change = np.zeros(n, dtype=bool)
         ep_change[1:] = ~newg[1:] & (epoch[1:] != epoch[:-1])
         # forced new Argus flows
-        syn = is_tcp & ((flags & (TH_SYN | TH_ACK)) == TH_SYN)
-        rstfin = (is_tcp & ((flags & (TH_RST | TH_FIN)) != 0)).astype(np.int64) + w["m_rstfin"] * is_m
-        crf = np.cumsum(rstfin)
-        # a SYN re-initialises the flow when a RST/FIN was seen since the previous SYN
-        # (or since the key's first row, which may be a marker carrying that state)
+        # only a bare SYN (flag byte 0x02) re-initialises: measured, after a RST a SYN carrying FIN,
+        # URG, PSH, ECE, ECE+CWR or RST as well joins the old connection's record
+        syn = is_tcp & (flags == TH_SYN)
+        # ... and only after a RST, or a FIN from one side only (measured: once both sides sent
+        # a FIN, a new SYN joins the closed connection's record).  Counted since the previous bare
+        # SYN (or the key's first row, which may be a marker carrying that state as bits 1/2/4)
+        dd = w["d"].astype(np.int64)
+        m_bits = w["m_rstfin"].astype(np.int64) * is_m
+        fin = is_tcp & ((flags & TH_FIN) != 0)
+        c_rst = np.cumsum((is_tcp & ((flags & TH_RST) != 0)).astype(np.int64) + (m_bits & 1))
+        c_f0 = np.cumsum((fin & (dd == 0)).astype(np.int64) + ((m_bits >> 1) & 1))
+        c_f1 = np.cumsum((fin & (dd == 1)).astype(np.int64) + ((m_bits >> 2) & 1))
         syn_idx = np.where(syn | newg, np.arange(n), -1)
         last_syn_or_start = np.maximum.accumulate(syn_idx)
         prev_anchor = np.empty(n, dtype=np.int64)
         prev_anchor[0] = 0
         prev_anchor[1:] = last_syn_or_start[:-1]
-        crf_before = crf - rstfin
-        since = crf_before - crf_before[prev_anchor]
-        tcp_reinit = syn & ~newg & (since > 0)
+        # counts before each row (cumsum minus the row's own contribution), since its anchor
+        own_rst = c_rst - np.r_[0, c_rst[:-1]]
+        own_f0 = c_f0 - np.r_[0, c_f0[:-1]]
+        own_f1 = c_f1 - np.r_[0, c_f1[:-1]]
+        b_rst, b_f0, b_f1 = c_rst - own_rst, c_f0 - own_f0, c_f1 - own_f1
+        s_rst = b_rst - b_rst[prev_anchor]
+        s_fin = (b_f0 - b_f0[prev_anchor] > 0).astype(np.int64) + (b_f1 - b_f1[prev_anchor] > 0)
+        tcp_reinit = syn & ~newg & ((s_rst > 0) | (s_fin == 1))
+        del syn, syn_idx, prev_anchor, own_rst, own_f0, own_f1, s_rst, s_fin, m_bits, fin
         flow_force = newg | ep_change | tcp_reinit | run_start
-        del syn, rstfin, syn_idx, prev_anchor, since, tcp_reinit, ep_change
+        del ep_change
         # markers continue the carried flow and record; the packet after a marker is not forced
         # unless one of the rules above says so
         rec_start = self._split_records(ts, flow_force, newg, is_m)
@@ -903,6 +918,17 @@ class FlowBuilder:
         # ----- per-record aggregates
         rec_first = rs_idx
         rec_last_ts = np.maximum.reduceat(ts_last, rec_first)
+        # a bare SYN re-initialising the connection inside the status interval ends the old
+        # record at its own time (measured: the RST/FIN record's last time is the new SYN's, for
+        # SYNs 0.2-4.95 s later; one 6 s later leaves it, the 5 s rule closed it first).  Only
+        # when the SYN keeps the orientation (Argus keeps one flow; a SYN from the other side
+        # re-orients it, which this model does as a new flow)
+        stretch = np.flatnonzero(tcp_reinit & rec_start & ~is_m & (ts - prev_rec_start_ts < self._S))
+        if len(stretch):
+            prev_rec = rec_id[stretch] - 1
+            same = orient[stretch] == orient[rec_first[prev_rec]]
+            np.maximum.at(rec_last_ts, prev_rec[same], ts[stretch[same]])
+        del stretch, tcp_reinit
         # ICMP errors stretch the current record of the flow they quote (measured: only while
         # that record is younger than the status interval; no packet is counted)
         g_rid = g_ts = None
@@ -993,10 +1019,12 @@ class FlowBuilder:
         mk["m_tag"] = tag[cr]
         mk["m_epoch"] = epoch[cr]
         mk["m_kid"] = kid[cr]
-        # carried TCP state: a RST/FIN seen since the last SYN of the flow
+        # carried TCP state since the last bare SYN of the flow: bit 1 a RST, bits 2/4 a FIN from
+        # the 'lo'/'hi' endpoint
         last_anchor = last_syn_or_start[cr]
-        rf_after = crf[cr] - crf_before[last_anchor]
-        mk["m_rstfin"] = (rf_after > 0).astype(np.int64)
+        mk["m_rstfin"] = (((c_rst[cr] - b_rst[last_anchor]) > 0).astype(np.int64)
+                          | (((c_f0[cr] - b_f0[last_anchor]) > 0).astype(np.int64) << 1)
+                          | (((c_f1[cr] - b_f1[last_anchor]) > 0).astype(np.int64) << 2))
         mk["m_pstart"] = np.where(rec_src_first[cr_rec] < big, rec_src_first[cr_rec], 0)
         mk["m_cont"] = rec_cont[cr_rec].astype(np.int64)
         mk["m_sub"] = sub_eff[cr]
