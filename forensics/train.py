@@ -689,13 +689,36 @@ def _torch_predictor(model, mean, std):
     return f
 
 
-def evaluate_models(predictors: dict, test: Encoded, balanced: Encoded | None) -> dict:
+def refine_runs(runs: list[Run], enc: Encoded, p_flow: np.ndarray) -> np.ndarray:
+    """Per-flow category probabilities of ``enc``'s flows (runs in order) after the
+    capture-level DoS -> DDoS refinement (:func:`forensics.ddos.refine`), run by run, as
+    :meth:`forensics.detect.Detector.predict` applies it to a scanned capture."""
+    from forensics.ddos import refine
+
+    out = p_flow
+    for i, r in enumerate(runs):
+        rows = np.flatnonzero(enc.run == i)
+        if len(rows):
+            p, changed = refine(r.flows, p_flow[rows], CATEGORIES)
+            if changed.any():
+                out = out.copy() if out is p_flow else out
+                out[rows] = p
+    return out
+
+
+def evaluate_models(predictors: dict, test: Encoded, balanced: Encoded | None, test_runs: list[Run] | None = None) -> dict:
     """Tables for every predictor (name -> f(x) -> (p_cat, p_sub, pred_sub|None)) on the
-    imbalanced per-flow test set and on its balanced version."""
+    imbalanced per-flow test set and on its balanced version.  With ``test_runs`` (the runs
+    ``test`` was encoded from) every predictor's per-flow probabilities go through the
+    capture-level DoS -> DDoS refinement first; the balanced set (SMOTE rows, no capture
+    behind them) is scored on the model's own outputs."""
     out = {}
     for name, f in predictors.items():
         pc, ps, psub = f(test.x)
-        res = {"imbalanced": evaluate_probs(test.y_cat, test.y_sub, pc[test.inverse], ps[test.inverse],
+        p_flow = pc[test.inverse]
+        if test_runs is not None:
+            p_flow = refine_runs(test_runs, test, p_flow)
+        res = {"imbalanced": evaluate_probs(test.y_cat, test.y_sub, p_flow, ps[test.inverse],
                                             None if psub is None else psub[test.inverse])}
         if balanced is not None and len(balanced.y_cat):
             pc, ps, psub = f(balanced.x)
@@ -730,10 +753,10 @@ def run_evaluation(model, mean, std, runs: dict, cfg: TrainConfig, baselines: bo
             timings[kind] = round(time.perf_counter() - t0, 1)
             predictors[kind] = b.predict_arrays
     log("evaluating on held-out runs")
-    tables = evaluate_models(predictors, test, balanced)
-    # per-host verdicts of the CNN-LSTM
+    tables = evaluate_models(predictors, test, balanced, test_runs)
+    # per-host verdicts of the CNN-LSTM (refined like a scan's)
     pc, _ = predict_arrays(model, test.x, mean, std)
-    pred = pc.argmax(1)[test.inverse]
+    pred = refine_runs(test_runs, test, pc[test.inverse]).argmax(1)
     hosts = []
     for i, r in enumerate(test_runs):
         if r.truth is not None:

@@ -355,3 +355,32 @@ def test_numpy_engine_refuses_wrong_weights(model_dir, tmp_path):
     for engine in ENGINES:
         with pytest.raises(ModelError, match="cannot load weights"):
             load_detector(d, engine=engine)
+
+
+def test_predict_applies_the_ddos_refinement_to_flows_it_changes(det, flows, monkeypatch):
+    import forensics.detect as detect
+
+    base = det.predict(flows)
+    w, pc, _ = det.predict_proba(flows)
+    p_flow = pc[w.inverse]
+    calls = []
+
+    def fake_refine(f, p, categories):  # the first three flows: DoS and DDoS swapped
+        calls.append(len(f))
+        q = np.array(p, copy=True)
+        i, j = list(categories).index("DoS"), list(categories).index("DDoS")
+        q[:3, [i, j]] = p[:3, [j, i]]
+        changed = np.zeros(len(p), bool)
+        changed[:3] = True
+        return q, changed
+
+    monkeypatch.setattr(detect, "refine", fake_refine)
+    out = det.predict(flows)
+    assert calls == [len(flows)]
+    cats = list(det.categories)
+    q = p_flow[:3].copy()
+    q[:, [cats.index("DoS"), cats.index("DDoS")]] = p_flow[:3, [cats.index("DDoS"), cats.index("DoS")]]
+    assert list(out["pred_category"][:3]) == [cats[k] for k in q.argmax(1)]
+    assert np.allclose(out["confidence"][:3], q.max(1), atol=1e-6)
+    assert all(e.startswith(detect.DDOS_EVIDENCE) for e in out["evidence"][:3])
+    assert out.iloc[3:].equals(base.iloc[3:])
