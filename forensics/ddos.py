@@ -13,8 +13,8 @@ This stage looks at the whole capture instead.  A flow the detector calls **DoS*
 least ``NEAR_FLOWS`` flows and that sender sends at least ``MIN_FLOWS`` flood flows (DoS or
 DDoS) to the victim in the capture.
 
-*Who sends* is the **Ethernet source MAC** of the attacker's side of the flow (``smac``, or
-``dmac`` when :func:`forensics.attribution.blame` turns the flow round), not the IP source:
+*Who sends* is the **Ethernet source MAC** of the side facing the victim (``smac``, or ``dmac``
+when :func:`forensics.attribution.blame` names the flow's source as the victim), not the IP source:
 floods forge their source addresses, and one bot sending from its own address and a forged
 one at once is still one sender (``lab-out/mixed/run24``: atk2 floods ``10.77.0.21`` from
 ``10.77.0.202`` and as ``10.77.0.183``; keyed by IP address this rule turned 7,205 correct DoS
@@ -50,8 +50,10 @@ def concurrent_flood(flows: pd.DataFrame, category) -> np.ndarray:
     flood = np.flatnonzero((cat == "DoS") | (cat == "DDoS"))
     att = flows.iloc[flood]
     attacker, victim = blame_frame(att.assign(pred_category=cat[flood]))
-    from_src = attacker == att["saddr"].astype(str).to_numpy()
-    sender = np.where(from_src, att["smac"].astype(str).to_numpy(), att["dmac"].astype(str).to_numpy())
+    # the victim is one end of the flow, the sender's frames come from the other end
+    # (the attacker's address may be a traced host's rather than an end of the flow)
+    to_dst = victim == att["daddr"].astype(str).to_numpy()
+    sender = np.where(to_dst, att["smac"].astype(str).to_numpy(), att["dmac"].astype(str).to_numpy())
     known = (sender != "") & (sender != "nan") & (sender != "None")
     if not known.any():
         return out
