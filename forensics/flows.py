@@ -464,6 +464,8 @@ _ACC_DTYPES = {
     "stime": _I64, "ltime": _I64, "pkts": _I64, "bytes": _I64, "spkts": _I64, "sbytes": _I64, "flags": _I16,
     "nonsyn": _I8, "epoch": _I32, "seq": _I64, "gidx": _I64,
     "itype": _I16, "icode": _I16, "eth": _I8, "first_flags": _I16, "umap": _I8,
+    # MACs of the row's first packet, oriented to the row (48-bit values; -1: no Ethernet header)
+    "smac": _I64, "dmac": _I64,
     # closed records' duration statistics and direction spans (NaN: none yet)
     "nrec": _F64, "dsum": _F64, "dmin": _F64, "dmax": _F64, "dsq": _F64,
     "s_first": _F64, "s_last": _F64, "d_first": _F64, "d_last": _F64,
@@ -473,7 +475,8 @@ _ACC_DTYPES = {
 _REC_COLS = ("nrec", "dsum", "dmin", "dmax", "dsq", "s_first", "s_last", "d_first", "d_last")
 _FOLD_COLS = ("sn", "smean", "ssd", "ssum")
 _PKT_COLS = ("stime", "ltime", "pkts", "bytes", "spkts", "sbytes", "flags", "nonsyn", "epoch", "seq", "gidx",
-             "itype", "icode", "eth", "first_flags", "umap")
+             "itype", "icode", "eth", "first_flags", "umap", "smac", "dmac")
+_FILL = {"smac": -1, "dmac": -1}  # empty value of a column when a row is inserted without it (else 0 / NaN)
 
 
 def _nan0(v):
@@ -522,7 +525,7 @@ class _RowStore:
         for c, t in _ACC_DTYPES.items():
             v = new.get(c)
             if v is None:
-                v = np.full(len(rids), np.nan if c in _REC_COLS else 0, dtype=t)
+                v = np.full(len(rids), np.nan if c in _REC_COLS else _FILL.get(c, 0), dtype=t)
             self.cols[c] = put(self.cols[c], np.asarray(v).astype(t, copy=False), self.cols[c].dtype)
 
     def _ensure(self, rids):
@@ -543,6 +546,10 @@ class _RowStore:
         if hit.any():
             p = pos[hit]
             C = self.cols
+            if "smac" in agg:  # a row keeps its first packet's MACs (a row made by an ICMP error alone has none yet)
+                empty = C["pkts"][p] == 0
+                for c in ("smac", "dmac"):
+                    C[c][p] = np.where(empty, agg[c][hit], C[c][p])
             for c, f in (("stime", np.minimum), ("ltime", np.maximum), ("nonsyn", np.maximum), ("seq", np.minimum),
                          ("gidx", np.minimum), ("eth", np.minimum), ("umap", np.maximum)):
                 C[c][p] = f(C[c][p], agg[c][hit].astype(C[c].dtype, copy=False))
@@ -551,7 +558,7 @@ class _RowStore:
             C["flags"][p] |= agg["flags"][hit].astype(C["flags"].dtype)
         if not hit.all():
             m = ~hit
-            self._insert(rids[m], pos[m], {c: agg[c][m] for c in _PKT_COLS})
+            self._insert(rids[m], pos[m], {c: agg[c][m] for c in _PKT_COLS if c in agg})
 
     def bump(self, rids, ltime):
         """ICMP errors stretching rows' records (``rids`` sorted unique)."""
@@ -676,7 +683,9 @@ class FlowBuilder:
         if len(w["ts"]):
             box = [w]
             del w  # _process owns the work table (and frees its columns as it replaces them)
-            self._commit(*self._process(box, mapped))
+            res = self._process(box, mapped)
+            _first_macs(res[0][1], table)
+            self._commit(*res)
         self._prune_ticks()
         return self._flush(final=False)
 
@@ -1219,7 +1228,36 @@ def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag,
         "first_flags": flags[first],
         "umap": np.zeros(len(b), dtype=np.int64),
     }
+    # whether the row's first packet in the file (the one whose MACs Argus keeps) was sent by the
+    # row's source: its MACs are looked up by file index afterwards (_first_macs)
+    # (the row's first packet in work order, unless sub-flow runs were reordered: fixed up below)
+    data["first_src"] = src[b]
+    off = np.flatnonzero(gidx[first] != data["gidx"])
+    if len(off):
+        g = gidx[o]
+        at_first = g == np.repeat(data["gidx"], data["pkts"])
+        data["first_src"][off] = np.add.reduceat(src & at_first, b)[off]
     return r[b], data
+
+
+def _first_macs(data: dict, table: PacketTable) -> None:
+    """``smac``/``dmac`` of each row from its first packet (``data["gidx"]``, a file index in
+    ``table``), oriented to the row (``data["first_src"]``); -1 where that packet's link layer is
+    not Ethernet.  Measured with ``argus -m`` + racluster: an Argus flow keeps the MACs of its
+    first frame (swapped when that frame came from the flow's destination, e.g. a first SYN/ACK)
+    for all its status records, and racluster keeps the first record's MACs when it merges
+    records whose MACs differ (later sub-flows, a flow restarted after its timeout)."""
+    if not data:
+        return
+    idx = table.columns["index"]
+    pos = np.clip(np.searchsorted(idx, data["gidx"]), 0, max(len(idx) - 1, 0))
+    c = table.columns
+    s = c["src_mac"][pos].astype(np.int64)
+    d = c["dst_mac"][pos].astype(np.int64)
+    fwd = data.pop("first_src") > 0
+    none = (c["linktype"][pos] != 1) | (idx[pos] != data["gidx"])
+    data["smac"] = np.where(none, -1, np.where(fwd, s, d))
+    data["dmac"] = np.where(none, -1, np.where(fwd, d, s))
 
 
 def _stat_fold(n, mean, sd, ssum, rid_of, order_key, rid, dur_us):
@@ -1530,11 +1568,28 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
         "rate": rate,
         "srate": srate,
         "drate": drate,
-        "smac": _coded_str_column([""], np.zeros(n, dtype=np.int64)),  # BoT-IoT leaves the MAC fields empty
-        "dmac": _coded_str_column([""], np.zeros(n, dtype=np.int64)),
+        "smac": _mac_column(acc["smac"].to_numpy()),
+        "dmac": _mac_column(acc["dmac"].to_numpy()),
         "proto_num": proto,
     })
     return out.reset_index(drop=True)
+
+
+def mac_to_str(v: int) -> str:
+    """A 48-bit MAC as ra prints it (``argus -m``, racluster ``-n``): six two-digit lower-case hex
+    bytes, ``Broadcast`` for ff:ff:ff:ff:ff:ff, empty for -1 (no Ethernet header)."""
+    if v < 0:
+        return ""
+    if v == 0xFFFF_FFFF_FFFF:
+        return "Broadcast"
+    h = f"{v:012x}"
+    return ":".join((h[0:2], h[2:4], h[4:6], h[6:8], h[8:10], h[10:12]))
+
+
+def _mac_column(values: np.ndarray):
+    """The smac/dmac column: each distinct MAC rendered once."""
+    codes, uniq = pd.factorize(np.asarray(values, dtype=np.int64))
+    return _coded_str_column([mac_to_str(int(v)) for v in uniq], codes)
 
 
 def _has_non_syn(acc: pd.DataFrame) -> np.ndarray:

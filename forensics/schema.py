@@ -68,8 +68,9 @@ COLUMNS: tuple[Column, ...] = (
     _C("dur", "float64", "s", "ltime - stime", "botiot"),
     _C("mean", "float64", "s", "mean duration of the merged Argus records (5 s status records)", "botiot"),
     _C("stddev", "float64", "s", "population standard deviation of the merged records' durations", "botiot"),
-    _C("smac", "string", "", "source MAC (empty, as in BoT-IoT)", "botiot"),
-    _C("dmac", "string", "", "destination MAC (empty, as in BoT-IoT)", "botiot"),
+    _C("smac", "string", "", "source MAC of the flow's first frame, as argus -m + racluster print it "
+       "(aa:bb:cc:00:11:22, 'Broadcast'); empty without an Ethernet header (BoT-IoT's are empty)", "botiot"),
+    _C("dmac", "string", "", "destination MAC of the flow's first frame, like smac", "botiot"),
     _C("sum", "float64", "s", "sum of the merged records' durations", "botiot"),
     _C("min", "float64", "s", "shortest merged record duration", "botiot"),
     _C("max", "float64", "s", "longest merged record duration", "botiot"),

@@ -601,7 +601,8 @@ def host_verdicts(run: Run, pred_cat: np.ndarray, min_fraction: float = 0.5) -> 
 
     Blame: ``forensics.attribution.blame`` (the rule the report uses): Theft on
     the destination, other attacks on the source unless the source sent nothing or is
-    the server end of a flood flow (Argus's SYN-ACK direction), then re-blamed on the other end when that end has
+    the server end of a flood flow (Argus's SYN-ACK direction), floods with forged sources on the host their
+    frames' MAC is bound to, then re-blamed on the other end when that end has
     more blamed attack flows.  A host is called an attacker when at least ``min_fraction`` of its
     flows are attack flows blamed on it; its categories are those of its blamed
     flows.  Verdict ok: a normal host is not called an attacker; an attacker's
@@ -617,7 +618,8 @@ def host_verdicts(run: Run, pred_cat: np.ndarray, min_fraction: float = 0.5) -> 
     attack = pc != "Normal"
     blame = np.full(len(df), "", dtype=object)
     if attack.any():
-        blame[attack] = attribution.blame_frame(df[attack].assign(pred_category=pc[attack]))[0]
+        hosts_by_mac = attribution.mac_hosts(df.assign(pred_category=pc))
+        blame[attack] = attribution.blame_frame(df[attack].assign(pred_category=pc[attack]), hosts=hosts_by_mac)[0]
     hosts = truth.get("hosts") or {}
     truth_cats: dict[str, set] = {}
     for a in truth.get("attacks", []):
@@ -627,7 +629,7 @@ def host_verdicts(run: Run, pred_cat: np.ndarray, min_fraction: float = 0.5) -> 
     ok = True
     for name, h in sorted(hosts.items()):
         ip = h.get("ip")
-        involved = (saddr == ip) | (daddr == ip)
+        involved = (saddr == ip) | (daddr == ip) | (blame == ip)  # (forged floods traced to it by MAC too)
         n_all = int(involved.sum())
         att = attack & (blame == ip)
         n_att = int(att.sum())

@@ -47,6 +47,33 @@ def argus_flows(capture, workdir=None) -> pd.DataFrame:
     return df
 
 
+def argus_macs(capture, workdir=None) -> pd.DataFrame:
+    """racluster's key and MAC columns for a capture read with ``argus -m`` (MAC addresses kept)."""
+    cols = KEY + ["smac", "dmac"]
+    with tempfile.TemporaryDirectory(dir=workdir) as td:
+        out = Path(td) / "out.argus"
+        subprocess.run(["argus", "-m", "-r", str(capture), "-w", str(out)], check=True, capture_output=True)
+        if not out.exists():
+            return pd.DataFrame(columns=cols)
+        res = subprocess.run(["racluster", "-r", str(out), "-n", "-u", "-c", ",", "-s", ",".join(cols)],
+                             check=True, capture_output=True, text=True)
+    if not res.stdout.strip():
+        return pd.DataFrame(columns=cols)
+    df = pd.read_csv(io.StringIO(res.stdout), dtype=str, keep_default_na=False)
+    df.columns = cols
+    return df
+
+
+def compare_macs(ours: pd.DataFrame, ref: pd.DataFrame) -> dict:
+    """racluster rows (``argus_macs``) matched to ours by key: how many have equal smac and dmac."""
+    cols = KEY + ["smac", "dmac"]
+    ours = ours[cols].astype(str).drop_duplicates(KEY)
+    m = ref[cols].drop_duplicates(KEY).merge(ours, on=KEY, how="left", suffixes=("_r", "_o"), indicator=True)
+    found = (m["_merge"] == "both").to_numpy()
+    same = found & (m["smac_r"] == m["smac_o"]).to_numpy() & (m["dmac_r"] == m["dmac_o"]).to_numpy()
+    return {"ref_rows": len(m), "found": int(found.sum()), "equal": int(same.sum()), "bad_rows": m[found & ~same]}
+
+
 def _close(a: np.ndarray, b: np.ndarray, rel: float, absolute: float) -> np.ndarray:
     return np.abs(a - b) <= np.maximum(rel * np.maximum(np.abs(a), np.abs(b)), absolute)
 

@@ -469,6 +469,60 @@ SCENARIOS = {
 }
 
 
+def sc_macs():
+    """MAC addresses as ``argus -m`` + racluster report them (measured): each flow keeps the MACs of
+    its first frame, oriented to the flow (a first SYN/ACK from the server gives smac = the frame's
+    destination); later frames with other MACs (replies, later status records, later sub-flows, a
+    flow restarted after its timeout) change nothing; ff:ff:ff:ff:ff:ff prints ``Broadcast``,
+    everything else as six zero-padded hex bytes."""
+    a, b = bytes.fromhex("02000000000a"), bytes.fromhex("0a0b0c0d0e0f")
+    x, y, z = bytes.fromhex("aabbccddeeff"), bytes.fromhex("123456789abc"), bytes.fromhex("021122334455")
+    zero, bcast, mcast, mcast6 = b"\0" * 6, b"\xff" * 6, bytes.fromhex("01005e000016"), bytes.fromhex("333300000001")
+
+    def e(frame, src, dst):
+        f = dpkt.ethernet.Ethernet(frame)
+        f.src, f.dst = src, dst
+        return bytes(f)
+
+    def dns(t, ident, src, dst, port):
+        return (t, e(udp4("10.0.0.1", port, "10.0.0.53", 53, data=struct.pack("!H", ident) + b"q"), src, dst))
+
+    t = T0
+    p = [
+        (t, e(udp4("10.0.0.1", 1001, "10.0.0.2", 2001), a, b)),  # reply from other MACs
+        (t + 0.1, e(udp4("10.0.0.2", 2001, "10.0.0.1", 1001), x, y)),
+        (t + 0.2, e(udp4("10.0.0.1", 1002, "10.0.0.2", 2002), a, b)),  # source MAC changes in the record
+        (t + 0.3, e(udp4("10.0.0.1", 1002, "10.0.0.2", 2002), x, y)),
+        (t + 0.4, e(udp4("10.0.0.1", 1003, "10.0.0.2", 2003), a, b)),  # ... in later status records
+        (t + 7.4, e(udp4("10.0.0.1", 1003, "10.0.0.2", 2003), x, y)),
+        (t + 13.4, e(udp4("10.0.0.1", 1003, "10.0.0.2", 2003), a, b)),
+        (t + 0.5, e(udp4("10.0.0.1", 1004, "10.0.0.255", 2004), zero, bcast)),
+        (t + 0.6, e(udp4("10.0.0.1", 1005, "224.0.0.22", 2005), b, mcast)),
+        (t + 0.7, e(udp4("10.0.0.1", 1006, "10.0.0.3", 2006), mcast6, x)),
+        (t + 0.8, e(tcp4("10.0.0.2", 80, "10.0.0.1", 40000, dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK), x, y)),
+        (t + 0.9, e(tcp4("10.0.0.1", 40000, "10.0.0.2", 80, dpkt.tcp.TH_ACK), a, b)),
+        (t + 1.0, e(udp4("10.0.0.1", 1007, "10.0.0.2", 2007), a, b)),  # a later record with replies only
+        (t + 7.0, e(udp4("10.0.0.2", 2007, "10.0.0.1", 1007), x, y)),
+        (t + 1.3, e(icmp4("10.0.0.1", "10.0.0.2", 8, 0, echo(5, 1)), a, b)),
+        (t + 1.35, e(icmp4("10.0.0.2", "10.0.0.1", 0, 0, echo(5, 1)), b, a)),
+        (t + 1.4, arp(1, a, "10.0.0.1", zero, "10.0.0.2")),
+        (t + 1.45, arp(2, b, "10.0.0.2", a, "10.0.0.1")),
+        # DNS sub-flows (one Argus flow per id, one racluster row): the first one's MACs
+        dns(t + 2.0, 1, a, b, 3333), dns(t + 2.1, 2, x, y, 3333), dns(t + 2.2, 3, z, b, 3333),
+        dns(t + 2.5, 1, x, y, 3334), dns(t + 3.5, 2, a, b, 3334), dns(t + 4.5, 1, x, y, 3334),
+        # ICMP echo sub-flows (sequence numbers), interleaved
+        (t + 3.0, e(icmp4("10.0.0.1", "10.0.0.2", 8, 0, echo(9, 1)), a, b)),
+        (t + 4.0, e(icmp4("10.0.0.1", "10.0.0.2", 8, 0, echo(9, 2)), x, y)),
+        (t + 4.5, e(icmp4("10.0.0.1", "10.0.0.2", 8, 0, echo(9, 1)), a, b)),
+        # a UDP flow restarted after its timeout (the clock driven by other traffic)
+        (t + 2.0, e(udp4("10.0.0.1", 4444, "10.0.0.2", 5555), a, b)),
+        (t + 82.5, e(udp4("10.0.0.1", 4444, "10.0.0.2", 5555), x, y)),
+    ]
+    p += [(t + 2.5 + k, e(udp4("10.0.0.7", 6000, "10.0.0.8", 7000), z, z)) for k in range(80)]
+    p.sort(key=lambda r: r[0])
+    return p
+
+
 def write_pcap(path, packets) -> Path:
     path = Path(path)
     with open(path, "wb") as fh:

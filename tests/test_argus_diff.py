@@ -54,6 +54,25 @@ def test_generated_against_argus(generated, name):
     assert res["stddev_within_1e-6"] >= res["matched"] - (2 if name == "udp" else 0)
 
 
+@needs_argus
+def test_macs_against_argus_m(generated, tmp_path):
+    """smac/dmac against ``argus -m`` + racluster on every generated capture and on
+    ``flowgen.sc_macs`` (first frame's MACs, oriented; sub-flows; restarts; Broadcast; zero
+    padding), whole and in small chunks: every racluster row found by key has the same MACs."""
+    caps = dict(generated)
+    caps["macs"] = flowgen.write_pcap(tmp_path / "macs.pcap", flowgen.sc_macs())
+    total = 0
+    for name, cap in sorted(caps.items()):
+        ref = argus_ref.argus_macs(cap)
+        for chunk in (1_000_000, 7):
+            res = argus_ref.compare_macs(argus_ref.ours_for(cap, chunk_packets=chunk), ref)
+            assert res["found"] == res["ref_rows"] or name == "udp", (name, res["found"], res["ref_rows"])
+            assert res["equal"] == res["found"], (name, chunk, res["bad_rows"].head().to_string())
+        total += res["equal"]
+        print(f"\n{name}: {res['equal']}/{res['ref_rows']} racluster rows with equal smac/dmac")
+    assert total > 500
+
+
 def _corpus_sample(n=None, seed=7):
     import os
 

@@ -233,6 +233,39 @@ def test_row_store_merges_in_place():
     assert s.rid.tolist() == [3 << 24, 5 << 24] and s.take([1])["kid"].tolist() == [5]
 
 
+def _macs_by_key(df):
+    return {(r.proto, r.saddr, r.sport, r.daddr, r.dport): (r.smac, r.dmac) for r in df.itertuples()}
+
+
+@pytest.mark.parametrize("chunk", [1_000_000, 5])
+def test_macs_first_frame_oriented(tmp_path, chunk):
+    """smac/dmac as ``argus -m`` + racluster print them (measured; tests/test_argus_diff.py compares
+    with argus itself): the first frame's MACs, oriented to the flow, zero-padded, ``Broadcast``."""
+    cap = flowgen.write_pcap(tmp_path / "macs.pcap", flowgen.sc_macs())
+    df, _ = extract_flows(cap, chunk_packets=chunk)
+    got = _macs_by_key(df)
+    a, b, x, y = "02:00:00:00:00:0a", "0a:0b:0c:0d:0e:0f", "aa:bb:cc:dd:ee:ff", "12:34:56:78:9a:bc"
+    assert got[("udp", "10.0.0.1", "1001", "10.0.0.2", "2001")] == (a, b)  # replies from other MACs
+    assert got[("udp", "10.0.0.1", "1003", "10.0.0.2", "2003")] == (a, b)  # later records' MACs ignored
+    assert got[("udp", "10.0.0.1", "1004", "10.0.0.255", "2004")] == ("00:00:00:00:00:00", "Broadcast")
+    assert got[("udp", "10.0.0.1", "1005", "224.0.0.22", "2005")] == (b, "01:00:5e:00:00:16")
+    assert got[("tcp", "10.0.0.1", "40000", "10.0.0.2", "80")] == (y, x)  # first frame a SYN/ACK to the source
+    assert got[("arp", "10.0.0.1", "", "10.0.0.2", "")] == (a, "Broadcast")
+    assert got[("udp", "10.0.0.1", "3334", "10.0.0.53", "53")] == (x, y)  # first DNS sub-flow's
+    assert got[("udp", "10.0.0.1", "4444", "10.0.0.2", "5555")] == (a, b)  # restarted flow: the first one's
+
+
+def test_macs_empty_without_ethernet(tmp_path):
+    """No MAC in the link layer (raw IP): smac/dmac empty, as argus -m prints them."""
+    import pcapgen
+
+    frame = bytes(flowgen.ip4("10.0.0.1", "10.0.0.2", 17, flowgen.dpkt.udp.UDP(sport=1, dport=2, ulen=9, data=b"x")))
+    cap = tmp_path / "raw.pcap"
+    cap.write_bytes(pcapgen.pcap_bytes([(T0 * 10**9, frame)], linktype=101))
+    df, _ = extract_flows(cap)
+    assert len(df) == 1 and (df.smac.iloc[0], df.dmac.iloc[0]) == ("", "")
+
+
 def test_accounting_and_columns(generated):
     from forensics import schema
 

@@ -6,7 +6,9 @@ more than ``config.incident_gap`` seconds.  The attacker of a flow follows the
 one blame rule of ``forensics.attribution`` (also used by the detector's per-host
 evaluation): Theft is blamed on its destination, any other attack on its source
 unless the source sent nothing or is the server end (service port) of a flood flow
-(Argus's SYN-ACK direction), and a flow whose other
+(Argus's SYN-ACK direction), a DDoS/DoS flow with a forged source address on the host
+its frames' MAC is bound to (the binding is built from the capture's ARP and Normal flows;
+such incidents say so in their evidence: "frames sent by MAC ... = host"), and a flow whose other
 end has more blamed attack flows is re-blamed on that end.  An
 incident's confidence is the mean confidence of its flows; its evidence is the
 detector's explanations ranked by how many flows carry them.
@@ -26,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from forensics import __version__
-from forensics.attribution import blame_frame
+from forensics.attribution import blame_frame, mac_hosts
 
 CATEGORY_ORDER = ("DDoS", "DoS", "Reconnaissance", "Theft", "Normal")
 ROLE_ORDER = {"attacker": 0, "victim": 1, "normal": 2}
@@ -105,6 +107,7 @@ class Incident:
     app_detail: dict = field(default_factory=dict)  # {"http": [...], "dns": [...], "mqtt": [...], "note": str}
     per_victim: dict = field(default_factory=dict)  # victim ip -> {"flows": N, "packets": N, "bytes": N}
     flow_keys: frozenset | None = None  # endpoint pairs of its flows (None when too many to keep)
+    traced_macs: dict = field(default_factory=dict)  # MAC -> flows with forged sources traced to the attacker through it
 
     def summary(self) -> dict:
         return {
@@ -319,7 +322,7 @@ def _flow(row) -> Flow:
 
 # what incidents read of an attack flow (blame_frame uses spkts/dpkts when present)
 INCIDENT_COLUMNS = ("capture", "stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "state", "pkts", "bytes",
-                    "spkts", "dpkts", "pred_category", "pred_subcategory", "confidence", "evidence")
+                    "spkts", "dpkts", "smac", "dmac", "pred_category", "pred_subcategory", "confidence", "evidence")
 
 
 def _sorted_codes(values) -> np.ndarray:
@@ -335,7 +338,11 @@ def _incidents(flows, config) -> list[Incident]:
     att = flows.loc[flows["pred_attack"].to_numpy(dtype=bool), keep]
     att["pred_category"] = att["pred_category"].astype(str)
     att["pred_subcategory"] = att["pred_subcategory"].astype(str)
-    att["_attacker"], att["_victim"] = blame(att)
+    hosts = None
+    if "smac" in flows.columns and "dmac" in flows.columns:
+        hosts = mac_hosts(flows[[c for c in ("capture", "saddr", "daddr", "smac", "dmac", "proto", "pred_category")
+                                 if c in flows.columns]])
+    att["_attacker"], att["_victim"], att["_via_mac"] = blame(att, hosts)
     # stable, input-order independent ordering: attacker, category, subcategory, stime, ltime, victim, capture
     who, cat_c, sub_c = (_sorted_codes(att[c]) for c in ("_attacker", "pred_category", "pred_subcategory"))
     order = np.lexsort((_sorted_codes(att["capture"]), _sorted_codes(att["_victim"]), att["ltime"].to_numpy(dtype=float),
@@ -363,7 +370,13 @@ def _incidents(flows, config) -> list[Incident]:
             total = len(part)
             evidence = [
                 f"{total} flow{'s' if total != 1 else ''} classified {cat}/{sub}, mean confidence {part['confidence'].mean():.2f}"
-            ] + [f"{e} ({n} flow{'s' if n != 1 else ''})" for e, n in sorted(ev.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]
+            ]
+            via = part["_via_mac"].astype(str)
+            traced = {str(k): int(v) for k, v in via[via != ""].value_counts().items()}
+            for mac, n in sorted(traced.items(), key=lambda kv: (-kv[1], kv[0])):
+                evidence.append(f"{n} flow{'s' if n != 1 else ''} with forged source addresses; "
+                                f"frames sent by MAC {mac} = {attacker}")
+            evidence += [f"{e} ({n} flow{'s' if n != 1 else ''})" for e, n in sorted(ev.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]
             pv = part.groupby("_victim", sort=False).agg(flows=("pkts", "size"), packets=("pkts", "sum"), bytes=("bytes", "sum"))
             per_victim = {str(ip): {k: int(v) for k, v in row.items()} for ip, row in pv.iterrows()}
             # biggest first (bytes, then packets, descending), then earliest; stable like a mergesort
@@ -388,6 +401,7 @@ def _incidents(flows, config) -> list[Incident]:
                     top_flows=[_flow(r) for r in top.itertuples(index=False)],
                     per_victim=per_victim,
                     flow_keys=_flow_keys(part) if total <= MAX_FLOW_KEYS else None,
+                    traced_macs=traced,
                 )
             )
     out.sort(key=lambda i: (i.start, ip_sort_key(i.attacker), i.category, i.subcategory))
@@ -396,9 +410,10 @@ def _incidents(flows, config) -> list[Incident]:
     return out
 
 
-def blame(att) -> tuple:
-    """(attacker, victim) of each attack flow: :func:`forensics.attribution.blame`."""
-    return blame_frame(att)
+def blame(att, hosts=None) -> tuple:
+    """(attacker, victim, MAC it was traced through or "") of each attack flow:
+    :func:`forensics.attribution.blame` (``hosts``: :func:`forensics.attribution.mac_hosts`)."""
+    return blame_frame(att, hosts=hosts, with_mac=True)
 
 
 def endpoint_key(a, pa, b, pb) -> frozenset:

@@ -163,6 +163,10 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
                 f"{inc.confidence:.2f}",
             )
         console.print(t)
+        for inc in report.incidents:
+            if inc.traced_macs:  # (Text: capture strings are never read as markup)
+                console.print(Text(f"#{inc.id}: forged source addresses; frames sent by MAC "
+                                   f"{', '.join(inc.traced_macs)} = {inc.attacker}"))
 
         involved = [h for h in report.hosts if h.role != "normal"]
         t = Table(title="Hosts in incidents", title_justify="left", show_edge=False)

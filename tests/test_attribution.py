@@ -1,0 +1,183 @@
+"""The MAC binding and the forged-flood step of forensics.attribution (step 3 of its docstring)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from forensics.attribution import blame_frame, bound_hosts, mac_hosts  # noqa: E402
+
+BOT, BOT_MAC = "10.77.0.201", "02:1a:0a:4d:00:c9"
+CAM, CAM_MAC = "10.77.0.20", "02:1a:0a:4d:00:14"
+BROKER, BROKER_MAC = "10.77.0.10", "02:1a:0a:4d:00:0a"
+GW, GW_MAC = "10.77.0.1", "02:1a:0a:4d:00:01"
+COLS = ["capture", "saddr", "sport", "daddr", "dport", "proto", "smac", "dmac", "spkts", "dpkts", "pred_category"]
+
+
+def _flow(saddr, daddr, smac, dmac, cat="Normal", proto="tcp", sport="40000", dport="80", spkts=1, dpkts=1, cap="c"):
+    return [cap, saddr, sport, daddr, dport, proto, smac, dmac, spkts, dpkts, cat]
+
+
+def _arp(addr, mac, target, cap="c", cat="Normal"):
+    return _flow(addr, target, mac, "Broadcast", cat=cat, proto="arp", sport="", dport="", dpkts=1, cap=cap)
+
+
+def _forged(n, smac=BOT_MAC, victim=CAM, dmac=CAM_MAC, cat="DDoS", cap="c"):
+    return [_flow(f"198.51.100.{i}", victim, smac, dmac, cat=cat, sport=str(1000 + i), dpkts=0, cap=cap)
+            for i in range(1, n + 1)]
+
+
+def _frame(rows):
+    return pd.DataFrame(rows, columns=COLS)
+
+
+def _attackers(df):
+    att = df[df["pred_category"] != "Normal"]
+    return blame_frame(att, hosts=mac_hosts(df), with_mac=True)
+
+
+def _lan():
+    """A small LAN: broker, camera, bot (ARP and MQTT only, as in lab-out/ddos_tcp/run25)."""
+    return [
+        _arp(BOT, BOT_MAC, CAM), _arp(CAM, CAM_MAC, BROKER), _arp(BROKER, BROKER_MAC, CAM),
+        _flow(CAM, BROKER, CAM_MAC, BROKER_MAC, dport="1883"),
+    ]
+
+
+def _hostmap(df):
+    h = mac_hosts(df)
+    return {(c, f, m): a for c, f, m, a in h.itertuples(index=False)}
+
+
+def test_binding_from_arp_and_normal_flows():
+    df = _frame(_lan() + _forged(20))
+    got = _hostmap(df)
+    assert got == {("c", 4, BOT_MAC): BOT, ("c", 4, CAM_MAC): CAM, ("c", 4, BROKER_MAC): BROKER}
+    # the forged flows (predicted DDoS) vouch for nothing; were they called Normal, the bot's MAC
+    # would front 21 addresses and bind to none
+    normal = df.assign(pred_category="Normal")
+    assert ("c", 4, BOT_MAC) not in _hostmap(normal)
+    # lookups are per address family and per capture
+    assert list(bound_hosts(mac_hosts(df), ["198.51.100.1", "fd00::1", "198.51.100.1"], [BOT_MAC] * 3,
+                            ["c", "c", "other"])) == [BOT, "", ""]
+
+
+def test_router_mac_fronting_many_addresses_is_not_bound():
+    """A gateway's MAC carries normal traffic of several outside addresses: it binds to nothing,
+    even though the gateway's own address is in an ARP flow."""
+    rows = _lan() + [_arp(GW, GW_MAC, BROKER)]
+    rows += [_flow(f"203.0.113.{i}", BROKER, GW_MAC, BROKER_MAC, sport="443", dport=str(50000 + i)) for i in range(3)]
+    df = _frame(rows)
+    assert ("c", 4, GW_MAC) not in _hostmap(df)
+    # a DDoS from outside through the gateway keeps its (real) outside sources
+    flood = [_flow(f"192.0.2.{i}", CAM, GW_MAC, CAM_MAC, cat="DDoS", sport=str(2000 + i), dpkts=0) for i in range(30)]
+    attacker, victim, via = _attackers(_frame(rows + flood))
+    assert set(attacker) == {f"192.0.2.{i}" for i in range(30)} and set(victim) == {CAM}
+    assert set(via) == {""}
+
+
+def test_host_with_several_macs_and_addresses_with_several_macs():
+    """Each MAC of a two-NIC host is bound to it; an address seen with two MACs in ordinary flows
+    vouches for neither (ARP always does)."""
+    mac2 = "02:1a:0a:4d:00:99"
+    rows = _lan() + [_arp(BROKER, mac2, BOT)]
+    got = _hostmap(_frame(rows))
+    assert got[("c", 4, BROKER_MAC)] == BROKER and got[("c", 4, mac2)] == BROKER
+    # 10.77.0.50 appears behind two MACs in ordinary flows: neither MAC gets it
+    m1, m2 = "02:00:00:00:00:51", "02:00:00:00:00:52"
+    rows2 = [_flow("10.77.0.50", BROKER, m1, BROKER_MAC), _flow("10.77.0.50", CAM, m2, CAM_MAC)]
+    got = _hostmap(_frame(rows2))
+    assert ("c", 4, m1) not in got and ("c", 4, m2) not in got
+    assert got[("c", 4, BROKER_MAC)] == BROKER
+
+
+def test_forged_flood_is_blamed_on_the_host_behind_its_mac():
+    df = _frame(_lan() + _forged(40))
+    attacker, victim, via = _attackers(df)
+    assert set(attacker) == {BOT} and set(victim) == {CAM} and set(via) == {BOT_MAC}
+    # without the binding (the rule as before): the forged addresses
+    att = df[df["pred_category"] != "Normal"]
+    assert set(blame_frame(att)[0]) == {f"198.51.100.{i}" for i in range(1, 41)}
+
+
+def test_forged_syn_ack_flood_is_traced_through_the_destination_mac():
+    """Argus orients a forged SYN-ACK flood from the victim (spkts 0): the flood's frames came from
+    the destination end, so dmac is the sender's MAC."""
+    rows = _lan() + [_flow(CAM, f"198.51.100.{i}", CAM_MAC, BOT_MAC, cat="DDoS", sport="80", dport=str(3000 + i),
+                           spkts=0, dpkts=1) for i in range(25)]
+    attacker, victim, via = _attackers(_frame(rows))
+    assert set(attacker) == {BOT} and set(victim) == {CAM} and set(via) == {BOT_MAC}
+
+
+def test_own_address_floods_and_other_categories_are_unchanged():
+    rows = _lan() + [_flow(BOT, CAM, BOT_MAC, CAM_MAC, cat="DoS", sport=str(5000 + i), dpkts=0) for i in range(5)]
+    rows += [_flow("198.51.100.7", CAM, BOT_MAC, CAM_MAC, cat="Reconnaissance", sport="6000", dport="22")]
+    attacker, _, via = _attackers(_frame(rows))
+    assert list(attacker) == [BOT] * 5 + ["198.51.100.7"]  # scans are not traced (floods only)
+    assert set(via) == {""}
+
+
+def test_capture_without_macs_leaves_the_rule_as_before():
+    rows = _lan() + _forged(10)
+    df = _frame(rows).assign(smac="", dmac="")
+    assert len(mac_hosts(df)) == 0
+    attacker, _, via = _attackers(df)
+    assert set(attacker) == {f"198.51.100.{i}" for i in range(1, 11)} and set(via) == {""}
+    # no MAC columns at all (BoT-IoT CSVs without them)
+    att = df.drop(columns=["smac", "dmac"])
+    assert len(mac_hosts(att)) == 0
+    assert set(blame_frame(att[att["pred_category"] != "Normal"], hosts=mac_hosts(att))[0]) == set(attacker)
+
+
+def test_bindings_are_per_capture():
+    """The bot's MAC bound in capture a says nothing about capture b."""
+    rows = _lan() + _forged(5, cap="a") + [r[:0] + ["b"] + r[1:] for r in _forged(5)]
+    df = _frame(rows)
+    df.loc[df.index[:4], "capture"] = "a"
+    attacker, _, _ = _attackers(df)
+    caps = df[df["pred_category"] != "Normal"]["capture"].to_numpy()
+    assert set(attacker[caps == "a"]) == {BOT}
+    assert set(attacker[caps == "b"]) == {f"198.51.100.{i}" for i in range(1, 6)}
+
+
+def test_report_says_the_attacker_was_traced_by_mac():
+    from forensics.report.html import render_html
+    from forensics.report.model import build_report
+    from forensics.scan import Candidate, ScanConfig
+
+    class R:
+        def __init__(self, path, flows):
+            self.path, self.flows, self.error, self.seconds = path, flows, None, 0.0
+            self.accounting = {"path": path, "sha256": "x", "format": "pcap", "packets": 1, "decoded": 1,
+                               "undecodable": {}, "warnings": []}
+
+    df = _frame(_lan() + _forged(12))
+    n = len(df)
+    df = df.assign(stime=100.0 + np.arange(n), ltime=100.5 + np.arange(n), pkts=1, bytes=60, state="REQ",
+                   pred_subcategory=np.where(df["pred_category"] == "Normal", "Normal", "TCP"), confidence=0.9,
+                   pred_attack=(df["pred_category"] != "Normal").to_numpy(), evidence="")
+    rep = build_report([Candidate("c", format="pcap")], [R("c", df)], ScanConfig(), model={"version": "m", "sha256": "s"})
+    assert [(i.attacker, i.victims, i.flows) for i in rep.incidents] == [(BOT, [CAM], 12)]
+    inc = rep.incidents[0]
+    assert inc.traced_macs == {BOT_MAC: 12}
+    line = f"12 flows with forged source addresses; frames sent by MAC {BOT_MAC} = {BOT}"
+    assert line in inc.evidence and line in rep.summary()["incidents"][0]["evidence"]
+    roles = {h.ip: h.role for h in rep.hosts}
+    assert roles[BOT] == "attacker" and roles[CAM] == "victim" and roles["198.51.100.1"] == "normal"
+    html = render_html(rep)
+    assert f"frames sent by MAC {BOT_MAC} = {BOT}" in html
+    assert f'frames sent by MAC <span class="mono">{BOT_MAC}</span> = <span class="mono">{BOT}</span>' in html
+    import io
+
+    from rich.console import Console
+
+    from forensics.report.terminal import render
+
+    out = io.StringIO()
+    render(rep, Console(file=out, width=200, color_system=None))
+    assert f"#1: forged source addresses; frames sent by MAC {BOT_MAC} = {BOT}" in out.getvalue()
