@@ -927,6 +927,10 @@ balanced set undersamples each (category, subcategory) class of the test flows t
 2000 and SMOTEs the rest up to the largest ({report['balanced_rows']} rows), like the seed paper's D2.
 PR-AUC and ROC-AUC are one-vs-rest, macro over the classes present.
 Baselines are trained on the same SMOTE-balanced training windows (sklearn on the flattened window).
+On the imbalanced set every model's per-flow outputs go through the capture-level DoS -> DDoS
+refinement that scans apply (`forensics/ddos.py`: a flow called DoS while another sender, by MAC
+address, floods the same victim at the same time becomes DDoS); the balanced set (SMOTE rows, no
+capture behind them) is scored on the models' own outputs.
 
 {tables_markdown(report['tables'])}
 ### CNN-LSTM per class (imbalanced test set)
@@ -939,7 +943,10 @@ DDoS/DoS/Reconnaissance is blamed on its source unless the source sent no packet
 DDoS/DoS TCP flow, the source's port is a service port, the destination's is not, and the source
 endpoint (address, port) is shared by more flood flows than the destination's (Argus puts the
 receiver of a first SYN-ACK in the source slot, so SYN-ACK floods name the victim as source), a
-flow predicted Theft on its destination (stolen data flows to the attacker), and a flow
+flow predicted Theft on its destination (stolen data flows to the attacker), a DDoS/DoS flow
+whose blamed address is not the one its frames' MAC is bound to (forged sources) on the host that
+MAC is bound to (binding per capture from ARP flows and flows predicted Normal; a router's MAC,
+fronting several addresses, binds to nothing), and a flow
 whose other end has more blamed attack flows is re-blamed on that end (a victim's replies belong to
 its attacker). A host is called an attacker when at least half of its flows are attack flows blamed
 on it. Attackers whose address never appears (fully spoofed floods) are "unobservable".
@@ -968,7 +975,9 @@ saved model and retrains the baselines on the same split.)
   scores on foreign captures; retrain with `forensics train` on labeled local data.
 - Windows group flows by address; attacks spread over many captures or address changes (NAT,
   DHCP churn) are only seen per capture.
-- Fully spoofed floods hide the real attacker: the detector flags the forged sources and the victim.
+- Fully spoofed floods hide the real attacker's address: the detector flags the forged sources and
+  the victim; the report traces them to the sending host through its MAC when that MAC is bound to
+  one address in the capture (ARP or normal traffic), not across a router or without Ethernet.
 - SYN-ACK floods are recorded by Argus (and here) in the victim's direction: the first packet is
   taken for a reply, so the victim becomes the flow's source, on the flooding port, "touching" the
   attacker's incrementing ports, which looks like a scan answered by RSTs. The first bundled model
