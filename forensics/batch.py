@@ -33,7 +33,8 @@ from forensics.errors import CaptureError, ForensicsError, ModelError
 
 # Columns every back end returns (the report needs them); with keep_flows the
 # worker returns every column of the flow table instead.
-SLIM_COLUMNS = ("stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "pkts", "bytes", "spkts", "dpkts", "state")
+SLIM_COLUMNS = ("stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "pkts", "bytes", "spkts", "dpkts", "state",
+                "smac", "dmac")  # the report traces forged floods through the MACs
 DASK_CONNECT_TIMEOUT = "10s"
 PRED_COLUMNS = ("pred_category", "pred_subcategory", "confidence", "pred_attack", "evidence")
 

@@ -181,3 +181,37 @@ def test_report_says_the_attacker_was_traced_by_mac():
     out = io.StringIO()
     render(rep, Console(file=out, width=200, color_system=None))
     assert f"#1: forged source addresses; frames sent by MAC {BOT_MAC} = {BOT}" in out.getvalue()
+
+
+def test_a_scan_traces_a_forged_flood_to_its_sender_end_to_end(tmp_path):
+    """Real capture -> real flows -> scan workers -> report: the MAC columns must reach the report
+    (the per-file results once kept only slim columns without them, so scans never traced)."""
+    import dpkt
+
+    from test_scan_double import DETECTOR, write_pcap  # the double calls flows from 10.66.0.0/16 attacks
+
+    from forensics.scan import ScanConfig, scan
+
+    def mac(s):
+        return bytes(int(x, 16) for x in s.split(":"))
+
+    def ip4(a):
+        return bytes(int(x) for x in a.split("."))
+
+    bot, bot_mac, victim, victim_mac = "192.168.1.77", "02:00:00:00:00:77", "192.168.1.10", "02:00:00:00:00:10"
+    arp = dpkt.arp.ARP(op=dpkt.arp.ARP_OP_REQUEST, sha=mac(bot_mac), spa=ip4(bot), tha=b"\0" * 6, tpa=ip4(victim))
+    frames = [bytes(dpkt.ethernet.Ethernet(src=mac(bot_mac), dst=b"\xff" * 6, type=0x0806, data=bytes(arp)))]
+    for i in range(1, 31):  # SYNs from forged sources, all sent by the bot's interface
+        seg = dpkt.tcp.TCP(sport=40000 + i, dport=80, flags=dpkt.tcp.TH_SYN, seq=i, win=8192)
+        seg.off = 5
+        ip = dpkt.ip.IP(src=ip4(f"10.66.0.{i}"), dst=ip4(victim), p=6, ttl=64, data=bytes(seg))
+        ip.len = 20 + len(bytes(seg))
+        frames.append(bytes(dpkt.ethernet.Ethernet(src=mac(bot_mac), dst=mac(victim_mac), type=0x0800, data=bytes(ip))))
+    cap = write_pcap(tmp_path / "forged.pcap", frames)
+    copy = tmp_path / "copy.pcap"
+    copy.write_bytes(cap.read_bytes())
+    for workers, paths in ((1, [cap]), (2, [cap, copy])):  # in process, and through the process pool
+        rep = scan(paths, ScanConfig(workers=workers, detector=DETECTOR, app_detail=False))
+        n = 30 * len(paths)
+        assert [(i.attacker, i.flows, i.traced_macs) for i in rep.incidents] == [(bot, n, {bot_mac: n})], workers
+        assert f"{n} flows with forged source addresses; frames sent by MAC {bot_mac} = {bot}" in rep.incidents[0].evidence
