@@ -41,10 +41,15 @@ def ip4(a: str) -> bytes:
     return ipaddress.ip_address(a).packed
 
 
+def host_mac(addr: str) -> bytes:
+    """A locally administered MAC of the host with IPv4 ``addr`` (one per host, as on a LAN)."""
+    return b"\x02\x00" + ip4(addr)
+
+
 def eth_ip(src, dst, proto, l4: bytes) -> bytes:
     ip = dpkt.ip.IP(src=ip4(src), dst=ip4(dst), p=proto, ttl=64, data=l4)
     ip.len = 20 + len(l4)
-    return bytes(dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, type=0x0800, data=bytes(ip)))
+    return bytes(dpkt.ethernet.Ethernet(src=host_mac(src), dst=host_mac(dst), type=0x0800, data=bytes(ip)))
 
 
 def tcp(src, dst, sport, dport, payload=b"", flags=dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH, seq=1):
