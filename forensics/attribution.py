@@ -173,15 +173,22 @@ def mac_hosts(flows: pd.DataFrame, category_column: str = "pred_category") -> pd
 def bound_hosts(hosts: pd.DataFrame, addr, mac, capture=None) -> np.ndarray:
     """For each (address, MAC[, capture]): the host ``mac`` is bound to in ``hosts``
     (:func:`mac_hosts`) for the address's family, ``""`` when none."""
-    addr = np.asarray(addr, dtype=object).astype(str)
-    mac = np.asarray(mac, dtype=object).astype(str)
-    out = np.full(len(addr), "", dtype=object)
-    if hosts is None or not len(hosts) or not len(addr):
+    n = len(addr)
+    out = np.full(n, "", dtype=object)
+    if hosts is None or not len(hosts) or not n:
         return out
-    cap = np.full(len(addr), "") if capture is None or not (hosts["capture"] != "").any() \
-        else np.asarray(capture, dtype=object).astype(str)
     table = {(c, int(f), m): h for c, f, m, h in hosts[["capture", "family", "mac", "host"]].itertuples(index=False)}
-    (c_c, c_u), (a_c, a_u), (m_c, m_u) = (pd.factorize(v) for v in (cap, addr, mac))
+
+    def fact(v):  # codes + uniques compared as strings; the column is factorised as it is (Arrow stays Arrow)
+        codes, uniq = pd.factorize(v if isinstance(v, (pd.Series, pd.Index)) else np.asarray(v, dtype=object),
+                                   use_na_sentinel=False)
+        return np.asarray(codes, dtype=np.int64), np.array([str(u) for u in uniq], dtype=object)
+
+    if capture is None or not (hosts["capture"] != "").any():
+        c_c, c_u = np.zeros(n, dtype=np.int64), np.array([""], dtype=object)
+    else:
+        c_c, c_u = fact(capture)
+    (a_c, a_u), (m_c, m_u) = fact(addr), fact(mac)
     fam = np.where(np.char.find(a_u.astype(str), ":") >= 0, 6, 4)
     codes, uniq = pd.factorize((c_c * len(a_u) + a_c) * len(m_u) + m_c)
     uniq = np.asarray(uniq, dtype=np.int64)
