@@ -12,10 +12,9 @@ refused with :class:`forensics.errors.ModelError`.
 Identical windows (floods make many) go through the network once; results are
 mapped back to every flow.  ``evidence`` names the input features with the
 largest gradient x input for the predicted category, for attack verdicts only.
-After the model, :func:`forensics.refine.refine` looks at the whole input: ARP flows
-are Normal, and a flow called DoS while another host (by MAC address) floods the same
-victim at the same time becomes DDoS (its evidence says so; without MAC addresses
-nothing changes).
+After the model, :func:`forensics.ddos.refine` looks at the whole input: a flow called
+DoS while another host (by MAC address) floods the same victim at the same time
+becomes DDoS (its evidence says so); without MAC addresses nothing changes.
 
 Two inference engines give the same results (verdicts and evidence identical and
 ``confidence`` within 2.5e-6 on the 6 samples, 24 lab captures and the 1 M-packet
@@ -42,8 +41,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forensics.refine import EVIDENCE as DDOS_EVIDENCE
-from forensics.refine import refine
+from forensics.ddos import EVIDENCE as DDOS_EVIDENCE
+from forensics.ddos import refine
 from forensics.errors import ModelError
 from forensics.sequences import (CHANNELS, CONTEXT_FEATURES, FLOW_FEATURES, Windows, WindowSpec, build_windows,
                                  check_columns)
@@ -344,22 +343,18 @@ class Detector:
         if explain and len(att_rows):
             evidence[att_rows] = att_texts
         inv = w.inverse
-        # per flow from here: the capture-level refinements (forensics.refine)
-        p_flow, _, ddos, arp = refine(flows, pc[inv], self.categories)
+        # per flow from here: the capture-level DoS -> DDoS refinement (forensics.ddos)
+        p_flow, ddos = refine(flows, pc[inv], self.categories)
         cat = p_flow.argmax(1)
         conf = p_flow[np.arange(len(cat)), cat]
         evidence = evidence[inv]
-        sub = sub[inv]
-        if arp.any():
-            evidence[arp] = ""
-            sub[arp] = list(self.subcategories).index("Normal")
         if explain and ddos.any():
             evidence[ddos] = [f"{DDOS_EVIDENCE}; {e}" if e else DDOS_EVIDENCE for e in evidence[ddos]]
         cats = np.array(self.categories, dtype=object)
         subs = np.array(self.subcategories, dtype=object)
         return pd.DataFrame({
             "pred_category": cats[cat],
-            "pred_subcategory": subs[sub],
+            "pred_subcategory": subs[sub[inv]],
             "confidence": conf.astype("float64"),
             "pred_attack": (cat != self._normal),
             "evidence": evidence,

@@ -691,27 +691,21 @@ def _torch_predictor(model, mean, std):
     return f
 
 
-def refine_runs(runs: list[Run], enc: Encoded, p_flow: np.ndarray, s_flow: np.ndarray | None = None):
-    """Per-flow category (and subcategory) probabilities of ``enc``'s flows (runs in order) after
-    the capture-level refinements (:func:`forensics.refine.refine`: ARP flows Normal, DoS -> DDoS),
-    run by run, as :meth:`forensics.detect.Detector.predict` applies them to a scanned capture.
-    Returns ``(p_flow', s_flow')``."""
-    from forensics.refine import refine
+def refine_runs(runs: list[Run], enc: Encoded, p_flow: np.ndarray) -> np.ndarray:
+    """Per-flow category probabilities of ``enc``'s flows (runs in order) after the
+    capture-level DoS -> DDoS refinement (:func:`forensics.ddos.refine`), run by run, as
+    :meth:`forensics.detect.Detector.predict` applies it to a scanned capture."""
+    from forensics.ddos import refine
 
-    p_out, s_out = p_flow, s_flow
+    out = p_flow
     for i, r in enumerate(runs):
         rows = np.flatnonzero(enc.run == i)
-        if not len(rows):
-            continue
-        p, s, ddos, arp = refine(r.flows, p_flow[rows], CATEGORIES,
-                                 None if s_flow is None else s_flow[rows], SUBCATEGORIES)
-        if ddos.any() or arp.any():
-            p_out = p_out.copy() if p_out is p_flow else p_out
-            p_out[rows] = p
-            if s_flow is not None:
-                s_out = s_out.copy() if s_out is s_flow else s_out
-                s_out[rows] = s
-    return p_out, s_out
+        if len(rows):
+            p, changed = refine(r.flows, p_flow[rows], CATEGORIES)
+            if changed.any():
+                out = out.copy() if out is p_flow else out
+                out[rows] = p
+    return out
 
 
 def evaluate_models(predictors: dict, test: Encoded, balanced: Encoded | None, test_runs: list[Run] | None = None) -> dict:
@@ -723,17 +717,11 @@ def evaluate_models(predictors: dict, test: Encoded, balanced: Encoded | None, t
     out = {}
     for name, f in predictors.items():
         pc, ps, psub = f(test.x)
-        p_flow, s_flow = pc[test.inverse], ps[test.inverse]
-        sub_pred = None if psub is None else psub[test.inverse]
+        p_flow = pc[test.inverse]
         if test_runs is not None:
-            p_flow, s_flow = refine_runs(test_runs, test, p_flow, s_flow)
-            if sub_pred is not None:  # a model's own subcategory verdicts: ARP flows are Normal too
-                from forensics.refine import arp_flows
-
-                sub_pred = sub_pred.copy()
-                for i, r in enumerate(test_runs):
-                    sub_pred[np.flatnonzero(test.run == i)[arp_flows(r.flows)]] = SUBCATEGORIES.index("Normal")
-        res = {"imbalanced": evaluate_probs(test.y_cat, test.y_sub, p_flow, s_flow, sub_pred)}
+            p_flow = refine_runs(test_runs, test, p_flow)
+        res = {"imbalanced": evaluate_probs(test.y_cat, test.y_sub, p_flow, ps[test.inverse],
+                                            None if psub is None else psub[test.inverse])}
         if balanced is not None and len(balanced.y_cat):
             pc, ps, psub = f(balanced.x)
             res["balanced"] = evaluate_probs(balanced.y_cat, balanced.y_sub, pc, ps, psub)
@@ -770,7 +758,7 @@ def run_evaluation(model, mean, std, runs: dict, cfg: TrainConfig, baselines: bo
     tables = evaluate_models(predictors, test, balanced, test_runs)
     # per-host verdicts of the CNN-LSTM (refined like a scan's)
     pc, _ = predict_arrays(model, test.x, mean, std)
-    pred = refine_runs(test_runs, test, pc[test.inverse])[0].argmax(1)
+    pred = refine_runs(test_runs, test, pc[test.inverse]).argmax(1)
     hosts = []
     for i, r in enumerate(test_runs):
         if r.truth is not None:
@@ -939,10 +927,10 @@ balanced set undersamples each (category, subcategory) class of the test flows t
 2000 and SMOTEs the rest up to the largest ({report['balanced_rows']} rows), like the seed paper's D2.
 PR-AUC and ROC-AUC are one-vs-rest, macro over the classes present.
 Baselines are trained on the same SMOTE-balanced training windows (sklearn on the flattened window).
-On the imbalanced set every model's per-flow outputs go through the capture-level refinements
-that scans apply (`forensics/refine.py`: ARP flows are Normal; a flow called DoS while another
-sender, by MAC address, floods the same victim at the same time becomes DDoS); the balanced set
-(SMOTE rows, no capture behind them) is scored on the models' own outputs.
+On the imbalanced set every model's per-flow outputs go through the capture-level DoS -> DDoS
+refinement that scans apply (`forensics/ddos.py`: a flow called DoS while another sender, by MAC
+address, floods the same victim at the same time becomes DDoS); the balanced set (SMOTE rows, no
+capture behind them) is scored on the models' own outputs.
 
 {tables_markdown(report['tables'])}
 ### CNN-LSTM per class (imbalanced test set)

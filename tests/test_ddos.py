@@ -1,11 +1,11 @@
-"""The capture-level refinements after the model (forensics.refine): ARP flows Normal, DoS -> DDoS."""
+"""The capture-level DoS -> DDoS refinement (forensics.ddos)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from forensics.refine import MIN_FLOWS, concurrent_flood, refine
+from forensics.ddos import MIN_FLOWS, concurrent_flood, refine
 
 VICTIM = "10.0.0.20"
 BOT1, BOT2 = "02:00:00:00:00:01", "02:00:00:00:00:02"
@@ -75,44 +75,7 @@ def test_refine_swaps_the_dos_and_ddos_probabilities_of_the_changed_flows():
     df = pd.concat([flood("10.0.0.201", BOT1, 0.0), flood("10.0.0.202", BOT2, 0.02)], ignore_index=True)
     p = np.tile(np.array([0.2, 0.7, 0.05, 0.0, 0.05], np.float32), (len(df), 1))
     p[0] = [0.0, 0.0, 0.0, 0.0, 1.0]  # a flow the model calls Normal stays Normal
-    q, _, changed, arp = refine(df, p, cats)
-    assert changed.sum() == len(df) - 1 and not changed[0] and not arp.any()
+    q, changed = refine(df, p, cats)
+    assert changed.sum() == len(df) - 1 and not changed[0]
     assert np.allclose(q[1:], [0.7, 0.2, 0.05, 0.0, 0.05]) and np.allclose(q[0], p[0])
     assert np.allclose(p[1], [0.2, 0.7, 0.05, 0.0, 0.05])  # input untouched
-
-
-CATS = ["DDoS", "DoS", "Reconnaissance", "Theft", "Normal"]
-SUBS = ["Normal", "TCP", "UDP", "HTTP", "Service_Scan", "OS_Fingerprint", "Keylogging", "Data_Exfiltration"]
-
-
-def test_arp_flows_are_normal_whatever_the_model_says():
-    df = pd.DataFrame({"proto": ["arp", "tcp", "arp", "udp"], "saddr": "10.0.0.1", "daddr": "10.0.0.2",
-                       "stime": [0.0, 1, 2, 3], "ltime": [0.0, 1, 2, 3]})
-    p = np.array([[0, 0, 0, 0.9, 0.1], [0, 0, 0, 0.9, 0.1], [0.6, 0.4, 0, 0, 0], [0, 0, 0.2, 0, 0.8]], np.float32)
-    s = np.full((4, len(SUBS)), 1 / len(SUBS), np.float32)
-    q, qs, ddos, arp = refine(df, p, CATS, s, SUBS)
-    assert arp.tolist() == [True, False, True, False] and not ddos.any()
-    assert (q[arp].argmax(1) == CATS.index("Normal")).all() and np.allclose(q[arp].max(1), 1.0)
-    assert (qs[arp].argmax(1) == SUBS.index("Normal")).all()
-    assert np.array_equal(q[~arp], p[~arp]) and np.array_equal(qs[~arp], s[~arp])
-    assert p[0, 3] == np.float32(0.9)  # input untouched
-
-
-def test_detector_calls_arp_flows_normal_with_no_evidence():
-    import pytest
-
-    from forensics.train import demo_flows
-
-    try:
-        from forensics.detect import load_detector
-
-        det = load_detector()
-    except Exception as exc:  # no bundled model in this checkout
-        pytest.skip(f"bundled model not loadable: {exc}")
-    flows = demo_flows()
-    flows.loc[flows.index[:40], "proto"] = "arp"
-    out = det.predict(flows)
-    arp = flows["proto"].to_numpy() == "arp"
-    assert (out["pred_category"][arp] == "Normal").all() and (out["pred_subcategory"][arp] == "Normal").all()
-    assert (out["evidence"][arp] == "").all() and not out["pred_attack"][arp].any()
-    assert np.allclose(out["confidence"][arp], 1.0)

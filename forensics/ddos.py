@@ -1,19 +1,6 @@
-"""After the model: capture-level refinements of the per-flow verdicts.
+"""DoS or DDoS: does more than one host flood the victim at the same time?
 
-The detector judges each flow from its windows; two facts of the whole capture correct it.
-:func:`refine` applies both, in :meth:`forensics.detect.Detector.predict` (what a scan reports)
-and in :func:`forensics.train.refine_runs` (what evaluation scores, for every model alike).
-
-**ARP flows are Normal.**  None of the BoT-IoT attack categories is carried by ARP: an
-attacker's address resolution is not its flood, scan or theft.  BoT-IoT's labels still give an
-attacker's ARP flows inside an attack window the attack's label (the lab follows that rule), and
-the model, which sees ARP flows among them in training, calls a few ARP flows an attack: on the
-blind run26, 5 ARP flows were called Theft (3 of them labelled Normal), which alone kept the Theft
-precision at 0.90 and the category macro-F1 under 0.99, and 2 more got another attack category;
-in the report each such flow is a one-flow "incident".  (The attackers' ARP flows the labels call
-attacks were already called Normal by the model: 9 on run26.)
-
-**DoS or DDoS.**  BoT-IoT's DDoS is a flood sent by several bots together, its DoS one sent by a single
+BoT-IoT's DDoS is a flood sent by several bots together, its DoS one sent by a single
 host.  The detector sees each flow through two short windows (its source's and its
 destination's last and next flows), which is often not enough to tell them apart: a bot's
 flows cluster in time, so the victim's window can hold one sender only.  Measured with the
@@ -21,7 +8,7 @@ bundled model: ``lab-out/ddos_udp/run24`` (two bots, each forging one fixed sour
 flooding ``10.77.0.2:53``) had 283 flows called DoS; ``lab-out/mixed/run25`` (four bots'
 HTTP flood on the camera) 84.
 
-The DDoS step looks at the whole capture instead.  A flow the detector calls **DoS** becomes
+This stage looks at the whole capture instead.  A flow the detector calls **DoS** becomes
 **DDoS** when, within ``NEAR_S`` seconds of it, another sender floods the same victim with at
 least ``NEAR_FLOWS`` flows and that sender sends at least ``MIN_FLOWS`` flood flows (DoS or
 DDoS) to the victim in the capture.
@@ -93,41 +80,17 @@ def concurrent_flood(flows: pd.DataFrame, category) -> np.ndarray:
     return out
 
 
-def arp_flows(flows: pd.DataFrame) -> np.ndarray:
-    """Boolean mask of the ARP flows (``proto == "arp"``)."""
-    if "proto" not in flows.columns:
-        return np.zeros(len(flows), dtype=bool)
-    return flows["proto"].astype(str).to_numpy() == "arp"
-
-
-def refine(flows: pd.DataFrame, p_cat: np.ndarray, categories, p_sub: np.ndarray | None = None,
-           subcategories=None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
-    """``(p_cat', p_sub', ddos, arp)`` for per-flow probabilities aligned with ``flows``:
-
-    * ``arp``: ARP flows, whose probabilities become certain Normal (category and, when given,
-      subcategory);
-    * ``ddos``: flows the model calls DoS that :func:`concurrent_flood` makes DDoS: their DoS and
-      DDoS probabilities are swapped (the flow keeps the model's confidence; the other classes'
-      rankings are untouched).
-
-    The inputs are not modified; unchanged arrays are returned as they are."""
+def refine(flows: pd.DataFrame, p_cat: np.ndarray, categories) -> tuple[np.ndarray, np.ndarray]:
+    """``(p_cat', changed)``: per-flow category probabilities with the DoS and DDoS columns
+    swapped where :func:`concurrent_flood` turns the model's DoS into DDoS (the flow keeps the
+    model's confidence; rankings of the other classes are untouched)."""
     names = list(categories)
-    n = len(p_cat)
-    arp = arp_flows(flows) if n and "Normal" in names else np.zeros(n, dtype=bool)
-    ddos = np.zeros(n, dtype=bool)
-    if n and "DoS" in names and "DDoS" in names:
-        pred = np.asarray(names, dtype=object)[np.asarray(p_cat).argmax(1)]
-        ddos = concurrent_flood(flows, pred) & ~arp
-    if ddos.any() or arp.any():
+    if "DoS" not in names or "DDoS" not in names or not len(p_cat):
+        return p_cat, np.zeros(len(p_cat), dtype=bool)
+    pred = np.asarray(names, dtype=object)[np.asarray(p_cat).argmax(1)]
+    changed = concurrent_flood(flows, pred)
+    if changed.any():
         p_cat = np.array(p_cat, copy=True)
-    if ddos.any():
         i, j = names.index("DoS"), names.index("DDoS")
-        p_cat[np.ix_(ddos, [i, j])] = p_cat[np.ix_(ddos, [j, i])]
-    if arp.any():
-        p_cat[arp] = 0.0
-        p_cat[arp, names.index("Normal")] = 1.0
-        if p_sub is not None and subcategories is not None and "Normal" in list(subcategories):
-            p_sub = np.array(p_sub, copy=True)
-            p_sub[arp] = 0.0
-            p_sub[arp, list(subcategories).index("Normal")] = 1.0
-    return p_cat, p_sub, ddos, arp
+        p_cat[np.ix_(changed, [i, j])] = p_cat[np.ix_(changed, [j, i])]
+    return p_cat, changed
