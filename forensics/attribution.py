@@ -34,8 +34,9 @@ For each attack flow (the detector's verdict, not the truth):
    frame still carries its sender's Ethernet source address.  The binding
    (:func:`mac_hosts`) is built per capture from the flows that can vouch for one: ARP
    flows (sender address and frame source MAC, whatever the model says of them), and
-   flows the detector calls Normal, each end (address, MAC) a claim, where that address
-   shows exactly one MAC among them.  A MAC is bound to a host when all its claims name one
+   two-way flows (packets both ways) the detector calls Normal, each end (address, MAC) a
+   claim, where that address shows exactly one MAC among them (a one-way flow proves nothing:
+   a forged-source flood flow the model calls Normal would otherwise unbind its bot's MAC).  A MAC is bound to a host when all its claims name one
    address (0.0.0.0/::, broadcast and multicast MACs never bind).  So a router or gateway,
    whose MAC fronts many addresses in normal traffic, binds to nothing and traffic through
    it keeps its addresses; a host with several MACs gets each bound to it; attack flows
@@ -132,7 +133,8 @@ def mac_hosts(flows: pd.DataFrame, category_column: str = "pred_category") -> pd
     """The MAC -> host binding of step 3: one row per (capture, family, mac) bound to exactly one
     address (columns ``capture`` (``""`` without a capture column), ``family`` (4 or 6), ``mac``,
     ``host``).  Built from ARP flows and the flows ``category_column`` calls Normal (all flows
-    when it is absent); empty without ``smac``/``dmac``."""
+    when it is absent; with ``spkts``/``dpkts``, only those with packets both ways); empty without
+    ``smac``/``dmac``."""
     cols = ["capture", "family", "mac", "host"]
     if not len(flows) or "smac" not in flows.columns or "dmac" not in flows.columns:
         return pd.DataFrame(columns=cols)
@@ -140,6 +142,12 @@ def mac_hosts(flows: pd.DataFrame, category_column: str = "pred_category") -> pd
     arp = (flows["proto"].astype(str).to_numpy() == "arp") if "proto" in flows.columns else np.zeros(n, bool)
     normal = (flows[category_column].astype(str).to_numpy() == "Normal") if category_column in flows.columns \
         else np.ones(n, bool)
+    if "spkts" in flows.columns and "dpkts" in flows.columns:
+        # only a two-way conversation shows an address reachable at a MAC: a forged-source flood
+        # flow the model calls Normal is one-way (measured on lab-out/mixed/run27: one such UDP flow
+        # from a random address with atk3's MAC, called Normal, made that MAC look like a router's
+        # and left 947 + 18 forged flows untraced)
+        normal &= (flows["spkts"].to_numpy(dtype=np.int64) > 0) & (flows["dpkts"].to_numpy(dtype=np.int64) > 0)
     rows = np.flatnonzero(arp | normal)
     group = flows["capture"].astype(str).to_numpy()[rows] if "capture" in flows.columns else np.full(len(rows), "")
     (s_a, d_a), addrs = _codes(flows["saddr"].iloc[rows], flows["daddr"].iloc[rows])

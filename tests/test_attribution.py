@@ -58,10 +58,12 @@ def test_binding_from_arp_and_normal_flows():
     df = _frame(_lan() + _forged(20))
     got = _hostmap(df)
     assert got == {("c", 4, BOT_MAC): BOT, ("c", 4, CAM_MAC): CAM, ("c", 4, BROKER_MAC): BROKER}
-    # the forged flows (predicted DDoS) vouch for nothing; were they called Normal, the bot's MAC
-    # would front 21 addresses and bind to none
+    # the forged flows (predicted DDoS) vouch for nothing; called Normal they still do not, being
+    # one-way (no packet back to the forged address); were they two-way, the bot's MAC would front
+    # 21 addresses and bind to none
     normal = df.assign(pred_category="Normal")
-    assert ("c", 4, BOT_MAC) not in _hostmap(normal)
+    assert _hostmap(normal)[("c", 4, BOT_MAC)] == BOT
+    assert ("c", 4, BOT_MAC) not in _hostmap(normal.assign(dpkts=1))
     # lookups are per address family and per capture
     assert list(bound_hosts(mac_hosts(df), ["198.51.100.1", "fd00::1", "198.51.100.1"], [BOT_MAC] * 3,
                             ["c", "c", "other"])) == [BOT, "", ""]
@@ -215,3 +217,18 @@ def test_a_scan_traces_a_forged_flood_to_its_sender_end_to_end(tmp_path):
         n = 30 * len(paths)
         assert [(i.attacker, i.flows, i.traced_macs) for i in rep.incidents] == [(bot, n, {bot_mac: n})], workers
         assert f"{n} flows with forged source addresses; frames sent by MAC {bot_mac} = {bot}" in rep.incidents[0].evidence
+
+
+def test_a_one_way_forged_flow_called_normal_does_not_unbind_the_bot():
+    # measured on lab-out/mixed/run27: one forged-source flood flow the model called Normal
+    # gave the bot's MAC a second address and left the whole flood untraced
+    missed = _forged(1, cat="Normal")[0]
+    missed[1] = "203.0.113.9"
+    df = _frame(_lan() + _forged(12) + [missed])
+    assert (missed[8], missed[9]) == (1, 0)  # one-way
+    attacker, _, via = _attackers(df)
+    assert set(attacker) == {BOT} and set(via) == {BOT_MAC}
+    # a two-way Normal conversation of another address through that MAC still unbinds it (router)
+    router_like = _flow("203.0.113.9", CAM, BOT_MAC, CAM_MAC, dport="443")
+    attacker, _, _ = _attackers(_frame(_lan() + _forged(12) + [router_like]))
+    assert BOT not in set(attacker)

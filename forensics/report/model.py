@@ -340,7 +340,8 @@ def _incidents(flows, config) -> list[Incident]:
     att["pred_subcategory"] = att["pred_subcategory"].astype(str)
     hosts = None
     if "smac" in flows.columns and "dmac" in flows.columns:
-        hosts = mac_hosts(flows[[c for c in ("capture", "saddr", "daddr", "smac", "dmac", "proto", "pred_category")
+        hosts = mac_hosts(flows[[c for c in ("capture", "saddr", "daddr", "smac", "dmac", "proto", "spkts", "dpkts",
+                                             "pred_category")
                                  if c in flows.columns]])
     att["_attacker"], att["_victim"], att["_via_mac"] = blame(att, hosts)
     # stable, input-order independent ordering: attacker, category, subcategory, stime, ltime, victim, capture
