@@ -167,3 +167,16 @@ def test_variants_cycle_by_run_index():
         assert len(kl.victims) >= 2 and len(kl.params["sessions"]) == len(kl.victims)
         ex = sc.plan_attack("data_exfiltration", random.Random(k), 12.0, variant=k)
         assert sum(u["files"] for u in ex.params["uploads"]) >= 3
+
+
+def test_lab_runs_every_scenario_mixed_included_by_default(monkeypatch, tmp_path):
+    """The dataset the bundled model was trained on has `mixed` runs: a plain `forensics lab OUT`
+    must make them too (the default once left `mixed` out)."""
+    from forensics.lab import runner
+
+    ran = []
+    monkeypatch.setattr(runner, "check_environment", lambda: None)
+    monkeypatch.setattr(runner, "cleanup_stale", lambda log: None)
+    monkeypatch.setattr(runner, "run_scenario", lambda d, s, k, rs, **kw: ran.append(s) or runner.RunResult(s, k, rs, d, 0.0, 0))
+    runner.run_lab(tmp_path, None, log=lambda m: None)
+    assert sorted(ran) == sorted(runner.ALL_SCENARIOS) and "mixed" in ran

@@ -11,7 +11,7 @@ def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     parser.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="output directory (OUT_DIR/<scenario>/run<k>/)")
     parser.add_argument("--scenario", action="append", choices=ALL_SCENARIOS, metavar="NAME",
-                        help=f"scenario to run (repeatable; default: all BoT-IoT subcategories + normal). One of: {', '.join(ALL_SCENARIOS)}")
+                        help=f"scenario to run (repeatable; default: all of them, i.e. every BoT-IoT subcategory, normal and mixed). One of: {', '.join(ALL_SCENARIOS)}")
     parser.add_argument("--seed", type=int, default=0, help="base seed; each run derives its own (default 0)")
     parser.add_argument("--runs", type=int, default=1, help="independent runs per scenario (default 1)")
     parser.add_argument("--first-run", type=int, default=0,

@@ -208,11 +208,12 @@ def run_scenario(out_dir: Path, scenario: str, run: int, seed: int, base_seed: i
 def run_lab(out: Path, scenarios: list[str] | None = None, runs: int = 1, seed: int = 0, duration: float = 30.0,
             snaplen: int = 0, jobs: int = 1, resume: bool = False, scale: float = 1.0, log=print,
             first_run: int = 0) -> list[RunResult]:
-    """``runs`` runs of each scenario into ``out/<scenario>/run<k>/``, k = ``first_run`` ..
+    """``runs`` runs of each scenario (default: every one, ``mixed`` included) into
+    ``out/<scenario>/run<k>/``, k = ``first_run`` ..
     ``first_run + runs - 1`` (each with its own seed from ``seed``, the scenario and k);
     ``jobs`` runs at a time."""
     check_environment()
-    scenarios = scenarios or list(sc.SCENARIOS)
+    scenarios = scenarios or list(ALL_SCENARIOS)  # every subcategory, normal and mixed: the dataset's shape
     for s in scenarios:
         if s not in ALL_SCENARIOS:
             raise ForensicsError(f"lab: unknown scenario {s!r} (choose from {', '.join(ALL_SCENARIOS)})")
