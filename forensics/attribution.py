@@ -187,16 +187,11 @@ def bound_hosts(hosts: pd.DataFrame, addr, mac, capture=None) -> np.ndarray:
         return out
     table = {(c, int(f), m): h for c, f, m, h in hosts[["capture", "family", "mac", "host"]].itertuples(index=False)}
 
-    def fact(v):  # codes + uniques compared as strings; the column is factorised as it is (Arrow stays Arrow)
-        codes, uniq = pd.factorize(v if isinstance(v, (pd.Series, pd.Index)) else np.asarray(v, dtype=object),
-                                   use_na_sentinel=False)
-        return np.asarray(codes, dtype=np.int64), np.array([str(u) for u in uniq], dtype=object)
-
     if capture is None or not (hosts["capture"] != "").any():
         c_c, c_u = np.zeros(n, dtype=np.int64), np.array([""], dtype=object)
     else:
-        c_c, c_u = fact(capture)
-    (a_c, a_u), (m_c, m_u) = fact(addr), fact(mac)
+        (c_c,), c_u = _codes(capture)
+    ((a_c,), a_u), ((m_c,), m_u) = _codes(addr), _codes(mac)
     fam = np.where(np.char.find(a_u.astype(str), ":") >= 0, 6, 4)
     codes, uniq = pd.factorize((c_c * len(a_u) + a_c) * len(m_u) + m_c)
     uniq = np.asarray(uniq, dtype=np.int64)
@@ -220,13 +215,13 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
         s_host = d_host = np.full(n_in, "", dtype=object)
     (s_addr, d_addr, s_h, d_h), addrs = _codes(saddr, daddr, s_host, d_host)
     theft = _is(cat, cats, "Theft")
+    flood = _is(cat, cats, "DDoS") | _is(cat, cats, "DoS")
     to_dst = theft.copy()
     if spkts is not None and dpkts is not None:
         sp = np.asarray(spkts, dtype=np.int64)
         dp = np.asarray(dpkts, dtype=np.int64)
         to_dst |= ~theft & (sp == 0) & (dp > 0)
     if proto is not None and sport is not None and dport is not None:
-        flood = _is(cat, cats, "DDoS") | _is(cat, cats, "DoS")
         (p_code,), protos = _codes(proto)
         flood_tcp = flood & _is(p_code, protos, "tcp")
         (s_port, d_port), ports = _codes(sport, dport)
@@ -239,7 +234,7 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
     other = np.where(to_dst, s_addr, d_addr)
     # step 3: a flood whose blamed end's MAC is bound to another host was sent by that host
     host = np.where(to_dst, d_h, s_h)
-    traced = (_is(cat, cats, "DDoS") | _is(cat, cats, "DoS")) & _binds(addrs)[host] & (host != who)
+    traced = flood & _binds(addrs)[host] & (host != who)
     if traced.any():
         who = np.where(traced, host, who)
     counts = np.bincount(who, minlength=len(addrs))

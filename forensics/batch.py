@@ -203,13 +203,14 @@ def run(candidates: Sequence, config, progress=None) -> list[FileResult]:
         return _run_dask(paths, opts, config.dask, progress)
     workers = min(config.effective_workers, len(paths))
     if workers <= 1:
-        cores = os.cpu_count() or 1
-        if config.effective_workers < cores:  # `--workers 1` on a multi-core machine: one core
-            from forensics.sequences import thread_limit
+        from contextlib import nullcontext
 
-            with thread_limit(config.effective_workers):
-                return _run_inline(paths, opts, progress)
-        return _run_inline(paths, opts, progress)
+        from forensics.sequences import thread_limit
+
+        # `--workers 1` on a multi-core machine computes on one core
+        few = config.effective_workers < (os.cpu_count() or 1)
+        with thread_limit(config.effective_workers) if few else nullcontext():
+            return _run_inline(paths, opts, progress)
     return _run_pool(paths, opts, workers, progress)
 
 

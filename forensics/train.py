@@ -945,7 +945,7 @@ endpoint (address, port) is shared by more flood flows than the destination's (A
 receiver of a first SYN-ACK in the source slot, so SYN-ACK floods name the victim as source), a
 flow predicted Theft on its destination (stolen data flows to the attacker), a DDoS/DoS flow
 whose blamed address is not the one its frames' MAC is bound to (forged sources) on the host that
-MAC is bound to (binding per capture from ARP flows and flows predicted Normal; a router's MAC,
+MAC is bound to (binding per capture from ARP flows and two-way flows predicted Normal; a router's MAC,
 fronting several addresses, binds to nothing), and a flow
 whose other end has more blamed attack flows is re-blamed on that end (a victim's replies belong to
 its attacker). A host is called an attacker when at least half of its flows are attack flows blamed

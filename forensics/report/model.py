@@ -7,7 +7,7 @@ one blame rule of ``forensics.attribution`` (also used by the detector's per-hos
 evaluation): Theft is blamed on its destination, any other attack on its source
 unless the source sent nothing or is the server end (service port) of a flood flow
 (Argus's SYN-ACK direction), a DDoS/DoS flow with a forged source address on the host
-its frames' MAC is bound to (the binding is built from the capture's ARP and Normal flows;
+its frames' MAC is bound to (the binding is built from the capture's ARP flows and two-way Normal flows;
 such incidents say so in their evidence: "frames sent by MAC ... = host"), and a flow whose other
 end has more blamed attack flows is re-blamed on that end.  An
 incident's confidence is the mean confidence of its flows; its evidence is the
