@@ -84,7 +84,6 @@ def _corpus_sample(n=None, seed=7):
 
 @needs_argus
 @pytest.mark.corpus
-@pytest.mark.slow
 def test_corpus_sample_against_argus(corpus_dir):
     """A seeded sample of corpus captures: overall match rate over all racluster rows."""
     tot_ref = tot_ok = 0
@@ -168,7 +167,6 @@ def zeek_agreement(capture: Path, conn_log: Path) -> tuple[int, int]:
 
 
 @pytest.mark.corpus
-@pytest.mark.slow
 def test_zeek_packet_totals(corpus_dir):
     meta = json.loads((CORPUS / "zeek" / "conn-baselines.json").read_text())
     tot_ok = tot = 0
