@@ -12,9 +12,10 @@ refused with :class:`forensics.errors.ModelError`.
 Identical windows (floods make many) go through the network once; results are
 mapped back to every flow.  ``evidence`` names the input features with the
 largest gradient x input for the predicted category, for attack verdicts only.
-After the model, :func:`forensics.ddos.refine` looks at the whole input: a flow called
-DoS while another host (by MAC address) floods the same victim at the same time
-becomes DDoS (its evidence says so); without MAC addresses nothing changes.
+After the model, :func:`forensics.refine.refine_flows` looks at the whole input: a flow
+called DoS while another host (by MAC address) floods the same victim at the same time
+becomes DDoS (its evidence says so; without MAC addresses nothing changes), and an ARP flow
+takes the verdict of the attack between its two hosts, or Normal (:mod:`forensics.arp`).
 
 Two inference engines give the same results (verdicts and evidence identical and
 ``confidence`` within 2.5e-6 on the 6 samples, 24 lab captures and the 1 M-packet
@@ -42,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from forensics.ddos import EVIDENCE as DDOS_EVIDENCE
-from forensics.ddos import refine
+from forensics.refine import allowed_mask, refine_flows
 from forensics.errors import ModelError
 from forensics.sequences import (CHANNELS, CONTEXT_FEATURES, FLOW_FEATURES, Windows, WindowSpec, build_windows,
                                  check_columns)
@@ -129,12 +130,7 @@ class Detector:
         if self.engine == "numpy":
             self.batch = 2048  # measured: a little faster than 4096 with numpy (temporaries stay in cache)
         self.clip = float(meta["scaler"].get("clip", 1e9))
-        mask = np.zeros((len(self.categories), len(self.subcategories)), bool)
-        for c, subs in self.allowed.items():
-            for s in subs:
-                if c in self.categories and s in self.subcategories:
-                    mask[self.categories.index(c), self.subcategories.index(s)] = True
-        self._mask = mask
+        self._mask = allowed_mask(self.categories, self.subcategories, self.allowed)
         self._normal = self.categories.index("Normal") if "Normal" in self.categories else -1
 
     def _plan(self, w: Windows):
@@ -338,23 +334,26 @@ class Detector:
                                  "evidence": pd.Series([], dtype=object)}, index=flows.index)
         w = build_windows(flows, self.spec)
         pc, ps, att_rows, att_texts = self._classify(w, explain)
-        sub = np.where(self._mask[pc.argmax(1)], ps, -1.0).argmax(1)  # DoS and DDoS share subcategories
         evidence = np.full(len(pc), "", dtype=object)
         if explain and len(att_rows):
             evidence[att_rows] = att_texts
         inv = w.inverse
-        # per flow from here: the capture-level DoS -> DDoS refinement (forensics.ddos)
-        p_flow, ddos = refine(flows, pc[inv], self.categories)
+        # per flow from here: the capture-level steps (forensics.refine: DoS -> DDoS, ARP flows)
+        r = refine_flows(flows, pc[inv], ps[inv], self.categories, self.subcategories, self._mask)
+        p_flow = r.p_cat
         cat = p_flow.argmax(1)
+        sub = np.where(self._mask[cat], r.p_sub, -1.0).argmax(1)
         conf = p_flow[np.arange(len(cat)), cat]
         evidence = evidence[inv]
-        if explain and ddos.any():
-            evidence[ddos] = [f"{DDOS_EVIDENCE}; {e}" if e else DDOS_EVIDENCE for e in evidence[ddos]]
+        if explain and r.ddos.any():
+            evidence[r.ddos] = [f"{DDOS_EVIDENCE}; {e}" if e else DDOS_EVIDENCE for e in evidence[r.ddos]]
+        if len(r.arp_rows):
+            evidence[r.arp_rows] = r.arp_evidence if explain else ""
         cats = np.array(self.categories, dtype=object)
         subs = np.array(self.subcategories, dtype=object)
         return pd.DataFrame({
             "pred_category": cats[cat],
-            "pred_subcategory": subs[sub[inv]],
+            "pred_subcategory": subs[sub],
             "confidence": conf.astype("float64"),
             "pred_attack": (cat != self._normal),
             "evidence": evidence,

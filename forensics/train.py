@@ -373,6 +373,7 @@ class TrainConfig:
     threads: int = 1  # 2 OpenMP threads spin badly on a busy 2-core machine
     class_weight: str = "balanced"  # cross-entropy class weights: balanced (inverse frequency), sqrt, none
     run_cap: int | None = 2000  # max distinct windows per class and training run, before ``cap`` (memory bound)
+    schedule: str = "constant"  # learning rate: constant (early stopping) or cosine (decays to 0 over ``epochs``)
 
 
 def set_determinism(seed: int, threads: int) -> None:
@@ -456,6 +457,9 @@ def train_torch(kind: str, x_tr, pair_tr, val: Encoded | None, cfg: TrainConfig,
     loss_c = nn.CrossEntropyLoss(weight=weights(yc, len(CATEGORIES)))
     loss_s = nn.CrossEntropyLoss(weight=weights(ys, len(SUBCATEGORIES)))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    if cfg.schedule not in ("constant", "cosine"):
+        raise ForensicsError(f"unknown learning-rate schedule {cfg.schedule!r} (constant or cosine)")
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs) if cfg.schedule == "cosine" else None
     xt = ((torch.as_tensor(x_tr) - torch.as_tensor(mean)) / torch.as_tensor(std)).clamp_(-CLIP, CLIP)
     yct, yst = torch.as_tensor(yc), torch.as_tensor(ys)
     g = torch.Generator().manual_seed(cfg.seed)
@@ -473,6 +477,8 @@ def train_torch(kind: str, x_tr, pair_tr, val: Encoded | None, cfg: TrainConfig,
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
+        if sched is not None:
+            sched.step()
         score = None
         if val is not None and len(val.y_cat):
             pc, ps = predict_arrays(model, val.x, mean, std)
@@ -491,7 +497,8 @@ def train_torch(kind: str, x_tr, pair_tr, val: Encoded | None, cfg: TrainConfig,
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             bad += 1
-            if bad >= cfg.patience:
+            # a cosine schedule runs every epoch: its late, small steps are the point of it
+            if bad >= cfg.patience and sched is None:
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -691,37 +698,52 @@ def _torch_predictor(model, mean, std):
     return f
 
 
-def refine_runs(runs: list[Run], enc: Encoded, p_flow: np.ndarray) -> np.ndarray:
-    """Per-flow category probabilities of ``enc``'s flows (runs in order) after the
-    capture-level DoS -> DDoS refinement (:func:`forensics.ddos.refine`), run by run, as
-    :meth:`forensics.detect.Detector.predict` applies it to a scanned capture."""
-    from forensics.ddos import refine
+def refine_runs(runs: list[Run], enc: Encoded, p_flow: np.ndarray, ps_flow: np.ndarray | None = None,
+                pred_sub: np.ndarray | None = None):
+    """Per-flow probabilities of ``enc``'s flows (runs in order) after the capture-level steps
+    of :func:`forensics.refine.refine_flows` (DoS -> DDoS, ARP flows), run by run, as
+    :meth:`forensics.detect.Detector.predict` applies them to a scanned capture.  Returns
+    ``p_flow`` alone when ``ps_flow`` is None, else ``(p_flow, ps_flow, pred_sub)``
+    (``pred_sub``: a model's own subcategory choice, overridden where an ARP flow changed)."""
+    from forensics.refine import allowed_mask, refine_flows
 
-    out = p_flow
+    mask = allowed_mask(CATEGORIES, SUBCATEGORIES, ALLOWED)
+    out_c, out_s = p_flow, ps_flow
+    ps_in = ps_flow if ps_flow is not None else np.full((len(p_flow), len(SUBCATEGORIES)), 1.0 / len(SUBCATEGORIES))
+    psub = None if pred_sub is None else np.array(pred_sub, copy=True)
     for i, r in enumerate(runs):
         rows = np.flatnonzero(enc.run == i)
-        if len(rows):
-            p, changed = refine(r.flows, p_flow[rows], CATEGORIES)
-            if changed.any():
-                out = out.copy() if out is p_flow else out
-                out[rows] = p
-    return out
+        if not len(rows):
+            continue
+        res = refine_flows(r.flows, p_flow[rows], ps_in[rows], CATEGORIES, SUBCATEGORIES, mask)
+        if res.ddos.any() or len(res.arp_rows):
+            out_c = out_c.copy() if out_c is p_flow else out_c
+            out_c[rows] = res.p_cat
+            if ps_flow is not None:
+                out_s = out_s.copy() if out_s is ps_flow else out_s
+                out_s[rows] = res.p_sub
+            if psub is not None and len(res.arp_rows):
+                sub_i = np.where(mask[res.p_cat[res.arp_rows].argmax(1)], res.p_sub[res.arp_rows], -1.0).argmax(1)
+                psub[rows[res.arp_rows]] = sub_i
+    if ps_flow is None:
+        return out_c
+    return out_c, out_s, psub
 
 
 def evaluate_models(predictors: dict, test: Encoded, balanced: Encoded | None, test_runs: list[Run] | None = None) -> dict:
     """Tables for every predictor (name -> f(x) -> (p_cat, p_sub, pred_sub|None)) on the
     imbalanced per-flow test set and on its balanced version.  With ``test_runs`` (the runs
     ``test`` was encoded from) every predictor's per-flow probabilities go through the
-    capture-level DoS -> DDoS refinement first; the balanced set (SMOTE rows, no capture
-    behind them) is scored on the model's own outputs."""
+    capture-level steps first (:func:`refine_runs`: DoS -> DDoS, ARP flows); the balanced set
+    (SMOTE rows, no capture behind them) is scored on the model's own outputs."""
     out = {}
     for name, f in predictors.items():
         pc, ps, psub = f(test.x)
-        p_flow = pc[test.inverse]
+        p_flow, ps_flow = pc[test.inverse], ps[test.inverse]
+        psub_flow = None if psub is None else psub[test.inverse]
         if test_runs is not None:
-            p_flow = refine_runs(test_runs, test, p_flow)
-        res = {"imbalanced": evaluate_probs(test.y_cat, test.y_sub, p_flow, ps[test.inverse],
-                                            None if psub is None else psub[test.inverse])}
+            p_flow, ps_flow, psub_flow = refine_runs(test_runs, test, p_flow, ps_flow, psub_flow)
+        res = {"imbalanced": evaluate_probs(test.y_cat, test.y_sub, p_flow, ps_flow, psub_flow)}
         if balanced is not None and len(balanced.y_cat):
             pc, ps, psub = f(balanced.x)
             res["balanced"] = evaluate_probs(balanced.y_cat, balanced.y_sub, pc, ps, psub)
@@ -927,10 +949,11 @@ balanced set undersamples each (category, subcategory) class of the test flows t
 2000 and SMOTEs the rest up to the largest ({report['balanced_rows']} rows), like the seed paper's D2.
 PR-AUC and ROC-AUC are one-vs-rest, macro over the classes present.
 Baselines are trained on the same SMOTE-balanced training windows (sklearn on the flattened window).
-On the imbalanced set every model's per-flow outputs go through the capture-level DoS -> DDoS
-refinement that scans apply (`forensics/ddos.py`: a flow called DoS while another sender, by MAC
-address, floods the same victim at the same time becomes DDoS); the balanced set (SMOTE rows, no
-capture behind them) is scored on the models' own outputs.
+On the imbalanced set every model's per-flow outputs go through the capture-level steps that
+scans apply (`forensics/refine.py`): a flow called DoS while another sender, by MAC address,
+floods the same victim at the same time becomes DDoS (`forensics/ddos.py`), and an ARP flow takes
+the verdict of the attack between its two hosts, else Normal (`forensics/arp.py`); the balanced
+set (SMOTE rows, no capture behind them) is scored on the models' own outputs.
 
 {tables_markdown(report['tables'])}
 ### CNN-LSTM per class (imbalanced test set)

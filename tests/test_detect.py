@@ -359,6 +359,7 @@ def test_numpy_engine_refuses_wrong_weights(model_dir, tmp_path):
 
 def test_predict_applies_the_ddos_refinement_to_flows_it_changes(det, flows, monkeypatch):
     import forensics.detect as detect
+    import forensics.ddos as ddos
 
     base = det.predict(flows)
     w, pc, _ = det.predict_proba(flows)
@@ -374,7 +375,7 @@ def test_predict_applies_the_ddos_refinement_to_flows_it_changes(det, flows, mon
         changed[:3] = True
         return q, changed
 
-    monkeypatch.setattr(detect, "refine", fake_refine)
+    monkeypatch.setattr(ddos, "refine", fake_refine)
     out = det.predict(flows)
     assert calls == [len(flows)]
     cats = list(det.categories)

@@ -1,0 +1,49 @@
+"""After the model: the capture-level steps every per-flow verdict goes through.
+
+The detector classifies each flow from its two short windows; these steps look at the
+whole capture, in this order, and are applied identically by a scan
+(:meth:`forensics.detect.Detector.predict`) and by the evaluation of every model
+(:func:`forensics.train.refine_runs`), so the model card measures what a scan reports:
+
+1. :func:`forensics.ddos.refine`: a flow called DoS while another sender (by MAC) floods the
+   same victim at the same time becomes DDoS;
+2. :func:`forensics.arp.refine`: an ARP flow takes the verdict of the attack between its two
+   hosts (the BoT-IoT labeling rule applied to the other flows' verdicts), else Normal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forensics import arp, ddos
+
+
+@dataclass
+class Refined:
+    p_cat: np.ndarray  # (N, n_cat) per-flow category probabilities after the steps
+    p_sub: np.ndarray  # (N, n_sub) per-flow subcategory probabilities after the steps
+    ddos: np.ndarray  # (N,) bool: DoS turned into DDoS
+    arp_rows: np.ndarray  # positions of the ARP flows whose verdict changed
+    arp_evidence: np.ndarray  # their evidence ("" where they became Normal)
+
+
+def allowed_mask(categories, subcategories, allowed: dict) -> np.ndarray:
+    """(n_cat, n_sub) bool: the subcategories each category may have."""
+    cats, subs = list(categories), list(subcategories)
+    mask = np.zeros((len(cats), len(subs)), bool)
+    for c, ss in allowed.items():
+        for s in ss:
+            if c in cats and s in subs:
+                mask[cats.index(c), subs.index(s)] = True
+    return mask
+
+
+def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
+                 mask: np.ndarray) -> Refined:
+    """Both steps on one capture's flows (rows aligned with the per-flow probabilities)."""
+    p_cat, changed = ddos.refine(flows, p_cat, categories)
+    p_cat, p_sub, rows, evidence = arp.refine(flows, p_cat, p_sub, categories, subcategories, mask)
+    return Refined(p_cat, p_sub, changed, rows, evidence)
