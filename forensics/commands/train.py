@@ -11,11 +11,15 @@ def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="lab output folders (<scenario>/run<k>/ with capture.pcap + truth.json) or BoT-IoT CSV files")
     parser.add_argument("--out", type=Path, default=Path("model"), help="model folder to write (default: model/)")
     parser.add_argument("--seed", type=int, default=7, help="training seed (default 7)")
-    parser.add_argument("--epochs", type=int, default=40, help="maximum epochs (early stopping on validation)")
+    parser.add_argument("--epochs", type=int, default=30,
+                        help="epochs (default 30): the cosine schedule's length; the best validation epoch is kept")
     parser.add_argument("--cap", type=int, default=6000,
                         help="max distinct windows per (category, subcategory) class before SMOTE (default 6000)")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: TrainConfig, 0.003)")
-    parser.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default: TrainConfig, 5)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="early-stopping patience in epochs, with --schedule constant (default: TrainConfig, 5)")
+    parser.add_argument("--schedule", choices=["cosine", "constant"], default=None,
+                        help="learning-rate schedule (default: TrainConfig, cosine)")
     parser.add_argument("--batch", type=int, default=None, help="minibatch size (default: TrainConfig, 512)")
     parser.add_argument("--class-weight", choices=["balanced", "sqrt", "none"], default=None,
                         help="cross-entropy class weights (default: TrainConfig, balanced)")
@@ -36,7 +40,7 @@ def run(args, console) -> int:
     def log(msg: str) -> None:
         console.print(msg, highlight=False, markup=False, soft_wrap=True)
 
-    opts = {k: getattr(args, k) for k in ("lr", "patience", "batch", "class_weight") if getattr(args, k) is not None}
+    opts = {k: getattr(args, k) for k in ("lr", "patience", "batch", "class_weight", "schedule") if getattr(args, k) is not None}
     cfg = replace(TrainConfig(), seed=args.seed, epochs=args.epochs, cap=args.cap, **opts)
     res = train_bundle(args.data, args.out, cfg, baselines=not args.no_baselines, log=log,
                        use_cache=not args.no_cache, eval_split=args.eval_split)
