@@ -53,6 +53,9 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 
 
+_now = time.monotonic  # the step's clock (a test replaces it)
+
+
 class CannotReduce(Exception):
     """The capture cannot be reduced faithfully: tshark reads the original file."""
 
@@ -221,7 +224,7 @@ def reduce_capture(path, attackers, out_path, *, per_flow: int = PER_FLOW_PACKET
                     if kept >= total or len(over):
                         capped = True  # the rest of the file is not read
                         break
-                if deadline is not None and time.monotonic() > deadline:
+                if deadline is not None and _now() > deadline:
                     complete = False
                     break
             if network is None and acct.format == "pcap":  # a capture without records
@@ -346,7 +349,7 @@ def _read_capture(pyshark, path, inp, incs, tmp, budget_end, limit, http, dns, d
     cap = None
     try:
         cap = pyshark.FileCapture(source, display_filter=flt, keep_packets=False)
-        cap.apply_on_packets(on_packet, timeout=max(0.5, budget_end - time.monotonic()))
+        cap.apply_on_packets(on_packet, timeout=max(0.5, budget_end - _now()))
     except Exception as exc:  # TimeoutError, tshark failures: detail is best effort
         name = type(exc).__name__
         msg = "stopped: time budget spent" if "Timeout" in name else f"tshark could not read this capture ({name})"
@@ -365,7 +368,7 @@ def attach_app_detail(report: Report, config) -> None:
         import pyshark
     except ImportError:  # pragma: no cover - pyshark is a dependency
         return
-    budget_end = time.monotonic() + float(config.app_detail_seconds)
+    budget_end = _now() + float(config.app_detail_seconds)
     limit = int(config.app_detail_items)
     inputs = {i.path: i for i in report.inputs}
     per_capture: dict[str, list] = defaultdict(list)
@@ -383,7 +386,7 @@ def attach_app_detail(report: Report, config) -> None:
     sampled: set[int] = set()  # incidents whose capture lost matching packets to the reduction's bounds
     for path, incs in sorted(per_capture.items()):
         inp = inputs.get(path)
-        remaining = budget_end - time.monotonic()
+        remaining = budget_end - _now()
         if remaining <= 0.5:
             for inc in incs:
                 notes[inc.id].append("application-layer detail skipped: time budget spent")
