@@ -82,6 +82,16 @@ def syn_flood_capture(path: Path, n_syn: int = N_SYN, t0: float = 1_700_000_000.
     return write_pcap(path, pkts)
 
 
+def tunnel_capture(path: Path) -> tuple[Path, list[bytes]]:
+    """150 DNS queries (and answers) on one 5-tuple and 150 MQTT publishes on one connection."""
+    pk = []
+    for i in range(150):
+        pk.append(udp(ATTACKER, VICTIM, 5353, 53, dns_query(f"chunk{i}.tunnel.test", qid=i)))
+        pk.append(udp(VICTIM, ATTACKER, 53, 5353, b"r" * 30))
+        pk.append(tcp(ATTACKER, VICTIM, 45000, 1883, mqtt_publish(f"t/{i % 60}"), seq=1 + 10 * i))
+    return write_pcap(path, pk), pk
+
+
 def _details(rep) -> dict:
     out = {"http": [], "dns": [], "mqtt": [], "notes": []}
     for inc in rep.incidents:
@@ -133,7 +143,7 @@ def test_reduced_copy_keeps_only_attacker_payload_packets(flood, tmp_path):
     assert r.packets_read == total
     kept = _pcap_records(out)
     assert r.packets_kept == len(kept) == len(app_packets(0)) == 7
-    assert not r.capped and r.complete
+    assert not r.flow_capped and not r.total_capped and r.complete
     # the very records of the original, with their timestamps, in file order
     original = _pcap_records(flood)
     wanted = [rec for rec in original if rec[1] in {p for _, p in app_packets(0)}]
@@ -145,19 +155,27 @@ def test_reduced_copy_keeps_only_attacker_payload_packets(flood, tmp_path):
 def test_reduced_copy_bounds_per_flow_and_total(tmp_path):
     pk = []
     for i in range(100):  # one UDP 5-tuple, both directions: 64 kept
-        pk.append(udp(ATTACKER, VICTIM, 5353, 53, dns_query(f"n{i}.test")) if i % 2 == 0 else udp(VICTIM, ATTACKER, 53, 5353, b"r" * 12))
+        pk.append(udp(ATTACKER, VICTIM, 7000, 9999, b"q%d" % i) if i % 2 == 0 else udp(VICTIM, ATTACKER, 9999, 7000, b"r" * 12))
     for i in range(30):  # 30 more flows of 3 packets each
-        pk += [udp(ATTACKER, VICTIM, 6000 + i, 53, b"q" * 20)] * 3
+        pk += [udp(ATTACKER, VICTIM, 6000 + i, 9999, b"q" * 20)] * 3
     cap = write_pcap(tmp_path / "c.pcap", pk)
     r = reduce_capture(cap, {ATTACKER}, tmp_path / "r1.pcap")
-    assert r.packets_kept == 64 + 90 and r.capped
+    assert r.packets_kept == 64 + 90 and r.flow_capped and not r.total_capped
     kept = [buf for _, buf in _pcap_records(tmp_path / "r1.pcap")]
     assert kept == pk[:64] + pk[100:]
     r = reduce_capture(cap, {ATTACKER}, tmp_path / "r2.pcap", total=70)
-    assert r.packets_kept == 70 and r.capped
+    assert r.packets_kept == 70 and r.total_capped
     assert [buf for _, buf in _pcap_records(tmp_path / "r2.pcap")] == pk[:64] + pk[100:106]
     r = reduce_capture(cap, {"10.99.0.1"}, tmp_path / "r3.pcap")
-    assert r.packets_kept == 0 and not r.capped and _pcap_records(tmp_path / "r3.pcap") == []
+    assert r.packets_kept == 0 and not r.flow_capped and _pcap_records(tmp_path / "r3.pcap") == []
+
+
+def test_dns_and_mqtt_ports_are_not_capped_per_flow(tmp_path):
+    """A DNS tunnel reuses one 5-tuple for every query; an MQTT session publishes on one connection."""
+    cap, pk = tunnel_capture(tmp_path / "tunnel.pcap")
+    r = reduce_capture(cap, {ATTACKER}, tmp_path / "r.pcap")
+    assert r.packets_kept == len(pk) and not r.flow_capped
+    assert [buf for _, buf in _pcap_records(tmp_path / "r.pcap")] == pk
 
 
 def test_reduced_copy_keeps_nanoseconds_link_type_and_ipv6(tmp_path):
@@ -254,17 +272,24 @@ def test_flood_detail_comes_from_a_small_copy_that_is_deleted(flood, monkeypatch
 
 
 @needs_tshark
-def test_detail_from_copy_equals_detail_from_original(flood, monkeypatch):
+@pytest.mark.parametrize("which", ["flood", "tunnel"])
+def test_detail_from_copy_equals_detail_from_original(flood, tmp_path, monkeypatch, which):
+    cap = flood if which == "flood" else tunnel_capture(tmp_path / "tunnel.pcap")[0]
     cfg = ScanConfig(workers=1, extractor=EXTRACTOR, detector=DETECTOR, app_detail=True)
-    reduced = scan([flood], cfg)
+    reduced = scan([cap], cfg)
 
     def refuse(*a, **kw):
         raise CannotReduce("test: read the original")
 
     monkeypatch.setattr(appdetail, "reduce_capture", refuse)
-    original = scan([flood], cfg)
+    original = scan([cap], cfg)
     assert [i.app_detail for i in reduced.incidents] == [i.app_detail for i in original.incidents]
     assert any(i.app_detail for i in original.incidents)
+    if which == "tunnel":  # every query and publish counted, 50 names / 50 topics shown
+        dns = [d for i in original.incidents for d in i.app_detail.get("dns", [])]
+        mqtt = [m for i in original.incidents for m in i.app_detail.get("mqtt", [])]
+        assert len(dns) == len(mqtt) == 50 and all(d["count"] == 1 for d in dns)
+        assert sorted(m["count"] for m in mqtt) == [2] * 20 + [3] * 30
 
 
 @needs_tshark

@@ -15,7 +15,8 @@ vectorised) and writes a temporary classic pcap holding only the packets that
 can carry what this step looks for: IPv4/IPv6 packets to or from one of the
 capture's attackers that are UDP, or TCP with payload (SYN floods, bare ACKs,
 ICMP are left out), at most :data:`PER_FLOW_PACKETS` per 5-tuple (either
-direction) and :data:`TOTAL_PACKETS` in all, with their original timestamps,
+direction; every packet on the DNS and MQTT ports, :data:`UNCAPPED_PORTS`) and
+:data:`TOTAL_PACKETS` in all, with their original timestamps,
 link type and frame bytes.  tshark reads that file; it is deleted afterwards,
 also when tshark fails or is stopped.  When the reduction cannot be faithful
 (kept packets of several link types, records of a link type the reader does not
@@ -45,6 +46,8 @@ DNS_TYPES = {"1": "A", "2": "NS", "5": "CNAME", "6": "SOA", "12": "PTR", "15": "
 
 TSHARK_COMPRESSION = (None, "gzip")  # what tshark 4.0 opens directly (others: only through the reduced copy)
 PER_FLOW_PACKETS = 64  # packets kept per 5-tuple (either direction): the start of every connection
+# ... except on the DNS and MQTT ports, where every packet counts (a DNS tunnel is one 5-tuple)
+UNCAPPED_PORTS = {17: (53, 5353, 5355), 6: (53, 1883)}
 TOTAL_PACKETS = 200_000  # packets kept per capture
 TOTAL_BYTES = 256 * 1024 * 1024  # frame bytes kept per capture
 MAX_SNAPLEN = 262_144  # the temporary pcap's snapshot length (the reader's bound on a record)
@@ -67,7 +70,8 @@ class Reduced:
     path: Path
     packets_read: int  # records of the original read
     packets_kept: int  # records written
-    capped: bool  # True when the per-flow or total bound left matching packets out
+    flow_capped: bool  # True when the per-flow bound left matching packets out
+    total_capped: bool  # True when the total bound stopped the reading
     complete: bool  # False when the deadline stopped the reading early
 
 
@@ -149,7 +153,7 @@ def reduce_capture(path, attackers, out_path, *, per_flow: int = PER_FLOW_PACKET
     network: int | None = None
     nanos = True
     kept = read = written = 0
-    capped = False
+    flow_capped = total_capped = False
     complete = True
     try:
         with open(out_path, "wb") as out:
@@ -195,14 +199,18 @@ def reduce_capture(path, attackers, out_path, *, per_flow: int = PER_FLOW_PACKET
                     seen_keys, inv = np.unique(allk, return_inverse=True)
                     seen_counts = np.bincount(inv.reshape(-1), weights=np.concatenate([seen_counts, sizes]),
                                               minlength=len(seen_keys)).astype(np.int64)
-                    take = rows[rank < per_flow]
+                    free = np.zeros(len(rows), dtype=bool)
+                    for proto, ports in UNCAPPED_PORTS.items():
+                        free |= (t.proto[rows] == proto) & (np.isin(t.sport[rows], ports) | np.isin(t.dport[rows], ports))
+                    within = free | (rank < per_flow)
+                    flow_capped = flow_capped or not within.all()
+                    take = rows[within]
                     if kept + len(take) > total:
                         take = take[: total - kept]
                     caps = batch.caplen[take].astype(np.int64)
                     over = np.flatnonzero(written + np.cumsum(caps) > total_bytes)
                     if len(over):
                         take, caps = take[: over[0]], caps[: over[0]]
-                    capped = capped or len(take) < len(rows)
                     if len(take):
                         lts = np.unique(batch.linktype[take])
                         if len(lts) > 1 or (linktype is not None and int(lts[0]) != linktype):
@@ -222,7 +230,7 @@ def reduce_capture(path, attackers, out_path, *, per_flow: int = PER_FLOW_PACKET
                         kept += len(take)
                         written += int(caps.sum())
                     if kept >= total or len(over):
-                        capped = True  # the rest of the file is not read
+                        total_capped = True  # the rest of the file is not read
                         break
                 if deadline is not None and _now() > deadline:
                     complete = False
@@ -240,7 +248,7 @@ def reduce_capture(path, attackers, out_path, *, per_flow: int = PER_FLOW_PACKET
         raise
     except (ForensicsError, OSError, EOFError, ValueError, struct.error) as exc:
         raise CannotReduce(f"the reader rejects it: {exc}") from None
-    return Reduced(Path(out_path), read, kept, capped, complete)
+    return Reduced(Path(out_path), read, kept, flow_capped, total_capped, complete)
 
 
 def _addr_filter(ips) -> str:
@@ -265,7 +273,8 @@ def _get(layer, *names, default=""):
     return default
 
 
-def _read_capture(pyshark, path, inp, incs, tmp, budget_end, limit, http, dns, dns_type, mqtt, notes, sampled) -> None:
+def _read_capture(pyshark, path, inp, incs, tmp, budget_end, limit, http, dns, dns_type, mqtt, notes, flow_sampled,
+                  total_sampled) -> None:
     """Run the display filter over one capture (its reduced copy in ``tmp`` when possible)."""
     source = path
     try:
@@ -280,8 +289,10 @@ def _read_capture(pyshark, path, inp, incs, tmp, budget_end, limit, http, dns, d
             return
     else:
         source = str(reduced.path)
-        if reduced.capped:
-            sampled.update(inc.id for inc in incs)
+        if reduced.flow_capped:
+            flow_sampled.update(inc.id for inc in incs)
+        if reduced.total_capped:
+            total_sampled.update(inc.id for inc in incs)
         if not reduced.complete:
             for inc in incs:
                 notes[inc.id].append("application-layer detail stopped: time budget spent")
@@ -383,7 +394,8 @@ def attach_app_detail(report: Report, config) -> None:
     notes: dict[int, list[str]] = defaultdict(list)
     logging.getLogger("pyshark").setLevel(logging.CRITICAL)
 
-    sampled: set[int] = set()  # incidents whose capture lost matching packets to the reduction's bounds
+    flow_sampled: set[int] = set()  # incidents whose capture lost packets to the per-connection bound
+    total_sampled: set[int] = set()  # ... to the bound of the whole copy
     for path, incs in sorted(per_capture.items()):
         inp = inputs.get(path)
         remaining = budget_end - _now()
@@ -393,7 +405,8 @@ def attach_app_detail(report: Report, config) -> None:
             continue
         tmp = tempfile.mkdtemp(prefix="forensics-appdetail-")
         try:
-            _read_capture(pyshark, path, inp, incs, tmp, budget_end, limit, http, dns, dns_type, mqtt, notes, sampled)
+            _read_capture(pyshark, path, inp, incs, tmp, budget_end, limit, http, dns, dns_type, mqtt, notes,
+                          flow_sampled, total_sampled)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -404,9 +417,12 @@ def attach_app_detail(report: Report, config) -> None:
             "mqtt": [{"topic": t, "kind": k, "count": c} for (t, k), c in sorted(mqtt.get(inc.id, Counter()).items(), key=lambda kv: (-kv[1], kv[0]))],
             "note": "; ".join(dict.fromkeys(notes.get(inc.id, []))),
         }
-        if inc.id in sampled and any(d[k] for k in ("http", "dns", "mqtt")):
+        if inc.id in total_sampled and any(d[k] for k in ("http", "dns", "mqtt")):
             d["note"] = (d["note"] + "; " if d["note"] else "") + (
-                f"read from at most {PER_FLOW_PACKETS} packets per connection and {TOTAL_PACKETS:,} per capture: counts may be low")
+                f"read from the first {TOTAL_PACKETS:,} packets that could carry it: counts may be low")
+        elif inc.id in flow_sampled and d["http"] and len(d["http"]) < limit:
+            d["note"] = (d["note"] + "; " if d["note"] else "") + (
+                f"HTTP read from the first {PER_FLOW_PACKETS} packets of each connection")
         if any(d[k] for k in ("http", "dns", "mqtt")) and (len(d["http"]) >= limit or len(d["dns"]) >= limit or len(d["mqtt"]) >= limit):
             d["note"] = (d["note"] + "; " if d["note"] else "") + f"first {limit} items per kind shown"
         if any(d.values()):
