@@ -2,6 +2,7 @@
 
     python bench/arp_errors.py lab-out/*/run2[0-7]      # lab runs (truth.json labels)
     python bench/arp_errors.py --model DIR lab-out/...  # another model folder
+    python bench/arp_errors.py --thresholds 0,0.9,0.95 lab-out/...  # ARP errors per MIN_CONFIDENCE
 
 For every run: the detector's per-flow probabilities (``Detector.predict_proba``), then the
 DoS -> DDoS step alone ("before") and both capture-level steps (``forensics.refine``, "after");
@@ -20,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from forensics import ddos  # noqa: E402
+from forensics import arp, ddos  # noqa: E402
 from forensics import train as T  # noqa: E402
 from forensics.detect import load_detector  # noqa: E402
 from forensics.refine import refine_flows  # noqa: E402
@@ -30,7 +31,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--thresholds", default="",
+                    help="comma-separated min_confidence values: also count ARP errors with each")
     args = ap.parse_args()
+    ths = [float(x) for x in args.thresholds.split(",") if x.strip()]
+    by_th = {t: 0 for t in ths}
     det = load_detector(args.model) if args.model else load_detector()
     cats = np.array(det.categories, dtype=object)
     tot = {"runs": 0, "arp_flows": 0, "arp_errors_before": 0, "arp_errors_after": 0, "other_errors": 0}
@@ -42,16 +47,26 @@ def main() -> int:
         after = refine_flows(f, pc[w.inverse], ps[w.inverse], det.categories, det.subcategories, det._mask)
         truth = f["category"].astype(str).to_numpy()
         b, a = cats[p_before.argmax(1)], cats[after.p_cat.argmax(1)]
-        arp = f["proto"].astype(str).to_numpy() == "arp"
-        eb, ea = int((b != truth)[arp].sum()), int((a != truth)[arp].sum())
+        arp_mask = f["proto"].astype(str).to_numpy() == "arp"
+        eb, ea = int((b != truth)[arp_mask].sum()), int((a != truth)[arp_mask].sum())
         tot["runs"] += 1
-        tot["arp_flows"] += int(arp.sum())
+        tot["arp_flows"] += int(arp_mask.sum())
         tot["arp_errors_before"] += eb
         tot["arp_errors_after"] += ea
-        tot["other_errors"] += int((b != truth)[~arp].sum())
+        tot["other_errors"] += int((b != truth)[~arp_mask].sum())
         if ea:
             print(f"{run.name}: ARP errors {eb} -> {ea}", flush=True)
+        if ths:
+            sub = np.array(det.subcategories, dtype=object)[
+                np.where(det._mask[p_before.argmax(1)], ps[w.inverse], -1.0).argmax(1)]
+            for t in ths:
+                rows, new_cat, _, _ = arp.arp_verdicts(f, b, sub, p_before.max(1), t)
+                c = b.copy()
+                c[rows] = new_cat
+                by_th[t] += int((c != truth)[arp_mask].sum())
     print(" ".join(f"{k}={v}" for k, v in tot.items()))
+    if ths:
+        print("ARP errors by min_confidence: " + " ".join(f"{t}: {n}" for t, n in by_th.items()))
     return 0
 
 

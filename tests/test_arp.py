@@ -158,3 +158,14 @@ def test_overlapping_activities_of_a_pair_go_to_the_one_with_more_flows():
         df = flows_of(*order, [arp(ATK, VIC, 11.0)])
         cat, _, _ = verdicts(df)
         assert cat[-1] == "DoS"
+
+
+def test_a_lone_doubtful_verdict_does_not_take_the_arp_flows_with_it():
+    from forensics.arp import MIN_CONFIDENCE
+
+    df = flows_of([flow(PEER, OTHER, 10.0, cat="Reconnaissance", sub="Service_Scan")], [arp(OTHER, PEER, 9.9)])
+    for conf, expected in ((MIN_CONFIDENCE - 0.2, "Normal"), (MIN_CONFIDENCE + 0.05, "Reconnaissance")):
+        rows, cat, _, _ = arp_verdicts(df, df["cat"].to_numpy(), df["sub"].to_numpy(), np.full(len(df), conf))
+        out = df["cat"].to_numpy(dtype=object).copy()
+        out[rows] = cat
+        assert out[-1] == expected
