@@ -671,7 +671,7 @@ def host_verdicts(run: Run, pred_cat: np.ndarray, min_fraction: float = 0.5) -> 
 # ----------------------------------------------------------------------------- pipelines
 
 
-MODEL_VERSION = "1.1.0"
+MODEL_VERSION = "1.2.0"
 
 
 def _quiet(*a, **k):

@@ -176,3 +176,32 @@ def test_text_ports_parsed_once_per_value_like_before():
 
     got = _port_numbers(df["dport"], "dport")
     assert got[:8].tolist() == [80, 443, -1, 0x0303, -1, -1, 22, 80]
+
+
+def test_service_shares_are_counted_per_time_slice():
+    """One host's flood on a service, then (> SHARE_BUCKET_S later) four hosts' flood on it: the first
+    phase's flows must show one source owning the service (measured: capture-wide shares made lab
+    mixed/run30's DoS phase look like the DDoS that followed it)."""
+    from forensics.sequences import SHARE_BUCKET_S, flow_features
+
+    rows, t = [], 1.7e9
+    for i in range(40):  # DoS: one source
+        rows.append(("10.0.0.203", 40000 + i, t + 0.05 * i))
+    t2 = t + 0.05 * 40 + 2 * SHARE_BUCKET_S
+    for i in range(80):  # DDoS: four sources
+        rows.append((f"10.0.0.20{1 + i % 4}", 41000 + i, t2 + 0.05 * i))
+    n = len(rows)
+    df = pd.DataFrame({
+        "stime": [r[2] for r in rows], "ltime": [r[2] + 0.01 for r in rows], "proto": "tcp",
+        "saddr": [r[0] for r in rows], "sport": [str(r[1]) for r in rows], "daddr": "10.0.0.20", "dport": "80",
+        "pkts": 6, "bytes": 600, "state": "FIN", "dur": 0.01, "mean": 0.01, "stddev": 0.0, "sum": 0.01,
+        "min": 0.01, "max": 0.01, "spkts": 3, "dpkts": 3, "sbytes": 300, "dbytes": 300, "rate": 500.0,
+        "srate": 250.0, "drate": 250.0,
+    })
+    f = flow_features(df)
+    col = {name: j for j, name in enumerate(FLOW_FEATURES)}
+    first, second = slice(0, 40), slice(40, n)
+    assert np.allclose(f[first, col["svc_top_share"]], 1.0)
+    assert np.allclose(f[first, col["svc_log_srcs"]], np.round(np.log1p(1) * 32) / 32)
+    assert (f[second, col["svc_top_share"]] < 0.5).all()
+    assert (f[second, col["svc_log_srcs"]] > f[first, col["svc_log_srcs"]].max()).all()
