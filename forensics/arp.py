@@ -112,11 +112,12 @@ def arp_verdicts(flows: pd.DataFrame, category, subcategory, confidence=None,
     return arp_rows[changed], new_cat[changed], new_sub[changed], evidence[changed]
 
 
-def _swap_to(p: np.ndarray, rows: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Rows ``rows`` of probabilities ``p`` with the current top column and ``target`` swapped
-    (the flow keeps the model's confidence; the other columns keep their values)."""
+def _swap_to(p: np.ndarray, rows: np.ndarray, target: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
+    """Rows ``rows`` of probabilities ``p`` with the current top column (among the columns
+    ``among`` allows, per row) and ``target`` swapped: the flow keeps the model's confidence,
+    the other columns keep their values."""
     p = np.array(p, copy=True)
-    top = p[rows].argmax(1)
+    top = (p[rows] if among is None else np.where(among, p[rows], -1.0)).argmax(1)
     a, b = p[rows, top], p[rows, target]
     p[rows, top], p[rows, target] = b, a
     return p
@@ -139,10 +140,6 @@ def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories
     c_idx = np.array([cats.index(c) for c in new_cat])
     s_idx = np.array([subs.index(s) for s in new_sub])
     p_cat = _swap_to(p_cat, rows, c_idx)
-    p_sub = np.array(p_sub, copy=True)
     # the subcategory read under the new category must be the activity's
-    masked = np.where(allowed[c_idx], p_sub[rows], -1.0)
-    top = masked.argmax(1)
-    a, b = p_sub[rows, top], p_sub[rows, s_idx]
-    p_sub[rows, top], p_sub[rows, s_idx] = b, a
+    p_sub = _swap_to(p_sub, rows, s_idx, among=allowed[c_idx])
     return p_cat, p_sub, rows, evidence

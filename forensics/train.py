@@ -428,10 +428,9 @@ def predict_arrays(model, x: np.ndarray, mean, std, batch: int = 65536, device: 
 
 def constrain_sub(p_cat: np.ndarray, p_sub: np.ndarray) -> np.ndarray:
     """Subcategory prediction restricted to those allowed for the predicted category."""
-    mask = np.zeros((len(CATEGORIES), len(SUBCATEGORIES)), bool)
-    for c, subs in ALLOWED.items():
-        for s in subs:
-            mask[CATEGORIES.index(c), SUBCATEGORIES.index(s)] = True
+    from forensics.refine import allowed_mask
+
+    mask = allowed_mask(CATEGORIES, SUBCATEGORIES, ALLOWED)
     cat = p_cat.argmax(1)
     return np.where(mask[cat], p_sub, -1.0).argmax(1)
 
