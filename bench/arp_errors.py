@@ -5,7 +5,7 @@
     python bench/arp_errors.py --thresholds 0,0.9,0.95 lab-out/...  # ARP errors per MIN_CONFIDENCE
 
 For every run: the detector's per-flow probabilities (``Detector.predict_proba``), then the
-DoS -> DDoS step alone ("before") and both capture-level steps (``forensics.refine``, "after");
+DoS <-> DDoS step alone ("before") and both capture-level steps (``forensics.refine``, "after");
 prints the runs where the ARP step leaves or makes errors, then the totals over all runs
 (ARP flows, ARP errors before/after, errors on the other flows, which the step never changes).
 Runs of the model's training split score what the model has seen: not a test.
@@ -43,7 +43,7 @@ def main() -> int:
         run = T.load_run(entry)
         f = run.flows
         w, pc, ps = det.predict_proba(f)
-        p_before, _ = ddos.refine(f, pc[w.inverse], det.categories)
+        p_before = ddos.refine(f, pc[w.inverse], det.categories)[0]
         after = refine_flows(f, pc[w.inverse], ps[w.inverse], det.categories, det.subcategories, det._mask)
         truth = f["category"].astype(str).to_numpy()
         b, a = cats[p_before.argmax(1)], cats[after.p_cat.argmax(1)]

@@ -720,7 +720,7 @@ def refine_runs(runs: list[Run], enc: Encoded, p_flow: np.ndarray, ps_flow: np.n
         if not len(rows):
             continue
         res = refine_flows(r.flows, p_flow[rows], ps_in[rows], CATEGORIES, SUBCATEGORIES, mask)
-        if res.ddos.any() or len(res.arp_rows):
+        if res.ddos.any() or res.dos.any() or len(res.arp_rows):
             out_c = out_c.copy() if out_c is p_flow else out_c
             out_c[rows] = res.p_cat
             if ps_flow is not None:

@@ -1,11 +1,11 @@
-"""The capture-level DoS -> DDoS refinement (forensics.ddos)."""
+"""The capture-level DoS <-> DDoS refinement (forensics.ddos)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from forensics.ddos import MIN_FLOWS, concurrent_flood, refine
+from forensics.ddos import LONE_S, MIN_FLOWS, concurrent_flood, lone_flood, refine
 
 VICTIM = "10.0.0.20"
 BOT1, BOT2 = "02:00:00:00:00:01", "02:00:00:00:00:02"
@@ -75,7 +75,74 @@ def test_refine_swaps_the_dos_and_ddos_probabilities_of_the_changed_flows():
     df = pd.concat([flood("10.0.0.201", BOT1, 0.0), flood("10.0.0.202", BOT2, 0.02)], ignore_index=True)
     p = np.tile(np.array([0.2, 0.7, 0.05, 0.0, 0.05], np.float32), (len(df), 1))
     p[0] = [0.0, 0.0, 0.0, 0.0, 1.0]  # a flow the model calls Normal stays Normal
-    q, changed = refine(df, p, cats)
-    assert changed.sum() == len(df) - 1 and not changed[0]
+    q, changed, to_dos = refine(df, p, cats)
+    assert changed.sum() == len(df) - 1 and not changed[0] and not to_dos.any()
     assert np.allclose(q[1:], [0.7, 0.2, 0.05, 0.0, 0.05]) and np.allclose(q[0], p[0])
     assert np.allclose(p[1], [0.2, 0.7, 0.05, 0.0, 0.05])  # input untouched
+
+
+def arp(ip, mac, t=0.0, target=VICTIM):
+    """An answered ARP resolution by ``ip`` at ``mac``: binds the MAC to that one host."""
+    return pd.DataFrame({"saddr": [ip], "daddr": [target], "smac": [mac], "dmac": [VICTIM_MAC], "stime": [t],
+                         "ltime": [t + 0.001], "proto": ["arp"], "sport": [""], "dport": [""], "spkts": [1],
+                         "dpkts": [1]})
+
+
+def ddos(*parts):
+    df = pd.concat(parts, ignore_index=True)
+    return df, np.where(df["proto"].to_numpy() == "arp", "Normal", "DDoS")
+
+
+def test_a_flood_called_ddos_from_one_bound_host_alone_becomes_dos():
+    # the attacker forges its source address (10.0.0.183) but its MAC is bound to 10.0.0.201
+    df, cat = ddos(arp("10.0.0.201", BOT1), flood("10.0.0.183", BOT1, 1.0, n=50))
+    m = lone_flood(df, cat)
+    assert m[cat == "DDoS"].all() and not m[cat != "DDoS"].any()
+    q, to_ddos, to_dos = refine(df, np.tile(np.array([0.8, 0.15, 0.0, 0.0, 0.05], np.float32), (len(df), 1)),
+                                ["DDoS", "DoS", "Reconnaissance", "Theft", "Normal"])
+    assert (to_dos == m).all() and not to_ddos.any()
+    assert np.allclose(q[m], [0.15, 0.8, 0.0, 0.0, 0.05])
+
+
+def test_two_bound_senders_keep_ddos_even_when_one_sends_a_few_flows():
+    df, cat = ddos(arp("10.0.0.201", BOT1), arp("10.0.0.202", BOT2),
+                   flood("10.0.0.201", BOT1, 1.0, n=50), flood("10.0.0.202", BOT2, 2.0, n=2))
+    assert not lone_flood(df, cat).any()
+
+
+def test_another_sender_within_lone_s_keeps_ddos_and_later_ones_do_not():
+    first = flood("10.0.0.201", BOT1, 0.0, n=20)
+    end = first["ltime"].max()
+    near, _ = ddos(arp("10.0.0.201", BOT1), arp("10.0.0.202", BOT2), first,
+                   flood("10.0.0.202", BOT2, end + LONE_S - 1.0, n=20))
+    assert not lone_flood(near, np.where(near["proto"] == "arp", "Normal", "DDoS")).any()
+    far, cat = ddos(arp("10.0.0.201", BOT1), arp("10.0.0.202", BOT2), first,
+                    flood("10.0.0.202", BOT2, end + LONE_S + 5.0, n=20))
+    assert lone_flood(far, cat)[cat == "DDoS"].all()
+
+
+def test_an_unbound_sender_mac_keeps_ddos():
+    # a router: one MAC forwarding frames of many addresses (two-way flows from two hosts) is
+    # bound to none of them, so a flood from it may be many bots' and keeps the model's DDoS
+    router = "02:00:00:00:00:fe"
+    talk = pd.concat([flood(a, router, 0.0, n=2, dport="443", spkts=3, dpkts=3) for a in ("8.8.4.4", "1.1.1.1")],
+                     ignore_index=True)
+    df = pd.concat([talk, flood("198.51.100.7", router, 1.0, n=50)], ignore_index=True)
+    cat = np.r_[np.full(len(talk), "Normal"), np.full(50, "DDoS")]
+    assert not lone_flood(df, cat).any()
+    # the same flood from a MAC bound to one host turns
+    df2 = pd.concat([arp("10.0.0.201", BOT1), flood("198.51.100.7", BOT1, 1.0, n=50)], ignore_index=True)
+    assert lone_flood(df2, np.r_[["Normal"], np.full(50, "DDoS")])[1:].all()
+
+
+def test_without_mac_addresses_ddos_stays():
+    df, cat = ddos(arp("10.0.0.201", BOT1), flood("10.0.0.183", BOT1, 1.0, n=50))
+    assert not lone_flood(df.drop(columns=["smac", "dmac"]), cat).any()
+    df.loc[5, "smac"] = ""  # one flood flow on the victim without a sender: no conclusion
+    assert not lone_flood(df, cat).any()
+
+
+def test_arp_and_dos_flows_are_left_to_other_steps():
+    df, _ = ddos(arp("10.0.0.201", BOT1), flood("10.0.0.183", BOT1, 1.0, n=50))
+    cat = np.r_[["DDoS"], np.full(50, "DoS")]  # the ARP flow called DDoS, the flood DoS
+    assert not lone_flood(df, cat).any()

@@ -373,7 +373,7 @@ def test_predict_applies_the_ddos_refinement_to_flows_it_changes(det, flows, mon
         q[:3, [i, j]] = p[:3, [j, i]]
         changed = np.zeros(len(p), bool)
         changed[:3] = True
-        return q, changed
+        return q, changed, np.zeros(len(p), bool)
 
     monkeypatch.setattr(ddos, "refine", fake_refine)
     out = det.predict(flows)
