@@ -260,24 +260,72 @@ def label_codes(df: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
             pd.Categorical(sub, categories=SUBCATEGORIES).codes.astype(np.int64))
 
 
+def size_strata(x: np.ndarray, past: int) -> np.ndarray:
+    """Per window: its anchor flow's packet count on a log2 scale (0: 1 packet, 1: 2-3, 2: 4-7,
+    ...), from the raw (unscaled) ``log_pkts`` feature of the anchor step (``past``).  The
+    stratum the class caps spread their picks over (:func:`stratified_pick`)."""
+    from forensics.sequences import FLOW_FEATURES
+
+    if not len(x):
+        return np.zeros(0, np.int64)
+    lp = x[:, past, FLOW_FEATURES.index("log_pkts")].astype(np.float64)
+    return np.floor(np.log2(np.maximum(np.expm1(lp), 1.0) + 1e-9)).astype(np.int64)
+
+
+def stratified_pick(strata: np.ndarray, k: int, rng) -> np.ndarray:
+    """``k`` of the positions ``0..len(strata)-1`` (sorted), spread as evenly over the strata as
+    their sizes allow: every stratum gives ``min(size, level)`` picks, the level the smallest
+    that reaches ``k`` (the last picks at that level drawn at random), drawn at random inside
+    each stratum.  A uniform draw would keep a rare kind of flow (lab ``ddos_http``'s keep-alive
+    connections: 3-12 flows of thousands of packets beside thousands of one-request flows) with
+    the class's sampling rate only, so a few of them or none would reach training."""
+    n = len(strata)
+    if k >= n:
+        return np.arange(n)
+    codes, uniq = pd.factorize(strata)
+    sizes = np.bincount(codes, minlength=len(uniq))
+    # water-filling: strata smaller than the level give all they have, the others the level each
+    rem, left, level = k, len(sizes), 0
+    for sz in np.sort(sizes):
+        if sz * left >= rem:
+            level = rem // left
+            break
+        rem -= sz
+        left -= 1
+    take = np.minimum(sizes, level)
+    extra = k - int(take.sum())
+    if extra:
+        open_ = np.flatnonzero(sizes > take)
+        take[rng.choice(open_, extra, replace=False)] += 1
+    picks = []
+    for c in range(len(uniq)):
+        idx = np.flatnonzero(codes == c)
+        picks.append(idx if take[c] >= len(idx) else rng.choice(idx, take[c], replace=False))
+    return np.sort(np.concatenate(picks))
+
+
 def _run_sample(w_unique: np.ndarray, inverse: np.ndarray, yc: np.ndarray, ys: np.ndarray, run_cap: int,
-                rng) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """At most ``run_cap`` distinct (window, label) pairs per class of one run, as rows."""
+                rng, past: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """At most ``run_cap`` distinct (window, label) pairs per class of one run, as rows, spread
+    over the anchor flows' size strata (:func:`stratified_pick`; ``stratify=False``: uniformly)."""
     pair = pair_labels(yc, ys)
     uk = np.unique(inverse * 64 + pair)
     pu = uk % 64
+    strata = size_strata(w_unique[uk // 64], past)
     keep = []
     for c in np.unique(pu):
         idx = np.flatnonzero(pu == c)
         if len(idx) > run_cap:
-            idx = np.sort(rng.choice(idx, run_cap, replace=False))
+            idx = idx[stratified_pick(strata[idx], run_cap, rng)] if stratify \
+                else np.sort(rng.choice(idx, run_cap, replace=False))
         keep.append(idx)
     uk = uk[np.concatenate(keep)]
     rows = uk // 64
     return w_unique[rows], uk % 64 // len(SUBCATEGORIES), uk % 64 % len(SUBCATEGORIES), rows
 
 
-def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, seed: int = 0) -> Encoded:
+def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, seed: int = 0,
+                stratify: bool = True) -> Encoded:
     """Distinct windows of ``runs`` with per-flow labels.  With ``run_cap`` (training only),
     each run keeps at most ``run_cap`` distinct (window, label) pairs per class, one row each
     (bounded memory: flood runs have tens of thousands of distinct windows, of which the
@@ -287,7 +335,8 @@ def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, s
         w = build_windows(r.flows, spec)
         yc, ys = label_codes(r.flows, r.name)
         if run_cap is not None:
-            x, yc, ys, _ = _run_sample(w.unique, w.inverse, yc, ys, run_cap, np.random.default_rng([seed, i]))
+            x, yc, ys, _ = _run_sample(w.unique, w.inverse, yc, ys, run_cap, np.random.default_rng([seed, i]),
+                                       spec.past, stratify)
             xs.append(x)
             invs.append(np.arange(len(x)) + offset)
             offset += len(x)
@@ -313,16 +362,20 @@ def pair_labels(y_cat: np.ndarray, y_sub: np.ndarray) -> np.ndarray:
     return y_cat * len(SUBCATEGORIES) + y_sub
 
 
-def distinct_labeled(enc: Encoded) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct (window, label) pairs: (x, pair label, count)."""
+def distinct_labeled(enc: Encoded) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (window, label) pairs: (x, pair label, count, run index)."""
     pair = pair_labels(enc.y_cat, enc.y_sub)
     key = enc.inverse * 64 + pair
-    uk, counts = np.unique(key, return_counts=True)
-    return enc.x[uk // 64], uk % 64, counts
+    uk, first, counts = np.unique(key, return_index=True, return_counts=True)
+    return enc.x[uk // 64], uk % 64, counts, enc.run[first]
 
 
-def balance_training(x: np.ndarray, pair: np.ndarray, cap: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Cap every (category, subcategory) class at ``cap`` rows, then SMOTE the rest up to the largest class."""
+def balance_training(x: np.ndarray, pair: np.ndarray, cap: int, seed: int, strata: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Cap every (category, subcategory) class at ``cap`` rows, then SMOTE the rest up to the largest class.
+
+    ``strata`` (per row, e.g. run and anchor size: :func:`size_strata`): the cap's picks are
+    spread over them (:func:`stratified_pick`); without, drawn uniformly."""
     from imblearn.over_sampling import SMOTE, RandomOverSampler
 
     rng = np.random.default_rng(seed)
@@ -330,7 +383,8 @@ def balance_training(x: np.ndarray, pair: np.ndarray, cap: int, seed: int) -> tu
     for c in np.unique(pair):
         idx = np.flatnonzero(pair == c)
         if len(idx) > cap:
-            idx = np.sort(rng.choice(idx, cap, replace=False))
+            idx = idx[stratified_pick(strata[idx], cap, rng)] if strata is not None \
+                else np.sort(rng.choice(idx, cap, replace=False))
         keep.append(idx)
     keep = np.concatenate(keep)
     x, pair = x[keep], pair[keep]
@@ -374,6 +428,9 @@ class TrainConfig:
     threads: int = 1  # 2 OpenMP threads spin badly on a busy 2-core machine
     class_weight: str = "balanced"  # cross-entropy class weights: balanced (inverse frequency), sqrt, none
     run_cap: int | None = 2000  # max distinct windows per class and training run, before ``cap`` (memory bound)
+    # both caps spread their picks over strata (run, anchor flow's log2 packet count) instead of drawing
+    # uniformly, so rare kinds of flow of a class reach training (stratified_pick)
+    stratify: bool = True
     # learning rate: cosine (decays to 0 over ``epochs``, every epoch runs, the best validation epoch is
     # kept) or constant (stops after ``patience`` epochs without a better validation score).  Measured on
     # validation run26 (train runs 0-25): the constant rate's epoch-to-epoch validation score swings by
@@ -798,13 +855,15 @@ def prepare_training(runs: dict, cfg: TrainConfig, log=print) -> dict:
     spec = WindowSpec(cfg.steps, cfg.past)
     if not runs["train"]:
         raise ForensicsError("no training runs")
-    tr = encode_runs(runs["train"], spec, run_cap=cfg.run_cap, seed=cfg.seed)
+    tr = encode_runs(runs["train"], spec, run_cap=cfg.run_cap, seed=cfg.seed, stratify=cfg.stratify)
     n_train_flows = sum(len(r.flows) for r in runs["train"])
     val = encode_runs(runs["val"], spec) if runs["val"] else None
-    x_d, pair_d, _ = distinct_labeled(tr)
+    x_d, pair_d, _, run_d = distinct_labeled(tr)
     del tr
     mean, std = scaler_fit(x_d)
-    x_bal, pair_bal, info = balance_training(x_d, pair_d, cfg.cap, cfg.seed)
+    # the cap spreads each class over runs and anchor sizes (keep-alive floods beside one-request ones)
+    strata = run_d * 64 + np.minimum(size_strata(x_d, spec.past), 63) if cfg.stratify else None
+    x_bal, pair_bal, info = balance_training(x_d, pair_d, cfg.cap, cfg.seed, strata)
     info = {"train_flows": int(n_train_flows), "train_distinct_windows": int(len(x_d)),
             "before_smote": pair_names(info["before_smote"]), "after_smote": pair_names(info["after_smote"]),
             "val_flows": int(len(val.y_cat)) if val else 0}

@@ -46,7 +46,7 @@ def test_training_is_deterministic():
 
     cfg = TrainConfig(epochs=2, cap=300)
     enc = encode_runs([Run("a", "g", 0, demo_flows(seed=0)), Run("b", "g", 1, demo_flows(seed=1))], WindowSpec())
-    x, pair, _ = distinct_labeled(enc)
+    x, pair, _, _ = distinct_labeled(enc)
     mean, std = scaler_fit(x)
     xb, pb, _ = balance_training(x, pair, cfg.cap, cfg.seed)
     w = []
@@ -96,3 +96,41 @@ def test_forward_is_forward_embedded_of_the_embedding(kind):
         a, b = m(x)
         a2, b2 = m.forward_embedded(m.embed(x))
     assert torch.equal(a, a2) and torch.equal(b, b2)
+
+
+def test_stratified_pick_keeps_rare_strata_whole_and_spreads_the_rest():
+    from forensics.train import stratified_pick
+
+    strata = np.r_[np.zeros(10_000, int), np.ones(5, int), np.full(300, 2)]
+    for k in (100, 400, 10_304):
+        a = stratified_pick(strata, k, np.random.default_rng(3))
+        b = stratified_pick(strata, k, np.random.default_rng(3))
+        assert len(a) == k and len(np.unique(a)) == k and (np.diff(a) > 0).all()
+        np.testing.assert_array_equal(a, b)  # same seed, same picks
+        counts = np.bincount(strata[a], minlength=3)
+        assert counts[1] == 5  # the rare stratum whole
+        assert abs(int(counts[0]) - min(int(counts[2]), 300)) <= 1 or counts[2] == 300  # the others level
+    assert len(stratified_pick(strata, 20_000, np.random.default_rng(0))) == len(strata)
+
+
+def test_training_cap_keeps_a_rare_kind_of_flow_of_a_class():
+    """The cap spreads a class over anchor sizes: 5 keep-alive flood windows beside 20,000
+    one-request ones all survive a cap of 600 (a uniform draw keeps about 0.15 of them)."""
+    from forensics.sequences import FLOW_FEATURES
+    from forensics.train import balance_training, size_strata
+
+    rng = np.random.default_rng(0)
+    n_small, n_big = 20_000, 5
+    x = rng.normal(size=(n_small + n_big, 8, len(CHANNELS))).astype(np.float32)
+    lp = FLOW_FEATURES.index("log_pkts")
+    x[:n_small, 5, lp] = np.log1p(10)  # anchor flows of 10 packets
+    x[n_small:, 5, lp] = np.log1p(2000)  # ... and of 2,000
+    pair = np.zeros(len(x), np.int64)
+    pair[:3000] = 1  # a second class, so SMOTE has something to balance
+    strata = size_strata(x, 5)
+    assert set(strata[:n_small]) == {3} and set(strata[n_small:]) == {10}
+    xb, pb, _ = balance_training(x, pair, 600, 7, strata)
+    big = xb[:, 5, lp] > np.log1p(1000)
+    assert big.sum() >= n_big
+    xu, _, _ = balance_training(x, pair, 600, 7)
+    assert (xu[:, 5, lp] > np.log1p(1000)).sum() < n_big

@@ -34,7 +34,10 @@ def run(args, console) -> int:
 
     det = load_detector(args.model, engine="torch")  # evaluation uses the torch module (det.model)
     known = {f.name for f in fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in det.meta.get("training", {}).get("config", {}).items() if k in known})
+    saved = det.meta.get("training", {}).get("config", {})
+    cfg = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    if "stratify" not in saved:  # models before 1.3.0 were trained with uniformly drawn caps
+        cfg.stratify = False
     if args.eval_split == "val" and args.all_runs:
         log("--eval-split val and --all-runs exclude each other")
         return 2

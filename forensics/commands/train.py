@@ -27,6 +27,9 @@ def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="score the model on the held-out test runs (default) or on the validation runs only: "
                              "'val' never reads the test runs (for choosing settings without peeking; writes "
                              "metrics-val.json, no model card)")
+    parser.add_argument("--no-stratify", action="store_true",
+                        help="draw the per-class caps uniformly (models before 1.3.0) instead of spreading them over "
+                             "runs and anchor-flow sizes")
     parser.add_argument("--no-baselines", action="store_true", help="skip the baseline models in the evaluation")
     parser.add_argument("--no-cache", action="store_true", help="re-extract flows instead of using the flow cache")
     return parser
@@ -41,7 +44,7 @@ def run(args, console) -> int:
         console.print(msg, highlight=False, markup=False, soft_wrap=True)
 
     opts = {k: getattr(args, k) for k in ("lr", "patience", "batch", "class_weight", "schedule") if getattr(args, k) is not None}
-    cfg = replace(TrainConfig(), seed=args.seed, epochs=args.epochs, cap=args.cap, **opts)
+    cfg = replace(TrainConfig(), seed=args.seed, epochs=args.epochs, cap=args.cap, stratify=not args.no_stratify, **opts)
     res = train_bundle(args.data, args.out, cfg, baselines=not args.no_baselines, log=log,
                        use_cache=not args.no_cache, eval_split=args.eval_split)
     rep = res["report"]
