@@ -23,7 +23,7 @@ def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def run(args, console) -> int:
-    from dataclasses import fields
+    from dataclasses import fields, replace
 
     from forensics.detect import load_detector
     from forensics.train import (TrainConfig, hosts_markdown, load_dataset, per_class_markdown, run_evaluation,
@@ -37,7 +37,7 @@ def run(args, console) -> int:
     saved = det.meta.get("training", {}).get("config", {})
     cfg = TrainConfig(**{k: v for k, v in saved.items() if k in known})
     if "stratify" not in saved:  # models before 1.3.0 were trained with uniformly drawn caps
-        cfg.stratify = False
+        cfg = replace(cfg, stratify=False)
     if args.eval_split == "val" and args.all_runs:
         log("--eval-split val and --all-runs exclude each other")
         return 2
