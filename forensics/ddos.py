@@ -91,12 +91,15 @@ def _near(t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.searchsorted(t, hi, "right") - np.searchsorted(t, lo, "left")
 
 
-def concurrent_flood(flows: pd.DataFrame, category) -> np.ndarray:
+def concurrent_flood(flows: pd.DataFrame, category, found=None) -> np.ndarray:
     """Boolean mask: flows with ``category`` DoS that another sender's concurrent flood on the
-    same victim makes DDoS (``category``: per-flow predicted category names, aligned)."""
+    same victim makes DDoS (``category``: per-flow predicted category names, aligned;
+    ``found``: :func:`_floods` of them when already computed)."""
     cat = np.asarray(category, dtype=object).astype(str)
     out = np.zeros(len(flows), dtype=bool)
-    found = _floods(flows, cat) if (cat == "DoS").any() else None
+    if not (cat == "DoS").any():
+        return out
+    found = _floods(flows, cat) if found is None else found
     if found is None:
         return out
     flood, sender, victim, _, _ = found
@@ -121,12 +124,15 @@ def concurrent_flood(flows: pd.DataFrame, category) -> np.ndarray:
     return out
 
 
-def lone_flood(flows: pd.DataFrame, category) -> np.ndarray:
+def lone_flood(flows: pd.DataFrame, category, found=None) -> np.ndarray:
     """Boolean mask: non-ARP flows with ``category`` DDoS sent by a bound MAC whose victim no
-    other sender floods within ``LONE_S`` seconds (the reverse rule, see the module's text)."""
+    other sender floods within ``LONE_S`` seconds (the reverse rule, see the module's text;
+    ``found``: :func:`_floods` of them when already computed)."""
     cat = np.asarray(category, dtype=object).astype(str)
     out = np.zeros(len(flows), dtype=bool)
-    found = _floods(flows, cat) if (cat == "DDoS").any() else None
+    if not (cat == "DDoS").any():
+        return out
+    found = _floods(flows, cat) if found is None else found
     if found is None:
         return out
     flood, sender, victim, bound, complete = found
@@ -159,9 +165,10 @@ def refine(flows: pd.DataFrame, p_cat: np.ndarray, categories) -> tuple[np.ndarr
     none = np.zeros(len(p_cat), dtype=bool)
     if "DoS" not in names or "DDoS" not in names or not len(p_cat):
         return p_cat, none, none.copy()
-    pred = np.asarray(names, dtype=object)[np.asarray(p_cat).argmax(1)]
-    to_ddos = concurrent_flood(flows, pred)
-    to_dos = lone_flood(flows, pred)
+    pred = np.asarray(names, dtype=object)[np.asarray(p_cat).argmax(1)].astype(str)
+    found = _floods(flows, pred)  # once for both rules (the MAC binding and blame are the cost)
+    to_ddos = concurrent_flood(flows, pred, found)
+    to_dos = lone_flood(flows, pred, found)
     changed = to_ddos | to_dos
     if changed.any():
         p_cat = np.array(p_cat, copy=True)
