@@ -972,6 +972,14 @@ def _schedule_text(cfg: dict) -> str:
     return f"early stopping on validation macro-F1 (patience {cfg['patience']})"
 
 
+def _strata_text(config: dict) -> str:
+    if not config.get("stratify"):
+        return " (drawn uniformly)"
+    return (" (the picks of both caps spread over strata: run and anchor flow's log2 packet count, so a"
+            " rare kind of flow of a class, such as a keep-alive HTTP flood connection beside thousands of"
+            " one-request ones, is kept whole)")
+
+
 def write_model_card(out: Path, meta: dict, report: dict, paths) -> None:
     tr = meta["training"]
     a = meta["arch"]
@@ -1004,7 +1012,7 @@ the rest = training.
 
 Training flows: {tr['train_flows']}; distinct labeled windows kept: {tr['train_distinct_windows']}
 (at most {tr['config'].get('run_cap')} per class and run);
-each (category, subcategory) class capped at {tr['config']['cap']} distinct windows, then SMOTE
+each (category, subcategory) class capped at {tr['config']['cap']} distinct windows{_strata_text(tr['config'])}, then SMOTE
 (imbalanced-learn, k=5, training split only) to balance; {tr['config'].get('class_weight', 'balanced')} class-weighted cross-entropy on both heads;
 Adam lr {tr['config']['lr']}, batch {tr['config']['batch']}, {_schedule_text(tr['config'])}; seed {tr['config']['seed']}, deterministic algorithms, {tr['config']['threads']} threads.
 Epochs run: {len(tr['history'])}; training time {tr['train_seconds']} s (CNN-LSTM only) on the 2-core build machine.
@@ -1020,7 +1028,9 @@ PR-AUC and ROC-AUC are one-vs-rest, macro over the classes present.
 Baselines are trained on the same SMOTE-balanced training windows (sklearn on the flattened window).
 On the imbalanced set every model's per-flow outputs go through the capture-level steps that
 scans apply (`forensics/refine.py`): a flow called DoS while another sender, by MAC address,
-floods the same victim at the same time becomes DDoS (`forensics/ddos.py`), and an ARP flow takes
+floods the same victim at the same time becomes DDoS, a flow called DDoS whose victim no other
+sender floods within 10 s, sent from a MAC bound to one host, becomes DoS (`forensics/ddos.py`),
+and an ARP flow takes
 the verdict of the attack between its two hosts, else Normal (`forensics/arp.py`); the balanced
 set (SMOTE rows, no capture behind them) is scored on the models' own outputs.
 
@@ -1078,6 +1088,10 @@ saved model and retrains the baselines on the same split.)
   an answered SYN-ACK flood on an unnamed high port is blamed on its victim.
 - Theft (keylogging, exfiltration) is a handful of long flows per run: its scores rest on few
   test flows.
+- DoS or DDoS is decided per capture by sender MACs (`forensics/ddos.py`): a host that floods a
+  victim alone, more than a second after the other bots stopped, is called DoS although BoT-IoT
+  labels it part of the DDoS; a DDoS whose other bots are outside the capture (or a single bot's
+  share of it) is called DoS when the sender's MAC is bound to one host.
 """
     (out / "MODEL_CARD.md").write_text(card)
 
