@@ -67,13 +67,13 @@ def arp_verdicts(flows: pd.DataFrame, category, subcategory, confidence=None,
     new_sub = np.full(len(arp_rows), "Normal", dtype=object)
     evidence = np.full(len(arp_rows), "", dtype=object)
     if attack.any():
-        from forensics.attribution import blame_frame, mac_hosts
+        from forensics.attribution import blame_frame, listening_services, mac_hosts
 
         rows = np.flatnonzero(attack)
         labeled = flows.assign(pred_category=cat)
         conf = np.ones(len(flows)) if confidence is None else np.asarray(confidence, dtype=np.float64)
         hosts = mac_hosts(labeled) if "smac" in flows.columns and "dmac" in flows.columns else None
-        attacker, victim = blame_frame(labeled.iloc[rows], hosts=hosts)
+        attacker, victim = blame_frame(labeled.iloc[rows], hosts=hosts, services=listening_services(labeled))
         act = pd.DataFrame({"attacker": _names(attacker), "category": cat[rows], "sub": sub[rows],
                             "t0": flows["stime"].to_numpy(dtype=np.float64)[rows],
                             "t1": flows["ltime"].to_numpy(dtype=np.float64)[rows], "conf": conf[rows]})

@@ -27,6 +27,10 @@ For each attack flow (the detector's verdict, not the truth):
    bots' incrementing source ports happen to be named services (measured on
    ``lab-out/ddos_tcp/run24``: 146 FIN/PSH/URG flood flows ``bot:3050 -> broker:1883``
    etc. were blamed on the broker, which then took a small bot's flows too).
+   A port counts as a service port too where the capture shows it serving: the
+   destination of a two-way TCP flow called Normal (:func:`listening_services`;
+   ``lab-out/dos_tcp/run36``: a SYN-ACK flood on ``broker:1883``, MQTT, not in the named
+   list, answered by RSTs, made the broker the attacker and its attacker Normal).
 3. **Forged sources traced through the MAC.** A DDoS/DoS flow whose blamed end (after
    steps 1-2) carries an address *not* bound to that end's MAC (``smac``/``dmac``, the
    MACs of the flow's first frame, as ``argus -m`` prints them), while that MAC is bound
@@ -203,12 +207,14 @@ def bound_hosts(hosts: pd.DataFrame, addr, mac, capture=None) -> np.ndarray:
 
 
 def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None, dport=None,
-          s_host=None, d_host=None, smac=None, dmac=None, with_mac: bool = False):
+          s_host=None, d_host=None, smac=None, dmac=None, with_mac: bool = False, s_listen=None, d_listen=None):
     """(attacker, victim) address arrays for attack flows (all arguments aligned arrays).
 
     ``s_host``/``d_host``: the host each flow's smac/dmac is bound to (:func:`bound_hosts`,
-    ``""`` when none), for step 3.  ``with_mac``: also return, per flow, the MAC (``smac`` or
-    ``dmac``) through which step 3 traced it (``""`` where it did not)."""
+    ``""`` when none), for step 3.  ``s_listen``/``d_listen``: whether the flow's source /
+    destination endpoint is a listening service of the capture (:func:`listening_services`),
+    counted as a service port in step 2.  ``with_mac``: also return, per flow, the MAC
+    (``smac`` or ``dmac``) through which step 3 traced it (``""`` where it did not)."""
     (cat,), cats = _codes(category)
     n_in = len(cat)
     if s_host is None or d_host is None:
@@ -226,7 +232,11 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
         flood_tcp = flood & _is(p_code, protos, "tcp")
         (s_port, d_port), ports = _codes(sport, dport)
         service = _service_ports(ports)
-        turned = flood_tcp & service[s_port] & ~service[d_port]
+        s_serv, d_serv = service[s_port], service[d_port]
+        if s_listen is not None and d_listen is not None:
+            s_serv = s_serv | np.asarray(s_listen, dtype=bool)
+            d_serv = d_serv | np.asarray(d_listen, dtype=bool)
+        turned = flood_tcp & s_serv & ~d_serv
         if turned.any():
             n_src, n_dst = _endpoint_counts(s_addr, s_port, d_addr, d_port, len(ports), flood_tcp)
             to_dst |= turned & (n_src > n_dst)
@@ -249,10 +259,49 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
     return attacker, victim, via
 
 
+def listening_services(flows: pd.DataFrame, category_column: str = "pred_category") -> pd.DataFrame:
+    """The TCP endpoints that serve in the capture: one row per (``capture``, ``addr``, ``port``)
+    that is the destination of a TCP flow with packets both ways which ``category_column``
+    calls Normal (all such flows when it is absent); empty without ``proto``/``dport``/``spkts``/
+    ``dpkts``.  Step 2 counts them as service ports: a SYN-ACK flood answered on a port outside
+    the named list (``lab-out/dos_tcp/run36``: ``broker:1883``, MQTT, where the sensors connect)
+    is turned round like one on port 80."""
+    cols = ["capture", "addr", "port"]
+    need = ("proto", "daddr", "dport", "spkts", "dpkts")
+    if not len(flows) or any(c not in flows.columns for c in need):
+        return pd.DataFrame(columns=cols)
+    ok = (flows["proto"].astype(str).to_numpy() == "tcp") & (flows["spkts"].to_numpy(dtype=np.int64) > 0) \
+        & (flows["dpkts"].to_numpy(dtype=np.int64) > 0)
+    if category_column in flows.columns:
+        ok &= flows[category_column].astype(str).to_numpy() == "Normal"
+    rows = np.flatnonzero(ok)
+    cap = flows["capture"].astype(str).to_numpy()[rows] if "capture" in flows.columns else np.full(len(rows), "")
+    out = pd.DataFrame({"capture": cap, "addr": flows["daddr"].astype(str).to_numpy()[rows],
+                        "port": flows["dport"].astype(str).to_numpy()[rows]})
+    return out.drop_duplicates().reset_index(drop=True)
+
+
+def _listening(services: pd.DataFrame, capture, addr, port) -> np.ndarray:
+    """Per (capture, address, port): is it a row of ``services``?  (Captures are compared only
+    when both sides name them.)"""
+    n = len(addr)
+    if services is None or not len(services) or not n:
+        return np.zeros(n, dtype=bool)
+    by_capture = capture is not None and bool((services["capture"].astype(str) != "").any())
+    cap = np.asarray(capture, dtype=object).astype(str) if by_capture else np.full(n, "", dtype=object)
+    s_cap = services["capture"].astype(str).to_numpy() if by_capture else np.full(len(services), "", dtype=object)
+    key = pd.MultiIndex.from_arrays([cap, np.asarray(addr, dtype=object).astype(str),
+                                     np.asarray(port, dtype=object).astype(str)])
+    table = pd.MultiIndex.from_arrays([s_cap, services["addr"].astype(str).to_numpy(),
+                                       services["port"].astype(str).to_numpy()])
+    return np.asarray(key.isin(table), dtype=bool)
+
+
 def blame_frame(att: pd.DataFrame, category_column: str = "pred_category", hosts: pd.DataFrame | None = None,
-                with_mac: bool = False):
+                with_mac: bool = False, services: pd.DataFrame | None = None):
     """:func:`blame` on a flow DataFrame (``spkts``/``dpkts``, ``proto``/``sport``/``dport`` and,
-    with ``hosts`` (:func:`mac_hosts` of the capture's flows), ``smac``/``dmac`` used when present)."""
+    with ``hosts`` (:func:`mac_hosts` of the capture's flows), ``smac``/``dmac`` used when present;
+    ``services``: :func:`listening_services` of the capture's flows)."""
     def col(name):
         return att[name] if name in att.columns else None
 
@@ -261,6 +310,11 @@ def blame_frame(att: pd.DataFrame, category_column: str = "pred_category", hosts
         cap = col("capture")
         s_host = bound_hosts(hosts, att["saddr"], att["smac"], cap)
         d_host = bound_hosts(hosts, att["daddr"], att["dmac"], cap)
+    s_listen = d_listen = None
+    if services is not None and len(services) and "sport" in att.columns and "dport" in att.columns:
+        cap = col("capture")
+        s_listen = _listening(services, cap, att["saddr"], att["sport"])
+        d_listen = _listening(services, cap, att["daddr"], att["dport"])
     return blame(att[category_column], att["saddr"], att["daddr"],
                  col("spkts"), col("dpkts"), col("proto"), col("sport"), col("dport"),
-                 s_host, d_host, col("smac"), col("dmac"), with_mac=with_mac)
+                 s_host, d_host, col("smac"), col("dmac"), with_mac=with_mac, s_listen=s_listen, d_listen=d_listen)

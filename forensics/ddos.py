@@ -62,7 +62,7 @@ def _floods(flows: pd.DataFrame, cat: np.ndarray):
     """The flood flows (detector's DoS or DDoS) with a known sender: ``(rows, sender MAC,
     victim, bound, complete)``; ``bound``: the sender MAC is bound to one host; ``complete``:
     per row, every flood flow on its victim has a known sender.  None without MAC columns."""
-    from forensics.attribution import blame_frame, mac_hosts
+    from forensics.attribution import blame_frame, listening_services, mac_hosts
 
     if "smac" not in flows.columns or "dmac" not in flows.columns:
         return None
@@ -72,7 +72,7 @@ def _floods(flows: pd.DataFrame, cat: np.ndarray):
     labeled = flows.assign(pred_category=cat)
     hosts = mac_hosts(labeled)
     att = labeled.iloc[flood]
-    attacker, victim = blame_frame(att, hosts=hosts)
+    attacker, victim = blame_frame(att, hosts=hosts, services=listening_services(labeled))
     victim = np.asarray(victim, dtype=object).astype(str)
     # the victim is one end of the flow, the sender's frames come from the other end
     # (the attacker's address may be a traced host's rather than an end of the flow)

@@ -686,8 +686,10 @@ def host_verdicts(run: Run, pred_cat: np.ndarray, min_fraction: float = 0.5) -> 
     attack = pc != "Normal"
     blame = np.full(len(df), "", dtype=object)
     if attack.any():
-        hosts_by_mac = attribution.mac_hosts(df.assign(pred_category=pc))
-        blame[attack] = attribution.blame_frame(df[attack].assign(pred_category=pc[attack]), hosts=hosts_by_mac)[0]
+        labeled = df.assign(pred_category=pc)
+        hosts_by_mac = attribution.mac_hosts(labeled)
+        blame[attack] = attribution.blame_frame(labeled[attack], hosts=hosts_by_mac,
+                                                services=attribution.listening_services(labeled))[0]
     hosts = truth.get("hosts") or {}
     truth_cats: dict[str, set] = {}
     for a in truth.get("attacks", []):

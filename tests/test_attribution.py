@@ -232,3 +232,29 @@ def test_a_one_way_forged_flow_called_normal_does_not_unbind_the_bot():
     router_like = _flow("203.0.113.9", CAM, BOT_MAC, CAM_MAC, dport="443")
     attacker, _, _ = _attackers(_frame(_lan() + _forged(12) + [router_like]))
     assert BOT not in set(attacker)
+
+
+def test_syn_ack_flood_answered_on_a_port_where_clients_connect_is_blamed_on_the_flooder():
+    """lab-out/dos_tcp/run36: a SYN-ACK flood on broker:1883 (MQTT, not in Argus's list of named
+    service ports) answered by RSTs; Argus orients each flow broker:1883 -> bot:<incrementing>.
+    The sensors' two-way connections to broker:1883 show the port serving, so step 2 turns the
+    flows round; without them the port is an unnamed high port and the broker is blamed."""
+    from forensics.attribution import listening_services
+
+    flood = [_flow(BROKER, BOT, BROKER_MAC, BOT_MAC, cat="DoS", sport="1883", dport=str(26650 + i), spkts=1, dpkts=1)
+             for i in range(200)]
+    clients = [_flow(f"10.77.0.{11 + i}", BROKER, f"02:1a:0a:4d:00:{11 + i:02x}", BROKER_MAC, sport=str(50000 + i),
+                     dport="1883", spkts=8, dpkts=6) for i in range(3)]
+    df = _frame(flood + clients)
+    att = df[df["pred_category"] != "Normal"]
+    services = listening_services(df)
+    assert ("c", BROKER, "1883") in set(map(tuple, services[["capture", "addr", "port"]].to_numpy()))
+    attacker, victim = blame_frame(att, hosts=mac_hosts(df), services=services)
+    assert set(attacker) == {BOT} and set(victim) == {BROKER}
+    # no client ever connects: nothing shows the port serving, the flows keep Argus's orientation
+    alone = _frame(flood)
+    attacker, _ = blame_frame(alone, hosts=mac_hosts(alone), services=listening_services(alone))
+    assert set(attacker) == {BROKER}
+    # a flood's own flows never make a service: clients called attacks do not count
+    flagged = _frame(flood + [r[:-1] + ["DoS"] for r in clients])
+    assert ("c", BROKER, "1883") not in set(map(tuple, listening_services(flagged)[["capture", "addr", "port"]].to_numpy()))

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from forensics import __version__
-from forensics.attribution import blame_frame, mac_hosts
+from forensics.attribution import blame_frame, listening_services, mac_hosts
 
 CATEGORY_ORDER = ("DDoS", "DoS", "Reconnaissance", "Theft", "Normal")
 ROLE_ORDER = {"attacker": 0, "victim": 1, "normal": 2}
@@ -343,7 +343,9 @@ def _incidents(flows, config) -> list[Incident]:
         hosts = mac_hosts(flows[[c for c in ("capture", "saddr", "daddr", "smac", "dmac", "proto", "spkts", "dpkts",
                                              "pred_category")
                                  if c in flows.columns]])
-    att["_attacker"], att["_victim"], att["_via_mac"] = blame(att, hosts)
+    services = listening_services(flows[[c for c in ("capture", "daddr", "dport", "proto", "spkts", "dpkts", "pred_category")
+                                         if c in flows.columns]])
+    att["_attacker"], att["_victim"], att["_via_mac"] = blame(att, hosts, services)
     # stable, input-order independent ordering: attacker, category, subcategory, stime, ltime, victim, capture
     who, cat_c, sub_c = (_sorted_codes(att[c]) for c in ("_attacker", "pred_category", "pred_subcategory"))
     order = np.lexsort((_sorted_codes(att["capture"]), _sorted_codes(att["_victim"]), att["ltime"].to_numpy(dtype=float),
@@ -411,10 +413,11 @@ def _incidents(flows, config) -> list[Incident]:
     return out
 
 
-def blame(att, hosts=None) -> tuple:
+def blame(att, hosts=None, services=None) -> tuple:
     """(attacker, victim, MAC it was traced through or "") of each attack flow:
-    :func:`forensics.attribution.blame` (``hosts``: :func:`forensics.attribution.mac_hosts`)."""
-    return blame_frame(att, hosts=hosts, with_mac=True)
+    :func:`forensics.attribution.blame` (``hosts``: :func:`forensics.attribution.mac_hosts`,
+    ``services``: :func:`forensics.attribution.listening_services`)."""
+    return blame_frame(att, hosts=hosts, with_mac=True, services=services)
 
 
 def endpoint_key(a, pa, b, pb) -> frozenset:
