@@ -44,6 +44,7 @@ import pandas as pd
 
 from forensics.ddos import EVIDENCE as DDOS_EVIDENCE
 from forensics.ddos import EVIDENCE_LONE as DOS_EVIDENCE
+from forensics.backscatter import EVIDENCE as BACKSCATTER_EVIDENCE
 from forensics.refine import allowed_mask, refine_flows
 from forensics.errors import ModelError
 from forensics.sequences import (CHANNELS, CONTEXT_FEATURES, FLOW_FEATURES, Windows, WindowSpec, build_windows,
@@ -339,7 +340,7 @@ class Detector:
         if explain and len(att_rows):
             evidence[att_rows] = att_texts
         inv = w.inverse
-        # per flow from here: the capture-level steps (forensics.refine: DoS <-> DDoS, ARP flows)
+        # per flow from here: the capture-level steps (forensics.refine: backscatter, DoS <-> DDoS, ARP flows)
         r = refine_flows(flows, pc[inv], ps[inv], self.categories, self.subcategories, self._mask)
         p_flow = r.p_cat
         cat = p_flow.argmax(1)
@@ -348,6 +349,9 @@ class Detector:
         evidence = evidence[inv]
         if explain and r.ddos.any():
             evidence[r.ddos] = [f"{DDOS_EVIDENCE}; {e}" if e else DDOS_EVIDENCE for e in evidence[r.ddos]]
+        if explain and r.backscatter.any():
+            evidence[r.backscatter] = [f"{BACKSCATTER_EVIDENCE}; {e}" if e else BACKSCATTER_EVIDENCE
+                                       for e in evidence[r.backscatter]]
         if explain and r.dos.any():
             evidence[r.dos] = [f"{DOS_EVIDENCE}; {e}" if e else DOS_EVIDENCE for e in evidence[r.dos]]
         if len(r.arp_rows):

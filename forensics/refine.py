@@ -5,10 +5,12 @@ whole capture, in this order, and are applied identically by a scan
 (:meth:`forensics.detect.Detector.predict`) and by the evaluation of every model
 (:func:`forensics.train.refine_runs`), so the model card measures what a scan reports:
 
-1. :func:`forensics.ddos.refine`: a flow called DoS while another sender (by MAC) floods the
+1. :func:`forensics.backscatter.refine`: a TCP flow called Reconnaissance that leaves a port its
+   host serves on (with 9 or more others) is a SYN-ACK flood's backscatter: DoS/TCP;
+2. :func:`forensics.ddos.refine`: a flow called DoS while another sender (by MAC) floods the
    same victim at the same time becomes DDoS; a flow called DDoS whose victim no other sender
    floods within 10 s, sent from a MAC bound to one host, becomes DoS;
-2. :func:`forensics.arp.refine`: an ARP flow takes the verdict of the attack between its two
+3. :func:`forensics.arp.refine`: an ARP flow takes the verdict of the attack between its two
    hosts (the BoT-IoT labeling rule applied to the other flows' verdicts), else Normal.
 """
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forensics import arp, ddos
+from forensics import arp, backscatter, ddos
 
 
 @dataclass
@@ -28,6 +30,7 @@ class Refined:
     p_sub: np.ndarray  # (N, n_sub) per-flow subcategory probabilities after the steps
     ddos: np.ndarray  # (N,) bool: DoS turned into DDoS
     dos: np.ndarray  # (N,) bool: DDoS turned into DoS
+    backscatter: np.ndarray  # (N,) bool: Reconnaissance turned into DoS/TCP (then maybe DDoS)
     arp_rows: np.ndarray  # positions of the ARP flows whose verdict changed
     arp_evidence: np.ndarray  # their evidence ("" where they became Normal)
 
@@ -46,6 +49,7 @@ def allowed_mask(categories, subcategories, allowed: dict) -> np.ndarray:
 def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
                  mask: np.ndarray) -> Refined:
     """Both steps on one capture's flows (rows aligned with the per-flow probabilities)."""
+    p_cat, p_sub, turned = backscatter.refine(flows, p_cat, p_sub, categories, subcategories, mask)
     p_cat, to_ddos, to_dos = ddos.refine(flows, p_cat, categories)
     p_cat, p_sub, rows, evidence = arp.refine(flows, p_cat, p_sub, categories, subcategories, mask)
-    return Refined(p_cat, p_sub, to_ddos, to_dos, rows, evidence)
+    return Refined(p_cat, p_sub, to_ddos, to_dos, turned, rows, evidence)
