@@ -1030,7 +1030,9 @@ balanced set undersamples each (category, subcategory) class of the test flows t
 PR-AUC and ROC-AUC are one-vs-rest, macro over the classes present.
 Baselines are trained on the same SMOTE-balanced training windows (sklearn on the flattened window).
 On the imbalanced set every model's per-flow outputs go through the capture-level steps that
-scans apply (`forensics/refine.py`): a flow called DoS while another sender, by MAC address,
+scans apply (`forensics/refine.py`): a TCP flow called Reconnaissance that leaves a port its host
+serves on (with 9 or more others) becomes DoS/TCP (`forensics/backscatter.py`, SYN-ACK flood
+backscatter; added after run38), a flow called DoS while another sender, by MAC address,
 floods the same victim at the same time becomes DDoS, a flow called DDoS whose victim no other
 sender floods within 10 s, sent from a MAC bound to one host, becomes DoS (`forensics/ddos.py`),
 and an ARP flow takes
