@@ -91,20 +91,29 @@ def _near(t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.searchsorted(t, hi, "right") - np.searchsorted(t, lo, "left")
 
 
+def _start(flows: pd.DataFrame, category, which: str, found):
+    """The common start of both rules: ``(names, empty mask, found, stime, ltime)`` of the flood
+    flows; ``found`` is None when no flow is called ``which`` or there is nothing to look at."""
+    cat = np.asarray(category, dtype=object).astype(str)
+    out = np.zeros(len(flows), dtype=bool)
+    if not (cat == which).any():
+        return cat, out, None, None, None
+    found = _floods(flows, cat) if found is None else found
+    if found is None:
+        return cat, out, None, None, None
+    flood = found[0]
+    return (cat, out, found, flows["stime"].to_numpy(dtype=np.float64)[flood],
+            flows["ltime"].to_numpy(dtype=np.float64)[flood])
+
+
 def concurrent_flood(flows: pd.DataFrame, category, found=None) -> np.ndarray:
     """Boolean mask: flows with ``category`` DoS that another sender's concurrent flood on the
     same victim makes DDoS (``category``: per-flow predicted category names, aligned;
     ``found``: :func:`_floods` of them when already computed)."""
-    cat = np.asarray(category, dtype=object).astype(str)
-    out = np.zeros(len(flows), dtype=bool)
-    if not (cat == "DoS").any():
-        return out
-    found = _floods(flows, cat) if found is None else found
+    cat, out, found, t0, t1 = _start(flows, category, "DoS", found)
     if found is None:
         return out
     flood, sender, victim, _, _ = found
-    t0 = flows["stime"].to_numpy(dtype=np.float64)[flood]
-    t1 = flows["ltime"].to_numpy(dtype=np.float64)[flood]
     is_dos = cat[flood] == "DoS"
     v_code, _ = pd.factorize(victim)
     s_code, _ = pd.factorize(sender)
@@ -128,16 +137,10 @@ def lone_flood(flows: pd.DataFrame, category, found=None) -> np.ndarray:
     """Boolean mask: non-ARP flows with ``category`` DDoS sent by a bound MAC whose victim no
     other sender floods within ``LONE_S`` seconds (the reverse rule, see the module's text;
     ``found``: :func:`_floods` of them when already computed)."""
-    cat = np.asarray(category, dtype=object).astype(str)
-    out = np.zeros(len(flows), dtype=bool)
-    if not (cat == "DDoS").any():
-        return out
-    found = _floods(flows, cat) if found is None else found
+    cat, out, found, t0, t1 = _start(flows, category, "DDoS", found)
     if found is None:
         return out
     flood, sender, victim, bound, complete = found
-    t0 = flows["stime"].to_numpy(dtype=np.float64)[flood]
-    t1 = flows["ltime"].to_numpy(dtype=np.float64)[flood]
     not_arp = flows["proto"].astype(str).to_numpy()[flood] != "arp" if "proto" in flows.columns \
         else np.ones(len(flood), bool)
     candidate = (cat[flood] == "DDoS") & bound & complete & not_arp
