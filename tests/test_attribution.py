@@ -258,3 +258,23 @@ def test_syn_ack_flood_answered_on_a_port_where_clients_connect_is_blamed_on_the
     # a flood's own flows never make a service: clients called attacks do not count
     flagged = _frame(flood + [r[:-1] + ["DoS"] for r in clients])
     assert ("c", BROKER, "1883") not in set(map(tuple, listening_services(flagged)[["capture", "addr", "port"]].to_numpy()))
+
+
+def test_a_victims_arp_for_a_forged_source_goes_to_the_bot_behind_it():
+    """The committed ddos_tcp sample: the flooded host resolves each forged source to answer it;
+    the ARP step calls those ARP flows DDoS, and they belong to the bot whose frames carried
+    that forged address (traced by MAC), not to the victim that sent the request."""
+    bot2, bot2_mac = "10.77.0.202", "02:1a:0a:4d:00:ca"
+    rows = [_arp(BOT, BOT_MAC, GW), _arp(bot2, bot2_mac, GW)]
+    for forged, mac in (("10.77.0.172", BOT_MAC), ("10.77.0.178", bot2_mac)):
+        rows += [_flow(forged, CAM, mac, CAM_MAC, cat="DDoS", sport=str(1000 + i), dpkts=0) for i in range(20)]
+        rows.append(_arp(CAM, CAM_MAC, forged, cat="DDoS"))  # the victim asks who has the forged address
+    df = _frame(rows)
+    att = df[df["pred_category"] != "Normal"]
+    attacker, victim, _ = _attackers(df)
+    is_arp = (att["proto"] == "arp").to_numpy()
+    assert list(attacker[is_arp]) == [BOT, bot2] and set(victim[is_arp]) == {CAM}
+    assert set(attacker[~is_arp]) == {BOT, bot2}
+    # without flood flows to trace from, an ARP flow keeps its sender
+    only_arp = _frame([_arp(CAM, CAM_MAC, "10.77.0.172", cat="DDoS")])
+    assert list(_attackers(only_arp)[0]) == [CAM]
