@@ -1055,7 +1055,9 @@ whose blamed address is not the one its frames' MAC is bound to (forged sources)
 MAC is bound to (binding per capture from ARP flows and two-way flows predicted Normal; a router's MAC,
 fronting several addresses, binds to nothing), and a flow
 whose other end has more blamed attack flows is re-blamed on that end (a victim's replies belong to
-its attacker). A host is called an attacker when at least half of its flows are attack flows blamed
+its attacker); a service port is also one the capture shows serving (the destination of a two-way
+TCP flow predicted Normal), and an ARP flow predicted an attack goes to the attack's attacker (the
+end the other flows blame, else the single attacker blamed for the end's own address). A host is called an attacker when at least half of its flows are attack flows blamed
 on it. Attackers whose address never appears (fully spoofed floods) are "unobservable".
 
 {hosts_markdown(report['hosts'])}
