@@ -45,7 +45,8 @@ def _names(values) -> np.ndarray:
 
 
 def arp_verdicts(flows: pd.DataFrame, category, subcategory, confidence=None,
-                 min_confidence: float = MIN_CONFIDENCE) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 min_confidence: float = MIN_CONFIDENCE, hosts=None, services=None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(rows, category, subcategory, evidence)`` for the ARP flows whose verdict this stage
     changes (``rows``: positions in ``flows``; ``category``/``subcategory``/``confidence``:
     per-flow predictions, aligned with ``flows``; an activity none of whose flows reaches
@@ -72,8 +73,10 @@ def arp_verdicts(flows: pd.DataFrame, category, subcategory, confidence=None,
         rows = np.flatnonzero(attack)
         labeled = flows.assign(pred_category=cat)
         conf = np.ones(len(flows)) if confidence is None else np.asarray(confidence, dtype=np.float64)
-        hosts = mac_hosts(labeled) if "smac" in flows.columns and "dmac" in flows.columns else None
-        attacker, victim = blame_frame(labeled.iloc[rows], hosts=hosts, services=listening_services(labeled))
+        if hosts is None and "smac" in flows.columns and "dmac" in flows.columns:
+            hosts = mac_hosts(labeled)
+        services = listening_services(labeled) if services is None else services
+        attacker, victim = blame_frame(labeled.iloc[rows], hosts=hosts, services=services)
         act = pd.DataFrame({"attacker": _names(attacker), "category": cat[rows], "sub": sub[rows],
                             "t0": flows["stime"].to_numpy(dtype=np.float64)[rows],
                             "t1": flows["ltime"].to_numpy(dtype=np.float64)[rows], "conf": conf[rows]})
@@ -124,7 +127,7 @@ def _swap_to(p: np.ndarray, rows: np.ndarray, target: np.ndarray, among: np.ndar
 
 
 def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
-           allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+           allowed: np.ndarray, hosts=None, services=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(p_cat', p_sub', rows, evidence)``: per-flow probabilities with the ARP flows'
     verdicts of :func:`arp_verdicts` swapped in (``allowed``: (n_cat, n_sub) mask of the
     subcategories each category may have; the subcategory is the allowed one with the highest
@@ -134,7 +137,7 @@ def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories
     cat_i = np.asarray(p_cat).argmax(1)
     sub_i = np.where(allowed[cat_i], p_sub, -1.0).argmax(1)
     rows, new_cat, new_sub, evidence = arp_verdicts(flows, names_c[cat_i], np.asarray(subs, dtype=object)[sub_i],
-                                                    np.asarray(p_cat).max(1))
+                                                    np.asarray(p_cat).max(1), hosts=hosts, services=services)
     if not len(rows):
         return p_cat, p_sub, rows, evidence
     c_idx = np.array([cats.index(c) for c in new_cat])

@@ -241,9 +241,9 @@ def _arp_to_attacker(is_arp, s_addr, d_addr, att_i, vic_i, n_addrs: int):
     by_d = ~by_s & (n_att[d] > 0)
     via_d = ~by_s & ~by_d & (only[d] >= 0) & (only[d] != s)
     via_s = ~by_s & ~by_d & ~via_d & (only[s] >= 0) & (only[s] != d)
-    a = np.where(by_s, s, np.where(by_d, d, np.where(via_d, only[d], np.where(via_s, only[s], a))))
-    v = np.where(by_s, d, np.where(by_d, s, np.where(via_d, s, np.where(via_s, d, v))))
-    att_i[arp], vic_i[arp] = a, v
+    cases = [by_s, by_d, via_d, via_s]
+    att_i[arp] = np.select(cases, [s, d, only[d], only[s]], a)
+    vic_i[arp] = np.select(cases, [d, s, s, d], v)
     return att_i, vic_i
 
 
@@ -268,8 +268,9 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
         sp = np.asarray(spkts, dtype=np.int64)
         dp = np.asarray(dpkts, dtype=np.int64)
         to_dst |= ~theft & (sp == 0) & (dp > 0)
-    if proto is not None and sport is not None and dport is not None:
+    if proto is not None:
         (p_code,), protos = _codes(proto)
+    if proto is not None and sport is not None and dport is not None:
         flood_tcp = flood & _is(p_code, protos, "tcp")
         (s_port, d_port), ports = _codes(sport, dport)
         service = _service_ports(ports)
@@ -292,8 +293,7 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
     swap = counts[other] > counts[who]
     att_i, vic_i = np.where(swap, other, who), np.where(swap, who, other)
     if proto is not None:
-        (p_all,), protos_all = _codes(proto)
-        att_i, vic_i = _arp_to_attacker(_is(p_all, protos_all, "arp"), s_addr, d_addr, att_i, vic_i, len(addrs))
+        att_i, vic_i = _arp_to_attacker(_is(p_code, protos, "arp"), s_addr, d_addr, att_i, vic_i, len(addrs))
     attacker, victim = addrs[att_i], addrs[vic_i]
     if not with_mac:
         return attacker, victim
@@ -326,7 +326,7 @@ def listening_services(flows: pd.DataFrame, category_column: str = "pred_categor
     return out.drop_duplicates().reset_index(drop=True)
 
 
-def _listening(services: pd.DataFrame, capture, addr, port) -> np.ndarray:
+def is_listening(services: pd.DataFrame, capture, addr, port) -> np.ndarray:
     """Per (capture, address, port): is it a row of ``services``?  (Captures are compared only
     when both sides name them.)"""
     n = len(addr)
@@ -358,8 +358,8 @@ def blame_frame(att: pd.DataFrame, category_column: str = "pred_category", hosts
     s_listen = d_listen = None
     if services is not None and len(services) and "sport" in att.columns and "dport" in att.columns:
         cap = col("capture")
-        s_listen = _listening(services, cap, att["saddr"], att["sport"])
-        d_listen = _listening(services, cap, att["daddr"], att["dport"])
+        s_listen = is_listening(services, cap, att["saddr"], att["sport"])
+        d_listen = is_listening(services, cap, att["daddr"], att["dport"])
     return blame(att[category_column], att["saddr"], att["daddr"],
                  col("spkts"), col("dpkts"), col("proto"), col("sport"), col("dport"),
                  s_host, d_host, col("smac"), col("dmac"), with_mac=with_mac, s_listen=s_listen, d_listen=d_listen)

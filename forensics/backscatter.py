@@ -32,10 +32,12 @@ MIN_FLOWS = 10  # "scan" flows that must leave the serving endpoint
 EVIDENCE = "sent from a port this host serves on: backscatter of a SYN-ACK flood, not a scan"
 
 
-def backscatter(flows: pd.DataFrame, category) -> np.ndarray:
+def backscatter(flows: pd.DataFrame, category, services=None) -> np.ndarray:
     """Boolean mask: TCP flows called Reconnaissance that leave a listening endpoint with at
-    least ``MIN_FLOWS - 1`` others (``category``: per-flow predicted names, aligned)."""
-    from forensics.attribution import _listening, listening_services
+    least ``MIN_FLOWS - 1`` others (``category``: per-flow predicted names, aligned;
+    ``services``: the capture's :func:`~forensics.attribution.listening_services` when
+    already computed)."""
+    from forensics.attribution import is_listening, listening_services
 
     cat = np.asarray(category, dtype=object).astype(str)
     out = np.zeros(len(flows), dtype=bool)
@@ -45,12 +47,13 @@ def backscatter(flows: pd.DataFrame, category) -> np.ndarray:
     cand = np.flatnonzero((cat == "Reconnaissance") & (flows["proto"].astype(str).to_numpy() == "tcp"))
     if not len(cand):
         return out
-    services = listening_services(flows.assign(pred_category=cat))
+    if services is None:
+        services = listening_services(flows.assign(pred_category=cat))
     if not len(services):
         return out
     sub = flows.iloc[cand]
     cap = sub["capture"] if "capture" in sub.columns else None
-    listen = _listening(services, cap, sub["saddr"], sub["sport"])
+    listen = is_listening(services, cap, sub["saddr"], sub["sport"])
     if not listen.any():
         return out
     rows = cand[listen]
@@ -63,7 +66,7 @@ def backscatter(flows: pd.DataFrame, category) -> np.ndarray:
 
 
 def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
-           allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           allowed: np.ndarray, services=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(p_cat', p_sub', changed)``: the backscatter flows' Reconnaissance and DoS probabilities
     swapped, and their top allowed subcategory swapped with TCP (the flow keeps the model's
     confidence)."""
@@ -74,7 +77,7 @@ def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories
     if not len(p_cat) or "DoS" not in cats or "Reconnaissance" not in cats or "TCP" not in subs:
         return p_cat, p_sub, none
     pred = np.asarray(cats, dtype=object)[np.asarray(p_cat).argmax(1)]
-    changed = backscatter(flows, pred)
+    changed = backscatter(flows, pred, services)
     if not changed.any():
         return p_cat, p_sub, changed
     rows = np.flatnonzero(changed)

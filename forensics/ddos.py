@@ -58,10 +58,12 @@ LONE_S = 10.0  # the reverse rule: no other sender floods the victim this close 
 EVIDENCE_LONE = "no other host (by MAC address) floods this victim within 10 s"
 
 
-def _floods(flows: pd.DataFrame, cat: np.ndarray):
+def _floods(flows: pd.DataFrame, cat: np.ndarray, hosts=None, services=None):
     """The flood flows (detector's DoS or DDoS) with a known sender: ``(rows, sender MAC,
     victim, bound, complete)``; ``bound``: the sender MAC is bound to one host; ``complete``:
-    per row, every flood flow on its victim has a known sender.  None without MAC columns."""
+    per row, every flood flow on its victim has a known sender.  None without MAC columns.
+    ``hosts``/``services``: the capture's :func:`~forensics.attribution.mac_hosts` and
+    :func:`~forensics.attribution.listening_services` when already computed."""
     from forensics.attribution import blame_frame, listening_services, mac_hosts
 
     if "smac" not in flows.columns or "dmac" not in flows.columns:
@@ -70,9 +72,10 @@ def _floods(flows: pd.DataFrame, cat: np.ndarray):
     if not len(flood):
         return None
     labeled = flows.assign(pred_category=cat)
-    hosts = mac_hosts(labeled)
+    hosts = mac_hosts(labeled) if hosts is None else hosts
+    services = listening_services(labeled) if services is None else services
     att = labeled.iloc[flood]
-    attacker, victim = blame_frame(att, hosts=hosts, services=listening_services(labeled))
+    attacker, victim = blame_frame(att, hosts=hosts, services=services)
     victim = np.asarray(victim, dtype=object).astype(str)
     # the victim is one end of the flow, the sender's frames come from the other end
     # (the attacker's address may be a traced host's rather than an end of the flow)
@@ -82,8 +85,7 @@ def _floods(flows: pd.DataFrame, cat: np.ndarray):
     v_code, _ = pd.factorize(victim)
     complete = (np.bincount(v_code, weights=~known, minlength=v_code.max() + 1) == 0)[v_code]
     bound = np.isin(sender, hosts["mac"].astype(str).to_numpy()) if len(hosts) else np.zeros(len(flood), bool)
-    keep = known
-    return flood[keep], sender[keep], victim[keep], bound[keep], complete[keep]
+    return flood[known], sender[known], victim[known], bound[known], complete[known]
 
 
 def _near(t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -159,7 +161,8 @@ def lone_flood(flows: pd.DataFrame, category, found=None) -> np.ndarray:
     return out
 
 
-def refine(flows: pd.DataFrame, p_cat: np.ndarray, categories) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def refine(flows: pd.DataFrame, p_cat: np.ndarray, categories, hosts=None, services=None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(p_cat', to_ddos, to_dos)``: per-flow category probabilities with the DoS and DDoS
     columns swapped where :func:`concurrent_flood` turns the model's DoS into DDoS
     (``to_ddos``) or :func:`lone_flood` its DDoS into DoS (``to_dos``); the flow keeps the
@@ -169,7 +172,7 @@ def refine(flows: pd.DataFrame, p_cat: np.ndarray, categories) -> tuple[np.ndarr
     if "DoS" not in names or "DDoS" not in names or not len(p_cat):
         return p_cat, none, none.copy()
     pred = np.asarray(names, dtype=object)[np.asarray(p_cat).argmax(1)].astype(str)
-    found = _floods(flows, pred)  # once for both rules (the MAC binding and blame are the cost)
+    found = _floods(flows, pred, hosts, services)  # once for both rules (the binding and blame are the cost)
     to_ddos = concurrent_flood(flows, pred, found)
     to_dos = lone_flood(flows, pred, found)
     changed = to_ddos | to_dos

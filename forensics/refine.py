@@ -48,8 +48,20 @@ def allowed_mask(categories, subcategories, allowed: dict) -> np.ndarray:
 
 def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
                  mask: np.ndarray) -> Refined:
-    """Both steps on one capture's flows (rows aligned with the per-flow probabilities)."""
-    p_cat, p_sub, turned = backscatter.refine(flows, p_cat, p_sub, categories, subcategories, mask)
-    p_cat, to_ddos, to_dos = ddos.refine(flows, p_cat, categories)
-    p_cat, p_sub, rows, evidence = arp.refine(flows, p_cat, p_sub, categories, subcategories, mask)
+    """The three steps on one capture's flows (rows aligned with the per-flow probabilities).
+
+    The MAC binding and the listening services rest on the flows called Normal (and on ARP
+    flows whatever their verdict), which no step before the ARP step changes (Reconnaissance ->
+    DoS, DoS <-> DDoS), so they are built once here for all three steps."""
+    from forensics.attribution import listening_services, mac_hosts
+
+    pred = np.asarray(categories, dtype=object)[np.asarray(p_cat).argmax(1)] if len(p_cat) else np.zeros(0, object)
+    hosts = services = None
+    if (pred != "Normal").any():  # else no step needs them
+        labeled = flows.assign(pred_category=pred)
+        hosts = mac_hosts(labeled) if "smac" in flows.columns and "dmac" in flows.columns else None
+        services = listening_services(labeled)
+    p_cat, p_sub, turned = backscatter.refine(flows, p_cat, p_sub, categories, subcategories, mask, services)
+    p_cat, to_ddos, to_dos = ddos.refine(flows, p_cat, categories, hosts, services)
+    p_cat, p_sub, rows, evidence = arp.refine(flows, p_cat, p_sub, categories, subcategories, mask, hosts, services)
     return Refined(p_cat, p_sub, to_ddos, to_dos, turned, rows, evidence)

@@ -304,6 +304,16 @@ def stratified_pick(strata: np.ndarray, k: int, rng) -> np.ndarray:
     return np.sort(np.concatenate(picks))
 
 
+def _capped(idx: np.ndarray, k: int, rng, strata: np.ndarray | None = None) -> np.ndarray:
+    """``idx`` when it has at most ``k`` entries, else ``k`` of them (in order): spread over
+    ``strata[idx]`` (:func:`stratified_pick`), or drawn uniformly without strata."""
+    if len(idx) <= k:
+        return idx
+    if strata is None:
+        return np.sort(rng.choice(idx, k, replace=False))
+    return idx[stratified_pick(strata[idx], k, rng)]
+
+
 def _run_sample(w_unique: np.ndarray, inverse: np.ndarray, yc: np.ndarray, ys: np.ndarray, run_cap: int,
                 rng, past: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """At most ``run_cap`` distinct (window, label) pairs per class of one run, as rows, spread
@@ -311,14 +321,8 @@ def _run_sample(w_unique: np.ndarray, inverse: np.ndarray, yc: np.ndarray, ys: n
     pair = pair_labels(yc, ys)
     uk = np.unique(inverse * 64 + pair)
     pu = uk % 64
-    strata = size_strata(w_unique[uk // 64], past)
-    keep = []
-    for c in np.unique(pu):
-        idx = np.flatnonzero(pu == c)
-        if len(idx) > run_cap:
-            idx = idx[stratified_pick(strata[idx], run_cap, rng)] if stratify \
-                else np.sort(rng.choice(idx, run_cap, replace=False))
-        keep.append(idx)
+    strata = size_strata(w_unique[uk // 64], past) if stratify else None
+    keep = [_capped(np.flatnonzero(pu == c), run_cap, rng, strata) for c in np.unique(pu)]
     uk = uk[np.concatenate(keep)]
     rows = uk // 64
     return w_unique[rows], uk % 64 // len(SUBCATEGORIES), uk % 64 % len(SUBCATEGORIES), rows
@@ -379,14 +383,7 @@ def balance_training(x: np.ndarray, pair: np.ndarray, cap: int, seed: int, strat
     from imblearn.over_sampling import SMOTE, RandomOverSampler
 
     rng = np.random.default_rng(seed)
-    keep = []
-    for c in np.unique(pair):
-        idx = np.flatnonzero(pair == c)
-        if len(idx) > cap:
-            idx = idx[stratified_pick(strata[idx], cap, rng)] if strata is not None \
-                else np.sort(rng.choice(idx, cap, replace=False))
-        keep.append(idx)
-    keep = np.concatenate(keep)
+    keep = np.concatenate([_capped(np.flatnonzero(pair == c), cap, rng, strata) for c in np.unique(pair)])
     x, pair = x[keep], pair[keep]
     before = {int(c): int(n) for c, n in zip(*np.unique(pair, return_counts=True))}
     shape = x.shape[1:]

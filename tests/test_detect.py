@@ -366,7 +366,7 @@ def test_predict_applies_the_ddos_refinement_to_flows_it_changes(det, flows, mon
     p_flow = pc[w.inverse]
     calls = []
 
-    def fake_refine(f, p, categories):  # the first three flows: DoS and DDoS swapped
+    def fake_refine(f, p, categories, *binding):  # the first three flows: DoS and DDoS swapped
         calls.append(len(f))
         q = np.array(p, copy=True)
         i, j = list(categories).index("DoS"), list(categories).index("DDoS")
