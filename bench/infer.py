@@ -51,11 +51,17 @@ class RefCNNLSTM(nn.Module):
         return self.h1(h[0]), self.h2(h[0])
 
 
-def rate(fn, x, batch, repeat=3):
-    with torch.no_grad():
+def rate(fn, x, batch, repeat=3, bf16=False):
+    """Best of ``repeat`` passes over ``x`` in batches (sequences/s); ``bf16``: under CUDA autocast."""
+    import contextlib
+
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with torch.inference_mode(), amp:
         fn(x[:batch])
         best = 0.0
         for _ in range(repeat):
+            if x.is_cuda:
+                torch.cuda.synchronize()
             t = time.perf_counter()
             for lo in range(0, len(x), batch):
                 fn(x[lo:lo + batch])
@@ -63,6 +69,13 @@ def rate(fn, x, batch, repeat=3):
                 torch.cuda.synchronize()
             best = max(best, len(x) / (time.perf_counter() - t))
     return best
+
+
+def randn(rng, shape, device):
+    """Random windows: generated on the GPU when there is one (the CPU would take minutes for 10^7)."""
+    if str(device).startswith("cuda"):
+        return torch.randn(shape, device=device, generator=torch.Generator(device).manual_seed(0))
+    return torch.as_tensor(rng.standard_normal(shape).astype(np.float32))
 
 
 def main():
@@ -80,7 +93,12 @@ def main():
     ap.add_argument("--engines", default=None, help="comma-separated detector engines to time (default: numpy,torch "
                     "on cpu, torch on cuda)")
     ap.add_argument("--repeat", type=int, default=3, help="timings per engine (the best is printed)")
+    ap.add_argument("--det-batch", type=int, default=None, help="windows per model call of the detector "
+                    "(default: the detector's own, larger on CUDA)")
     args = ap.parse_args()
+    cuda = str(args.device).startswith("cuda")
+    if cuda:
+        args.no_rf = True  # a CPU reference: measured in the CPU runs
     torch.set_num_threads(args.module_threads)
     engines = (args.engines.split(",") if args.engines else
                (["numpy", "torch"] if args.device == "cpu" else ["torch"]))
@@ -91,23 +109,30 @@ def main():
     det = load_detector(args.model, device=args.device, engine="torch")  # the torch module for the module timings
     T, C = det.spec.steps, len(det.meta["features"])
     rng = np.random.default_rng(0)
-    x = torch.as_tensor(rng.standard_normal((args.n, T, C)).astype(np.float32), device=args.device)
+    x = randn(rng, (args.n, T, C), args.device)
     a = det.meta["arch"]
+    if cuda:
+        print(f"GPU {torch.cuda.get_device_name()}, torch {torch.__version__}")
     print(f"device {args.device}, module threads {args.module_threads}, detector threads {args.threads}, {args.n} sequences, "
           f"T={T}, C={C}; load {os.getloadavg()[0]:.2f}")
     results = {}
     name = f"bundled CNN-LSTM module, model(x) on dense windows, batch {args.batch} (T={T}, E={a['embed']}, H={a['conv']}, U={a['hidden']})"
-    results[f"{name}, {args.module_threads} thread(s)"] = rate(det.model, x, args.batch)
+    results[f"{name}, {'fp32' if cuda else str(args.module_threads) + ' thread(s)'}"] = rate(det.model, x, args.batch)
     if args.threads != args.module_threads:
         torch.set_num_threads(args.threads)
         results[f"{name}, {args.threads} OpenMP threads"] = rate(det.model, x, args.batch)
         torch.set_num_threads(args.module_threads)
+    if cuda:
+        results[f"{name}, bf16 autocast"] = rate(det.model, x, args.batch, bf16=True)
     refs = {}
     for t_ref, ch, units in ((16, 32, 32), (32, 64, 128)):
         m = RefCNNLSTM(C, ch, units).eval().to(args.device)
-        xr = torch.as_tensor(rng.standard_normal((min(args.n, 100_000 if t_ref == 32 else args.n), t_ref, C))
-                             .astype(np.float32), device=args.device)
-        refs[f"reference CNN-LSTM T={t_ref}/{ch}ch/{units}u"] = rate(m, xr, 8192 if t_ref == 32 else args.batch, 1)
+        xr = randn(rng, (min(args.n, (1_000_000 if cuda else 100_000) if t_ref == 32 else args.n), t_ref, C), args.device)
+        rb = args.batch if cuda or t_ref == 16 else 8192
+        refs[f"reference CNN-LSTM T={t_ref}/{ch}ch/{units}u"] = rate(m, xr, rb, 1 if not cuda else 3)
+        if cuda:
+            refs[f"reference CNN-LSTM T={t_ref}/{ch}ch/{units}u, bf16 autocast"] = rate(m, xr, rb, 3, bf16=True)
+        del xr
     if not args.no_rf:
         from sklearn.ensemble import RandomForestClassifier
 
@@ -135,6 +160,8 @@ def main():
         d = det if engine == "torch" else load_detector(args.model, device=args.device, engine=engine)
         if engine == "numpy":
             d.threads = args.threads  # Python threads over batches (OpenBLAS held to one thread meanwhile)
+        if args.det_batch:
+            d.batch = args.det_batch
         dets[engine] = d
         d.predict_windows(xn[:d.batch])
         t = time.perf_counter()
@@ -155,8 +182,10 @@ def main():
     main_name, main_rate = next(iter(results.items()))
     for name, r in results.items():
         print(f"{name}: {r:,.0f} sequences/s")
+    bf16_rate = next((r for n, r in results.items() if "bf16" in n), None)
     for name, r in refs.items():
-        print(f"{name}: {r:,.0f} sequences/s -> bundled module is {main_rate / r:.2f}x")
+        mine = bf16_rate if "bf16" in name else main_rate
+        print(f"{name}: {r:,.0f} sequences/s -> bundled module is {mine / r:.2f}x")
     # end to end on a flow table (features + windows + dedup + model)
     dt, dte, attacks = dict.fromkeys(dets, float("inf")), dict.fromkeys(dets, float("inf")), {}
     for d in dets.values():

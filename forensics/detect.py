@@ -131,6 +131,8 @@ class Detector:
         self.threads = None  # numpy engine: Python threads running batches (None: OMP_NUM_THREADS or CPUs)
         if self.engine == "numpy":
             self.batch = 2048  # measured: a little faster than 4096 with numpy (temporaries stay in cache)
+        elif str(device).startswith("cuda"):
+            self.batch = 1 << 17  # a GPU wants large calls (launch overhead); ~50 MB of activations each
         self.clip = float(meta["scaler"].get("clip", 1e9))
         self._mask = allowed_mask(self.categories, self.subcategories, self.allowed)
         self._normal = self.categories.index("Normal") if "Normal" in self.categories else -1
