@@ -118,7 +118,7 @@ def main():
     results = {}
     name = f"bundled CNN-LSTM module, model(x) on dense windows, batch {args.batch} (T={T}, E={a['embed']}, H={a['conv']}, U={a['hidden']})"
     results[f"{name}, {'fp32' if cuda else str(args.module_threads) + ' thread(s)'}"] = rate(det.model, x, args.batch)
-    if args.threads != args.module_threads:
+    if args.threads != args.module_threads and not cuda:
         torch.set_num_threads(args.threads)
         results[f"{name}, {args.threads} OpenMP threads"] = rate(det.model, x, args.batch)
         torch.set_num_threads(args.module_threads)

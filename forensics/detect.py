@@ -266,7 +266,7 @@ class Detector:
         with torch.no_grad():
             e, (cs, cd), zc = plan._parts(sel)
         e.requires_grad_(True)
-        with torch.enable_grad():
+        with torch.enable_grad(), _backward_ok(e.device):
             a, b = model.forward_embedded(e)
         with torch.no_grad():
             pc[sel] = torch.softmax(a.detach().float(), 1).numpy(force=True)
@@ -281,12 +281,13 @@ class Detector:
             pick = torch.as_tensor(cat, device=e.device)[:, None]
             weight = torch.zeros(n, device=e.device, dtype=a.dtype)
             weight[att_t] = 1.0
-            (g,) = torch.autograd.grad((a.gather(1, pick)[:, 0] * weight).sum(), e)
+            with _backward_ok(e.device):
+                (g,) = torch.autograd.grad((a.gather(1, pick)[:, 0] * weight).sum(), e)
             g = g.index_select(0, att_t)
         else:
             del a, b
             e2 = e.detach().index_select(0, att_t).requires_grad_(True)
-            with torch.enable_grad():
+            with torch.enable_grad(), _backward_ok(e.device):
                 a2, _ = model.forward_embedded(e2)
                 pick = torch.as_tensor(cat[att], device=e.device)[:, None]
                 (g,) = torch.autograd.grad(a2.gather(1, pick).sum(), e2)
@@ -432,7 +433,7 @@ class _Plan:
         with torch.no_grad():
             e, (cs, cd), zc = self._parts(torch.as_tensor(rows, device=self.det.device))
         e.requires_grad_(True)
-        with torch.enable_grad():
+        with torch.enable_grad(), _backward_ok(e.device):
             logits, _ = self.det.model.forward_embedded(e)
             pick = torch.as_tensor(cat, device=e.device)[:, None]
             (g,) = torch.autograd.grad(logits.gather(1, pick).sum(), e)  # (n, T, E)
@@ -491,6 +492,20 @@ class _DensePlan:
             xb = ((x[lo:lo + sub] - self.mean) / self.std).clamp_(-self.clip, self.clip)
             out[lo:lo + sub] = self.embed(xb)
         return out
+
+
+def _backward_ok(device):
+    """Context for a forward + backward pass of the model in eval mode: on CUDA, cuDNN's LSTM
+    refuses a backward pass outside training mode ("cudnn RNN backward can only be called in
+    training mode", seen on an H200), so the pass runs on PyTorch's own LSTM kernels there
+    (the same maths; the model is never put in training mode)."""
+    import contextlib
+
+    if getattr(device, "type", str(device)) == "cuda":
+        import torch
+
+        return torch.backends.cudnn.flags(enabled=False)
+    return contextlib.nullcontext()
 
 
 def _evidence_texts(order: np.ndarray, up: np.ndarray, keep: np.ndarray) -> list[str]:
