@@ -455,7 +455,10 @@ class _Plan:
         with torch.no_grad():
             g2 = g.reshape(n * T, E)
             zc2 = zc.reshape(n * T, 2 * K)
-            # sub-batches small enough that the (rows x channels) temporaries stay in cache
+            # sub-batches small enough that the (rows x channels) temporaries stay in cache (on a
+            # GPU one pass: thousands of small kernel launches would cost more than the maths)
+            if g.device.type != "cpu":
+                sub = max(n, 1)
             for lo in range(0, n, sub):
                 hi = min(n, lo + sub)
                 r = slice(lo * T, hi * T)
