@@ -1063,7 +1063,9 @@ on it. Attackers whose address never appears (fully spoofed floods) are "unobser
 
 The architecture sets the speed, not the weights: `python bench/infer.py --n 200000` prints
 sequences/s through the detector and the bare module next to the reference models, measured in
-the same run (numbers and load in README.md, "The detector" / "Measured").
+the same run (numbers and load in README.md, "The detector" / "Measured"). On an NVIDIA H200
+(`--device cuda`, 2026-11-27, model 1.3.0): 8.3 M sequences/s through the detector on compact
+windows, 66 M/s for the bare module on windows already on the GPU.
 
 ## Reproduce
 
