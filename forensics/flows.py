@@ -79,7 +79,7 @@ TICK_US = 1 * US
 # key kinds
 K_IP, K_ECHO, K_ICMP, K_ARP = 0, 1, 2, 3
 
-TH_FIN, TH_SYN, TH_RST, TH_ACK = 1, 2, 4, 16
+TH_FIN, TH_SYN, TH_RST, TH_PUSH, TH_ACK, TH_URG = 1, 2, 4, 8, 16, 32
 
 # ra's protocol names (measured: argus 3.0.8 on one datagram of every protocol number; 51 prints
 # "ip", unlisted numbers "unas")
@@ -135,6 +135,15 @@ _EXTRA_SERVICE_PORTS = np.array([
     10050, 10051, 10080, 10081, 10082, 10083, 10809, 11112, 11371, 17004, 17500, 22125, 22128,
     22273, 24554, 27374, 30865, 57000, 60177, 60179,
 ], dtype=np.int64)
+
+
+#: Whether a flow whose first packet is a SYN/ACK is oriented to the SYN/ACK's receiver.  Argus
+#: 3.0.8 does that only once the connection goes on (an ACK, FIN or data packet without SYN or RST
+#: from either side, measured); a lone SYN/ACK, retransmitted SYN/ACKs and a SYN/ACK answered by a
+#: RST (a SYN-ACK flood's flows) keep the SYN/ACK's sender as source.  That needs a look ahead
+#: that the chunked builder does not do, so this code takes the sender (False): right for the
+#: flood case, wrong for a capture that starts inside a handshake (see README, Limits).
+SYNACK_REVERSES = False
 
 
 def is_service_port(port: np.ndarray) -> np.ndarray:
@@ -898,8 +907,9 @@ class FlowBuilder:
         synack = is_tcp & ((flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK))
         midstream = is_tcp & ((flags & TH_SYN) == 0)
         service = is_service_port(sp)
-        rev |= synack
-        rev |= midstream & (sp < dp) & service
+        if SYNACK_REVERSES:
+            rev |= synack
+        rev |= midstream & service & ((sp < dp) | ~is_service_port(dp))
         rev |= (kind == K_ECHO) & np.isin(w["itype"], (0, 129))
         rev |= (kind == K_ARP) & (w["itype"] == 2)  # an ARP reply seen first: oriented to the requester
         rev &= ~((kind == K_IP) & (w["extra"] == 1))  # one-directional self flows keep the sender
@@ -1494,9 +1504,12 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     tcp = (kind == K_IP) & (proto == 6)
     if tcp.any():
         fl = flags
-        st = np.where(fl & TH_RST, "RST", np.where(fl & TH_FIN, "FIN", np.where(
+        # a flow whose first packet is a FIN with PSH, URG or SYN beside it (a FIN/PSH/URG "xmas"
+        # flood) is CON, whatever FINs follow (measured, argus 3.0.8); a bare FIN or FIN/ACK first: FIN
+        odd_fin = ((first_flags & TH_FIN) != 0) & ((first_flags & (TH_PUSH | TH_URG | TH_SYN)) != 0)
+        st = np.where(fl & TH_RST, "RST", np.where(odd_fin, "CON", np.where(fl & TH_FIN, "FIN", np.where(
             ((first_flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK)) & (pkts > 1), "CLO", np.where(
-                _has_non_syn(acc), "CON", np.where(fl & TH_ACK, "ACC", "REQ")))))
+                _has_non_syn(acc), "CON", np.where(fl & TH_ACK, "ACC", "REQ"))))))
         state[tcp] = st[tcp]
     icmpk = (kind == K_ECHO) | (kind == K_ICMP)
     for i in np.flatnonzero(icmpk):

@@ -532,6 +532,65 @@ def write_pcap(path, packets) -> Path:
     return path
 
 
+def sc_directions():
+    """Who Argus takes for the source (measured with argus 3.0.8, 2026-11-27).
+
+    A flow whose first packet is a SYN/ACK keeps the SYN/ACK's sender as source when nothing
+    but RSTs or more SYN/ACKs follow (a SYN-ACK flood answered by RSTs, a lone SYN/ACK); a
+    mid-stream first packet (no SYN) is reversed when its source port is a service port and
+    the destination port is not, or is a higher one (60177 is ``tfido`` in /etc/services, 2000
+    ``cisco-sccp``; 1883 and 20203 are not listed).  Excluded, because this code does not
+    follow it: a SYN/ACK answered by an ACK, FIN or data, which Argus reverses from there on
+    (``tcp_basic`` keeps one such flow as a known difference)."""
+    pk = []
+    t = T0
+    ip = iter(range(1, 250))
+
+    def host():
+        return f"10.0.3.{next(ip)}"
+
+    # SYN/ACK answered by a RST (either flag set), alone, retransmitted, from a service port
+    for sport, dport, reply in ((40000, 9546, R), (40001, 9546, R | A), (80, 40002, R), (2000, 9546, R),
+                                (1883, 40003, R), (40004, 1883, R)):
+        h = host()
+        pk.append((t, tcp4("10.0.2.1", sport, h, dport, S | A, seq=9, ack=8)))
+        pk.append((t + 0.0005, tcp4(h, dport, "10.0.2.1", sport, reply, seq=8, ack=10 if reply & A else 0)))
+        t += 0.5
+    h = host()
+    pk.append((t, tcp4("10.0.2.1", 40005, h, 9546, S | A, seq=9, ack=8)))  # lone SYN/ACK
+    t += 0.5
+    h = host()  # retransmitted, then a RST
+    pk += [(t, tcp4("10.0.2.1", 40006, h, 9546, S | A, seq=9, ack=8)),
+           (t + 0.3, tcp4("10.0.2.1", 40006, h, 9546, S | A, seq=9, ack=8)),
+           (t + 0.31, tcp4(h, 9546, "10.0.2.1", 40006, R, seq=8))]
+    t += 0.5
+    h = host()  # SYN/ACK, RST, then an ACK: the RST settles it
+    pk += [(t, tcp4("10.0.2.1", 40007, h, 9546, S | A, seq=9, ack=8)),
+           (t + 0.001, tcp4(h, 9546, "10.0.2.1", 40007, R, seq=8)),
+           (t + 0.01, tcp4(h, 9546, "10.0.2.1", 40007, A, seq=8, ack=10))]
+    t += 0.5
+    # mid-stream ACKs answered by RSTs (an ACK flood), by the ports on each side
+    for sport, dport in ((60177, 20203), (60177, 9546), (60177, 1883), (60177, 50000), (61000, 20203),
+                         (40000, 20203), (2000, 20203), (8080, 80), (80, 8080), (60177, 8080), (8080, 60177),
+                         (1883, 60177), (60179, 60177), (60177, 60179), (5000, 1000), (1000, 5000)):
+        h = host()
+        pk.append((t, tcp4("10.0.2.1", sport, h, dport, A, seq=5, ack=77)))
+        pk.append((t + 0.000003, tcp4(h, dport, "10.0.2.1", sport, R, seq=77)))
+        t += 0.5
+    # state of flows that begin with a FIN: FIN alone or with ACK -> FIN; with PSH, URG or SYN
+    # beside it (hping3 -F -P -U) -> CON, whatever follows but a RST
+    U = dpkt.tcp.TH_URG
+    for seq in ([F], [F | A], [F | P | U], [F | P], [F | U], [F | U | A], [F | P | A], [F | S], [F, F | U],
+                [F | U, F], [F | P | U, F | P | U]):
+        h = host()
+        for k, fl in enumerate(seq):
+            pk.append((t + 0.01 * k, tcp4("10.0.2.1", 40100, h, 5555, fl, seq=5)))
+        t += 0.5
+    h = host()
+    pk += [(t, tcp4("10.0.2.1", 40100, h, 5555, F | U, seq=5)), (t + 0.01, tcp4(h, 5555, "10.0.2.1", 40100, R, seq=0))]
+    return pk
+
+
 def write_all(out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -94,6 +94,28 @@ def test_tcp_states():
     assert df.loc["50000", "state"] == "CON" and df.loc["50000", "saddr"] == "1.1.1.1"
 
 
+def test_direction_of_synack_and_midstream_flows(tmp_path):
+    """Argus's source (measured, see ``flowgen.sc_directions``): a SYN/ACK answered by a RST keeps
+    its sender; a mid-stream ACK from a service port (60177 ``tfido``) to a non-service port is
+    reversed even though its port is the higher one; from a non-service port it is not.  Whole
+    and chunked alike."""
+    S, A, R = 2, 16, 4
+    rows = [(0, "1.1.1.1", 40000, "2.2.2.2", 9546, 6, S | A, 60), (0.001, "2.2.2.2", 9546, "1.1.1.1", 40000, 6, R, 60),
+            (1, "1.1.1.1", 40001, "2.2.2.3", 9546, 6, S | A, 60),  # lone SYN/ACK
+            (2, "1.1.1.1", 60177, "2.2.2.4", 20203, 6, A, 60), (2.001, "2.2.2.4", 20203, "1.1.1.1", 60177, 6, R, 60),
+            (3, "1.1.1.1", 61000, "2.2.2.5", 20203, 6, A, 60), (3.001, "2.2.2.5", 20203, "1.1.1.1", 61000, 6, R, 60)]
+    df = flows_from_table(table(rows)).set_index("daddr")
+    assert df.loc["2.2.2.2", ["saddr", "sport", "state", "spkts", "dpkts"]].tolist() == ["1.1.1.1", "40000", "RST", 1, 1]
+    assert df.loc["2.2.2.3", ["saddr", "state", "spkts", "dpkts"]].tolist() == ["1.1.1.1", "ACC", 1, 0]
+    assert df.loc["1.1.1.1", ["saddr", "sport", "dport"]].tolist() == ["2.2.2.4", "20203", "60177"]
+    assert df.loc["2.2.2.5", ["saddr", "sport"]].tolist() == ["1.1.1.1", "61000"]
+    cap = flowgen.write_pcap(tmp_path / "directions.pcap", flowgen.sc_directions())
+    whole, _ = extract_flows(cap, chunk_packets=10_000_000)
+    for chunk in (1, 3, 7):
+        pd.testing.assert_frame_equal(whole, extract_flows(cap, chunk_packets=chunk)[0])
+    assert (whole.saddr == "10.0.2.1").sum() == 28  # 9 SYN/ACK flows, 7 of the 16 ACK probes, 12 FIN flows (as racluster)
+
+
 def test_icmp_echo_rows():
     rows = [(0, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 77, 1), (0.001, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 77, 1),
             (1, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 77, 2), (1.001, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 77, 2)]
@@ -249,7 +271,9 @@ def test_macs_first_frame_oriented(tmp_path, chunk):
     assert got[("udp", "10.0.0.1", "1003", "10.0.0.2", "2003")] == (a, b)  # later records' MACs ignored
     assert got[("udp", "10.0.0.1", "1004", "10.0.0.255", "2004")] == ("00:00:00:00:00:00", "Broadcast")
     assert got[("udp", "10.0.0.1", "1005", "224.0.0.22", "2005")] == (b, "01:00:5e:00:00:16")
-    assert got[("tcp", "10.0.0.1", "40000", "10.0.0.2", "80")] == (y, x)  # first frame a SYN/ACK to the source
+    # first frame a SYN/ACK: its sender is the source here (flows.SYNACK_REVERSES); Argus, which
+    # sees the ACK that follows, reverses this one and prints (y, x) on 10.0.0.1:40000 -> 10.0.0.2:80
+    assert got[("tcp", "10.0.0.2", "80", "10.0.0.1", "40000")] == (x, y)
     assert got[("arp", "10.0.0.1", "", "10.0.0.2", "")] == (a, "Broadcast")
     assert got[("udp", "10.0.0.1", "3334", "10.0.0.53", "53")] == (x, y)  # first DNS sub-flow's
     assert got[("udp", "10.0.0.1", "4444", "10.0.0.2", "5555")] == (a, b)  # restarted flow: the first one's
