@@ -1086,12 +1086,12 @@ saved model and retrains the baselines on the same split.)
 - Fully spoofed floods hide the real attacker's address: the detector flags the forged sources and
   the victim; the report traces them to the sending host through its MAC when that MAC is bound to
   one address in the capture (ARP or normal traffic), not across a router or without Ethernet.
-- SYN-ACK floods are recorded by Argus (and here) in the victim's direction: the first packet is
-  taken for a reply, so the victim becomes the flow's source, on the flooding port, "touching" the
-  attacker's incrementing ports, which looks like a scan answered by RSTs. The first bundled model
-  (trained on runs 0-9) read `lab-out/dos_tcp/run11`'s as Reconnaissance/Service_Scan (9,792
-  flows). The attribution rule turns such flows round only when the flooded port is a service port;
-  an answered SYN-ACK flood on an unnamed high port is blamed on its victim.
+- SYN-ACK floods: this model was trained on flows that put the victim in the source slot of every
+  SYN/ACK-first flow, so a SYN-ACK flood looked like the victim scanning its attacker. Argus 3.0.8
+  does not do that (a SYN/ACK answered by a RST keeps its sender: measured 2026-11-27), and
+  `forensics flows` follows Argus since then; on 8 regenerated TCP flood runs the same weights
+  score better on the Argus-faithful flows (accuracy 0.9757 -> 0.9885, README "The detector" /
+  Limits), but they were not trained on them: retrain on rebuilt lab data.
 - Theft (keylogging, exfiltration) is a handful of long flows per run: its scores rest on few
   test flows.
 - DoS or DDoS is decided per capture by sender MACs (`forensics/ddos.py`): a host that floods a
