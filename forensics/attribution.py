@@ -10,17 +10,19 @@ For each attack flow (the detector's verdict, not the truth):
    flows *to* the attacker); DDoS, DoS and Reconnaissance on its source (the
    initiator).
 2. **Senders only.** A DDoS/DoS/Reconnaissance flow whose source sent no packet
-   while its destination did is blamed on the destination.  Argus takes the
-   sender of a first SYN-ACK for the responder and puts the *receiver* in the
-   source slot, so every flow of a spoofed SYN-ACK flood has the victim as
-   source with ``spkts == 0`` (measured on ``lab-out/ddos_tcp/run11``: 15,000
-   such flows, which made the victim the biggest "attacker").
+   while its destination did is blamed on the destination.  Flows built with a
+   first SYN-ACK's *receiver* in the source slot (Argus, once the connection goes on;
+   this code for every SYN-ACK-first flow before 2026-11-27, see ``forensics.flows``)
+   give every flow of an unanswered spoofed SYN-ACK flood the victim as source with
+   ``spkts == 0`` (measured then on ``lab-out/ddos_tcp/run11``: 15,000 such flows,
+   which made the victim the biggest "attacker").
    Likewise a DDoS/DoS TCP flow whose *source* port is a service port (below
    1024 or a named TCP service, the list Argus orients mid-stream flows by), whose
    destination port is not, and whose source endpoint (address, port) is shared by
    more flood flows than its destination endpoint: the source is the flooded server,
-   i.e. a flow that Argus turned round because its first packet was a SYN-ACK to that
-   server.  Measured on ``lab-out/ddos_tcp/run23``: a SYN-ACK flood on ``cam:80``
+   i.e. a flow turned round because its first packet was a SYN-ACK to that server (or a
+   mid-stream packet from a named port, as Argus orients them).  Measured on flows built
+   before 2026-11-27, ``lab-out/ddos_tcp/run23``: a SYN-ACK flood on ``cam:80``
    whose victim answered every SYN-ACK with a RST (7,400 flows ``cam:80 ->
    bot:<incrementing>``, state RST, one packet each way) made the victim the only
    "attacker".  The endpoint condition keeps a flood's own flows with it when the

@@ -1,9 +1,12 @@
 """A "scan" sent from a port the host serves on is a SYN-ACK flood's backscatter.
 
-Argus takes the sender of a flow's first packet for its source unless that packet is a
-SYN-ACK, whose *receiver* it puts in the source slot.  A SYN-ACK flood answered by RSTs
-therefore becomes one flow per bot port, ``victim:service -> bot:<port>``, one packet each
-way, state RST: the shape of a SYN scan answered by RSTs, with the victim as the scanner.
+Until 2026-11-27 ``forensics.flows`` put the *receiver* of a flow's first SYN-ACK in the
+source slot (Argus does that only once the connection goes on, not for a SYN-ACK answered by
+a RST; the flows follow Argus since).  A SYN-ACK flood answered by RSTs therefore became one
+flow per bot port, ``victim:service -> bot:<port>``, one packet each way, state RST: the shape
+of a SYN scan answered by RSTs, with the victim as the scanner.  The bundled model 1.3.0 was
+trained on such flows; with the current flows this step rarely fires (a SYN-ACK answered by an
+ACK, which Argus turns round, or flow tables built by the older code).
 Measured on blind lab run38 (model 1.3.0 and 1.2.0 alike, and every baseline network but the
 random forest): ``ddos_tcp/run38``'s four-bot SYN-ACK flood on ``broker:1883`` (15,000 flows)
 was called Reconnaissance, so the four bots were called Normal and the broker a scanner.

@@ -349,13 +349,9 @@ class Detector:
         sub = np.where(self._mask[cat], r.p_sub, -1.0).argmax(1)
         conf = p_flow[np.arange(len(cat)), cat]
         evidence = evidence[inv]
-        if explain and r.ddos.any():
-            evidence[r.ddos] = [f"{DDOS_EVIDENCE}; {e}" if e else DDOS_EVIDENCE for e in evidence[r.ddos]]
-        if explain and r.backscatter.any():
-            evidence[r.backscatter] = [f"{BACKSCATTER_EVIDENCE}; {e}" if e else BACKSCATTER_EVIDENCE
-                                       for e in evidence[r.backscatter]]
-        if explain and r.dos.any():
-            evidence[r.dos] = [f"{DOS_EVIDENCE}; {e}" if e else DOS_EVIDENCE for e in evidence[r.dos]]
+        for turned, text in ((r.ddos, DDOS_EVIDENCE), (r.backscatter, BACKSCATTER_EVIDENCE), (r.dos, DOS_EVIDENCE)):
+            if explain and turned.any():  # the step's reason first, then the model's
+                evidence[turned] = [f"{text}; {e}" if e else text for e in evidence[turned]]
         if len(r.arp_rows):
             evidence[r.arp_rows] = r.arp_evidence if explain else ""
         cats = np.array(self.categories, dtype=object)

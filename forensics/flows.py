@@ -32,9 +32,11 @@ The model below was measured against ``argus -r X -w Y`` followed by
 * **Direction** (who is ``saddr``).  UDP, other IP protocols, ARP, ICMP
   non-echo: the sender of the flow's first packet.  ICMP echo: the request's
   sender (a reply seen alone makes an ``ECR`` flow oriented towards its
-  requester).  TCP: the SYN's sender; the SYN/ACK's receiver; for a flow that
-  starts mid-connection the sender, unless its source port is below the
-  destination port and is a service port (< 1024 or named in /etc/services: measured).
+  requester).  TCP: the SYN's sender; a first SYN/ACK's sender (Argus turns such a
+  flow round once an ACK, FIN or data packet follows: not modelled, see README,
+  Limits); for a flow that starts mid-connection the sender, unless its source port
+  is a service port (< 1024 or named in /etc/services) and the destination port is
+  not, or is a higher one (measured).
 * **racluster merge.**  All records of one printed key (proto, saddr, sport,
   daddr, dport) become one row: counters add up; ``mean/stddev/sum/min/max``
   are statistics of the merged *records' durations* (population stddev, folded
@@ -135,15 +137,6 @@ _EXTRA_SERVICE_PORTS = np.array([
     10050, 10051, 10080, 10081, 10082, 10083, 10809, 11112, 11371, 17004, 17500, 22125, 22128,
     22273, 24554, 27374, 30865, 57000, 60177, 60179,
 ], dtype=np.int64)
-
-
-#: Whether a flow whose first packet is a SYN/ACK is oriented to the SYN/ACK's receiver.  Argus
-#: 3.0.8 does that only once the connection goes on (an ACK, FIN or data packet without SYN or RST
-#: from either side, measured); a lone SYN/ACK, retransmitted SYN/ACKs and a SYN/ACK answered by a
-#: RST (a SYN-ACK flood's flows) keep the SYN/ACK's sender as source.  That needs a look ahead
-#: that the chunked builder does not do, so this code takes the sender (False): right for the
-#: flood case, wrong for a capture that starts inside a handshake (see README, Limits).
-SYNACK_REVERSES = False
 
 
 def is_service_port(port: np.ndarray) -> np.ndarray:
@@ -904,12 +897,15 @@ class FlowBuilder:
         d = w["d"].astype(np.int64)
         sp, dp = w["sp"], w["dp"]
         rev = np.zeros(n, dtype=bool)
-        synack = is_tcp & ((flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK))
+        # a first SYN/ACK keeps its sender as source: Argus 3.0.8 reverses such a flow only once
+        # the connection goes on (an ACK, FIN or data packet without SYN or RST, from either
+        # side; measured), never for a lone SYN/ACK, retransmitted ones or one answered by a RST
+        # (a SYN-ACK flood).  Following the reversal needs a look ahead across chunks that this
+        # builder does not do: wrong for a capture that starts inside a handshake (README, Limits).
+        # A mid-stream first packet (no SYN) is reversed when its port is a service port and the
+        # other is not, or is a higher one (measured: 60177 -> 20203 reversed, 61000 -> 20203 not)
         midstream = is_tcp & ((flags & TH_SYN) == 0)
-        service = is_service_port(sp)
-        if SYNACK_REVERSES:
-            rev |= synack
-        rev |= midstream & service & ((sp < dp) | ~is_service_port(dp))
+        rev |= midstream & is_service_port(sp) & ((sp < dp) | ~is_service_port(dp))
         rev |= (kind == K_ECHO) & np.isin(w["itype"], (0, 129))
         rev |= (kind == K_ARP) & (w["itype"] == 2)  # an ARP reply seen first: oriented to the requester
         rev &= ~((kind == K_IP) & (w["extra"] == 1))  # one-directional self flows keep the sender
@@ -920,7 +916,7 @@ class FlowBuilder:
         orient = orient_here[fidx]
         tag = tag_here[fidx]
         is_src = (d == orient) & ~is_m
-        del d, rev, synack, midstream, service, orient_here, tag_here, fidx
+        del d, rev, midstream, orient_here, tag_here, fidx
 
         # Argus flow sequence numbers, in file order of flow starts
         fs_real = flow_start & ~is_m

@@ -666,7 +666,7 @@ def host_verdicts(run: Run, pred_cat: np.ndarray, min_fraction: float = 0.5) -> 
 
     Blame: ``forensics.attribution.blame`` (the rule the report uses): Theft on
     the destination, other attacks on the source unless the source sent nothing or is
-    the server end of a flood flow (Argus's SYN-ACK direction), floods with forged sources on the host their
+    the server end of a flood flow (a flow turned round on a first SYN-ACK), floods with forged sources on the host their
     frames' MAC is bound to, then re-blamed on the other end when that end has
     more blamed attack flows.  A host is called an attacker when at least ``min_fraction`` of its
     flows are attack flows blamed on it; its categories are those of its blamed
@@ -1045,8 +1045,9 @@ set (SMOTE rows, no capture behind them) is scored on the models' own outputs.
 Rule (`forensics.attribution.blame`, the same rule the scan report uses): a flow predicted
 DDoS/DoS/Reconnaissance is blamed on its source unless the source sent no packet, or, for a
 DDoS/DoS TCP flow, the source's port is a service port, the destination's is not, and the source
-endpoint (address, port) is shared by more flood flows than the destination's (Argus puts the
-receiver of a first SYN-ACK in the source slot, so SYN-ACK floods name the victim as source), a
+endpoint (address, port) is shared by more flood flows than the destination's (flows with the
+receiver of a first SYN-ACK in the source slot, as this model's training flows were built, name a
+SYN-ACK flood's victim as source), a
 flow predicted Theft on its destination (stolen data flows to the attacker), a DDoS/DoS flow
 whose blamed address is not the one its frames' MAC is bound to (forged sources) on the host that
 MAC is bound to (binding per capture from ARP flows and two-way flows predicted Normal; a router's MAC,

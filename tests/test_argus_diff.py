@@ -28,7 +28,7 @@ needs_argus = pytest.mark.skipif(not argus_ref.have_argus(), reason="argus/raclu
 # measured floors (fraction of racluster rows matched on every compared column)
 # gre: flowgen.sc_gre, the GRE variants Argus decapsulates and some it leaves closed (measured 50/50 rows)
 # directions: flowgen.sc_directions, who is the source (SYN/ACK answered by RST, ACK floods by port)
-# tcp_basic: 9/10 since SYN/ACK-first flows keep their sender (flows.SYNACK_REVERSES): its SYN/ACK
+# tcp_basic: 9/10 since SYN/ACK-first flows keep their sender (flows.py, no look ahead): its SYN/ACK
 # answered by an ACK is one Argus reverses
 GENERATED_FLOOR = {"tcp_basic": 0.9, "frag_arp_v6": 1.0, "udp": 0.88, "icmp": 1.0, "mixed": 1.0, "tcp_long": 1.0,
                    "keys": 1.0, "gre": 1.0, "directions": 1.0}
@@ -71,7 +71,7 @@ def test_macs_against_argus_m(generated, tmp_path):
         for chunk in (1_000_000, 7):
             res = argus_ref.compare_macs(argus_ref.ours_for(cap, chunk_packets=chunk), ref)
             # rows racluster has and this code keys otherwise: udp's 197 s idle key (merge horizon),
-            # and a SYN/ACK answered by an ACK in tcp_basic and macs (flows.SYNACK_REVERSES)
+            # and a SYN/ACK answered by an ACK in tcp_basic and macs (no look ahead in flows.py)
             assert res["ref_rows"] - res["found"] <= {"udp": 1, "tcp_basic": 1, "macs": 1}.get(name, 0), \
                 (name, res["found"], res["ref_rows"])
             assert res["equal"] == res["found"], (name, chunk, res["bad_rows"].head().to_string())

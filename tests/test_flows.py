@@ -271,7 +271,7 @@ def test_macs_first_frame_oriented(tmp_path, chunk):
     assert got[("udp", "10.0.0.1", "1003", "10.0.0.2", "2003")] == (a, b)  # later records' MACs ignored
     assert got[("udp", "10.0.0.1", "1004", "10.0.0.255", "2004")] == ("00:00:00:00:00:00", "Broadcast")
     assert got[("udp", "10.0.0.1", "1005", "224.0.0.22", "2005")] == (b, "01:00:5e:00:00:16")
-    # first frame a SYN/ACK: its sender is the source here (flows.SYNACK_REVERSES); Argus, which
+    # first frame a SYN/ACK: its sender is the source here (flows.py: no look ahead); Argus, which
     # sees the ACK that follows, reverses this one and prints (y, x) on 10.0.0.1:40000 -> 10.0.0.2:80
     assert got[("tcp", "10.0.0.2", "80", "10.0.0.1", "40000")] == (x, y)
     assert got[("arp", "10.0.0.1", "", "10.0.0.2", "")] == (a, "Broadcast")
