@@ -327,17 +327,38 @@ INCIDENT_COLUMNS = ("capture", "stime", "ltime", "saddr", "sport", "daddr", "dpo
 
 def _sorted_codes(values) -> np.ndarray:
     """Codes whose order is the values' order (strings compared as strings)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.is_monotonic_increasing:
+        return np.asarray(values.cat.codes)  # (categories sorted by _coded_rows)
     codes, _ = pd.factorize(values, sort=True)
     return np.asarray(codes)
+
+
+def _coded_rows(flows, rows: np.ndarray, columns) -> pd.DataFrame:
+    """``flows.loc[rows, columns]`` with string columns as categoricals whose categories are
+    sorted.  Taking rows of Arrow string columns concatenated from many captures costs
+    seconds (pyarrow ``take`` over the chunks: 1.24 s of a 2.4 s report on 20 captures, 550k
+    flows); integer codes are taken in milliseconds, and the few distinct values are shared."""
+    out = {}
+    for c in columns:
+        v = flows[c]
+        if isinstance(v.dtype, pd.StringDtype) or v.dtype == object:
+            try:
+                codes, uniq = pd.factorize(v, sort=True)
+            except TypeError:  # values of mixed types that do not compare: keep them as they are
+                out[c] = pd.Series(v.to_numpy(dtype=object)[rows], dtype=object, copy=False)
+                continue
+            out[c] = pd.Categorical.from_codes(np.asarray(codes)[rows], categories=pd.Index(np.asarray(uniq, dtype=object),
+                                                                                         dtype=object))
+        else:
+            out[c] = v.to_numpy()[rows]
+    return pd.DataFrame(out, index=flows.index[rows], copy=False)
 
 
 def _incidents(flows, config) -> list[Incident]:
     gap = float(getattr(config, "incident_gap", 300.0))
     top_n = int(getattr(config, "top_flows", 10))
     keep = [c for c in INCIDENT_COLUMNS if c in flows.columns]
-    att = flows.loc[flows["pred_attack"].to_numpy(dtype=bool), keep]
-    att["pred_category"] = att["pred_category"].astype(str)
-    att["pred_subcategory"] = att["pred_subcategory"].astype(str)
+    att = _coded_rows(flows, np.flatnonzero(flows["pred_attack"].to_numpy(dtype=bool)), keep)
     hosts = None
     if "smac" in flows.columns and "dmac" in flows.columns:
         hosts = mac_hosts(flows[[c for c in ("capture", "saddr", "daddr", "smac", "dmac", "proto", "spkts", "dpkts",
