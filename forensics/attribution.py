@@ -344,14 +344,52 @@ def is_listening(services: pd.DataFrame, capture, addr, port) -> np.ndarray:
     return np.asarray(key.isin(table), dtype=bool)
 
 
+CONTEXT_COLUMNS = ("_s_host", "_d_host", "_s_listen", "_d_listen")
+
+
+def blame_context(flows: pd.DataFrame, category_column: str = "pred_category",
+                  attack_column: str = "pred_attack") -> dict[str, np.ndarray]:
+    """What :func:`blame_frame` looks up in the capture's other flows, per flow, as the columns
+    :data:`CONTEXT_COLUMNS`: the host its ``smac`` / ``dmac`` is bound to (:func:`mac_hosts`,
+    ``""`` when none) and whether its source / destination endpoint is a listening service
+    (:func:`listening_services`); filled for the rows ``attack_column`` marks (every row
+    without it), ``""`` / False elsewhere.  Both tables are per capture, so a scan computes
+    this where each capture's flows are (its worker) and the report, which blames the attack
+    flows of every capture at once, needs no other flow for it."""
+    n = len(flows)
+    s_host, d_host = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+    s_listen, d_listen = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    rows = np.flatnonzero(flows[attack_column].to_numpy(dtype=bool)) if attack_column in flows.columns else np.arange(n)
+    if len(rows):
+        sub = flows.iloc[rows]
+        cap = sub["capture"] if "capture" in flows.columns else None
+        if "smac" in flows.columns and "dmac" in flows.columns:
+            hosts = mac_hosts(flows, category_column)
+            if len(hosts):
+                s_host[rows] = bound_hosts(hosts, sub["saddr"], sub["smac"], cap)
+                d_host[rows] = bound_hosts(hosts, sub["daddr"], sub["dmac"], cap)
+        services = listening_services(flows, category_column)
+        if len(services) and "sport" in flows.columns and "dport" in flows.columns:
+            s_listen[rows] = is_listening(services, cap, sub["saddr"], sub["sport"])
+            d_listen[rows] = is_listening(services, cap, sub["daddr"], sub["dport"])
+    return dict(zip(CONTEXT_COLUMNS, (s_host, d_host, s_listen, d_listen)))
+
+
 def blame_frame(att: pd.DataFrame, category_column: str = "pred_category", hosts: pd.DataFrame | None = None,
                 with_mac: bool = False, services: pd.DataFrame | None = None):
     """:func:`blame` on a flow DataFrame (``spkts``/``dpkts``, ``proto``/``sport``/``dport`` and,
     with ``hosts`` (:func:`mac_hosts` of the capture's flows), ``smac``/``dmac`` used when present;
-    ``services``: :func:`listening_services` of the capture's flows)."""
+    ``services``: :func:`listening_services` of the capture's flows).  Where ``att`` carries the
+    :data:`CONTEXT_COLUMNS` (:func:`blame_context`), they are used instead of ``hosts`` and
+    ``services``."""
     def col(name):
         return att[name] if name in att.columns else None
 
+    if all(c in att.columns for c in CONTEXT_COLUMNS):
+        return blame(att[category_column], att["saddr"], att["daddr"],
+                     col("spkts"), col("dpkts"), col("proto"), col("sport"), col("dport"),
+                     att["_s_host"], att["_d_host"], col("smac"), col("dmac"), with_mac=with_mac,
+                     s_listen=att["_s_listen"].to_numpy(dtype=bool), d_listen=att["_d_listen"].to_numpy(dtype=bool))
     s_host = d_host = None
     if hosts is not None and len(hosts) and "smac" in att.columns and "dmac" in att.columns:
         cap = col("capture")

@@ -127,6 +127,14 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
         for c in PRED_COLUMNS:
             out[c] = pred[c].to_numpy() if c in pred.columns else _default_pred(c, len(out))
         out.insert(0, "capture", path)
+        # the capture's MAC bindings and listening services, looked up here for its attack
+        # flows: the report then blames the attack flows of every capture without the others
+        from forensics.attribution import blame_context
+
+        t2 = time.perf_counter()
+        for c, v in blame_context(out).items():
+            out[c] = v
+        stages["context"] = time.perf_counter() - t2
         accd = acc.to_dict() if hasattr(acc, "to_dict") else dict(acc)
         accd["path"] = path
         tell("done")

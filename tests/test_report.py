@@ -426,3 +426,37 @@ def test_every_output_format_is_in_the_registry(attack_report):
     buf = StringIO()
     render("terminal", attack_report[1], Console(file=buf, force_terminal=False))
     assert "2 incident(s)" in buf.getvalue()
+
+
+def test_worker_blame_context_gives_the_report_built_from_every_flow():
+    """Workers look up each capture's MAC bindings and listening services for its attack flows
+    (``attribution.blame_context``); the report built from those columns must be the one built
+    from every flow of every capture (the path taken for results without them), and ``--flows``
+    must not carry them."""
+    import dataclasses
+
+    from forensics import batch
+    from forensics.attribution import CONTEXT_COLUMNS
+    from forensics.report.model import build_report
+    from forensics.scan import discover
+
+    root = Path(__file__).resolve().parent.parent / "samples"
+    cands = [c for c in discover([root]) if c.ok]
+    cfg = ScanConfig(workers=1, app_detail=False, keep_flows=True)
+    results = batch.run(cands, cfg)
+    assert all(set(CONTEXT_COLUMNS) <= set(r.flows.columns) for r in results)
+    # the samples exercise both look-ups: a forged flood traced through its MAC, a listening service
+    traced = pd.concat([r.flows for r in results])
+    assert (traced["_s_host"].astype(str) != "").any() and (traced["_s_listen"] | traced["_d_listen"]).any()
+    bare = [dataclasses.replace(r, flows=r.flows.drop(columns=list(CONTEXT_COLUMNS))) for r in results]
+
+    def summary(res):
+        rep = build_report(cands, res, cfg, model={"version": "x", "sha256": "y"})
+        assert not set(CONTEXT_COLUMNS) & set(rep.flow_table.columns)
+        s = rep.summary()
+        s.pop("started", None), s.pop("finished", None)
+        return json.dumps(s, sort_keys=True, default=str), [i.evidence for i in rep.incidents]
+
+    with_context, without = summary(results), summary(bare)
+    assert with_context == without
+    assert any("frames sent by MAC" in e for ev in with_context[1] for e in ev)
