@@ -249,6 +249,7 @@ _WORK_COLS = _KEY_COLS + (
     "prevg",
     # marker-only state
     "frag", "m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "sub", "m_sub", "m_ns", "m_nd", "m_smap", "m_fs",
+    "m_sa",
 )
 
 
@@ -342,7 +343,8 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     n = len(sel)
     w["ts_last"] = w["ts"]
     w["w"] = np.ones(n, dtype=np.int64)
-    for name in ("m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "m_sub", "m_ns", "m_nd", "m_smap", "m_fs"):
+    for name in ("m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "m_sub", "m_ns", "m_nd", "m_smap", "m_fs",
+                 "m_sa"):
         w[name] = np.zeros(n, dtype=np.int64)
     w["h"] = _hash_keys(w)
     # compact dtypes where the values fit (the table is concatenated with the carried markers
@@ -421,13 +423,13 @@ _CARRY_DTYPES = {
     "w": np.int8, "bytes": np.int8, "d": np.int8, "sp": np.int32, "dp": np.int32, "flags": np.int16,
     "itype": np.int16, "icode": np.int16, "eth": np.int8, "prevg": np.int8, "frag": np.int8, "m": np.int8,
     "m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8, "m_cont": np.int8,
-    "sub": np.int32, "m_sub": np.int32, "m_fs": np.int8, "m_ns": np.int32, "m_nd": np.int32,
+    "sub": np.int32, "m_sub": np.int32, "m_fs": np.int8, "m_ns": np.int32, "m_nd": np.int32, "m_sa": np.int8,
 }
 # what a carried marker stores; its key columns are the key table's, and the columns no rule
 # reads for a marker (packet counters, ports, flags, ICMP type...) are constant: rebuilt
 # when the marker rejoins a chunk (_marker_col)
 _MARKER_COLS = ("h", "gidx", "ts", "ts_last", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart",
-                "m_cont", "m_sub", "m_ns", "m_nd", "m_smap", "m_fs")
+                "m_cont", "m_sub", "m_ns", "m_nd", "m_smap", "m_fs", "m_sa")
 
 
 def _marker_col(k: str, carry: dict, ti, keys: dict, kp) -> np.ndarray:
@@ -443,7 +445,7 @@ _PKT_DTYPES = {
     "kind": np.int8, "proto": np.int16, "lo_port": np.int32, "hi_port": np.int32, "extra": np.int32, "x2": np.int32,
     "w": np.int8, "sp": np.int32, "dp": np.int32, "flags": np.int16, "itype": np.int16, "icode": np.int16,
     "frag": np.int8, "m": np.int8, "m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8,
-    "m_cont": np.int8, "m_sub": np.int32, "m_fs": np.int8,
+    "m_cont": np.int8, "m_sub": np.int32, "m_fs": np.int8, "m_sa": np.int8,
 }
 
 
@@ -466,6 +468,8 @@ _ACC_DTYPES = {
     "stime": _I64, "ltime": _I64, "pkts": _I64, "bytes": _I64, "spkts": _I64, "sbytes": _I64, "flags": _I16,
     "nonsyn": _I8, "epoch": _I32, "seq": _I64, "gidx": _I64,
     "itype": _I16, "icode": _I16, "eth": _I8, "first_flags": _I16, "umap": _I8,
+    # a SYN/ACK-first flow's row: 1, 3 when the flow was reversed at a trigger (its state)
+    "safl": _I8,
     # MACs of the row's first packet, oriented to the row (48-bit values; -1: no Ethernet header)
     "smac": _I64, "dmac": _I64,
     # closed records' duration statistics and direction spans (NaN: none yet)
@@ -477,7 +481,7 @@ _ACC_DTYPES = {
 _REC_COLS = ("nrec", "dsum", "dmin", "dmax", "dsq", "s_first", "s_last", "d_first", "d_last")
 _FOLD_COLS = ("sn", "smean", "ssd", "ssum")
 _PKT_COLS = ("stime", "ltime", "pkts", "bytes", "spkts", "sbytes", "flags", "nonsyn", "epoch", "seq", "gidx",
-             "itype", "icode", "eth", "first_flags", "umap", "smac", "dmac")
+             "itype", "icode", "eth", "first_flags", "umap", "safl", "smac", "dmac")
 _FILL = {"smac": -1, "dmac": -1}  # empty value of a column when a row is inserted without it (else 0 / NaN)
 
 
@@ -553,14 +557,22 @@ class _RowStore:
                 for c in ("smac", "dmac"):
                     C[c][p] = np.where(empty, agg[c][hit], C[c][p])
             for c, f in (("stime", np.minimum), ("ltime", np.maximum), ("nonsyn", np.maximum), ("seq", np.minimum),
-                         ("gidx", np.minimum), ("eth", np.minimum), ("umap", np.maximum)):
-                C[c][p] = f(C[c][p], agg[c][hit].astype(C[c].dtype, copy=False))
+                         ("gidx", np.minimum), ("eth", np.minimum), ("umap", np.maximum), ("safl", np.maximum)):
+                if c in agg:  # (safl: absent from aggregates made without it)
+                    C[c][p] = f(C[c][p], agg[c][hit].astype(C[c].dtype, copy=False))
             for c in ("pkts", "bytes", "spkts", "sbytes"):
                 C[c][p] += agg[c][hit]
             C["flags"][p] |= agg["flags"][hit].astype(C["flags"].dtype)
         if not hit.all():
             m = ~hit
             self._insert(rids[m], pos[m], {c: agg[c][m] for c in _PKT_COLS if c in agg})
+
+    def start_at(self, rids, stime):
+        """Rows whose start is no later than ``stime`` (``rids`` sorted unique)."""
+        if not len(rids):
+            return
+        p = self._ensure(rids)
+        self.cols["stime"][p] = np.minimum(self.cols["stime"][p], stime)
 
     def bump(self, rids, ltime):
         """ICMP errors stretching rows' records (``rids`` sorted unique)."""
@@ -632,7 +644,17 @@ def _open_frame(carry: dict, ostart: np.ndarray, idx=None) -> pd.DataFrame:
     g = (lambda k: carry[k]) if idx is None else (lambda k: carry[k][idx])
     return pd.DataFrame({"rid": _carry_rid(carry, idx), "start": ostart if idx is None else ostart[idx],
                          "last": g("ts_last"), "ns": g("m_ns"), "nd": g("m_nd"), "smap": g("m_smap"),
-                         "fs": g("m_fs").astype(bool)})
+                         "fs": g("m_fs").astype(bool), "trec": (g("m_sa").astype(np.int64) & 4) != 0})
+
+
+def _open_starts(out: pd.DataFrame, op_rec: pd.DataFrame) -> None:
+    """Rows whose open record holds a reversed flow's trigger start no later than its printed start."""
+    tr = op_rec[op_rec["trec"].to_numpy()]
+    if len(tr):
+        p = out.index.get_indexer(tr["rid"].to_numpy())
+        v = out["stime"].to_numpy(dtype=np.int64, copy=True)
+        np.minimum.at(v, p, tr["start"].to_numpy(dtype=np.int64))
+        out["stime"] = v
 
 
 # ----------------------------------------------------------------------------- builder
@@ -659,6 +681,9 @@ class FlowBuilder:
     _ticks: np.ndarray | None = None  # recent timer firings (microseconds)
     packets_in_flows: int = 0
     packets_not_in_flows: int = 0
+    _stash: dict | None = None  # held packets (open records of SYN/ACK-first flows waiting for a trigger)
+    _held_new: dict | None = None
+    _inj: dict | None = None
 
     def __post_init__(self):
         self._H = int(round(self.merge_horizon_s * US))
@@ -686,9 +711,15 @@ class FlowBuilder:
             box = [w]
             del w  # _process owns the work table (and frees its columns as it replaces them)
             res = self._process(box, mapped)
-            _first_macs(res[0][1], table)
+            _first_macs(res[0][1], table, self._inj)
+            self._inj = None
+            if self._held_new is not None:
+                self._stash_put(self._held_new, table)
+                self._held_new = None
             self._commit(*res)
         self._prune_ticks()
+        # held records over for good (a later packet of their key would open a new record)
+        self._stash_release(self._now - self._S - STASH_MARGIN_US)
         return self._flush(final=False)
 
     def finish(self) -> pd.DataFrame:
@@ -701,6 +732,7 @@ class FlowBuilder:
         Same rows and order as ``_flush(final=True)``, without copying every
         active row at once (the end of a capture is where memory peaks).
         """
+        self._stash_release(None)
         acc = self._acc
         if acc is None or not len(acc):
             return
@@ -721,6 +753,7 @@ class FlowBuilder:
             if open_ is not None:
                 op_rec = open_[open_["rid"].isin(out.index)]
                 _fold_rows(out, op_rec)
+                _open_starts(out, op_rec)
                 op = _open_stats(op_rec).reindex(out.index)
                 del op_rec
                 has = op["n"].notna().to_numpy()
@@ -897,11 +930,6 @@ class FlowBuilder:
         d = w["d"].astype(np.int64)
         sp, dp = w["sp"], w["dp"]
         rev = np.zeros(n, dtype=bool)
-        # a first SYN/ACK keeps its sender as source: Argus 3.0.8 reverses such a flow only once
-        # the connection goes on (an ACK, FIN or data packet without SYN or RST, from either
-        # side; measured), never for a lone SYN/ACK, retransmitted ones or one answered by a RST
-        # (a SYN-ACK flood).  Following the reversal needs a look ahead across chunks that this
-        # builder does not do: wrong for a capture that starts inside a handshake (README, Limits).
         # A mid-stream first packet (no SYN) is reversed when its port is a service port and the
         # other is not, or is a higher one (measured: 60177 -> 20203 reversed, 61000 -> 20203 not)
         midstream = is_tcp & ((flags & TH_SYN) == 0)
@@ -913,10 +941,51 @@ class FlowBuilder:
         tag_here = np.where(is_m, w["m_tag"], ((kind == K_ECHO) & np.isin(w["itype"], (0, 129))).astype(np.int64))
         fidx = np.where(flow_start, np.arange(n), -1)
         fidx = np.maximum.accumulate(fidx)
-        orient = orient_here[fidx]
+        # A flow whose first packet is a SYN/ACK (no RST) starts with the SYN/ACK's sender as
+        # source and is reversed at its first trigger, an ACK or FIN without RST (a SYN only
+        # beside a FIN) from either side, unless a RST came first: from the record holding
+        # the trigger on (measured with argus 3.0.8: an ACK 4.99 s after the SYN/ACK reverses
+        # the whole flow, one 5.01 s after leaves the first record as it was; a flow answered
+        # by RSTs, lone or retransmitted SYN/ACKs, SYNs, PSH, URG or flagless packets keep
+        # it).  ``m_sa`` carries the flow's part in this across chunks (bit 1: SYN/ACK first,
+        # nothing decided yet; 2: reversed; 4: the open record holds the trigger); the open
+        # record of a flow still waiting is held back from the rows until decided (_stash).
+        fl = flags.astype(np.int64)
+        synack = is_tcp & ((fl & (TH_SYN | TH_ACK | TH_RST)) == (TH_SYN | TH_ACK))
+        synack &= w["extra"] != 1  # (the one-way halves of an IPv6 self flow keep their sender)
+        trig = is_tcp & ((fl & (TH_ACK | TH_FIN)) != 0) & ((fl & TH_RST) == 0) & (
+            ((fl & TH_SYN) == 0) | ((fl & TH_FIN) != 0))
+        decide = (trig | (is_tcp & ((fl & TH_RST) != 0))) & ~is_m
+        f0 = np.flatnonzero(flow_start)
+        fseg = np.cumsum(flow_start) - 1
+        msa = np.where(is_m, w["m_sa"].astype(np.int64), 0)
+        sa_first = np.where(is_m[f0], (msa[f0] & 1) == 1, synack[f0])
+        was_rev = is_m[f0] & ((msa[f0] & 2) == 2)
+        first_dec = np.minimum.reduceat(np.where(decide, np.arange(n), n), f0)
+        decided = first_dec < n
+        flip_f = sa_first & decided
+        flip_f[decided] &= trig[first_dec[decided]]
+        flip_rec = np.full(len(f0), np.iinfo(np.int64).max)
+        flip_rec[flip_f] = rec_id[first_dec[flip_f]]
+        newflip = flip_f[fseg] & (rec_id >= flip_rec[fseg])  # reversed from this chunk's trigger on
+        flipped = newflip | was_rev[fseg]  # rows in the reversed part of a reversed flow
+        undecided = (sa_first & ~decided)[fseg]  # per row: its flow is still waiting for a trigger or a RST
+        safl = np.where((sa_first | was_rev)[fseg], 1 + 2 * flipped.astype(np.int64), 0)
+        orient = orient_here[fidx] ^ newflip.astype(np.int64)
         tag = tag_here[fidx]
         is_src = (d == orient) & ~is_m
-        del d, rev, midstream, orient_here, tag_here, fidx
+        # (a reversed flow's status records print their start from its first source: measured)
+        orient_ps = orient ^ flipped.astype(np.int64)
+        is_src_ps = (d == orient_ps) & ~is_m
+        # the record holding the trigger (this chunk's, or a marker's): its packets count for
+        # their row's start only through the record's printed start (folded when it closes)
+        trec_r = np.zeros(int(rec_id[-1]) + 1, dtype=bool)
+        trec_r[rec_id[newflip & (rec_id == flip_rec[fseg])]] = True
+        trec_r[rec_id[is_m & ((msa & 4) == 4)]] = True
+        trec = trec_r[rec_id]
+        rflip_m = newflip & is_m  # (markers whose counts came the other way round)
+        del d, rev, midstream, orient_here, tag_here, fidx, fl, synack, trig, decide, f0, first_dec, decided
+        del flip_f, flip_rec, orient_ps, newflip, msa, was_rev
 
         # Argus flow sequence numbers, in file order of flow starts
         fs_real = flow_start & ~is_m
@@ -955,7 +1024,7 @@ class FlowBuilder:
         # Argus prints a status record (one opened by the 5 s rule, not by a new flow)
         # as starting at its first packet from the flow's source, when it has one
         big = np.iinfo(np.int64).max
-        src_ts = np.where(is_src, ts, big)
+        src_ts = np.where(is_src_ps, ts, big)
         src_ts = np.where(is_m & (w["m_pstart"] > 0), w["m_pstart"], src_ts)
         rec_src_first = np.minimum.reduceat(src_ts, rec_first)
         del src_ts
@@ -963,12 +1032,14 @@ class FlowBuilder:
         # timer did not fire between the 5 s mark and that packet, which would have let the
         # queue scan close it) and the timer does not fire before that source packet
         tc = ts[rec_first]
-        own_trigger = (~flow_start[rec_first] & ~is_m[rec_first] & ~is_src[rec_first]
+        own_trigger = (~flow_start[rec_first] & ~is_m[rec_first] & ~is_src_ps[rec_first]
                        & ~self._ticks_in(prev_rec_start_ts[rec_first] + self._S, tc, lo_closed=True))
         rec_cont = np.where(is_m[rec_first], w["m_cont"][rec_first] == 1, own_trigger)
         has_src = rec_src_first < big
         tick_between = self._ticks_in(tc, np.where(has_src, rec_src_first, tc), lo_closed=False)
         rec_pstart = np.where(rec_cont & has_src & ~tick_between, rec_src_first, tc)
+        # a reversed flow's record: its first source's first packet, the timer notwithstanding (measured)
+        rec_pstart = np.where(flipped[rec_first] & has_src, rec_src_first, rec_pstart)
         if not PRINT_START_RULE:
             rec_pstart = ts[rec_first]
         rec_dur = rec_last_ts - rec_pstart
@@ -989,17 +1060,58 @@ class FlowBuilder:
 
         # ----- per-row aggregates for this chunk (folded into the state by _commit, once the
         # chunk-sized temporaries of this function are gone)
-        real = np.flatnonzero(~is_m)
-        agg = _row_aggregates(
-            rid[real], ts[real], w["gidx"][real], w["bytes"][real], is_src[real], flags[real], kid[real],
-            epoch[real], orient[real], tag[real], seq_at[real], w["itype"][real], w["icode"][real],
-            w["eth"][real], is_tcp[real])
-        del real
+        ts_st = np.where(trec, _NEVER, ts)  # (a trigger record's printed start is folded at its close)
+        # the open record of a flow still waiting for its trigger is held back from the rows
+        # (self._stash) until a later chunk decides it: reversed as a whole by a trigger inside
+        # it, or kept once it is over.  Held packets of earlier chunks whose key came back are
+        # decided here with their marker's record.
+        held_rec = np.zeros(len(rec_first), dtype=bool)
+        held_rec[cr_rec[undecided[cr]]] = True
+        hold = held_rec[rec_id] & ~is_m
+        real = np.flatnonzero(~is_m & ~hold)
+        cols = {"rid": rid, "ts": ts, "gidx": w["gidx"], "bytes": w["bytes"], "is_src": is_src, "flags": flags,
+                "kid": kid, "epoch": epoch, "orient": orient, "tag": tag, "seq": seq_at, "itype": w["itype"],
+                "icode": w["icode"], "eth": w["eth"], "is_tcp": is_tcp, "safl": safl, "ts_st": ts_st}
+        parts = {k: [v[real]] for k, v in cols.items()}
+        self._inj = None
+        nh = int(hold.sum())
+        new_held = [{k: cols[k][hold] for k in _STASH_COLS if k in cols} | {
+            "d": w["d"][hold].astype(np.int64), "rec_ts0": rec_ts0[rec_id[hold]],
+            "smac": np.full(nh, -2, dtype=np.int64), "dmac": np.full(nh, -2, dtype=np.int64)}] if nh else []
+        back = self._stash_take(kid[is_m]) if self._stash is not None else None
+        if back is not None:
+            # each held packet's marker row (a TCP key has one marker: one run)
+            mrow = np.flatnonzero(is_m)
+            mk_kid = kid[mrow]
+            o = np.argsort(mk_kid, kind="stable")
+            mpos = mrow[o][np.searchsorted(mk_kid[o], back["kid"])]
+            e_orient = orient[mpos]
+            dec = {"rid": rid[mpos], "is_src": back["d"] == e_orient, "orient": e_orient, "safl": safl[mpos],
+                   "ts_st": np.where(trec[mpos], _NEVER, back["ts"])}
+            again = held_rec[rec_id[mpos]]  # the record is still open and undecided: held on
+            if again.any():
+                new_held.insert(0, {k: v[again] for k, v in back.items()})
+            keep_e = ~again
+            for k in cols:
+                v = dec[k] if k in dec else back[k]
+                parts[k].insert(0, v[keep_e])
+            self._inj = {k: back[k][keep_e] for k in ("gidx", "smac", "dmac")}
+            del mrow, mk_kid, o, mpos, e_orient, dec, again, keep_e
+        self._held_new = _dict_cat(new_held) if new_held else None
+        a = {k: np.concatenate(v) if len(v) > 1 else v[0] for k, v in parts.items()}
+        agg = _row_aggregates(a["rid"], a["ts"], a["gidx"], a["bytes"], a["is_src"], a["flags"], a["kid"], a["epoch"],
+                              a["orient"], a["tag"], a["seq"], a["itype"], a["icode"], a["eth"], a["is_tcp"],
+                              a["safl"], a["ts_st"])
+        del real, cols, parts, a, back, new_held, hold, held_rec
         bump = pd.Series(g_ts, index=g_rid).groupby(level=0).max() if g_rid is not None else None
         # packets per direction in each record (a marker brings its open record's counts)
-        rec_ns = np.add.reduceat(is_src.astype(np.int64), rec_first) + np.where(is_m[rec_first], w["m_ns"][rec_first], 0)
+        # (a marker whose record this chunk reversed brought its counts the other way round)
+        m_ns = np.where(rflip_m, w["m_nd"], w["m_ns"])[rec_first]
+        m_nd = np.where(rflip_m, w["m_ns"], w["m_nd"])[rec_first]
+        rec_ns = np.add.reduceat(is_src.astype(np.int64), rec_first) + np.where(is_m[rec_first], m_ns, 0)
         is_dst = (~is_src) & ~is_m
-        rec_nd = np.add.reduceat(is_dst.astype(np.int64), rec_first) + np.where(is_m[rec_first], w["m_nd"][rec_first], 0)
+        rec_nd = np.add.reduceat(is_dst.astype(np.int64), rec_first) + np.where(is_m[rec_first], m_nd, 0)
+        del m_ns, m_nd, rflip_m
         rec_smap = np.where(is_m[rec_first], w["m_smap"][rec_first], 0)
         if g_rid is not None:
             np.maximum.at(rec_smap, g_rec, g_ts)
@@ -1009,7 +1121,10 @@ class FlowBuilder:
         rstat = _record_stats(rec_rid[closed], rec_dur[closed], s0[closed], s1[closed], d0[closed], d1[closed])
         fold_rec = pd.DataFrame({"rid": rec_rid[closed], "start": rec_pstart[closed],
                                  "last": rec_pstart[closed] + rec_dur[closed]}) if len(rstat) else None
-        del s0, s1, d0, d1, closed
+        # closed trigger records: their printed start is their row's start when it is the earliest
+        tr = closed & trec_r[:len(rec_first)]
+        tstart = pd.Series(rec_pstart[tr], index=rec_rid[tr]).groupby(level=0).min() if tr.any() else None
+        del s0, s1, d0, d1, closed, tr
 
         # ----- key table updates (for rendering addresses later) and carry markers
         g_last = np.maximum.reduceat(ts_last, gstart)
@@ -1047,19 +1162,23 @@ class FlowBuilder:
         mk["m_nd"] = rec_nd[cr_rec]
         mk["m_smap"] = rec_smap[cr_rec]
         mk["m_fs"] = rec_fs[cr_rec].astype(np.int64)
+        mk["m_sa"] = (undecided[cr].astype(np.int64) | (flipped[cr].astype(np.int64) << 1)
+                      | (trec_r[cr_rec].astype(np.int64) << 2))
         mk = {k: (v.astype(_CARRY_DTYPES[k]) if k in _CARRY_DTYPES else v) for k, v in mk.items()}
         assert set(mk) == set(_MARKER_COLS)
         # open records (one per marker): the rest of their state is the marker's (_open_frame)
         ostart = rec_pstart[cr_rec]
-        return agg, bump, rstat, fold_rec, key_moves, new_keys, mk, ostart, touched
+        return agg, bump, rstat, fold_rec, key_moves, new_keys, mk, ostart, touched, tstart
 
-    def _commit(self, agg, bump, rstat, fold_rec, key_moves, new_keys, mk, ostart, touched) -> None:
+    def _commit(self, agg, bump, rstat, fold_rec, key_moves, new_keys, mk, ostart, touched, tstart=None) -> None:
         """Fold one chunk's results (``_process``) into the carried state."""
         if self._acc is None:
             self._acc = _RowStore()
         acc = self._acc
         acc.merge_packets(*agg)
         del agg
+        if tstart is not None:
+            acc.start_at(tstart.index.to_numpy(dtype=np.int64), tstart.to_numpy(dtype=np.int64))
         if bump is not None:
             acc.bump(bump.index.to_numpy(dtype=np.int64), bump.to_numpy(dtype=np.int64))
         if len(rstat):
@@ -1094,6 +1213,49 @@ class FlowBuilder:
             ostart = np.concatenate([self._ostart[rest], ostart])
         self._carry = mk
         self._ostart = ostart
+
+    # -- held records (SYN/ACK-first flows waiting for their trigger)
+    def _stash_put(self, held: dict, table: PacketTable) -> None:
+        """Keep ``held`` (packets of this chunk and earlier held ones), with the MACs of this
+        chunk's packets (-2: not looked up yet) looked up in ``table``."""
+        todo = held["smac"] == -2  # (this chunk's; held ones of earlier chunks have theirs)
+        if todo.any():
+            held["smac"][todo], held["dmac"][todo] = _macs_of(held["gidx"][todo], table)
+        self._stash = held if self._stash is None else _dict_cat([self._stash, held])
+
+    def _stash_take(self, kids) -> dict | None:
+        """Remove and return the held packets of the keys ``kids`` (None when there are none)."""
+        st = self._stash
+        sel = _isin(st["kid"], kids)
+        if not sel.any():
+            return None
+        out = {k: v[sel] for k, v in st.items()}
+        rest = ~sel
+        self._stash = {k: v[rest] for k, v in st.items()} if rest.any() else None
+        return out
+
+    def _stash_release(self, before) -> None:
+        """Fold held records that started before ``before`` (all of them with None) into the
+        rows, as they are: nothing reversed them."""
+        st = self._stash
+        if st is None:
+            return
+        sel = np.ones(len(st["kid"]), dtype=bool) if before is None else st["rec_ts0"] < before
+        if not sel.any():
+            return
+        e = {k: v[sel] for k, v in st.items()}
+        rest = ~sel
+        self._stash = {k: v[rest] for k, v in st.items()} if rest.any() else None
+        orient = e["orient"].astype(np.int64)
+        rid = (e["kid"].astype(np.int64) << np.int64(24)) | (np.minimum(e["epoch"].astype(np.int64), (1 << 22) - 1)
+                                                             << np.int64(2)) | (orient << 1) | e["tag"].astype(np.int64)
+        rids, data = _row_aggregates(rid, e["ts"], e["gidx"], e["bytes"], e["d"] == orient, e["flags"], e["kid"],
+                                     e["epoch"], orient, e["tag"], e["seq"], e["itype"], e["icode"], e["eth"],
+                                     e["is_tcp"], e["safl"], e["ts"])
+        _first_macs(data, None, {k: e[k] for k in ("gidx", "smac", "dmac")})
+        if self._acc is None:
+            self._acc = _RowStore()
+        self._acc.merge_packets(rids, data)
 
     def _advance_ticks(self, ts: np.ndarray) -> None:
         """Times at which Argus's queue timer fires over these packets."""
@@ -1158,6 +1320,8 @@ class FlowBuilder:
         return rec_start
 
     def _flush(self, final: bool, render: bool = True):
+        if final:
+            self._stash_release(None)
         acc = self._acc
         if acc is None or not len(acc):
             return _empty_rows() if render else (None, None)
@@ -1178,6 +1342,7 @@ class FlowBuilder:
         op_sel = np.flatnonzero(_isin(_carry_rid(self._carry), out.index.to_numpy()))
         op_rec = _open_frame(self._carry, self._ostart, op_sel)
         _fold_rows(out, op_rec)
+        _open_starts(out, op_rec)
         op = _open_stats(op_rec)
         if len(op):
             p = out.index.get_indexer(op.index)  # (positional: pandas .loc per column is slow)
@@ -1202,7 +1367,8 @@ class FlowBuilder:
         return _render(out, rows_keys) if render else (out, rows_keys)
 
 
-def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag, seq, itype, icode, eth, is_tcp):
+def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag, seq, itype, icode, eth, is_tcp, safl,
+                    ts_start=None):
     """Per-row packet aggregates of one chunk: (sorted unique row ids, columns)."""
     if not len(rid):
         return np.zeros(0, dtype=np.int64), {}
@@ -1214,7 +1380,7 @@ def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag,
     seqv = np.where(seq[o] > 0, seq[o], np.iinfo(np.int64).max)
     nonsyn = (is_tcp[o] & ((flags[o] & TH_SYN) == 0)).astype(np.int64)
     data = {
-        "stime": np.minimum.reduceat(ts[o], b),
+        "stime": np.minimum.reduceat((ts if ts_start is None else ts_start)[o], b),
         "ltime": np.maximum.reduceat(ts[o], b),
         "pkts": np.diff(np.r_[b, len(r)]),
         "bytes": np.add.reduceat(byts[o], b),
@@ -1233,6 +1399,7 @@ def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag,
         "eth": np.minimum.reduceat(eth[o].astype(np.int64), b),
         "first_flags": flags[first],
         "umap": np.zeros(len(b), dtype=np.int64),
+        "safl": np.maximum.reduceat(safl[o].astype(np.int64), b),
     }
     # whether the row's first packet in the file (the one whose MACs Argus keeps) was sent by the
     # row's source: its MACs are looked up by file index afterwards (_first_macs)
@@ -1246,7 +1413,32 @@ def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag,
     return r[b], data
 
 
-def _first_macs(data: dict, table: PacketTable) -> None:
+_NEVER = np.iinfo(np.int64).max
+
+# what a held packet keeps (besides its direction bit "d", record start "rec_ts0" and MACs)
+_STASH_COLS = ("ts", "gidx", "bytes", "flags", "kid", "epoch", "orient", "tag", "seq", "itype", "icode", "eth",
+               "is_tcp", "safl")
+# a held record is released (kept as it is) once the capture's clock is this far past its
+# status interval: only a packet that many seconds out of order could still have joined it
+STASH_MARGIN_US = 10 * US
+
+
+def _dict_cat(parts: list) -> dict:
+    keys = parts[0].keys()
+    return {k: np.concatenate([p[k] for p in parts]) for k in keys}
+
+
+def _macs_of(gidx: np.ndarray, table: PacketTable) -> tuple[np.ndarray, np.ndarray]:
+    """(source, destination) MAC of the packets ``gidx`` of ``table`` (-1: no Ethernet header)."""
+    c = table.columns
+    idx = c["index"]
+    pos = np.clip(np.searchsorted(idx, gidx), 0, max(len(idx) - 1, 0))
+    none = (c["linktype"][pos] != 1) | (idx[pos] != gidx)
+    return (np.where(none, -1, c["src_mac"][pos].astype(np.int64)),
+            np.where(none, -1, c["dst_mac"][pos].astype(np.int64)))
+
+
+def _first_macs(data: dict, table: PacketTable | None, extra: dict | None = None) -> None:
     """``smac``/``dmac`` of each row from its first packet (``data["gidx"]``, a file index in
     ``table``), oriented to the row (``data["first_src"]``); -1 where that packet's link layer is
     not Ethernet.  Measured with ``argus -m`` + racluster: an Argus flow keeps the MACs of its
@@ -1255,13 +1447,22 @@ def _first_macs(data: dict, table: PacketTable) -> None:
     records whose MACs differ (later sub-flows, a flow restarted after its timeout)."""
     if not data:
         return
-    idx = table.columns["index"]
-    pos = np.clip(np.searchsorted(idx, data["gidx"]), 0, max(len(idx) - 1, 0))
-    c = table.columns
-    s = c["src_mac"][pos].astype(np.int64)
-    d = c["dst_mac"][pos].astype(np.int64)
+    g = data["gidx"]
+    s = d = None
+    if table is not None:
+        s, d = _macs_of(g, table)
+    if extra is not None and len(extra["gidx"]):  # held packets of earlier chunks: their own MACs
+        o = np.argsort(extra["gidx"], kind="stable")
+        eg = extra["gidx"][o]
+        pos = np.clip(np.searchsorted(eg, g), 0, len(eg) - 1)
+        hit = eg[pos] == g
+        es, ed = extra["smac"][o][pos], extra["dmac"][o][pos]
+        s = np.where(hit, es, -1 if s is None else s)
+        d = np.where(hit, ed, -1 if d is None else d)
+    if s is None:
+        s = d = np.full(len(g), -1, dtype=np.int64)
     fwd = data.pop("first_src") > 0
-    none = (c["linktype"][pos] != 1) | (idx[pos] != data["gidx"])
+    none = s < 0
     data["smac"] = np.where(none, -1, np.where(fwd, s, d))
     data["dmac"] = np.where(none, -1, np.where(fwd, d, s))
 
@@ -1503,9 +1704,12 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
         # a flow whose first packet is a FIN with PSH, URG or SYN beside it (a FIN/PSH/URG "xmas"
         # flood) is CON, whatever FINs follow (measured, argus 3.0.8); a bare FIN or FIN/ACK first: FIN
         odd_fin = ((first_flags & TH_FIN) != 0) & ((first_flags & (TH_PUSH | TH_URG | TH_SYN)) != 0)
+        # a SYN/ACK-first flow: ACC until a trigger reversed it, CLO from there on (measured: two
+        # SYN/ACKs, a SYN/ACK and a flagless, PSH, URG or SYN packet: ACC; the rows after an ACK: CLO)
+        safl = acc["safl"].fillna(0).astype(np.int64).to_numpy() if "safl" in acc.columns else np.zeros(n, np.int64)
         st = np.where(fl & TH_RST, "RST", np.where(odd_fin, "CON", np.where(fl & TH_FIN, "FIN", np.where(
-            ((first_flags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK)) & (pkts > 1), "CLO", np.where(
-                _has_non_syn(acc), "CON", np.where(fl & TH_ACK, "ACC", "REQ"))))))
+            safl >= 3, "CLO", np.where(safl == 1, "ACC", np.where(
+                _has_non_syn(acc), "CON", np.where(fl & TH_ACK, "ACC", "REQ")))))))
         state[tcp] = st[tcp]
     icmpk = (kind == K_ECHO) | (kind == K_ICMP)
     for i in np.flatnonzero(icmpk):

@@ -116,6 +116,41 @@ def test_direction_of_synack_and_midstream_flows(tmp_path):
     assert (whole.saddr == "10.0.2.1").sum() == 28  # 9 SYN/ACK flows, 7 of the 16 ACK probes, 12 FIN flows (as racluster)
 
 
+def test_synack_first_flows_reversed_at_their_trigger(tmp_path):
+    """Argus (measured, ``flowgen.sc_synack``) reverses a SYN/ACK-first flow at its first ACK or
+    FIN (no RST before), from the record holding it on: within the first 5 s the whole flow,
+    later only the records from there (the first stays ACC, the rest is CLO).  The open record
+    of a flow still waiting is held back between chunks, so chunks of 1, 2, 3 or 7 packets
+    give the whole file's rows."""
+    S, A, R = 2, 16, 4
+    rows = [(0, "1.1.1.1", 80, "2.2.2.2", 40000, 6, S | A, 60), (1, "2.2.2.2", 40000, "1.1.1.1", 80, 6, A, 60),
+            (10, "1.1.1.1", 80, "2.2.2.3", 40001, 6, S | A, 60), (15.5, "2.2.2.3", 40001, "1.1.1.1", 80, 6, A, 60),
+            (20, "1.1.1.1", 80, "2.2.2.4", 40002, 6, S | A, 60), (20.1, "2.2.2.4", 40002, "1.1.1.1", 80, 6, R, 60),
+            (20.2, "2.2.2.4", 40002, "1.1.1.1", 80, 6, A, 60),
+            (30, "1.1.1.1", 80, "2.2.2.5", 40003, 6, S | A, 60), (31, "1.1.1.1", 80, "2.2.2.5", 40003, 6, S | A, 60)]
+    for chunk in (100, 1, 2):
+        df = extract_flows_of_table(table(rows), chunk)
+        got = {(r.saddr, r.daddr): (r.state, r.spkts, r.dpkts) for r in df.itertuples()}
+        assert got == {("2.2.2.2", "1.1.1.1"): ("CLO", 1, 1),  # reversed as a whole
+                       ("1.1.1.1", "2.2.2.3"): ("ACC", 1, 0), ("2.2.2.3", "1.1.1.1"): ("CLO", 1, 0),  # from 5.5 s on
+                       ("1.1.1.1", "2.2.2.4"): ("RST", 1, 2),  # a RST first: kept
+                       ("1.1.1.1", "2.2.2.5"): ("ACC", 2, 0)}, chunk  # two SYN/ACKs: kept
+    cap = flowgen.write_pcap(tmp_path / "synack.pcap", flowgen.sc_synack())
+    whole, _ = extract_flows(cap, chunk_packets=10_000_000)
+    for chunk in (1, 2, 3, 7):
+        pd.testing.assert_frame_equal(whole, extract_flows(cap, chunk_packets=chunk)[0])
+
+
+def extract_flows_of_table(t, chunk):
+    """Rows of a packet table fed to a FlowBuilder ``chunk`` packets at a time."""
+    from forensics.flows import FlowBuilder
+
+    b = FlowBuilder()
+    parts = [b.add(t.take(slice(i, i + chunk))) for i in range(0, len(t), chunk)]
+    parts.append(b.finish())
+    return pd.concat([p for p in parts if len(p)], ignore_index=True)
+
+
 def test_icmp_echo_rows():
     rows = [(0, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 77, 1), (0.001, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 77, 1),
             (1, "1.1.1.1", 0, "2.2.2.2", 0, 1, 0, 98, 8, 77, 2), (1.001, "2.2.2.2", 0, "1.1.1.1", 0, 1, 0, 98, 0, 77, 2)]
@@ -271,9 +306,8 @@ def test_macs_first_frame_oriented(tmp_path, chunk):
     assert got[("udp", "10.0.0.1", "1003", "10.0.0.2", "2003")] == (a, b)  # later records' MACs ignored
     assert got[("udp", "10.0.0.1", "1004", "10.0.0.255", "2004")] == ("00:00:00:00:00:00", "Broadcast")
     assert got[("udp", "10.0.0.1", "1005", "224.0.0.22", "2005")] == (b, "01:00:5e:00:00:16")
-    # first frame a SYN/ACK: its sender is the source here (flows.py: no look ahead); Argus, which
-    # sees the ACK that follows, reverses this one and prints (y, x) on 10.0.0.1:40000 -> 10.0.0.2:80
-    assert got[("tcp", "10.0.0.2", "80", "10.0.0.1", "40000")] == (x, y)
+    # first frame a SYN/ACK answered by an ACK: the flow is reversed, its first frame's MACs swapped
+    assert got[("tcp", "10.0.0.1", "40000", "10.0.0.2", "80")] == (y, x)
     assert got[("arp", "10.0.0.1", "", "10.0.0.2", "")] == (a, "Broadcast")
     assert got[("udp", "10.0.0.1", "3334", "10.0.0.53", "53")] == (x, y)  # first DNS sub-flow's
     assert got[("udp", "10.0.0.1", "4444", "10.0.0.2", "5555")] == (a, b)  # restarted flow: the first one's
