@@ -135,6 +135,13 @@ def test_synack_first_flows_reversed_at_their_trigger(tmp_path):
                        ("1.1.1.1", "2.2.2.3"): ("ACC", 1, 0), ("2.2.2.3", "1.1.1.1"): ("CLO", 1, 0),  # from 5.5 s on
                        ("1.1.1.1", "2.2.2.4"): ("RST", 1, 2),  # a RST first: kept
                        ("1.1.1.1", "2.2.2.5"): ("ACC", 2, 0)}, chunk  # two SYN/ACKs: kept
+    # the one-way halves of an IPv6 self flow (::1 <-> ::1) keep their sender (corpus
+    # mqtt31-unsub-userpass, measured: the half that begins with the SYN/ACK is not reversed)
+    t6 = table([(0, "::1", 38280, "::1", 1883, 6, S, 74), (0.0001, "::1", 1883, "::1", 38280, 6, S | A, 74),
+                (0.0002, "::1", 38280, "::1", 1883, 6, A, 66), (0.0003, "::1", 1883, "::1", 38280, 6, A, 66)])
+    t6.columns["ip_version"][:] = 6
+    got = {(r.sport, r.dport): (r.spkts, r.dpkts) for r in flows_from_table(t6).itertuples()}
+    assert got == {("38280", "1883"): (2, 0), ("1883", "38280"): (2, 0)}
     cap = flowgen.write_pcap(tmp_path / "synack.pcap", flowgen.sc_synack())
     whole, _ = extract_flows(cap, chunk_packets=10_000_000)
     for chunk in (1, 2, 3, 7):
