@@ -146,3 +146,20 @@ def test_arp_and_dos_flows_are_left_to_other_steps():
     df, _ = ddos(arp("10.0.0.201", BOT1), flood("10.0.0.183", BOT1, 1.0, n=50))
     cat = np.r_[["DDoS"], np.full(50, "DoS")]  # the ARP flow called DDoS, the flood DoS
     assert not lone_flood(df, cat).any()
+
+
+def test_the_victims_broadcast_arp_called_dos_is_no_second_sender():
+    """``lab-out/dos_tcp/run42``: one host floods the camera from its own address and then as a
+    forged one; the camera's broadcast ARP request for the forged address, which the model
+    called DoS, counted as another sender (MAC ``Broadcast``) and kept 1,125 flows DDoS."""
+    df, cat = ddos(arp("10.0.0.201", BOT1, 0.0), flood("10.0.0.201", BOT1, 0.1, n=50),
+                   flood("10.0.0.151", BOT1, 1.0, n=50))
+    who = pd.DataFrame({"saddr": [VICTIM], "daddr": ["10.0.0.151"], "smac": [VICTIM_MAC], "dmac": ["Broadcast"],
+                        "stime": [1.5], "ltime": [1.5], "proto": ["arp"], "sport": [""], "dport": [""],
+                        "spkts": [1], "dpkts": [0]})
+    df = pd.concat([df, who], ignore_index=True)
+    cat = np.r_[cat, ["DoS"]]
+    m = lone_flood(df, cat)
+    assert m[(cat == "DDoS")].all() and not m[(cat != "DDoS")].any()
+    # a flood towards a broadcast-MAC "sender" on the victim is no second host either
+    assert not concurrent_flood(df, np.where(cat == "DDoS", "DoS", cat)).any()
