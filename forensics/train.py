@@ -726,7 +726,7 @@ def host_verdicts(run: Run, pred_cat: np.ndarray, min_fraction: float = 0.5) -> 
 # ----------------------------------------------------------------------------- pipelines
 
 
-MODEL_VERSION = "1.4.0"
+MODEL_VERSION = "1.3.0"
 
 
 def _quiet(*a, **k):
