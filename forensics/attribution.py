@@ -385,18 +385,15 @@ def blame_frame(att: pd.DataFrame, category_column: str = "pred_category", hosts
     def col(name):
         return att[name] if name in att.columns else None
 
+    s_host = d_host = s_listen = d_listen = None
     if all(c in att.columns for c in CONTEXT_COLUMNS):
-        return blame(att[category_column], att["saddr"], att["daddr"],
-                     col("spkts"), col("dpkts"), col("proto"), col("sport"), col("dport"),
-                     att["_s_host"], att["_d_host"], col("smac"), col("dmac"), with_mac=with_mac,
-                     s_listen=att["_s_listen"].to_numpy(dtype=bool), d_listen=att["_d_listen"].to_numpy(dtype=bool))
-    s_host = d_host = None
-    if hosts is not None and len(hosts) and "smac" in att.columns and "dmac" in att.columns:
+        s_host, d_host = att["_s_host"], att["_d_host"]
+        s_listen, d_listen = att["_s_listen"].to_numpy(dtype=bool), att["_d_listen"].to_numpy(dtype=bool)
+    elif hosts is not None and len(hosts) and "smac" in att.columns and "dmac" in att.columns:
         cap = col("capture")
         s_host = bound_hosts(hosts, att["saddr"], att["smac"], cap)
         d_host = bound_hosts(hosts, att["daddr"], att["dmac"], cap)
-    s_listen = d_listen = None
-    if services is not None and len(services) and "sport" in att.columns and "dport" in att.columns:
+    if s_listen is None and services is not None and len(services) and "sport" in att.columns and "dport" in att.columns:
         cap = col("capture")
         s_listen = is_listening(services, cap, att["saddr"], att["sport"])
         d_listen = is_listening(services, cap, att["daddr"], att["dport"])

@@ -1075,7 +1075,7 @@ class FlowBuilder:
         parts = {k: [v[real]] for k, v in cols.items()}
         self._inj = None
         nh = int(hold.sum())
-        new_held = [{k: cols[k][hold] for k in _STASH_COLS if k in cols} | {
+        new_held = [{k: cols[k][hold] for k in _STASH_COLS} | {
             "d": w["d"][hold].astype(np.int64), "rec_ts0": rec_ts0[rec_id[hold]],
             "smac": np.full(nh, -2, dtype=np.int64), "dmac": np.full(nh, -2, dtype=np.int64)}] if nh else []
         back = self._stash_take(kid[is_m]) if self._stash is not None else None
@@ -1122,7 +1122,7 @@ class FlowBuilder:
         fold_rec = pd.DataFrame({"rid": rec_rid[closed], "start": rec_pstart[closed],
                                  "last": rec_pstart[closed] + rec_dur[closed]}) if len(rstat) else None
         # closed trigger records: their printed start is their row's start when it is the earliest
-        tr = closed & trec_r[:len(rec_first)]
+        tr = closed & trec_r
         tstart = pd.Series(rec_pstart[tr], index=rec_rid[tr]).groupby(level=0).min() if tr.any() else None
         del s0, s1, d0, d1, closed, tr
 
