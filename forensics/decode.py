@@ -19,10 +19,12 @@ wire length and link layer; what Argus leaves closed stays the outer GRE packet.
 ways (``fast=False`` sends every record through dpkt) and requires the two
 tables to agree column by column on every packet.
 
-Non-first IPv4/IPv6 fragments carry no transport header.  They are attributed
+Non-first IPv4 fragments carry no transport header.  They are attributed
 to the flow of their first fragment (same addresses, protocol and IP id) when
 that was seen earlier, taking its ports / ICMP type and code, the way Argus and
-Zeek account fragments to the connection they belong to.
+Zeek account fragments to the connection they belong to.  Non-first IPv6 fragments
+are keyed the way Argus 3.0.8 keys them: by their fragment identification
+(:func:`_v6_fragment_key`, measured), in a flow of their own.
 """
 
 from __future__ import annotations
@@ -656,6 +658,8 @@ def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
     pay_ip = max(iplen - hl, 0) if iplen else 0
     if not first:
         out["payload_len"] = pay_ip
+        if out["ip_version"] == 6:
+            _v6_fragment_key(out, p, out["ip_id"])
         return out
     if p == 6:
         if isinstance(seg, dpkt.tcp.TCP):
@@ -831,6 +835,23 @@ def _raw_transport(buf: bytes, ip, et: int, hl: int, iplen: int) -> bytes | None
 
 
 # --------------------------------------------------------------------------------------
+def _v6_fragment_key(out: dict, p: int, ident: int) -> None:
+    """Argus 3.0.8's key for a non-first IPv6 fragment (measured, 2026-11-27): never its datagram's
+    flow but one of its own, whose "ports" are the fragment header's identification bytes
+    b0..b3 (network order) as Argus stores them: TCP/UDP sport = b1 b0, dport = b3 b2, the two
+    swapped when the source address is the higher one (so both directions make one flow, and a
+    lone fragment from the higher address prints b3 b2 -> b1 b0); ICMPv6 type = b3, code = b2 (an
+    identification ending in 0x80 makes an echo-request row); no ports for other protocols."""
+    b0, b1, b2, b3 = (ident >> 24) & 0xFF, (ident >> 16) & 0xFF, (ident >> 8) & 0xFF, ident & 0xFF
+    if p in (6, 17):
+        lo, hi = (b1 << 8) | b0, (b3 << 8) | b2
+        if (out["src_hi"], out["src_lo"]) > (out["dst_hi"], out["dst_lo"]):
+            lo, hi = hi, lo
+        out["sport"], out["dport"] = lo, hi
+    elif p == 58:
+        out.update(icmp_type=b3, icmp_code=b2, sport=b3, dport=b2)
+
+
 # fragment attribution
 
 
@@ -846,7 +867,8 @@ class _FragmentTracker:
         self.first: dict[tuple, tuple[int, int, int, int]] = {}
 
     def attribute(self, t: PacketTable) -> None:
-        frag = (t.status == OK) & (t.ip_version > 0) & ((t.frag_off > 0) | t.more_frags)
+        # (IPv4 only: Argus keys IPv6 non-first fragments by their identification, _v6_fragment_key)
+        frag = (t.status == OK) & (t.ip_version == 4) & ((t.frag_off > 0) | t.more_frags)
         if not frag.any():
             return
         c = t.columns

@@ -338,7 +338,10 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
         "icode": icode,
         "eth": (c["linktype"][sel] == 1).astype(np.int8),
         "prevg": prevg_all[sel],
-        "frag": (c["frag_off"][sel] > 0).astype(np.int64),
+        # 1: a non-first IPv4 fragment; 2: a non-first IPv6 fragment, which Argus keys by its
+        # identification (decode._v6_fragment_key) and does not treat as TCP (measured: INT one-way,
+        # CON both ways, whatever the protocol)
+        "frag": np.where(c["frag_off"][sel] > 0, np.where(v6, 2, 1), 0).astype(np.int64),
     }
     n = len(sel)
     w["ts_last"] = w["ts"]
@@ -827,7 +830,7 @@ class FlowBuilder:
         prev_last[newg] = ts[newg]
         kind = w["kind"]
         flags = w["flags"]
-        is_tcp = (w["proto"] == 6) & (kind == K_IP)
+        is_tcp = (w["proto"] == 6) & (kind == K_IP) & (w["frag"] != 2)
 
         # row epochs: a key idle longer than the merge horizon starts a new row
         epoch_break = ~newg & ((ts - prev_last) > self._H)
@@ -873,7 +876,7 @@ class FlowBuilder:
                 ts_last = w["ts_last"]
                 kind = w["kind"]
                 flags = w["flags"]
-                is_tcp = (w["proto"] == 6) & (kind == K_IP)
+                is_tcp = (w["proto"] == 6) & (kind == K_IP) & (w["frag"] != 2)
             run_start[1:] = ~newg[1:] & (sub_eff[1:] != sub_eff[:-1])
             del pos, rk, rb, run_id, run_last, perm
         ep_change = np.zeros(n, dtype=bool)
@@ -1694,11 +1697,14 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
 
     state = np.empty(n, dtype=object)
     state[:] = ""
-    conless = ~((kind == K_IP) & (proto == 6)) & ((kind == K_IP) | (kind == K_ARP))
+    # (a TCP row of IPv6 non-first fragments alone: no flags and no non-SYN packet, since they do
+    # not count as TCP; Argus gives it the connectionless states)
+    frag6_tcp = (kind == K_IP) & (proto == 6) & (flags == 0) & ~_has_non_syn(acc)
+    conless = (~((kind == K_IP) & (proto == 6)) | frag6_tcp) & ((kind == K_IP) | (kind == K_ARP))
     state[conless] = np.where((spkts > 0) & (dpkts > 0), "CON", "INT")[conless]
     arp_rsp = (kind == K_ARP) & (spkts == 0)
     state[arp_rsp] = "RSP"
-    tcp = (kind == K_IP) & (proto == 6)
+    tcp = (kind == K_IP) & (proto == 6) & ~frag6_tcp
     if tcp.any():
         fl = flags
         # a flow whose first packet is a FIN with PSH, URG or SYN beside it (a FIN/PSH/URG "xmas"

@@ -85,6 +85,8 @@ PACKET_DTYPES = {c[0]: np.dtype(c[1]) for c in PACKET_COLUMNS}
 # the flow of their first fragment (same src, dst, proto, ip_id) when it was
 # seen earlier in the file, filling sport/dport/icmp_type/icmp_code/icmp_id/icmp_seq/
 # udp_head from it, the way Argus does.  Fragments whose first fragment was never seen keep sport = dport = 0.
+# Non-first IPv6 fragments are not attributed: Argus keys them by the fragment header's
+# identification (decode._v6_fragment_key), so sport/dport (ICMPv6 type/code) hold its bytes.
 
 
 @dataclass

@@ -674,6 +674,62 @@ def sc_synack():
     return pk
 
 
+def fragments6(src, dst, nxt, transport: bytes, ident: int, size=512, keep=None) -> list[bytes]:
+    """Split an already-built transport segment into IPv6 fragments (Ethernet frames, raw bytes:
+    dpkt's IP6 cannot build every case); ``keep``: indexes of the fragments to return."""
+    out = []
+    for k, off in enumerate(range(0, len(transport), size)):
+        chunk = transport[off:off + size]
+        fh = struct.pack(">BBHI", nxt, 0, (off // 8) << 3 | int(off + size < len(transport)), ident)
+        ip = struct.pack(">IHBB", 0x6000_0000, len(fh) + len(chunk), 44, 64) + _ip6(src) + _ip6(dst) + fh + chunk
+        if keep is None or k in keep:
+            out.append(MAC["b"] + MAC["a"] + b"\x86\xdd" + ip)
+    return out
+
+
+def sc_frag6():
+    """Fragmented IPv6 datagrams (measured with argus 3.0.8, 2026-11-27): the first fragment
+    joins the datagram's flow; the non-first ones make a flow of their own keyed by the fragment
+    identification (TCP/UDP ports b1b0 and b3b2, swapped when sent by the higher address; ICMPv6
+    type b3 and code b2), INT even for TCP."""
+    pk = []
+    t = T0
+    a, b = "2001:db8::1", "2001:db8::2"
+    # UDP: 3 fragments, identification 0x11223344 (non-first: 8721 -> 17459)
+    pay = b"A" * 1100
+    u = struct.pack(">HHHH", 4000, 5000, 8 + len(pay), 0) + pay
+    for i, f in enumerate(fragments6(a, b, 17, u, 0x1122_3344)):
+        pk.append((t + 0.01 * i, f))
+    # ICMPv6 echo request in 3 fragments (identification 7: non-first "type 7 code 0"), its reply
+    ic = struct.pack(">BBHHH", 128, 0, 0, 9, 1) + b"C" * 1200
+    for i, f in enumerate(fragments6(a, b, 58, ic, 7)):
+        pk.append((t + 0.1 + 0.01 * i, f))
+    pk.append((t + 0.2, icmp6(b, a, 129, 0, echo(9, 1, b"C" * 16))))
+    # identification 1 (type 1 code 0: an unreachable state) and 0xAABBCC80 (type 128: an echo row)
+    for k, ident in enumerate((1, 0xAABB_CC80)):
+        for i, f in enumerate(fragments6(a, b, 58, ic, ident)):
+            pk.append((t + 0.3 + 0.1 * k + 0.01 * i, f))
+    # TCP in 2 fragments, one way: the non-first fragment's row is INT
+    seg = struct.pack(">HHIIBBHHH", 1111, 2222, 5, 0, 0x50, 0x18, 1000, 0, 0) + b"E" * 800
+    for i, f in enumerate(fragments6(a, b, 6, seg, 9)):
+        pk.append((t + 0.6 + 0.01 * i, f))
+    # a non-first UDP fragment whose first fragment never came
+    for f in fragments6(b, a, 17, u, 0x0102, keep={1}):
+        pk.append((t + 0.8, f))
+    # lone non-first fragments between addresses ordered both ways
+    pairs = [("2001:db8::1:0", "2001:db8::2"), ("2001:db8:1::", "2001:db8::ff"), ("fe80::1", "2001:db8::1"),
+             ("10::1", "2001::1")]
+    for k, (s, d) in enumerate(pairs):
+        for f in fragments6(s, d, 17, u, 0x0102, keep={1}):
+            pk.append((t + 0.85 + 0.01 * k, f))
+    # a long fragmented stream: 30 datagrams 0.5 s apart, each with its own identification
+    for n in range(30):
+        for i, f in enumerate(fragments6(a, b, 17, u, 0x5000 + n)):
+            pk.append((t + 1 + 0.5 * n + 0.001 * i, f))
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
 def write_all(out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -320,6 +320,26 @@ def test_macs_first_frame_oriented(tmp_path, chunk):
     assert got[("udp", "10.0.0.1", "4444", "10.0.0.2", "5555")] == (a, b)  # restarted flow: the first one's
 
 
+@pytest.mark.parametrize("chunk", [1_000_000, 3])
+def test_ipv6_non_first_fragments_keyed_by_identification(tmp_path, chunk):
+    """Argus 3.0.8 keys a non-first IPv6 fragment by its fragment identification, not by its
+    datagram's flow (measured; tests/test_argus_diff.py compares flowgen.sc_frag6 with argus)."""
+    cap = flowgen.write_pcap(tmp_path / "frag6.pcap", flowgen.sc_frag6())
+    df, _ = extract_flows(cap, chunk_packets=chunk)
+    rows = {(r.proto, r.saddr, r.sport, r.daddr, r.dport): (r.pkts, r.spkts, r.state) for r in df.itertuples()}
+    a, b = "2001:db8::1", "2001:db8::2"
+    assert rows[("udp", a, "4000", b, "5000")] == (31, 31, "INT")  # first fragments only (31 datagrams)
+    assert rows[("udp", a, "8721", b, "17459")] == (2, 2, "INT")  # 0x11223344: ports 0x2211, 0x4433
+    # the echo requests' first fragments (3) and the reply; the rest of identification 7 under "type 7"
+    assert rows[("ipv6-icmp", a, "128", b, "0")][:2] == (4, 3)
+    assert rows[("ipv6-icmp", a, "1", b, "0")] == (2, 2, "URNR")
+    assert rows[("ipv6-icmp", a, "7", b, "0")] == (2, 2, "UNK")
+    assert rows[("tcp", a, "0", b, "2304")] == (1, 1, "INT")  # TCP, yet connectionless states
+    assert rows[("udp", b, "513", a, "0")] == (1, 1, "INT")  # sent by the higher address: swapped
+    assert rows[("udp", "2001:db8::1:0", "513", "2001:db8::2", "0")][0] == 1
+    assert rows[("udp", "10::1", "0", "2001::1", "513")][0] == 1
+
+
 def test_macs_empty_without_ethernet(tmp_path):
     """No MAC in the link layer (raw IP): smac/dmac empty, as argus -m prints them."""
     import pcapgen
