@@ -591,6 +591,8 @@ def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
             out["dst_hi"], out["dst_lo"] = _v4(data.tpa)
         return out
     if et not in (0x0800, 0x86DD):
+        if et < 0x0600 and isinstance(data, dpkt.llc.LLC):  # 802.3: the LLC service access points
+            out["sport"], out["dport"] = data.ssap, data.dsap
         return out  # decoded link frame carrying something other than IP/ARP
     raw = bytes(data) if isinstance(data, (bytes, bytearray)) else None
     if raw is not None:

@@ -47,6 +47,7 @@ from forensics.ddos import EVIDENCE_LONE as DOS_EVIDENCE
 from forensics.backscatter import EVIDENCE as BACKSCATTER_EVIDENCE
 from forensics.refine import allowed_mask, refine_flows
 from forensics.errors import ModelError
+from forensics.schema import link_layer_rows
 from forensics.sequences import (CHANNELS, CONTEXT_FEATURES, FLOW_FEATURES, Windows, WindowSpec, build_windows,
                                  check_columns)
 
@@ -336,6 +337,16 @@ class Detector:
                                  "confidence": pd.Series([], dtype="float64"),
                                  "pred_attack": pd.Series([], dtype=bool),
                                  "evidence": pd.Series([], dtype=object)}, index=flows.index)
+        l2 = link_layer_rows(flows["saddr"])
+        if l2.any():
+            # flows of non-IP frames (keyed by MAC): the model never saw one (the lab makes none),
+            # so they get no verdict of its; they stay out of every window and capture-level step
+            ip = self.predict(flows[~l2], explain)
+            rest = pd.DataFrame({"pred_category": "Normal", "pred_subcategory": "Normal", "confidence": np.nan,
+                                 "pred_attack": False, "evidence": LINK_LAYER_EVIDENCE if explain else ""},
+                                index=flows.index[l2])
+            out = pd.concat([ip, rest]) if len(ip) else rest
+            return out.reindex(flows.index)
         w = build_windows(flows, self.spec)
         pc, ps, att_rows, att_texts = self._classify(w, explain)
         evidence = np.full(len(pc), "", dtype=object)
@@ -363,6 +374,9 @@ class Detector:
             "pred_attack": (cat != self._normal),
             "evidence": evidence,
         }, index=flows.index)
+
+
+LINK_LAYER_EVIDENCE = "not classified: a non-IP frame's flow (keyed by MAC); the model reads IP and ARP flows"
 
 
 class _Plan:

@@ -65,7 +65,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forensics.packets import PacketTable, addr_to_str
+from forensics.ethertypes import ethertype_names
+from forensics.packets import L2_HI, PacketTable, addr_to_str
 
 US = 1_000_000  # timestamps are handled in integer microseconds, like Argus
 STATUS_INTERVAL_US = 5 * US
@@ -79,7 +80,10 @@ PRINT_START_RULE = True
 TICK_US = 1 * US
 
 # key kinds
-K_IP, K_ECHO, K_ICMP, K_ARP = 0, 1, 2, 3
+# K_L2: a non-IP Ethernet frame (802.3 LLC or an Ethernet type Argus does not open), keyed by MAC
+K_IP, K_ECHO, K_ICMP, K_ARP, K_L2 = 0, 1, 2, 3, 4
+# Ethernet types decoded as something else (IP, ARP, RARP, MPLS, bridged Ethernet): never an L2 flow
+_L2_NOT = np.array([0x0800, 0x86DD, 0x0806, 0x8035, 0x8847, 0x8848, 0x6558])
 
 TH_FIN, TH_SYN, TH_RST, TH_PUSH, TH_ACK, TH_URG = 1, 2, 4, 8, 16, 32
 
@@ -193,7 +197,8 @@ def addrs_to_str(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
 
 # decimal port strings indexed by port number, then "" (rendering by lookup instead of int -> str per row)
 _PORT_TABLE = [str(i) for i in range(65536)] + [""]
-_PROTO_TABLE = list(_PROTO_NAME_OF) + ["arp"]  # protocol names by number, then "arp"
+# protocol names by number, "arp" (256), then ra's Ethernet type names (257 + type; 257 + 65536: "llc")
+_PROTO_TABLE = list(_PROTO_NAME_OF) + ["arp"] + ethertype_names()
 _FLGS_TABLE = ["", "U", "e", "eU"]  # flgs by 2 * (Ethernet) + (ICMP unreachable mapped)
 
 
@@ -258,7 +263,11 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     status = c["status"]
     is_arp = (status == 0) & (c["ethertype"] == 0x0806) & (c["arp_op"] > 0)
     is_ip = (status == 0) & (c["ip_version"] > 0)
-    sel = np.flatnonzero(is_ip | is_arp)
+    # non-IP Ethernet frames: Argus keys them by (Ethernet type, MAC pair), an 802.3 frame by MAC pair
+    # alone (measured, argus 3.0.8)
+    is_l2 = ((status == 0) & (c["ip_version"] == 0) & (c["linktype"] == 1) & ~is_arp
+             & ~np.isin(c["ethertype"], _L2_NOT))
+    sel = np.flatnonzero(is_ip | is_arp | is_l2)
     ts_all = (c["ts_ns"] // 1000).astype(np.int64)  # Argus works in microseconds
     # previous packet's time in the file (whatever it was): drives Argus's timeout scans
     prevg_all = np.empty(len(ts_all), dtype=np.int64)
@@ -287,6 +296,12 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     kind = np.where(arp, K_ARP, np.where(echo, K_ECHO, np.where(is_icmp, K_ICMP, K_IP)))
     s_hi, s_lo = c["src_hi"][sel], c["src_lo"][sel]
     d_hi, d_lo = c["dst_hi"][sel], c["dst_lo"][sel]
+    l2 = is_l2[sel]
+    if l2.any():
+        kind = np.where(l2, K_L2, kind)
+        s_hi, d_hi = np.where(l2, L2_HI, s_hi), np.where(l2, L2_HI, d_hi)
+        s_lo = np.where(l2, c["src_mac"][sel].astype(np.uint64), s_lo)
+        d_lo = np.where(l2, c["dst_mac"][sel].astype(np.uint64), d_lo)
     # IGMP: Argus keys (and prints) the message's group field as the destination (measured:
     # a v2 leave sent to 224.0.0.2 joins the group's report row; a v3 report prints 0.0.0.<records>;
     # a membership query (type 0x11) keeps its IP destination)
@@ -309,6 +324,18 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     swap |= (kind == K_ARP) & (itype == 2)
     extra0 = np.where(self_v6 & (kind == K_IP), 1, 0)
     extra = np.where(kind == K_ICMP, (itype << 8) | icode, extra0)
+    if l2.any():
+        # key: the Ethernet type (0 for 802.3, whose service access points are not part of the key);
+        # printed "ports": an 802.3 frame's SAPs, the lower MAC's first (the row's first frame's)
+        et = c["ethertype"][sel].astype(np.int64)
+        # (a VLAN-tagged one is keyed by the tag's type, 0x8100, "well": Argus does not look inside)
+        et = np.where(c["vlan"][sel] > 0, 0x8100, et)
+        extra = np.where(l2, np.where(et >= 0x0600, et, 0), extra)
+        ssap, dsap = c["sport"][sel].astype(np.int64), c["dport"][sel].astype(np.int64)
+        itype = np.where(l2, np.where(swap, dsap, ssap), itype)
+        icode = np.where(l2, np.where(swap, ssap, dsap), icode)
+        # (Argus keys 802.3 frames by their SAPs too; racluster merges those flows into one row)
+        sub = np.where(l2 & (et < 0x0600), ((itype << 8) | icode) + 1, sub)
     x2 = np.where(kind == K_ICMP, _icmp_error_id(itype, icode, c["q_proto"][sel].astype(np.int64),
                                                 c["q_dst"][sel].astype(np.int64), c["q_dport"][sel].astype(np.int64)), 0)
     addr_err = (kind == K_ICMP) & ~v6 & (c["q_proto"][sel] >= 0) & (((itype == 3) | (itype == 5)) & (icode <= 1))
@@ -1641,6 +1668,9 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     kind = k["kind"].to_numpy().astype(np.int64)
     proto = k["proto"].to_numpy().astype(np.int64)
     o = orient == 1
+    # an L2 flow prints the lower MAC as source whatever its first frame's direction (counts stay
+    # oriented to the first frame: measured)
+    o &= kind != K_L2
     s_hi = np.where(o, k["hi_hi"], k["lo_hi"]).astype(np.uint64)
     s_lo = np.where(o, k["hi_lo"], k["lo_lo"]).astype(np.uint64)
     d_hi = np.where(o, k["lo_hi"], k["hi_hi"]).astype(np.uint64)
@@ -1666,7 +1696,8 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
         code[mask] = 65537 + len(table) + np.arange(int(mask.sum()))
         table.extend(strs)
 
-    ports = (kind == K_IP) & ((proto == 6) | (proto == 17) | (proto == 132))
+    # (SCTP: Argus 3.0.8 keys it by the addresses alone and prints no ports, measured)
+    ports = (kind == K_IP) & ((proto == 6) | (proto == 17))
     if ports.any():
         for code, table, v in ((s_code, s_extra, s_port[ports]), (d_code, d_extra, d_port[ports])):
             if v.min() < 0 or v.max() > 65535:
@@ -1683,8 +1714,14 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     if icmp6.any():
         extra(s_code, s_extra, icmp6, r_type[icmp6].astype(str).tolist())
         extra(d_code, d_extra, icmp6, r_code[icmp6].astype(str).tolist())
+    l2k = kind == K_L2
+    if l2k.any():
+        s_code[l2k] = itype[l2k]
+        d_code[l2k] = icode[l2k]
     proto_code = np.clip(proto, 0, 255)
     proto_code[kind == K_ARP] = 256  # "arp"
+    l2_type = k["extra"].to_numpy().astype(np.int64)[l2k]  # the key's Ethernet type (0: 802.3)
+    proto_code[l2k] = 257 + np.where(l2_type > 0, l2_type, 65536)
 
     pkts = acc["pkts"].astype(np.int64).to_numpy()
     spkts = acc["spkts"].astype(np.int64).to_numpy()
@@ -1700,7 +1737,7 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     # (a TCP row of IPv6 non-first fragments alone: no flags and no non-SYN packet, since they do
     # not count as TCP; Argus gives it the connectionless states)
     frag6_tcp = (kind == K_IP) & (proto == 6) & (flags == 0) & ~_has_non_syn(acc)
-    conless = (~((kind == K_IP) & (proto == 6)) | frag6_tcp) & ((kind == K_IP) | (kind == K_ARP))
+    conless = (~((kind == K_IP) & (proto == 6)) | frag6_tcp) & ((kind == K_IP) | (kind == K_ARP) | (kind == K_L2))
     state[conless] = np.where((spkts > 0) & (dpkts > 0), "CON", "INT")[conless]
     arp_rsp = (kind == K_ARP) & (spkts == 0)
     state[arp_rsp] = "RSP"
@@ -1789,7 +1826,7 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
         "drate": drate,
         "smac": _mac_column(acc["smac"].to_numpy()),
         "dmac": _mac_column(acc["dmac"].to_numpy()),
-        "proto_num": proto,
+        "proto_num": np.where(l2k, -1, proto),
     })
     return out.reset_index(drop=True)
 

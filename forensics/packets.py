@@ -56,8 +56,8 @@ PACKET_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("ip_id", "uint32", "IPv4 identification (IPv6: fragment header id), 0 if none"),
     ("frag_off", "uint16", "fragment offset in bytes; 0 for unfragmented and first fragments"),
     ("more_frags", "bool", "MF flag set"),
-    ("sport", "uint16", "TCP/UDP source port; ICMP: type; IGMP: type; 0 otherwise (see fragments below)"),
-    ("dport", "uint16", "TCP/UDP destination port; ICMP: code; 0 otherwise"),
+    ("sport", "uint16", "TCP/UDP source port; ICMP: type; IGMP: type; 802.3 frame: SSAP; 0 otherwise (see fragments below)"),
+    ("dport", "uint16", "TCP/UDP destination port; ICMP: code; 802.3 frame: DSAP; 0 otherwise"),
     ("tcp_flags", "uint8", "TCP flags byte (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128)"),
     ("tcp_seq", "uint32", "TCP sequence number"),
     ("tcp_ack", "uint32", "TCP acknowledgement number"),
@@ -143,10 +143,18 @@ V4_MAPPED_HI = np.uint64(0)
 V4_MAPPED_PREFIX = np.uint64(0xFFFF_0000_0000)
 
 
+# a MAC address in the address columns (flows of non-IP frames, keyed by MAC as Argus keys them):
+# hi all ones (no IPv6 address of that form is ever routed), lo the 48-bit MAC
+L2_HI = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
+
 def addr_to_str(hi: int, lo: int) -> str:
-    """Render a split 128-bit address; IPv4-mapped values print as dotted quads."""
+    """Render a split 128-bit address; IPv4-mapped values print as dotted quads, MACs
+    (``hi == L2_HI``) as ``aa:bb:cc:dd:ee:ff``."""
     hi = int(hi)
     lo = int(lo)
+    if hi == 0xFFFF_FFFF_FFFF_FFFF and lo < (1 << 48):
+        return ":".join(f"{(lo >> s) & 0xFF:02x}" for s in range(40, -8, -8))
     if hi == 0 and (lo >> 32) == 0xFFFF:
         return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
     if hi == 0 and lo == 0:

@@ -68,6 +68,9 @@ def compare_macs(ours: pd.DataFrame, ref: pd.DataFrame) -> dict:
     """racluster rows (``argus_macs``) matched to ours by key: how many have equal smac and dmac."""
     cols = KEY + ["smac", "dmac"]
     ours = ours[cols].astype(str).drop_duplicates(KEY)
+    ref = ref.copy()
+    for c in ("saddr", "daddr"):  # a MAC-keyed flow's address: argus -m prints ff:ff:ff:ff:ff:ff as Broadcast
+        ref[c] = ref[c].replace("Broadcast", "ff:ff:ff:ff:ff:ff")
     m = ref[cols].drop_duplicates(KEY).merge(ours, on=KEY, how="left", suffixes=("_r", "_o"), indicator=True)
     found = (m["_merge"] == "both").to_numpy()
     same = found & (m["smac_r"] == m["smac_o"]).to_numpy() & (m["dmac_r"] == m["dmac_o"]).to_numpy()

@@ -730,6 +730,41 @@ def sc_frag6():
     return pk
 
 
+def sc_l2():
+    """Non-IP frames (measured with argus 3.0.8, 2026-11-27): Argus keys an Ethernet II frame by
+    (Ethernet type, MAC pair) and an 802.3 frame by the MAC pair (its SAPs key Argus's flows,
+    racluster merges them); the lower MAC prints as source, the counts follow the first frame;
+    ra's names for some types (lldp, eapol, loop, ...), decimal for the others; "well" (0x8100)
+    for a VLAN-tagged one."""
+    a, b, c = bytes.fromhex("020000000001"), bytes.fromhex("020000000002"), bytes.fromhex("0a0000000003")
+
+    def e2(src, dst, et, pay=b"z" * 46):
+        return dst + src + struct.pack(">H", et) + pay
+
+    def llc(src, dst, dsap, ssap, pay=b"q" * 40):
+        body = bytes([dsap, ssap, 3]) + pay
+        return dst + src + struct.pack(">H", len(body)) + body
+
+    pk = []
+    t = T0
+    for i in range(7):  # LLDP every 2 s: one row over three status intervals
+        pk.append((t + 2 * i, e2(a, bytes.fromhex("0180c200000e"), 0x88CC)))
+    for k, (s_, d_) in enumerate(((a, b), (b, a), (a, b))):  # two-way: CON
+        pk.append((t + 0.1 + 0.1 * k, e2(s_, d_, 0x8903)))
+    for k, et in enumerate((0x88E7, 0x8926, 0x9000, 0x0842, 0x888E, 0x8863, 0x88F7, 0x22F0, 0x0600, 0x0801)):
+        pk.append((t + 0.5 + 0.01 * k, e2(c, b, et)))  # from the higher MAC: printed b -> c
+    pk.append((t + 0.7, e2(c, b"\xff" * 6, 0x88B5)))  # to Broadcast
+    pk.append((t + 0.8, b + c + b"\x81\x00\x00\x64\x88\xb5" + b"z" * 42))  # VLAN 100 around 0x88b5
+    pk.append((t + 1.0, llc(a, bytes.fromhex("0180c2000000"), 0x42, 0x42)))  # STP
+    for k, (s_, d_, ds, ss) in enumerate(((a, b, 0xF0, 0xF0), (b, a, 0xF0, 0xF0), (a, b, 0xE0, 0xE0), (a, b, 0x42, 0x43))):
+        pk.append((t + 1.1 + 0.1 * k, llc(s_, d_, ds, ss)))  # one row, three Argus flows
+    pk.append((t + 1.5, llc(c, a, 0x04, 0x05)))  # SAPs printed with their MACs: a.4 -> c.5
+    pk.append((t + 1.6, llc(c, b, 0xAA, 0xAA, pay=b"\x00\x00\x0c\x20\x00" + b"q" * 40)))  # SNAP (CDP)
+    pk.append((t + 1.7, llc(c, b, 0xAA, 0xAA, pay=b"\x00\x00\x00\x88\xcc" + b"q" * 40)))
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
 def write_all(out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

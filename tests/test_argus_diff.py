@@ -31,8 +31,9 @@ needs_argus = pytest.mark.skipif(not argus_ref.have_argus(), reason="argus/raclu
 # synack: flowgen.sc_synack, SYN/ACK-first flows reversed at a trigger or kept (measured 30 cases + 60
 # overlapping random ones); also compared in chunks of 1, 2, 3 and 7 packets
 # frag6: flowgen.sc_frag6, IPv6 non-first fragments keyed by their identification as Argus does
+# l2: flowgen.sc_l2, non-IP frames keyed by Ethernet type and MAC pair as Argus does
 GENERATED_FLOOR = {"tcp_basic": 1.0, "frag_arp_v6": 1.0, "udp": 0.88, "icmp": 1.0, "mixed": 1.0, "tcp_long": 1.0,
-                   "keys": 1.0, "gre": 1.0, "directions": 1.0, "synack": 1.0, "frag6": 1.0}
+                   "keys": 1.0, "gre": 1.0, "directions": 1.0, "synack": 1.0, "frag6": 1.0, "l2": 1.0}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,7 @@ def generated(tmp_path_factory):
     caps["directions"] = flowgen.write_pcap(out / "directions.pcap", flowgen.sc_directions())
     caps["synack"] = flowgen.write_pcap(out / "synack.pcap", flowgen.sc_synack())
     caps["frag6"] = flowgen.write_pcap(out / "frag6.pcap", flowgen.sc_frag6())
+    caps["l2"] = flowgen.write_pcap(out / "l2.pcap", flowgen.sc_l2())
     return caps
 
 

@@ -385,3 +385,25 @@ def test_predict_applies_the_ddos_refinement_to_flows_it_changes(det, flows, mon
     assert np.allclose(out["confidence"][:3], q.max(1), atol=1e-6)
     assert all(e.startswith(detect.DDOS_EVIDENCE) for e in out["evidence"][:3])
     assert out.iloc[3:].equals(base.iloc[3:])
+
+
+def test_link_layer_flows_get_no_model_verdict(det, flows):
+    """Flows of non-IP frames (keyed by MAC, forensics.flows K_L2) stay out of the model and of
+    every window: Normal, no confidence, a note saying why; the IP flows' verdicts are unchanged."""
+    from forensics.detect import LINK_LAYER_EVIDENCE
+
+    ip_out = det.predict(flows)
+    l2 = flows.iloc[:5].copy()
+    l2["saddr"] = ["01:80:c2:00:00:00", "02:00:00:00:00:01", "01:80:c2:00:00:0e", "0a:0b:0c:0d:0e:0f", "02:00:00:00:00:01"]
+    l2["daddr"] = "ff:ff:ff:ff:ff:ff"
+    l2["proto"] = ["llc", "35075", "lldp", "llc", "eapol"]
+    l2.index = pd.RangeIndex(-5, 0)
+    both = pd.concat([l2.iloc[:2], flows, l2.iloc[2:]])
+    out = det.predict(both)
+    assert list(out.index) == list(both.index)
+    pd.testing.assert_frame_equal(out.loc[flows.index], ip_out)
+    got = out.loc[l2.index]
+    assert (got["pred_category"] == "Normal").all() and (got["pred_subcategory"] == "Normal").all()
+    assert not got["pred_attack"].any() and got["confidence"].isna().all()
+    assert (got["evidence"] == LINK_LAYER_EVIDENCE).all()
+    assert (det.predict(l2)["pred_category"] == "Normal").all()  # only link-layer flows

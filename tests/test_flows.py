@@ -420,3 +420,22 @@ if __name__ == "__main__":
                 df, _ = extract_flows(cap)
                 (GOLDEN / f"{name}.csv").write_text(_golden_text(df))
                 print(GOLDEN / f"{name}.csv")
+
+
+@pytest.mark.parametrize("chunk", [1_000_000, 2])
+def test_non_ip_frames_keyed_by_mac(tmp_path, chunk):
+    """Argus 3.0.8 keys a non-IP frame by (Ethernet type, MAC pair), an 802.3 frame by the MAC pair
+    (measured; tests/test_argus_diff.py compares flowgen.sc_l2 with argus)."""
+    cap = flowgen.write_pcap(tmp_path / "l2.pcap", flowgen.sc_l2())
+    df, _ = extract_flows(cap, chunk_packets=chunk)
+    rows = {(r.proto, r.saddr, r.sport, r.daddr, r.dport): (r.pkts, r.spkts, r.state) for r in df.itertuples()}
+    a, b, c = "02:00:00:00:00:01", "02:00:00:00:00:02", "0a:00:00:00:00:03"
+    assert rows[("lldp", "01:80:c2:00:00:0e", "0", a, "0")] == (7, 7, "INT")  # lower MAC printed first
+    assert rows[("35075", a, "0", b, "0")] == (3, 2, "CON")
+    assert rows[("eapol", b, "0", c, "0")] == (1, 1, "INT")  # sent by c, printed b -> c
+    assert rows[("34997", c, "0", "ff:ff:ff:ff:ff:ff", "0")] == (1, 1, "INT")
+    assert rows[("well", b, "0", c, "0")] == (1, 1, "INT")  # VLAN-tagged
+    assert rows[("llc", a, "240", b, "240")] == (4, 3, "CON")  # SAPs of the first frame, one row
+    assert rows[("llc", a, "4", c, "5")] == (1, 1, "INT")
+    assert rows[("llc", b, "170", c, "170")] == (2, 2, "INT")  # SNAP frames stay llc
+    assert (df.loc[df.saddr.str.count(":") == 5, "flgs"] == "e").all()

@@ -366,3 +366,17 @@ def test_timeline_labels_stay_inside_the_drawing():
         width = LABEL_CHAR_W * len(s.label)
         lo, hi = (s.label_x, s.label_x + width) if s.label_anchor == "start" else (s.label_x - width, s.label_x)
         assert 0 <= lo and hi <= TL_WIDTH, (s.label, lo, hi)
+
+
+def test_non_ip_frames_are_flows_but_neither_hosts_nor_incidents(tmp_path):
+    """A capture of non-IP frames only (LLDP, STP, EAPOL, ...): the bundled detector gives their
+    MAC-keyed flows no verdict, and MAC addresses are not listed as hosts."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import flowgen
+
+    flowgen.write_pcap(tmp_path / "l2.pcap", flowgen.sc_l2())
+    rep = scan([tmp_path], ScanConfig(workers=1, app_detail=False))
+    assert rep.flows == 18 and rep.attack_flows == 0
+    assert rep.incidents == [] and rep.hosts == []

@@ -480,6 +480,11 @@ def _flow_keys(part) -> frozenset:
 def _hosts(flows, incidents: list[Incident]) -> list[Host]:
     import pandas as pd
 
+    from forensics.schema import link_layer_rows
+
+    l2 = link_layer_rows(flows["saddr"])
+    if l2.any():  # flows of non-IP frames are keyed by MAC: their endpoints are no hosts
+        flows = flows[~l2]
     both = pd.concat(
         [
             pd.DataFrame({"ip": flows["saddr"], "peer": flows["daddr"], "stime": flows["stime"], "ltime": flows["ltime"], "conf": flows["confidence"]}),
