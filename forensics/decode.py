@@ -361,7 +361,7 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     # connection and sets RST/FIN/REQ), so the header is taken as 20 bytes
     tcp_off = np.maximum((_c8(T, 12) >> 4) * 4, 20)
     t_trunc = (tcp & (avail_t < 20)) | (udp & (avail_t < 8)) | (icmp & (avail_t < 4))
-    status[t_trunc] = R_TRUNC_T
+    slow |= t_trunc  # dpkt path: the fields Argus still reads (_short_transport)
     tcp &= ~t_trunc
     udp &= ~t_trunc
     icmp &= ~t_trunc
@@ -371,9 +371,10 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     icode = np.where(icmp, _c8(T, 1), -1)
     sport = np.where(ports, _c16(T, 0), np.where(icmp, itype, 0))
     dport = np.where(ports, _c16(T, 2), np.where(icmp, icode, 0))
-    echo = icmp & np.where(v4, np.isin(itype, (0, 8)), np.isin(itype, (128, 129))) & (avail_t >= 8)
+    # (the identifier keys the flow once captured, 6 bytes; the sequence needs 8: measured)
+    echo = icmp & np.where(v4, np.isin(itype, (0, 8)), np.isin(itype, (128, 129))) & (avail_t >= 6)
     icmp_id = np.where(echo, _c16(T, 4), 0)
-    icmp_sq = np.where(echo, _c16(T, 6), 0)
+    icmp_sq = np.where(echo & (avail_t >= 8), _c16(T, 6), 0)
     # IPv4 ICMP errors: the quoted IP header (20 bytes captured) and the 4 bytes after it
     qerr = icmp & v4 & np.isin(itype, ICMP4_ERRORS) & (avail_t >= 28)
     q_ihl = (_c8(T, 8) & 0x0F) * 4
@@ -676,8 +677,9 @@ def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
             out.update(sport=sport, dport=dport, tcp_flags=flags, tcp_seq=tseq, tcp_ack=tack, tcp_win=twin)
             out["payload_len"] = max(iplen - hl - 20, 0) if iplen else 0
             return out
-        st = R_TRUNC_T if seg_avail is None or seg_avail < 20 else R_BAD_T
-        return {**out, "status": st}
+        if seg_avail is None or seg_avail < 20:
+            return _short_transport(out, p, icmp_p, _raw_transport(buf, data, et, hl, 0), iplen - hl if iplen else None)
+        return {**out, "status": R_BAD_T}
     if p == 17:
         if isinstance(seg, dpkt.udp.UDP):
             out.update(sport=seg.sport, dport=seg.dport)
@@ -686,16 +688,18 @@ def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
             if raw4 is not None and len(raw4) >= 10:
                 out["udp_head"] = (raw4[8] << 8) | raw4[9]
             return out
-        return {**out, "status": R_TRUNC_T}
+        return _short_transport(out, p, icmp_p, _raw_transport(buf, data, et, hl, 0), iplen - hl if iplen else None)
     if p == icmp_p:
         b = bytes(seg)
         if len(b) < 4:
-            return {**out, "status": R_TRUNC_T}
+            return _short_transport(out, p, icmp_p, _raw_transport(buf, data, et, hl, 0), iplen - hl if iplen else None)
         it, ic = b[0], b[1]
         out.update(icmp_type=it, icmp_code=ic, sport=it, dport=ic)
         echo = (0, 8) if p == 1 else (128, 129)
-        if it in echo and len(b) >= 8:
-            out["icmp_id"], out["icmp_seq"] = struct.unpack(">HH", b[4:8])
+        if it in echo and len(b) >= 6:
+            out["icmp_id"] = struct.unpack(">H", b[4:6])[0]
+            if len(b) >= 8:
+                out["icmp_seq"] = struct.unpack(">H", b[6:8])[0]
         if p == 1 and it in ICMP4_ERRORS:
             raw4 = _raw_transport(buf, data, et, hl, iplen)
             if raw4 is not None and len(raw4) >= 28:
@@ -712,6 +716,35 @@ def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
             out["igmp_group"] = struct.unpack(">I", raw4[4:8])[0]
             out["sport"] = raw4[0]
     out["payload_len"] = pay_ip
+    return out
+
+
+def _short_transport(out: dict, p: int, icmp_p: int, cap: bytes | None, room: int | None) -> dict:
+    """A TCP/UDP/ICMP header cut short (by the capture's snap length or by the IP length): the
+    record stays undecodable (``truncated_transport_header``) but gets the fields Argus 3.0.8 still
+    reads and keys it by (measured 2026-11-27, ``flowgen.sc_truncated``): ``cap`` is the transport
+    bytes captured (past the IP length too), ``room`` the bytes the IP length leaves for them.
+
+    TCP: ports when the IP length leaves a whole header (20 bytes) and 4 bytes were captured,
+    else 0; the flags when the whole 20-byte header was captured (else none: the flow's state is
+    INT/CON, as for a flow without TCP). UDP: ports when the IP length leaves 8 bytes and 4 were captured. ICMP: type
+    and code as captured (0 where not), the echo identifier when captured."""
+    out = {**out, "status": R_TRUNC_T}
+    b = cap or b""
+    room = 1 << 30 if room is None else room
+    if p == 6:
+        if room >= 20 and len(b) >= 4:
+            out["sport"], out["dport"] = struct.unpack_from(">HH", b, 0)
+        if len(b) >= 20:
+            out["tcp_flags"] = b[13]
+    elif p == 17:
+        if room >= 8 and len(b) >= 4:
+            out["sport"], out["dport"] = struct.unpack_from(">HH", b, 0)
+    elif p == icmp_p:
+        it, ic = (b[0] if b else 0), (b[1] if len(b) > 1 else 0)
+        out.update(icmp_type=it, icmp_code=ic, sport=it, dport=ic)
+        if it in ((0, 8) if p == 1 else (128, 129)) and len(b) >= 6:
+            out["icmp_id"] = struct.unpack_from(">H", b, 4)[0]
     return out
 
 

@@ -66,8 +66,9 @@ import numpy as np
 import pandas as pd
 
 from forensics.ethertypes import ethertype_names
-from forensics.packets import L2_HI, PacketTable, addr_to_str
+from forensics.packets import L2_HI, REASON_CODES, PacketTable, addr_to_str
 
+_R_TRUNC_T = REASON_CODES["truncated_transport_header"]
 US = 1_000_000  # timestamps are handled in integer microseconds, like Argus
 STATUS_INTERVAL_US = 5 * US
 TIMEOUT_US = {"tcp": 60 * US, "icmp": 5 * US, "arp": 5 * US, "other": 30 * US}
@@ -262,7 +263,10 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     c = t.columns
     status = c["status"]
     is_arp = (status == 0) & (c["ethertype"] == 0x0806) & (c["arp_op"] > 0)
-    is_ip = (status == 0) & (c["ip_version"] > 0)
+    # a record whose transport header is cut short is still a flow packet for Argus: decode keeps
+    # the fields Argus reads (decode._short_transport)
+    trunc_t = (status == _R_TRUNC_T) & (c["ip_version"] > 0)
+    is_ip = ((status == 0) & (c["ip_version"] > 0)) | trunc_t
     # non-IP Ethernet frames: Argus keys them by (Ethernet type, MAC pair), an 802.3 frame by MAC pair
     # alone (measured, argus 3.0.8)
     is_l2 = ((status == 0) & (c["ip_version"] == 0) & (c["linktype"] == 1) & ~is_arp
@@ -368,7 +372,9 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
         # 1: a non-first IPv4 fragment; 2: a non-first IPv6 fragment, which Argus keys by its
         # identification (decode._v6_fragment_key) and does not treat as TCP (measured: INT one-way,
         # CON both ways, whatever the protocol)
-        "frag": np.where(c["frag_off"][sel] > 0, np.where(v6, 2, 1), 0).astype(np.int64),
+        # (2 also for a TCP header cut before its flags: no flags, so no TCP states either)
+        "frag": np.where(c["frag_off"][sel] > 0, np.where(v6, 2, 1),
+                         np.where(trunc_t[sel] & (proto == 6) & (c["tcp_flags"][sel] == 0), 2, 0)).astype(np.int64),
     }
     n = len(sel)
     w["ts_last"] = w["ts"]

@@ -524,11 +524,17 @@ def sc_macs():
 
 
 def write_pcap(path, packets) -> Path:
+    """``packets``: (ts, frame) or (ts, frame, caplen): the record keeps the frame's first
+    ``caplen`` bytes, its original length stays the frame's (a snap length cut it)."""
     path = Path(path)
     with open(path, "wb") as fh:
         w = dpkt.pcap.Writer(fh, linktype=dpkt.pcap.DLT_EN10MB, snaplen=65535)
-        for ts, frame in packets:
-            w.writepkt(frame, ts=round(ts, 6))
+        for ts, frame, *cut in packets:
+            if cut:
+                us = int(round(ts * 1e6))
+                fh.write(struct.pack("<IIII", us // 1_000_000, us % 1_000_000, cut[0], len(frame)) + frame[:cut[0]])
+            else:
+                w.writepkt(frame, ts=round(ts, 6))
     return path
 
 
@@ -762,6 +768,58 @@ def sc_l2():
     pk.append((t + 1.6, llc(c, b, 0xAA, 0xAA, pay=b"\x00\x00\x0c\x20\x00" + b"q" * 40)))  # SNAP (CDP)
     pk.append((t + 1.7, llc(c, b, 0xAA, 0xAA, pay=b"\x00\x00\x00\x88\xcc" + b"q" * 40)))
     pk.sort(key=lambda x: x[0])
+    return pk
+
+
+def sc_truncated():
+    """Transport headers cut short, by the IP length or by the snap length (measured with argus
+    3.0.8, 2026-11-27): still flows. TCP ports only when the IP length leaves 20 bytes, flags
+    only when 20 bytes were captured, past the IP length too (none: INT); UDP ports when the IP
+    length leaves 8; ICMP type/code/identifier as far as captured."""
+
+    def ip(src, dst, p, payload, tot=None):
+        """The frame keeps every byte of ``payload`` whatever the IP length says."""
+        tot = 20 + len(payload) if tot is None else tot
+        return MAC["b"] + MAC["a"] + b"\x08\x00" + struct.pack(">BBHHHBBH4s4s", 0x45, 0, tot, 1, 0, 64, p, 0,
+                                                              _ip4(src), _ip4(dst)) + payload
+
+    def tcp(fl, sport=1234):
+        return struct.pack(">HHIIBBHHH", sport, 80, 1, 0, 0x50, fl, 1000, 0, 0)
+
+    udp = struct.pack(">HHHH", 5000, 53, 12, 0) + b"abcd"
+    ping = b"\x08\x00\x00\x00\x12\x34\x00\x01"
+    pk = []
+    t = T0
+    for k, frame in enumerate((
+            ip("10.8.0.1", "10.8.0.2", 6, b"", tot=20),  # IP header only: INT
+            ip("10.8.0.3", "10.8.0.2", 6, tcp(A), tot=24),  # an ACK past the IP length: ports 0, CON
+            ip("10.8.0.4", "10.8.0.2", 6, tcp(A), tot=39),
+            ip("10.8.0.14", "10.8.0.2", 6, tcp(A)[:19], tot=39),  # 19 bytes captured: no flags, INT
+            eth(ip4("10.8.0.15", "10.8.0.2", 6, tcp(A)[:10])),  # (dpkt-built: the frame ends with the IP length)
+            ip("10.8.0.10", "10.8.0.2", 6, tcp(S | A), tot=24),  # ACC
+            ip("10.8.0.12", "10.8.0.2", 6, tcp(S), tot=30),  # REQ
+            ip("10.8.0.6", "10.8.0.2", 17, udp, tot=27),  # UDP: ports 0
+            ip("10.8.0.7", "10.8.0.2", 17, udp, tot=28),  # whole header: ports
+            ip("10.8.0.8", "10.8.0.2", 17, b"\x13\x88", tot=22),
+            ip("10.8.0.9", "10.8.0.2", 1, b"\x08", tot=21),  # one ICMP byte: ECO
+            ip("10.8.0.13", "10.8.0.2", 1, ping, tot=22),  # identifier read past the IP length
+            ip("10.8.0.11", "10.8.0.2", 6, tcp(S)),  # a whole SYN, then a cut ACK of the same hosts
+            ip("10.8.0.11", "10.8.0.2", 6, tcp(A), tot=24))):
+        pk.append((t + 0.01 * k, frame))
+    # cut by the snap length (14 + 20 + n bytes kept)
+    for k, (frame, n) in enumerate((
+            (ip("10.8.1.1", "10.8.1.2", 6, tcp(S)), 0), (ip("10.8.1.4", "10.8.1.2", 6, tcp(S)), 6),
+            (ip("10.8.1.6", "10.8.1.2", 6, tcp(S)), 14), (ip("10.8.1.3", "10.8.1.2", 17, udp), 4),
+            (ip("10.8.1.7", "10.8.1.2", 17, udp), 2), (ip("10.8.1.5", "10.8.1.2", 1, ping), 2),
+            (ip("10.8.1.8", "10.8.1.2", 1, ping), 6))):
+        pk.append((t + 1 + 0.01 * k, frame, 34 + n))
+    # a connection whose packets are all cut after 6 TCP bytes, both directions, over 12 s
+    for k in range(12):
+        if k % 2 == 0:
+            frame = ip("10.8.2.1", "10.8.2.2", 6, tcp(A, sport=40000))
+        else:
+            frame = ip("10.8.2.2", "10.8.2.1", 6, struct.pack(">HHIIBBHHH", 80, 40000, 1, 0, 0x50, A, 1000, 0, 0))
+        pk.append((t + 2 + k, frame, 40))
     return pk
 
 

@@ -439,3 +439,22 @@ def test_non_ip_frames_keyed_by_mac(tmp_path, chunk):
     assert rows[("llc", a, "4", c, "5")] == (1, 1, "INT")
     assert rows[("llc", b, "170", c, "170")] == (2, 2, "INT")  # SNAP frames stay llc
     assert (df.loc[df.saddr.str.count(":") == 5, "flgs"] == "e").all()
+
+
+def test_truncated_transport_headers_still_make_flows(tmp_path):
+    """A header cut by the IP length or the snap length stays undecodable in the accounting and
+    is a flow packet with what Argus reads of it (measured; tests/test_argus_diff.py compares
+    flowgen.sc_truncated with argus)."""
+    cap = flowgen.write_pcap(tmp_path / "trunc.pcap", flowgen.sc_truncated())
+    df, acct = extract_flows(cap)
+    assert acct.undecodable.get("truncated_transport_header") == 30 and acct.packets == 33  # 3 whole
+    rows = {(r.proto, r.saddr, r.sport, r.dport): (r.pkts, r.state) for r in df.itertuples()}
+    assert rows[("tcp", "10.8.0.1", "0", "0")] == (1, "INT")  # nothing after the IP header
+    assert rows[("tcp", "10.8.0.3", "0", "0")] == (1, "CON")  # flags past the IP length, no ports
+    assert rows[("tcp", "10.8.0.14", "0", "0")] == (1, "INT")  # 19 bytes: no flags
+    assert rows[("tcp", "10.8.0.10", "0", "0")] == (1, "ACC")
+    assert rows[("tcp", "10.8.1.4", "1234", "80")] == (1, "INT")  # cut after 6 bytes: ports, no flags
+    assert rows[("udp", "10.8.0.6", "0", "0")] == (1, "INT") and rows[("udp", "10.8.1.3", "5000", "53")][0] == 1
+    assert rows[("icmp", "10.8.1.8", "0x0008", "0x3412")] == (1, "ECO")  # identifier from 6 bytes
+    assert rows[("tcp", "10.8.2.1", "40000", "80")] == (12, "CON")
+    assert len(df) == 22
