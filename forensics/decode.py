@@ -386,6 +386,7 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     q_dp = (T[rows, qi + 2].astype(np.int64) << 8) | T[rows, qi + 3]
     uhead = np.where(udp & (avail_t >= 10), _c16(T, 8), -1)
     igmp = first & v4 & (proto == 2) & (avail_t >= 8)
+    esp = first & v4 & (proto == 50) & (avail_t >= 4)  # the SPI: sport (high half), dport (low half)
     t_hlen = np.where(tcp, tcp_off, np.where(udp | icmp, 8, 0))
     pay = np.where(ip_len > 0, ip_len - hlen - t_hlen, 0)
     pay = np.maximum(pay, 0)
@@ -444,6 +445,9 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     gm = good & igmp
     c["igmp_group"][gm] = _c32(T, 4)[gm]
     c["sport"][gm] = _c8(T, 0)[gm]
+    ge = good & esp
+    c["sport"][ge] = _c16(T, 0)[ge]
+    c["dport"][ge] = _c16(T, 2)[ge]
     return slow
 
 
@@ -715,6 +719,10 @@ def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
         if raw4 is not None and len(raw4) >= 8:
             out["igmp_group"] = struct.unpack(">I", raw4[4:8])[0]
             out["sport"] = raw4[0]
+    if p == 50 and et == 0x0800:  # ESP: the SPI in sport (high half) and dport (low half)
+        raw4 = _raw_transport(buf, data, et, hl, iplen)
+        if raw4 is not None and len(raw4) >= 4:
+            out["sport"], out["dport"] = struct.unpack(">HH", raw4[:4])
     out["payload_len"] = pay_ip
     return out
 

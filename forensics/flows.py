@@ -295,8 +295,12 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     # (IPv4 only: Argus keys IPv6 port-53 datagrams by the 5-tuple alone, measured)
     dns = (proto == 17) & ~v6 & ((c["sport"][sel] == 53) | (c["dport"][sel] == 53)) & (udp_head >= 0)
     sub = np.where(echo, c["icmp_seq"][sel].astype(np.int64) + 1, np.where(dns, udp_head + 1, 0))
+    # IPv4 ESP: Argus keys it by the SPI, one direction per flow; racluster merges the SPIs that
+    # print alike (0x2020 and the SPI's low half: measured), so the low half is the key here
+    esp4 = (proto == 50) & ~v6
     sport = np.where(ports, c["sport"][sel].astype(np.int64), np.where(echo, icmp_id, 0))
-    dport = np.where(ports, c["dport"][sel].astype(np.int64), np.where(echo, icmp_id, 0))
+    dport = np.where(ports, c["dport"][sel].astype(np.int64), np.where(echo, icmp_id, np.where(
+        esp4, c["dport"][sel].astype(np.int64), 0)))
     kind = np.where(arp, K_ARP, np.where(echo, K_ECHO, np.where(is_icmp, K_ICMP, K_IP)))
     s_hi, s_lo = c["src_hi"][sel], c["src_lo"][sel]
     d_hi, d_lo = c["dst_hi"][sel], c["dst_lo"][sel]
@@ -322,7 +326,7 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     pair6 = (kind == K_ICMP) & v6 & np.isin(itype, tuple(ICMP6_PAIRED))
     itype = np.where(pair6, _ICMP6_MAP[np.clip(itype, 0, 255)], itype)
     pair6 |= (kind == K_ICMP) & v6 & np.isin(itype, tuple(set(ICMP6_PAIRED.values())))
-    swap = a_gt & (((kind != K_ICMP) & (kind != K_ARP)) | pair6) & ~self_v6
+    swap = a_gt & (((kind != K_ICMP) & (kind != K_ARP)) | pair6) & ~self_v6 & ~esp4
     # ARP: keyed by (requester, target); a reply joins its request's key (measured: the
     # second exchange of a pair, asked the other way round, is its own row)
     swap |= (kind == K_ARP) & (itype == 2)
@@ -1710,6 +1714,9 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
                 extra(code, table, ports, v.astype(str).tolist())
             else:
                 code[ports] = v
+    esp4 = (kind == K_IP) & (proto == 50) & (s_hi == 0) & ((s_lo >> np.uint64(32)) == np.uint64(0xFFFF))
+    if esp4.any():
+        extra(d_code, d_extra, esp4, [f"0x2020{v & 0xFFFF:04x}" for v in d_port[esp4].tolist()])
     icmp4 = ((kind == K_ECHO) | (kind == K_ICMP)) & ~v6icmp
     if icmp4.any():
         sv = (r_code << 8) | r_type

@@ -57,7 +57,7 @@ PACKET_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("frag_off", "uint16", "fragment offset in bytes; 0 for unfragmented and first fragments"),
     ("more_frags", "bool", "MF flag set"),
     ("sport", "uint16", "TCP/UDP source port; ICMP: type; IGMP: type; 802.3 frame: SSAP; 0 otherwise (see fragments below)"),
-    ("dport", "uint16", "TCP/UDP destination port; ICMP: code; 802.3 frame: DSAP; 0 otherwise"),
+    ("dport", "uint16", "TCP/UDP destination port; ICMP: code; 802.3 frame: DSAP; IPv4 ESP: the SPI's low half (sport: high half); 0 otherwise"),
     ("tcp_flags", "uint8", "TCP flags byte (FIN=1 SYN=2 RST=4 PSH=8 ACK=16 URG=32 ECE=64 CWR=128)"),
     ("tcp_seq", "uint32", "TCP sequence number"),
     ("tcp_ack", "uint32", "TCP acknowledgement number"),

@@ -823,6 +823,20 @@ def sc_truncated():
     return pk
 
 
+def sc_esp():
+    """IPv4 ESP (measured with argus 3.0.8, 2026-11-27): one flow per SPI and direction, printed
+    with no sport and dport 0x2020 + the SPI's low half in hex; INT."""
+    pk = []
+    t = T0
+    for k, (s_, d_, spi) in enumerate((("10.1.0.1", "10.1.0.2", 0x1122_3344), ("10.1.0.1", "10.1.0.2", 0x0000_00FF),
+                                       ("10.1.0.1", "10.1.0.2", 0xAABB_CCDD), ("10.1.0.2", "10.1.0.1", 0x1122_3344),
+                                       ("10.1.0.2", "10.1.0.1", 0x5566_7788), ("10.1.0.1", "10.1.0.2", 0x1122_3344))):
+        pk.append((t + 0.01 * k, eth(ip4(s_, d_, 50, struct.pack(">II", spi, k + 1) + b"x" * 20))))
+    for k in range(4):  # a tunnel over 9 s: one row of several records
+        pk.append((t + 1 + 3 * k, eth(ip4("10.1.0.5", "10.1.0.6", 50, struct.pack(">II", 0xABCD_0001, k) + b"y" * 40))))
+    return pk
+
+
 def write_all(out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -33,8 +33,9 @@ needs_argus = pytest.mark.skipif(not argus_ref.have_argus(), reason="argus/raclu
 # frag6: flowgen.sc_frag6, IPv6 non-first fragments keyed by their identification as Argus does
 # l2: flowgen.sc_l2, non-IP frames keyed by Ethernet type and MAC pair as Argus does
 # truncated: flowgen.sc_truncated, transport headers cut by the IP length or the snap length
+# esp: flowgen.sc_esp, IPv4 ESP keyed by SPI, one direction per flow
 GENERATED_FLOOR = {"tcp_basic": 1.0, "frag_arp_v6": 1.0, "udp": 0.88, "icmp": 1.0, "mixed": 1.0, "tcp_long": 1.0,
-                   "keys": 1.0, "gre": 1.0, "directions": 1.0, "synack": 1.0, "frag6": 1.0, "l2": 1.0, "truncated": 1.0}
+                   "keys": 1.0, "gre": 1.0, "directions": 1.0, "synack": 1.0, "frag6": 1.0, "l2": 1.0, "truncated": 1.0, "esp": 1.0}
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,7 @@ def generated(tmp_path_factory):
     caps["frag6"] = flowgen.write_pcap(out / "frag6.pcap", flowgen.sc_frag6())
     caps["l2"] = flowgen.write_pcap(out / "l2.pcap", flowgen.sc_l2())
     caps["truncated"] = flowgen.write_pcap(out / "truncated.pcap", flowgen.sc_truncated())
+    caps["esp"] = flowgen.write_pcap(out / "esp.pcap", flowgen.sc_esp())
     return caps
 
 
