@@ -139,6 +139,8 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
         accd["path"] = path
         tell("done")
         model = {"version": str(getattr(det, "version", "unknown")), "sha256": str(getattr(det, "sha256", ""))}
+        if opts.get("compact"):
+            out = compact_strings(out)
         return FileResult(path, accd, out, None, time.perf_counter() - t0, stages, model)
     except ModelError:  # not about this file: the whole scan stops
         raise
@@ -153,6 +155,27 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
     tell("failed")
     size = os.path.getsize(path) if os.path.exists(path) else 0
     return FileResult(path, failed_accounting(path, reason, size=size, sha256=_sha256(path)), None, reason, time.perf_counter() - t0, stages)
+
+
+def compact_strings(df):
+    """String columns as categoricals, for a result that crosses a process boundary: a flow
+    table's strings repeat (addresses, ports, states, evidence, the capture's path), and the
+    parent unpickles codes in milliseconds where it spent 0.8 s on 20 captures' 550k flows
+    (254 MB pickled against 47 MB; measured 2026-11-27).  build_report joins the categories."""
+    import numpy as np
+    import pandas as pd
+
+    out = {}
+    for c in df.columns:
+        v = df[c]
+        out[c] = v
+        if isinstance(v.dtype, pd.StringDtype) or v.dtype == object:
+            try:
+                codes, uniq = pd.factorize(v, use_na_sentinel=True)
+            except TypeError:  # values that do not hash alike: sent as they are
+                continue
+            out[c] = pd.Categorical.from_codes(codes, categories=pd.Index(np.asarray(uniq, dtype=object), dtype=object))
+    return pd.DataFrame(out, index=df.index, copy=False)
 
 
 def _default_pred(col: str, n: int):
@@ -224,7 +247,7 @@ def run(candidates: Sequence, config, progress=None) -> list[FileResult]:
         return []
     opts = _opts(config)
     if config.dask:
-        return _run_dask(paths, opts, config.dask, progress)
+        return _run_dask(paths, {**opts, "compact": True}, config.dask, progress)
     workers = min(config.effective_workers, len(paths))
     if workers <= 1:
         from contextlib import nullcontext
@@ -235,7 +258,7 @@ def run(candidates: Sequence, config, progress=None) -> list[FileResult]:
         few = config.effective_workers < (os.cpu_count() or 1)
         with thread_limit(config.effective_workers) if few else nullcontext():
             return _run_inline(paths, opts, progress)
-    return _run_pool(paths, opts, workers, progress)
+    return _run_pool(paths, {**opts, "compact": True}, workers, progress)
 
 
 class _CallbackQueue:

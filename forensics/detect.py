@@ -16,6 +16,9 @@ After the model, :func:`forensics.refine.refine_flows` looks at the whole input:
 called DoS while another host (by MAC address) floods the same victim at the same time
 becomes DDoS (its evidence says so; without MAC addresses nothing changes), and an ARP flow
 takes the verdict of the attack between its two hosts, or Normal (:mod:`forensics.arp`).
+Flows of non-IP frames (keyed by MAC address, as Argus keys them) are never shown to the model,
+which was trained on IP and ARP flows only: they come out ``Normal`` with no confidence and an
+evidence string that says so (:data:`LINK_LAYER_EVIDENCE`).
 
 Two inference engines give the same results (verdicts and evidence identical and
 ``confidence`` within 2.5e-6 on the 6 samples, 24 lab captures and the 1 M-packet

@@ -125,8 +125,9 @@ def test_corpus_sample_against_argus(corpus_dir):
     print(f"corpus sample: {tot_ok}/{tot_ref} racluster rows matched ({100 * rate:.2f} %)")
     assert tot_ref > 0
     n = len(_corpus_sample())
-    # measured: 82/82 on the default 40-capture sample, 293/303 (96.7 %) on 200 captures
-    assert rate >= (1.0 if n <= 40 else 0.966)
+    # measured: 82/82 on the default 40-capture sample, 297/303 (98.0 %) on 200 captures (293/303
+    # before non-IP frames, IPv6 fragments, truncated headers and ESP were keyed as Argus keys them)
+    assert rate >= (1.0 if n <= 40 else 0.980)
 
 
 def _zeek_conns(path: Path) -> pd.DataFrame:

@@ -261,3 +261,25 @@ def test_worker_init_limits_blas_already_started_by_the_main_module():
     if out[-1] == "none":
         pytest.skip("no BLAS library threadpoolctl can see")
     assert out[-1] == "1"
+
+
+def test_pool_results_sent_as_categoricals_give_the_same_report_and_flow_table(tmp_path):
+    """The real stages, one process against a pool: workers send their flow tables with string
+    columns as categoricals (batch.compact_strings); the summary and the --flows table are the
+    same as the ones built in the calling process."""
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import flowgen
+
+    flowgen.write_pcap(tmp_path / "mixed.pcap", flowgen.sc_mixed())
+    flowgen.write_pcap(tmp_path / "l2.pcap", flowgen.sc_l2())
+    flowgen.write_pcap(tmp_path / "synack.pcap", flowgen.sc_synack())
+    attack_capture(tmp_path / "attack.pcap")
+    one = scan([tmp_path], ScanConfig(workers=1, app_detail=False, keep_flows=True))
+    two = scan([tmp_path], ScanConfig(workers=2, app_detail=False, keep_flows=True))
+    assert one.summary() == two.summary() and one.attack_flows > 0
+    a, b = one.flow_table, two.flow_table
+    assert not any(isinstance(t, pd.CategoricalDtype) for t in b.dtypes)
+    assert list(a.columns) == list(b.columns) and len(a) == len(b) > 500
+    pd.testing.assert_frame_equal(a.reset_index(drop=True).astype(object), b.reset_index(drop=True).astype(object))

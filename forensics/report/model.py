@@ -252,7 +252,7 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
                 frames.append(r.flows)
         inputs.append(inp)
 
-    flows = pd.concat(frames, ignore_index=True) if frames else None
+    flows = _concat_flows(frames) if frames else None
     n_flows = 0 if flows is None else len(flows)
     if flows is not None:
         flows["pred_attack"] = flows["pred_attack"].astype(bool)
@@ -271,9 +271,39 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
         incidents=incidents,
         started=started,
         finished=finished,
-        flow_table=_without_context(flows) if getattr(config, "keep_flows", False) else None,
+        flow_table=_plain_strings(_without_context(flows)) if getattr(config, "keep_flows", False) else None,
         config=config,
     )
+
+
+def _concat_flows(frames):
+    """The captures' flow tables as one; columns that arrive as categoricals from every worker
+    (batch.compact_strings) are joined as one categorical, the others as pandas joins them."""
+    from pandas.api.types import union_categoricals
+
+    if len(frames) == 1 or not any(isinstance(t, pd.CategoricalDtype) for t in frames[0].dtypes):
+        return pd.concat(frames, ignore_index=True)
+    cols = {}
+    for c in frames[0].columns:
+        parts = [f[c] for f in frames]
+        if all(c in f.columns for f in frames) and all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
+            cols[c] = union_categoricals(parts, ignore_order=True)
+        else:
+            cols[c] = pd.concat(parts, ignore_index=True)
+    return pd.DataFrame(cols)
+
+
+def _plain_strings(flows):
+    """Categorical columns back to strings (the ``--flows`` table keeps the usual dtypes)."""
+    if flows is None:
+        return None
+    cat = [c for c in flows.columns if isinstance(flows[c].dtype, pd.CategoricalDtype)]
+    if not cat:
+        return flows
+    out = flows.copy()
+    for c in cat:
+        out[c] = out[c].astype(object).astype(str).where(out[c].notna(), None) if out[c].isna().any() else out[c].astype(str)
+    return out
 
 
 def _without_context(flows):
@@ -349,7 +379,7 @@ def _coded_rows(flows, rows: np.ndarray, columns) -> pd.DataFrame:
     out = {}
     for c in columns:
         v = flows[c]
-        if isinstance(v.dtype, pd.StringDtype) or v.dtype == object:
+        if isinstance(v.dtype, (pd.StringDtype, pd.CategoricalDtype)) or v.dtype == object:
             try:
                 codes, uniq = pd.factorize(v, sort=True)
             except TypeError:  # values of mixed types that do not compare: keep them as they are
