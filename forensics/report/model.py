@@ -279,15 +279,20 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
 def _concat_flows(frames):
     """The captures' flow tables as one; columns that arrive as categoricals from every worker
     (batch.compact_strings) are joined as one categorical, the others as pandas joins them."""
-    from pandas.api.types import union_categoricals
-
     if len(frames) == 1 or not any(isinstance(t, pd.CategoricalDtype) for t in frames[0].dtypes):
         return pd.concat(frames, ignore_index=True)
     cols = {}
     for c in frames[0].columns:
-        parts = [f[c] for f in frames]
-        if all(c in f.columns for f in frames) and all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
-            cols[c] = union_categoricals(parts, ignore_order=True)
+        parts = [f[c] if c in f.columns else None for f in frames]
+        if all(p is not None and isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
+            # (pandas' union_categoricals recodes through an Index per part: 0.42 s here for 20
+            # captures; one factorize of the concatenated categories is milliseconds)
+            cats = [np.asarray(p.cat.categories, dtype=object) for p in parts]
+            glob, uniq = pd.factorize(np.concatenate(cats))
+            offs = np.cumsum([0] + [len(k) for k in cats[:-1]])
+            codes = np.concatenate([np.where(k >= 0, glob[np.maximum(k, 0) + o], -1)
+                                    for k, o in zip((np.asarray(p.cat.codes) for p in parts), offs)])
+            cols[c] = pd.Categorical.from_codes(codes, categories=pd.Index(np.asarray(uniq, dtype=object), dtype=object))
         else:
             cols[c] = pd.concat(parts, ignore_index=True)
     return pd.DataFrame(cols)
