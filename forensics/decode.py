@@ -733,13 +733,16 @@ def _short_transport(out: dict, p: int, icmp_p: int, cap: bytes | None, room: in
     reads and keys it by (measured 2026-11-27, ``flowgen.sc_truncated``): ``cap`` is the transport
     bytes captured (past the IP length too), ``room`` the bytes the IP length leaves for them.
 
+    IPv6 is keyed from what was captured whatever its payload length says, and a cut ICMPv6
+    header makes no flow at all (forensics.flows leaves it out).
     TCP: ports when the IP length leaves a whole header (20 bytes) and 4 bytes were captured,
     else 0; the flags when the whole 20-byte header was captured (else none: the flow's state is
     INT/CON, as for a flow without TCP). UDP: ports when the IP length leaves 8 bytes and 4 were captured. ICMP: type
     and code as captured (0 where not), the echo identifier when captured."""
     out = {**out, "status": R_TRUNC_T}
     b = cap or b""
-    room = 1 << 30 if room is None else room
+    # (IPv6: the payload length does not matter, only what was captured; measured)
+    room = 1 << 30 if room is None or out.get("ip_version") == 6 else room
     if p == 6:
         if room >= 20 and len(b) >= 4:
             out["sport"], out["dport"] = struct.unpack_from(">HH", b, 0)

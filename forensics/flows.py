@@ -265,7 +265,8 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     is_arp = (status == 0) & (c["ethertype"] == 0x0806) & (c["arp_op"] > 0)
     # a record whose transport header is cut short is still a flow packet for Argus: decode keeps
     # the fields Argus reads (decode._short_transport)
-    trunc_t = (status == _R_TRUNC_T) & (c["ip_version"] > 0)
+    # (but not a cut ICMPv6 header: Argus makes no flow of it, measured)
+    trunc_t = (status == _R_TRUNC_T) & (c["ip_version"] > 0) & ~((c["ip_version"] == 6) & (c["proto"] == 58))
     is_ip = ((status == 0) & (c["ip_version"] > 0)) | trunc_t
     # non-IP Ethernet frames: Argus keys them by (Ethernet type, MAC pair), an 802.3 frame by MAC pair
     # alone (measured, argus 3.0.8)

@@ -775,7 +775,7 @@ def sc_truncated():
     """Transport headers cut short, by the IP length or by the snap length (measured with argus
     3.0.8, 2026-11-27): still flows. TCP ports only when the IP length leaves 20 bytes, flags
     only when 20 bytes were captured, past the IP length too (none: INT); UDP ports when the IP
-    length leaves 8; ICMP type/code/identifier as far as captured."""
+    length leaves 8; ICMP type/code/identifier as far as captured; IPv6 from what was captured."""
 
     def ip(src, dst, p, payload, tot=None):
         """The frame keeps every byte of ``payload`` whatever the IP length says."""
@@ -820,6 +820,22 @@ def sc_truncated():
         else:
             frame = ip("10.8.2.2", "10.8.2.1", 6, struct.pack(">HHIIBBHHH", 80, 40000, 1, 0, 0x50, A, 1000, 0, 0))
         pk.append((t + 2 + k, frame, 40))
+    # IPv6: keyed from what was captured whatever the payload length says; a cut ICMPv6 header
+    # makes no flow
+    def ip6(src, dst, nxt, payload):
+        return (MAC["b"] + MAC["a"] + b"\x86\xdd" + struct.pack(">IHBB", 0x6000_0000, len(payload), nxt, 64)
+                + _ip6(src) + _ip6(dst) + payload)
+
+    def frag1(nxt, chunk, ident):
+        return struct.pack(">BBHI", nxt, 0, 1, ident) + chunk  # offset 0, more fragments
+
+    for k, frame in enumerate((
+            ip6("2001:db8::1", "2001:db8::2", 58, b"\x80"), ip6("2001:db8::3", "2001:db8::2", 58, b"\x80\x00\x00"),
+            ip6("2001:db8::4", "2001:db8::2", 44, frag1(58, b"\x80", 7)),
+            ip6("2001:db8::5", "2001:db8::2", 17, b"\x13\x88\x00\x35"),  # UDP ports from 4 bytes
+            ip6("2001:db8::6", "2001:db8::2", 6, b"\x04\xd2\x00\x50"),  # TCP ports, no flags: INT
+            ip6("2001:db8::7", "2001:db8::2", 44, frag1(17, b"\x13\x88\x00\x35", 8)))):
+        pk.append((t + 20 + 0.01 * k, frame))
     return pk
 
 

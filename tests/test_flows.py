@@ -447,7 +447,7 @@ def test_truncated_transport_headers_still_make_flows(tmp_path):
     flowgen.sc_truncated with argus)."""
     cap = flowgen.write_pcap(tmp_path / "trunc.pcap", flowgen.sc_truncated())
     df, acct = extract_flows(cap)
-    assert acct.undecodable.get("truncated_transport_header") == 30 and acct.packets == 33  # 3 whole
+    assert acct.undecodable.get("truncated_transport_header") == 36 and acct.packets == 39  # 3 whole
     rows = {(r.proto, r.saddr, r.sport, r.dport): (r.pkts, r.state) for r in df.itertuples()}
     assert rows[("tcp", "10.8.0.1", "0", "0")] == (1, "INT")  # nothing after the IP header
     assert rows[("tcp", "10.8.0.3", "0", "0")] == (1, "CON")  # flags past the IP length, no ports
@@ -457,4 +457,7 @@ def test_truncated_transport_headers_still_make_flows(tmp_path):
     assert rows[("udp", "10.8.0.6", "0", "0")] == (1, "INT") and rows[("udp", "10.8.1.3", "5000", "53")][0] == 1
     assert rows[("icmp", "10.8.1.8", "0x0008", "0x3412")] == (1, "ECO")  # identifier from 6 bytes
     assert rows[("tcp", "10.8.2.1", "40000", "80")] == (12, "CON")
-    assert len(df) == 22
+    assert rows[("udp", "2001:db8::5", "5000", "53")] == (1, "INT")  # IPv6: ports from 4 captured bytes
+    assert rows[("tcp", "2001:db8::6", "1234", "80")] == (1, "INT")
+    assert not df.saddr.isin(["2001:db8::1", "2001:db8::3", "2001:db8::4"]).any()  # cut ICMPv6: no flow
+    assert len(df) == 25
