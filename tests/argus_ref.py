@@ -141,14 +141,52 @@ def ours_for(capture, chunk_packets=1_000_000) -> pd.DataFrame:
     return df
 
 
-if __name__ == "__main__":
+def _main(argv) -> None:
+    """``python tests/argus_ref.py [--quiet] [--list FILE] CAPTURE...``: the match rate per capture
+    (and its first mismatching rows unless ``--quiet``), then the total over all of them.
+    ``--list FILE``: more captures, one path per line (relative paths are taken from
+    ../shared/corpus), e.g. ``tests/corpus-825.txt``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=_main.__doc__)
+    ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--list")
+    ap.add_argument("captures", nargs="*")
+    a = ap.parse_args(argv)
+    caps = list(a.captures)
+    if a.list:
+        root = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+        caps += [str(p if p.is_absolute() else root / p)
+                 for p in (Path(x.strip()) for x in Path(a.list).read_text().splitlines() if x.strip())]
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 60)
-    for cap in sys.argv[1:]:
-        res = compare(ours_for(cap), argus_flows(cap))
+    tot = ok = 0
+    for cap in caps:
+        try:
+            from forensics.features import extract_flows
+
+            ours, acct = extract_flows(cap)
+            if acct.packets and acct.undecodable.get("unknown_link_type", 0) == acct.packets:
+                print(f"{cap}: skipped (link type not supported; Argus's rows are garbage too)")
+                continue
+            ref = argus_flows(cap)
+        except Exception as exc:  # a capture argus or this code cannot read at all
+            print(f"{cap}: skipped ({type(exc).__name__})")
+            continue
+        if not len(ref):
+            continue
+        res = compare(ours, ref)
+        tot += res["ref_rows"]
+        ok += res["matched"]
         print(f"{cap}: {res['matched']}/{res['ref_rows']} rows matched ({100 * res['rate']:.2f} %), "
-              f"missing {res['missing']}, by column {res['mismatch_by_column']}")
+              f"missing {res['missing']}, by column {res['mismatch_by_column']}", flush=True)
         bad = res["bad_rows"]
-        if len(bad):
+        if len(bad) and not a.quiet:
             cols = [c for c in bad.columns if c.split("_")[0] in KEY + EXACT + ["stime", "dur", "mean", "stddev"]]
             print(bad[cols].head(8).to_string())
+    if len(caps) > 1:
+        print(f"total: {ok}/{tot} racluster rows matched ({100 * ok / max(tot, 1):.2f} %)")
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
