@@ -225,6 +225,18 @@ def test_chunked_equals_whole_sub_flows(tmp_path, chunk):
     pd.testing.assert_frame_equal(whole, part)
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7])
+def test_chunked_equals_whole_evening_rules(tmp_path, chunk):
+    """The rules of 2026-11-27 evening (non-IP frames keyed by MAC, IPv6 non-first fragments,
+    cut transport headers, ESP by SPI) give the same rows in any chunking."""
+    for name, fn in (("l2", flowgen.sc_l2), ("frag6", flowgen.sc_frag6), ("truncated", flowgen.sc_truncated),
+                     ("esp", flowgen.sc_esp)):
+        cap = flowgen.write_pcap(tmp_path / f"{name}.pcap", fn())
+        whole, _ = extract_flows(cap, chunk_packets=10_000_000)
+        part, _ = extract_flows(cap, chunk_packets=chunk)
+        pd.testing.assert_frame_equal(whole, part, obj=f"{name} in chunks of {chunk}")
+
+
 def test_streaming_state_stays_consistent(generated):
     """The state carried between chunks: accumulator rows sorted by row id, key table sorted
     by key id, one open-record start per marker, every marker's key and row still active;
