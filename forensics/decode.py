@@ -668,6 +668,10 @@ def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
         if out["ip_version"] == 6:
             _v6_fragment_key(out, p, out["ip_id"])
         return out
+
+    def short() -> dict:  # a TCP/UDP/ICMP header cut short: what Argus still reads of it
+        return _short_transport(out, p, icmp_p, _raw_transport(buf, data, et, hl, 0), iplen - hl if iplen else None)
+
     if p == 6:
         if isinstance(seg, dpkt.tcp.TCP):
             off = seg.off * 4
@@ -682,7 +686,7 @@ def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
             out["payload_len"] = max(iplen - hl - 20, 0) if iplen else 0
             return out
         if seg_avail is None or seg_avail < 20:
-            return _short_transport(out, p, icmp_p, _raw_transport(buf, data, et, hl, 0), iplen - hl if iplen else None)
+            return short()
         return {**out, "status": R_BAD_T}
     if p == 17:
         if isinstance(seg, dpkt.udp.UDP):
@@ -692,11 +696,11 @@ def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
             if raw4 is not None and len(raw4) >= 10:
                 out["udp_head"] = (raw4[8] << 8) | raw4[9]
             return out
-        return _short_transport(out, p, icmp_p, _raw_transport(buf, data, et, hl, 0), iplen - hl if iplen else None)
+        return short()
     if p == icmp_p:
         b = bytes(seg)
         if len(b) < 4:
-            return _short_transport(out, p, icmp_p, _raw_transport(buf, data, et, hl, 0), iplen - hl if iplen else None)
+            return short()
         it, ic = b[0], b[1]
         out.update(icmp_type=it, icmp_code=ic, sport=it, dport=ic)
         echo = (0, 8) if p == 1 else (128, 129)

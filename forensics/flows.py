@@ -1748,14 +1748,15 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
 
     state = np.empty(n, dtype=object)
     state[:] = ""
-    # (a TCP row of IPv6 non-first fragments alone: no flags and no non-SYN packet, since they do
-    # not count as TCP; Argus gives it the connectionless states)
-    frag6_tcp = (kind == K_IP) & (proto == 6) & (flags == 0) & ~_has_non_syn(acc)
-    conless = (~((kind == K_IP) & (proto == 6)) | frag6_tcp) & ((kind == K_IP) | (kind == K_ARP) | (kind == K_L2))
+    # (a TCP row of packets without a TCP header Argus reads: IPv6 non-first fragments, headers
+    # cut before the flags; no flags and no non-SYN packet, since they do not count as TCP (the
+    # work table's frag == 2); Argus gives it the connectionless states)
+    headerless_tcp = (kind == K_IP) & (proto == 6) & (flags == 0) & ~_has_non_syn(acc)
+    conless = (~((kind == K_IP) & (proto == 6)) | headerless_tcp) & ((kind == K_IP) | (kind == K_ARP) | (kind == K_L2))
     state[conless] = np.where((spkts > 0) & (dpkts > 0), "CON", "INT")[conless]
     arp_rsp = (kind == K_ARP) & (spkts == 0)
     state[arp_rsp] = "RSP"
-    tcp = (kind == K_IP) & (proto == 6) & ~frag6_tcp
+    tcp = (kind == K_IP) & (proto == 6) & ~headerless_tcp
     if tcp.any():
         fl = flags
         # a flow whose first packet is a FIN with PSH, URG or SYN beside it (a FIN/PSH/URG "xmas"

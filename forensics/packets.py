@@ -153,7 +153,7 @@ def addr_to_str(hi: int, lo: int) -> str:
     (``hi == L2_HI``) as ``aa:bb:cc:dd:ee:ff``."""
     hi = int(hi)
     lo = int(lo)
-    if hi == 0xFFFF_FFFF_FFFF_FFFF and lo < (1 << 48):
+    if hi == int(L2_HI) and lo < (1 << 48):
         return ":".join(f"{(lo >> s) & 0xFF:02x}" for s in range(40, -8, -8))
     if hi == 0 and (lo >> 32) == 0xFFFF:
         return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))

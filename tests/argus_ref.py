@@ -141,6 +141,44 @@ def ours_for(capture, chunk_packets=1_000_000) -> pd.DataFrame:
     return df
 
 
+def compare_capture(cap) -> tuple[dict | None, str]:
+    """(``compare`` of our rows with racluster's, "") for one capture, or (None, why it is not
+    compared): unreadable by either tool, a link type neither opens, no racluster row."""
+    from forensics.features import extract_flows
+
+    try:
+        ours, acct = extract_flows(cap)
+        if acct.packets and acct.undecodable.get("unknown_link_type", 0) == acct.packets:
+            return None, "skipped (link type not supported; Argus's rows are garbage too)"
+        ref = argus_flows(cap)
+    except Exception as exc:  # a capture argus or this code cannot read at all
+        return None, f"skipped ({type(exc).__name__})"
+    if not len(ref):
+        return None, ""
+    return compare(ours, ref), ""
+
+
+def measure(caps, name=str, rows: bool = False) -> tuple[int, int]:
+    """(matched, racluster rows) over ``caps``, printing each capture's rate (and its first
+    mismatching rows with ``rows``); ``name`` labels a capture in the output."""
+    tot = ok = 0
+    for cap in caps:
+        res, why = compare_capture(cap)
+        if res is None:
+            if why:
+                print(f"{name(cap)}: {why}")
+            continue
+        tot += res["ref_rows"]
+        ok += res["matched"]
+        print(f"{name(cap)}: {res['matched']}/{res['ref_rows']} rows matched ({100 * res['rate']:.2f} %), "
+              f"missing {res['missing']}, by column {res['mismatch_by_column']}", flush=True)
+        bad = res["bad_rows"]
+        if len(bad) and rows:
+            cols = [c for c in bad.columns if c.split("_")[0] in KEY + EXACT + ["stime", "dur", "mean", "stddev"]]
+            print(bad[cols].head(8).to_string())
+    return ok, tot
+
+
 def _main(argv) -> None:
     """``python tests/argus_ref.py [--quiet] [--list FILE] CAPTURE...``: the match rate per capture
     (and its first mismatching rows unless ``--quiet``), then the total over all of them.
@@ -160,30 +198,7 @@ def _main(argv) -> None:
                  for p in (Path(x.strip()) for x in Path(a.list).read_text().splitlines() if x.strip())]
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 60)
-    tot = ok = 0
-    for cap in caps:
-        try:
-            from forensics.features import extract_flows
-
-            ours, acct = extract_flows(cap)
-            if acct.packets and acct.undecodable.get("unknown_link_type", 0) == acct.packets:
-                print(f"{cap}: skipped (link type not supported; Argus's rows are garbage too)")
-                continue
-            ref = argus_flows(cap)
-        except Exception as exc:  # a capture argus or this code cannot read at all
-            print(f"{cap}: skipped ({type(exc).__name__})")
-            continue
-        if not len(ref):
-            continue
-        res = compare(ours, ref)
-        tot += res["ref_rows"]
-        ok += res["matched"]
-        print(f"{cap}: {res['matched']}/{res['ref_rows']} rows matched ({100 * res['rate']:.2f} %), "
-              f"missing {res['missing']}, by column {res['mismatch_by_column']}", flush=True)
-        bad = res["bad_rows"]
-        if len(bad) and not a.quiet:
-            cols = [c for c in bad.columns if c.split("_")[0] in KEY + EXACT + ["stime", "dur", "mean", "stddev"]]
-            print(bad[cols].head(8).to_string())
+    ok, tot = measure(caps, rows=not a.quiet)
     if len(caps) > 1:
         print(f"total: {ok}/{tot} racluster rows matched ({100 * ok / max(tot, 1):.2f} %)")
 

@@ -101,26 +101,7 @@ def _corpus_sample(n=None, seed=7):
 @pytest.mark.corpus
 def test_corpus_sample_against_argus(corpus_dir):
     """A seeded sample of corpus captures: overall match rate over all racluster rows."""
-    tot_ref = tot_ok = 0
-    for cap in _corpus_sample():
-        try:
-            from forensics.features import extract_flows
-
-            ours, acct = extract_flows(cap)
-            if acct.packets and acct.undecodable.get("unknown_link_type", 0) == acct.packets:
-                print(f"{cap.relative_to(corpus_dir)}: skipped (link type not supported; Argus's rows are garbage too)")
-                continue
-            ref = argus_ref.argus_flows(cap)
-        except Exception as exc:  # a capture argus or we cannot read at all
-            print(f"{cap.relative_to(corpus_dir)}: skipped ({type(exc).__name__})")
-            continue
-        if not len(ref):
-            continue
-        res = argus_ref.compare(ours, ref)
-        tot_ref += res["ref_rows"]
-        tot_ok += res["matched"]
-        print(f"{cap.relative_to(corpus_dir)}: {res['matched']}/{res['ref_rows']} ({100 * res['rate']:.1f} %) "
-              f"{res['mismatch_by_column']}")
+    tot_ok, tot_ref = argus_ref.measure(_corpus_sample(), name=lambda c: c.relative_to(corpus_dir))
     rate = tot_ok / max(tot_ref, 1)
     print(f"corpus sample: {tot_ok}/{tot_ref} racluster rows matched ({100 * rate:.2f} %)")
     assert tot_ref > 0

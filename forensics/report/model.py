@@ -279,12 +279,13 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
 def _concat_flows(frames):
     """The captures' flow tables as one; columns that arrive as categoricals from every worker
     (batch.compact_strings) are joined as one categorical, the others as pandas joins them."""
-    if len(frames) == 1 or not any(isinstance(t, pd.CategoricalDtype) for t in frames[0].dtypes):
+    same_columns = all(list(f.columns) == list(frames[0].columns) for f in frames)
+    if len(frames) == 1 or not same_columns or not any(isinstance(t, pd.CategoricalDtype) for t in frames[0].dtypes):
         return pd.concat(frames, ignore_index=True)
     cols = {}
     for c in frames[0].columns:
-        parts = [f[c] if c in f.columns else None for f in frames]
-        if all(p is not None and isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
+        parts = [f[c] for f in frames]
+        if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
             # (pandas' union_categoricals recodes through an Index per part: 0.42 s here for 20
             # captures; one factorize of the concatenated categories is milliseconds)
             cats = [np.asarray(p.cat.categories, dtype=object) for p in parts]
@@ -307,7 +308,7 @@ def _plain_strings(flows):
         return flows
     out = flows.copy()
     for c in cat:
-        out[c] = out[c].astype(object).astype(str).where(out[c].notna(), None) if out[c].isna().any() else out[c].astype(str)
+        out[c] = out[c].astype(str).where(out[c].notna(), None)
     return out
 
 
