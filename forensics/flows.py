@@ -254,7 +254,7 @@ _WORK_COLS = _KEY_COLS + (
     "h", "gidx", "ts", "ts_last", "w", "bytes", "d", "sp", "dp", "flags", "itype", "icode", "eth",
     "prevg",
     # marker-only state
-    "frag", "m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "sub", "m_sub", "m_ns", "m_nd", "m_smap", "m_fs",
+    "frag", "m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "sub", "m_sub", "m_ns", "m_nd", "m_smap",
     "m_sa",
 )
 
@@ -384,7 +384,7 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     n = len(sel)
     w["ts_last"] = w["ts"]
     w["w"] = np.ones(n, dtype=np.int64)
-    for name in ("m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "m_sub", "m_ns", "m_nd", "m_smap", "m_fs",
+    for name in ("m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "m_sub", "m_ns", "m_nd", "m_smap",
                  "m_sa"):
         w[name] = np.zeros(n, dtype=np.int64)
     w["h"] = _hash_keys(w)
@@ -464,13 +464,13 @@ _CARRY_DTYPES = {
     "w": np.int8, "bytes": np.int8, "d": np.int8, "sp": np.int32, "dp": np.int32, "flags": np.int16,
     "itype": np.int16, "icode": np.int16, "eth": np.int8, "prevg": np.int8, "frag": np.int8, "m": np.int8,
     "m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8, "m_cont": np.int8,
-    "sub": np.int32, "m_sub": np.int32, "m_fs": np.int8, "m_ns": np.int32, "m_nd": np.int32, "m_sa": np.int8,
+    "sub": np.int32, "m_sub": np.int32, "m_ns": np.int32, "m_nd": np.int32, "m_sa": np.int8,
 }
 # what a carried marker stores; its key columns are the key table's, and the columns no rule
 # reads for a marker (packet counters, ports, flags, ICMP type...) are constant: rebuilt
 # when the marker rejoins a chunk (_marker_col)
 _MARKER_COLS = ("h", "gidx", "ts", "ts_last", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart",
-                "m_cont", "m_sub", "m_ns", "m_nd", "m_smap", "m_fs", "m_sa")
+                "m_cont", "m_sub", "m_ns", "m_nd", "m_smap", "m_sa")
 
 
 def _marker_col(k: str, carry: dict, ti, keys: dict, kp) -> np.ndarray:
@@ -486,7 +486,7 @@ _PKT_DTYPES = {
     "kind": np.int8, "proto": np.int16, "lo_port": np.int32, "hi_port": np.int32, "extra": np.int32, "x2": np.int32,
     "w": np.int8, "sp": np.int32, "dp": np.int32, "flags": np.int16, "itype": np.int16, "icode": np.int16,
     "frag": np.int8, "m": np.int8, "m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8,
-    "m_cont": np.int8, "m_sub": np.int32, "m_fs": np.int8, "m_sa": np.int8,
+    "m_cont": np.int8, "m_sub": np.int32, "m_sa": np.int8,
 }
 
 
@@ -685,7 +685,7 @@ def _open_frame(carry: dict, ostart: np.ndarray, idx=None) -> pd.DataFrame:
     g = (lambda k: carry[k]) if idx is None else (lambda k: carry[k][idx])
     return pd.DataFrame({"rid": _carry_rid(carry, idx), "start": ostart if idx is None else ostart[idx],
                          "last": g("ts_last"), "ns": g("m_ns"), "nd": g("m_nd"), "smap": g("m_smap"),
-                         "fs": g("m_fs").astype(bool), "trec": (g("m_sa").astype(np.int64) & 4) != 0})
+                         "trec": (g("m_sa").astype(np.int64) & 4) != 0})
 
 
 def _open_starts(out: pd.DataFrame, op_rec: pd.DataFrame) -> None:
@@ -1156,8 +1156,7 @@ class FlowBuilder:
         rec_smap = np.where(is_m[rec_first], w["m_smap"][rec_first], 0)
         if g_rid is not None:
             np.maximum.at(rec_smap, g_rec, g_ts)
-        rec_fs = np.where(is_m[rec_first], w["m_fs"][rec_first] == 1, flow_start[rec_first]) & is_tcp[rec_first]
-        s0, s1, d0, d1 = _direction_slots(rec_pstart, rec_last_ts, rec_ns, rec_nd, rec_smap, rec_fs)
+        s0, s1, d0, d1 = _direction_slots(rec_pstart, rec_last_ts, rec_ns, rec_nd, rec_smap)
         closed = ~open_rec
         rstat = _record_stats(rec_rid[closed], rec_dur[closed], s0[closed], s1[closed], d0[closed], d1[closed])
         fold_rec = pd.DataFrame({"rid": rec_rid[closed], "start": rec_pstart[closed],
@@ -1202,7 +1201,6 @@ class FlowBuilder:
         mk["m_ns"] = rec_ns[cr_rec]
         mk["m_nd"] = rec_nd[cr_rec]
         mk["m_smap"] = rec_smap[cr_rec]
-        mk["m_fs"] = rec_fs[cr_rec].astype(np.int64)
         mk["m_sa"] = (undecided[cr].astype(np.int64) | (flipped[cr].astype(np.int64) << 1)
                       | (trec_r[cr_rec].astype(np.int64) << 2))
         mk = {k: (v.astype(_CARRY_DTYPES[k]) if k in _CARRY_DTYPES else v) for k, v in mk.items()}
@@ -1573,8 +1571,7 @@ def _open_stats(open_: pd.DataFrame) -> pd.DataFrame:
     several sub-flows)."""
     dur = (open_["last"] - open_["start"]).to_numpy(dtype=np.float64)
     s0, s1, d0, d1 = _direction_slots(open_["start"].to_numpy(), open_["last"].to_numpy(),
-                                      open_["ns"].to_numpy(), open_["nd"].to_numpy(), open_["smap"].to_numpy(),
-                                      open_["fs"].to_numpy())
+                                      open_["ns"].to_numpy(), open_["nd"].to_numpy(), open_["smap"].to_numpy())
     g = pd.DataFrame({"rid": open_["rid"].to_numpy(), "d": dur, "d2": dur ** 2, "s0": s0, "s1": s1, "d0": d0,
                       "d1": d1}).groupby("rid")
     return pd.DataFrame({"n": g["d"].size().astype(np.float64), "s": g["d"].sum(), "q": g["d2"].sum(),
@@ -1606,17 +1603,19 @@ def _mapped_records(mapped, h, gidx, rec_id, rec_start_ts, S):
     return np.asarray(recs, dtype=np.int64), np.asarray(times, dtype=np.int64)
 
 
-def _direction_slots(start, last, ns, nd, smap=None, tcp_first=None):
+def _direction_slots(start, last, ns, nd, smap=None):
     """Argus's per-direction (start, end) times of records, measured with ra's sdur/ddur.
 
     A direction with two or more packets in the record spans the whole record; a source
     direction with one packet sits at the record start; a destination direction with one
-    packet sits at the record end when the source also sent exactly one, else at the start.
+    packet sits at the record end when the source also sent exactly one; beside two or more
+    source packets it spans the whole record when the record's start and end fall in the same
+    second of the clock (integer part of the timestamp), else it sits at the start (measured
+    with argus 3.0.8 on records that do and do not cross a second, TCP and UDP, first and later
+    records of a flow: ``flowgen.sc_dst_span``).
     NaN where the direction sent nothing.  racluster's srate/drate divide by the merged spans.
     ``smap``: time of the latest ICMP error mapped onto the record (0: none); Argus sets the
     source end to it (or the source start, when the source sent nothing).
-    ``tcp_first``: the record opens a TCP flow; there a lone destination packet beside two or
-    more source packets spans the whole record (measured).
     """
     S = np.asarray(start, dtype=np.float64)
     E = np.asarray(last, dtype=np.float64)
@@ -1628,10 +1627,11 @@ def _direction_slots(start, last, ns, nd, smap=None, tcp_first=None):
     d_one = np.where(ns == 1, E, S)
     d0 = np.where(nd >= 2, S, np.where(nd == 1, d_one, nan))
     d1 = np.where(nd >= 2, E, d0)
-    if tcp_first is not None:
-        span = np.asarray(tcp_first, dtype=bool) & (nd == 1) & (ns >= 2)
-        d0 = np.where(span, S, d0)
-        d1 = np.where(span, E, d1)
+    # a lone destination packet beside two or more source packets spans the whole record when
+    # the record starts and ends in the same second of the clock, else it sits at the start
+    span = (nd == 1) & (ns >= 2) & (np.floor_divide(S, US) == np.floor_divide(E, US))
+    d0 = np.where(span, S, d0)
+    d1 = np.where(span, E, d1)
     if smap is not None:
         m = np.asarray(smap, dtype=np.float64)
         has = m > 0

@@ -853,6 +853,69 @@ def sc_esp():
     return pk
 
 
+def sc_dst_span():
+    """Records with one destination packet (measured with argus 3.0.8, 2026-11-28): beside two or
+    more source packets the destination spans the whole record when the record starts and ends in
+    the same second, else it sits at the record start (ddur 0); beside one source packet it sits
+    at the record end either way.  TCP and UDP, first and later records, crossing and not."""
+    pk = []
+    c, s = "10.0.7.1", "10.0.7.2"
+    B = float(int(T0)) + 100.0  # whole second: the offsets below say where the second turns
+
+    def handshake(port, t):
+        pk.append((t, tcp4(c, port, s, 80, S, seq=1)))
+        pk.append((t + 0.01, tcp4(s, 80, c, port, S | A, seq=5, ack=2)))
+        pk.append((t + 0.02, tcp4(c, port, s, 80, A, seq=2, ack=6)))
+
+    def burst(port, t0, d1, d2, ndst=1, nsrc=2):
+        pk.append((t0, tcp4(c, port, s, 80, P | A, seq=2, ack=6, data=b"x")))
+        for k in range(ndst):
+            pk.append((t0 + d1 + 0.001 * k, tcp4(s, 80, c, port, P | A, seq=6, ack=3, data=b"yy")))
+        if nsrc >= 2:
+            pk.append((t0 + d2, tcp4(c, port, s, 80, A, seq=3, ack=8)))
+
+    def udp3(port, t0, d1, d2):
+        pk.append((t0, udp4(c, port, s, 53)))
+        pk.append((t0 + d1, udp4(s, 53, c, port)))
+        if d2:
+            pk.append((t0 + d2, udp4(c, port, s, 53)))
+
+    # one TCP flow, eight later records, some crossing a second
+    handshake(41000, B + 0.1)
+    for k, (b, d1, d2) in enumerate(((10.1, 0.05, 0.1), (20.9, 0.05, 0.2), (30.95, 0.07, 0.2), (40.5, 0.3, 0.45),
+                                     (50.98, 0.01, 0.03), (60.98, 0.03, 0.01), (70.2, 0.6, 0.7), (80.7, 0.1, 0.5))):
+        burst(41000, B + b, d1, d2)
+    for port, plan in ((41001, ((10.9, 0.15, 0.2), (20.1, 0.05, 0.1))), (41002, ((10.9, 0.15, 0.2), (20.9, 0.15, 0.2))),
+                       (41003, ((10.1, 0.05, 0.1), (20.9, 0.15, 0.2))), (41006, ((10.9, 0.05, 0.2),))):
+        handshake(port, B + 0.1)
+        for b, d1, d2 in plan:
+            burst(port, B + b, d1, d2)
+    handshake(41004, B + 0.1)
+    burst(41004, B + 10.9, 0.15, 0.2, ndst=2)
+    handshake(41005, B + 0.1)
+    burst(41005, B + 10.95, 0.1, 0, nsrc=1)
+    burst(41005, B + 20.1, 0.1, 0, nsrc=1)
+    # a first TCP record that crosses a second
+    pk.append((B + 30.9, tcp4(c, 41011, s, 80, S, seq=1)))
+    pk.append((B + 30.95, tcp4(s, 80, c, 41011, S | A, seq=5, ack=2)))
+    pk.append((B + 31.1, tcp4(c, 41011, s, 80, A, seq=2, ack=6)))
+    pk.append((B + 40.1, tcp4(c, 41011, s, 80, P | A, seq=2, ack=6, data=b"x")))
+    pk.append((B + 40.2, tcp4(c, 41011, s, 80, A, seq=3, ack=6)))
+    # UDP: two source packets and one reply, crossing or not; one and one
+    udp3(51001, B + 0.1, 0.05, 0.1)
+    udp3(51002, B + 0.9, 0.05, 0.2)
+    udp3(51003, B + 0.1, 0.05, 0.1)
+    udp3(51003, B + 10.9, 0.05, 0.2)
+    udp3(51004, B + 0.9, 0.05, 0.2)
+    udp3(51004, B + 10.1, 0.05, 0.1)
+    udp3(51011, B + 0.1, 0.05, 0)
+    udp3(51011, B + 10.95, 0.1, 0)
+    udp3(51012, B + 0.95, 0.1, 0)
+    udp3(51012, B + 10.1, 0.05, 0)
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
 def write_all(out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -116,6 +116,20 @@ def test_direction_of_synack_and_midstream_flows(tmp_path):
     assert (whole.saddr == "10.0.2.1").sum() == 28  # 9 SYN/ACK flows, 7 of the 16 ACK probes, 12 FIN flows (as racluster)
 
 
+def test_lone_destination_packet_spans_its_record_within_one_second(tmp_path):
+    """drate of flowgen.sc_dst_span as racluster prints it (argus 3.0.8, 2026-11-28): a record's lone
+    reply beside two or more source packets spans the record when it starts and ends in the same
+    second, else it sits at the record start; beside one source packet, at the record end."""
+    cap = flowgen.write_pcap(tmp_path / "span.pcap", flowgen.sc_dst_span())
+    got = extract_flows(cap)[0].set_index("sport")["drate"]
+    ref = {"51001": 0.0, "51002": 0.0, "51004": 0.107527, "51012": 0.109890, "41006": 0.092593,
+           "41004": 0.181818, "51003": 0.092593, "51011": 0.091743, "41001": 0.099502, "41005": 0.099502,
+           "41002": 0.096154, "41003": 0.096154, "41011": 0.0, "41000": 0.099256}
+    assert len(got) == len(ref)
+    for port, want in ref.items():
+        assert got[port] == pytest.approx(want, abs=1e-6), port
+
+
 def test_synack_first_flows_reversed_at_their_trigger(tmp_path):
     """Argus (measured, ``flowgen.sc_synack``) reverses a SYN/ACK-first flow at its first ACK or
     FIN (no RST before), from the record holding it on: within the first 5 s the whole flow,
@@ -230,7 +244,7 @@ def test_chunked_equals_whole_evening_rules(tmp_path, chunk):
     """The rules of 2026-11-27 evening (non-IP frames keyed by MAC, IPv6 non-first fragments,
     cut transport headers, ESP by SPI) give the same rows in any chunking."""
     for name, fn in (("l2", flowgen.sc_l2), ("frag6", flowgen.sc_frag6), ("truncated", flowgen.sc_truncated),
-                     ("esp", flowgen.sc_esp)):
+                     ("esp", flowgen.sc_esp), ("dst_span", flowgen.sc_dst_span)):
         cap = flowgen.write_pcap(tmp_path / f"{name}.pcap", fn())
         whole, _ = extract_flows(cap, chunk_packets=10_000_000)
         part, _ = extract_flows(cap, chunk_packets=chunk)
