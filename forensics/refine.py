@@ -7,9 +7,9 @@ whole capture, in this order, and are applied identically by a scan
 
 1. :func:`forensics.backscatter.refine`: a TCP flow called Reconnaissance that leaves a port its
    host serves on (with 9 or more others) is a SYN-ACK flood's backscatter: DoS/TCP;
-2. :func:`forensics.ddos.refine`: a flow called DoS while another sender (by MAC) floods the
-   same victim at the same time becomes DDoS; a flow called DDoS whose victim no other sender
-   floods within 10 s, sent from a MAC bound to one host, becomes DoS;
+2. :func:`forensics.ddos.refine`: a flow called DoS while another sender (by MAC) that floods the
+   same victim floods (any victim) at the same time becomes DDoS; a flow called DDoS, sent from a
+   MAC bound to one host, when no other sender of its victim floods within 2 s, becomes DoS;
 3. :func:`forensics.arp.refine`: an ARP flow takes the verdict of the attack between its two
    hosts (the BoT-IoT labeling rule applied to the other flows' verdicts), else Normal.
 """

@@ -163,3 +163,41 @@ def test_the_victims_broadcast_arp_called_dos_is_no_second_sender():
     assert m[(cat == "DDoS")].all() and not m[(cat != "DDoS")].any()
     # a flood towards a broadcast-MAC "sender" on the victim is no second host either
     assert not concurrent_flood(df, np.where(cat == "DDoS", "DoS", cat)).any()
+
+
+OTHER, OTHER_MAC = "10.0.0.10", "02:00:00:00:00:10"
+BOT3 = "02:00:00:00:00:03"
+
+
+def test_a_late_bot_is_ddos_while_its_partners_flood_another_victim():
+    """``lab-out/ddos_udp/run46``: two bots flood the victim, then move on to another one; a small
+    bot floods the first victim 2 s after they left it, while they flood the other.  Its flows,
+    called DoS, are part of the campaign: DDoS (before: DoS, nobody else on that victim within 1 s)."""
+    df = pd.concat([flood("10.0.0.201", BOT1, 0.0, n=20), flood("10.0.0.202", BOT2, 0.01, n=20),
+                    flood("10.0.0.201", BOT1, 1.0, n=100, dst=OTHER, dmac=OTHER_MAC),
+                    flood("10.0.0.202", BOT2, 1.01, n=100, dst=OTHER, dmac=OTHER_MAC),
+                    flood("10.0.0.203", BOT3, 3.0, n=30)], ignore_index=True)
+    cat = np.where(df["smac"].to_numpy() == BOT3, "DoS", "DDoS")
+    m = concurrent_flood(df, cat)
+    assert m[cat == "DoS"].all() and not m[cat != "DoS"].any()
+    # hosts that flood only the other victim are no partners of this one
+    alone = df[(df["smac"] == BOT3) | (df["daddr"] == OTHER)].reset_index(drop=True)
+    assert not concurrent_flood(alone, np.where(alone["smac"].to_numpy() == BOT3, "DoS", "DDoS")).any()
+
+
+def test_a_bot_flooding_alone_seconds_after_its_ddos_becomes_dos():
+    """``lab-out/mixed/run47``: one of a DDoS's bots floods the same victim again, alone, 4.5 s
+    after the DDoS; the model called the start of that flood DDoS.  Before, the other bot's
+    flood on the victim within 10 s kept it DDoS."""
+    first = [flood("10.0.0.201", BOT1, 0.0, n=20), flood("10.0.0.202", BOT2, 0.01, n=20)]
+    end = max(f["ltime"].max() for f in first)
+    again = flood("10.0.0.201", BOT1, end + 4.5, n=40)
+    df, cat = ddos(arp("10.0.0.201", BOT1), arp("10.0.0.202", BOT2), *first, again)
+    m = lone_flood(df, cat)
+    late = df["stime"].to_numpy() >= end + 4.5
+    assert m[late].all() and not m[~late].any()
+    # a flow of the other bot still under way (a keep-alive connection) keeps it DDoS
+    open_ = flood("10.0.0.202", BOT2, 0.5, n=1)
+    open_["ltime"] = end + 10.0
+    df2, cat2 = ddos(arp("10.0.0.201", BOT1), arp("10.0.0.202", BOT2), *first, open_, again)
+    assert not lone_flood(df2, cat2).any()
