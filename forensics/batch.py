@@ -284,6 +284,15 @@ def _run_inline(paths, opts, progress) -> list[FileResult]:
     return out
 
 
+def _largest_first(paths):
+    def size(p):
+        try:
+            return os.path.getsize(p)
+        except OSError:
+            return 0
+    return sorted(paths, key=size, reverse=True)
+
+
 def _run_pool(paths, opts, workers, progress) -> list[FileResult]:
     import multiprocessing as mp
 
@@ -310,7 +319,9 @@ def _run_pool(paths, opts, workers, progress) -> list[FileResult]:
     results: dict[str, FileResult] = {}
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,))
     try:
-        futs = {pool.submit(analyse_file, p, opts, events): p for p in paths}
+        # largest files first: the last file to start is then a small one, and no worker is
+        # left alone with a big file at the end while the others idle
+        futs = {pool.submit(analyse_file, p, opts, events): p for p in _largest_first(paths)}
         for fut in as_completed(futs):
             p = futs[fut]
             try:
@@ -355,8 +366,9 @@ def _run_dask(paths, opts, address, progress) -> list[FileResult]:
         raise ForensicsError(f"--dask: cannot reach the scheduler at {address}: {exc}") from exc
     try:
         with client.as_current():
-            futs = client.map(analyse_file, paths, opts=opts, pure=False)
-            index = {f.key: p for f, p in zip(futs, paths)}
+            order = _largest_first(paths)  # (sizes as seen here; the workers read the same paths)
+            futs = client.map(analyse_file, order, opts=opts, pure=False)
+            index = {f.key: p for f, p in zip(futs, order)}
             results: dict[str, FileResult] = {}
             for fut in dask_completed(futs):
                 p = index[fut.key]

@@ -283,3 +283,15 @@ def test_pool_results_sent_as_categoricals_give_the_same_report_and_flow_table(t
     assert not any(isinstance(t, pd.CategoricalDtype) for t in b.dtypes)
     assert list(a.columns) == list(b.columns) and len(a) == len(b) > 500
     pd.testing.assert_frame_equal(a.reset_index(drop=True).astype(object), b.reset_index(drop=True).astype(object))
+
+
+def test_pool_and_dask_start_the_largest_files_first(tmp_path):
+    """Files go to the workers largest first (a big file started last would leave the other
+    workers idle at the end); a file that vanished sorts last; results stay in input order."""
+    from forensics.batch import _largest_first
+
+    sizes = {"a.pcap": 10, "b.pcap": 3000, "c.pcap": 200}
+    for name, n in sizes.items():
+        (tmp_path / name).write_bytes(b"x" * n)
+    paths = [str(tmp_path / n) for n in ("a.pcap", "gone.pcap", "b.pcap", "c.pcap")]
+    assert [Path(p).name for p in _largest_first(paths)] == ["b.pcap", "c.pcap", "a.pcap", "gone.pcap"]
