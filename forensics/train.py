@@ -874,6 +874,21 @@ def prepare_training(runs: dict, cfg: TrainConfig, log=print) -> dict:
 
 def train_bundle(paths, out_dir, cfg: TrainConfig = TrainConfig(), baselines: bool = True, log=print,
                  use_cache: bool = True, eval_split: str = "test") -> dict:
+    """:func:`_train_bundle`; torch's thread count and deterministic mode, which training sets
+    process-wide (:func:`set_determinism`), are given back afterwards: a scan later in the same
+    process would otherwise compute on ``cfg.threads`` threads."""
+    import torch
+
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    try:
+        return _train_bundle(paths, out_dir, cfg, baselines, log, use_cache, eval_split)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _train_bundle(paths, out_dir, cfg: TrainConfig = TrainConfig(), baselines: bool = True, log=print,
+                  use_cache: bool = True, eval_split: str = "test") -> dict:
     """The whole `forensics train`: data -> model folder with weights, model.json, metrics.json, MODEL_CARD.md.
 
     ``eval_split="val"``: the test runs are not read at all; the model (and baselines) are scored
