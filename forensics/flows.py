@@ -73,12 +73,6 @@ US = 1_000_000  # timestamps are handled in integer microseconds, like Argus
 STATUS_INTERVAL_US = 5 * US
 TIMEOUT_US = {"tcp": 60 * US, "icmp": 5 * US, "arp": 5 * US, "other": 30 * US}
 DEFAULT_MERGE_HORIZON_S = 120.0
-# Argus's queue timer (measured): it fires at the first packet at or after the timer, which
-# then moves on by 1 s (or restarts from that packet after a longer silence).  A status
-# record closed by the flow's own packet from the destination side is printed as starting
-# at the record's first packet from the source, unless the timer fired in between.
-PRINT_START_RULE = True
-TICK_US = 1 * US
 
 # key kinds
 # K_L2: a non-IP Ethernet frame (802.3 LLC or an Ethernet type Argus does not open), keyed by MAC
@@ -718,8 +712,6 @@ class FlowBuilder:
     _prev_ts: int | None = None
     _ostart: np.ndarray | None = None  # printed start of each marker's open record (same order as _carry)
     _now: int | None = None
-    _tick_T: int | None = None  # Argus's queue timer
-    _ticks: np.ndarray | None = None  # recent timer firings (microseconds)
     packets_in_flows: int = 0
     packets_not_in_flows: int = 0
     _stash: dict | None = None  # held packets (open records of SYN/ACK-first flows waiting for a trigger)
@@ -742,7 +734,6 @@ class FlowBuilder:
         w = _work_from_packets(table, self._prev_ts)
         ts_all = table.columns["ts_ns"] // 1000
         self._prev_ts = int(ts_all[-1])
-        self._advance_ticks(ts_all.astype(np.int64))
         mx = int(ts_all.max())
         self._now = mx if self._now is None else max(self._now, mx)
         self.packets_in_flows += len(w["ts"])
@@ -758,7 +749,6 @@ class FlowBuilder:
                 self._stash_put(self._held_new, table)
                 self._held_new = None
             self._commit(*res)
-        self._prune_ticks()
         # held records over for good (a later packet of their key would open a new record)
         self._stash_release(self._now - self._S - STASH_MARGIN_US)
         return self._flush(final=False)
@@ -1069,20 +1059,17 @@ class FlowBuilder:
         src_ts = np.where(is_m & (w["m_pstart"] > 0), w["m_pstart"], src_ts)
         rec_src_first = np.minimum.reduceat(src_ts, rec_first)
         del src_ts
-        # ... but only when the flow's own packet from the destination closed the record (the
-        # timer did not fire between the 5 s mark and that packet, which would have let the
-        # queue scan close it) and the timer does not fire before that source packet
+        # (a record after the flow's first) ... but only when that source packet falls in the same second of the clock as the
+        # record's first packet (measured with argus 3.0.8: records opened by a packet from the
+        # destination, with and without the queue timer firing in between, within one second or
+        # across a second: flowgen.sc_record_start); else at its first packet
         tc = ts[rec_first]
-        own_trigger = (~flow_start[rec_first] & ~is_m[rec_first] & ~is_src_ps[rec_first]
-                       & ~self._ticks_in(prev_rec_start_ts[rec_first] + self._S, tc, lo_closed=True))
-        rec_cont = np.where(is_m[rec_first], w["m_cont"][rec_first] == 1, own_trigger)
+        rec_cont = np.where(is_m[rec_first], w["m_cont"][rec_first] == 1, ~flow_start[rec_first])
         has_src = rec_src_first < big
-        tick_between = self._ticks_in(tc, np.where(has_src, rec_src_first, tc), lo_closed=False)
-        rec_pstart = np.where(rec_cont & has_src & ~tick_between, rec_src_first, tc)
-        # a reversed flow's record: its first source's first packet, the timer notwithstanding (measured)
+        rec_pstart = np.where(rec_cont & has_src & (np.floor_divide(rec_src_first, US) == np.floor_divide(tc, US)),
+                              rec_src_first, tc)
+        # a reversed flow's record: its first source's first packet, whatever the second (measured)
         rec_pstart = np.where(flipped[rec_first] & has_src, rec_src_first, rec_pstart)
-        if not PRINT_START_RULE:
-            rec_pstart = ts[rec_first]
         rec_dur = rec_last_ts - rec_pstart
         rec_rid = rid[rec_first]
         # carried (open) records: the last record of each key's last run, and of every other
@@ -1295,41 +1282,6 @@ class FlowBuilder:
         if self._acc is None:
             self._acc = _RowStore()
         self._acc.merge_packets(rids, data)
-
-    def _advance_ticks(self, ts: np.ndarray) -> None:
-        """Times at which Argus's queue timer fires over these packets."""
-        T = self._tick_T
-        out = []
-        if len(ts):
-            tsm = np.maximum.accumulate(ts)
-            if T is None:
-                T = int(ts[0])
-            i = 0
-            while True:
-                j = i + int(np.searchsorted(tsm[i:], T, side="left"))
-                if j >= len(ts):
-                    break
-                t = int(ts[j])
-                out.append(t)
-                T = (t if t - T > TICK_US else T) + TICK_US
-                i = j + 1
-        self._tick_T = T
-        new = np.asarray(out, dtype=np.int64)
-        old = self._ticks if self._ticks is not None else np.zeros(0, dtype=np.int64)
-        self._ticks = np.concatenate([old, new])
-
-    def _prune_ticks(self) -> None:
-        """Forget timer firings no open record can ask about (records span at most the
-        status interval plus a timeout; 600 s is plenty)."""
-        if self._ticks is not None and len(self._ticks) and self._prev_ts is not None:
-            self._ticks = self._ticks[self._ticks >= self._prev_ts - 600 * US]
-
-    def _ticks_in(self, lo, hi, lo_closed: bool) -> np.ndarray:
-        """Whether the timer fired in (lo, hi] (or [lo, hi) with ``lo_closed``), per element."""
-        t = np.sort(self._ticks) if self._ticks is not None else np.zeros(0, dtype=np.int64)
-        if lo_closed:
-            return np.searchsorted(t, hi, side="left") > np.searchsorted(t, lo, side="left")
-        return np.searchsorted(t, hi, side="right") > np.searchsorted(t, lo, side="right")
 
     def _split_records(self, ts, flow_force, newg, is_m) -> np.ndarray:
         """Record starts: forced boundaries plus Argus's 5 s status rule inside each segment."""
@@ -1612,7 +1564,8 @@ def _direction_slots(start, last, ns, nd, smap=None):
     source packets it spans the whole record when the record's start and end fall in the same
     second of the clock (integer part of the timestamp), else it sits at the start (measured
     with argus 3.0.8 on records that do and do not cross a second, TCP and UDP, first and later
-    records of a flow: ``flowgen.sc_dst_span``).
+    records of a flow: ``flowgen.sc_dst_span``); a lone source packet beside two or more
+    destination packets likewise (``flowgen.sc_record_start``).
     NaN where the direction sent nothing.  racluster's srate/drate divide by the merged spans.
     ``smap``: time of the latest ICMP error mapped onto the record (0: none); Argus sets the
     source end to it (or the source start, when the source sent nothing).
@@ -1629,9 +1582,12 @@ def _direction_slots(start, last, ns, nd, smap=None):
     d1 = np.where(nd >= 2, E, d0)
     # a lone destination packet beside two or more source packets spans the whole record when
     # the record starts and ends in the same second of the clock, else it sits at the start
-    span = (nd == 1) & (ns >= 2) & (np.floor_divide(S, US) == np.floor_divide(E, US))
+    # (and the same for a lone source packet beside two or more destination packets)
+    same_second = np.floor_divide(S, US) == np.floor_divide(E, US)
+    span = (nd == 1) & (ns >= 2) & same_second
     d0 = np.where(span, S, d0)
     d1 = np.where(span, E, d1)
+    s1 = np.where((ns == 1) & (nd >= 2) & same_second, E, s1)
     if smap is not None:
         m = np.asarray(smap, dtype=np.float64)
         has = m > 0

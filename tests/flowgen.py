@@ -916,6 +916,55 @@ def sc_dst_span():
     return pk
 
 
+def sc_record_start():
+    """Status records opened by a packet from the destination (measured with argus 3.0.8,
+    2026-11-28): such a record prints as starting at its first packet from the source when
+    that packet falls in the same second as the record's first packet, else at its first
+    packet, whether or not the queue timer fired in between (a dense background flow makes
+    it fire every second at .3); a lone source packet beside two or more destination packets
+    spans the record within one second, as a lone reply does (sc_dst_span)."""
+    pk = []
+    c, s = "10.0.8.1", "10.0.8.2"
+    B = float(int(T0)) + 200.0
+    t = B + 0.3
+    while t < B + 20:  # background: the timer fires at about .3 of every second
+        pk.append((t, udp4("10.0.9.1", 5000, "10.0.9.2", 6000)))
+        t += 0.01
+
+    def opening(port, t0):
+        pk.append((t0, tcp4(c, port, s, 80, S, seq=1)))
+        pk.append((t0 + 0.01, tcp4(s, 80, c, port, S | A, seq=5, ack=2)))
+        pk.append((t0 + 0.02, tcp4(c, port, s, 80, A, seq=2, ack=6)))
+
+    port = 42000
+    for nd in (1, 2, 3):  # destination packets first, then source packets, 0.1 s apart
+        for ns in (0, 1, 2, 3):
+            for first in (10.05, 10.75, 12.22):
+                port += 1
+                opening(port, B + 0.1)
+                t = B + first
+                for k in range(nd):
+                    pk.append((t, tcp4(s, 80, c, port, P | A, seq=6 + k, ack=2, data=b"y")))
+                    t += 0.1
+                for k in range(ns):
+                    pk.append((t, tcp4(c, port, s, 80, A, seq=2, ack=8 + k)))
+                    t += 0.1
+    for first, nd_gap in ((10.1, 0.4), (10.8, 0.4), (12.25, 0.1)):  # source first, then two replies
+        port += 1
+        opening(port, B + 0.1)
+        pk.append((B + first, tcp4(c, port, s, 80, P | A, seq=2, ack=6, data=b"x")))
+        pk.append((B + first + nd_gap, tcp4(s, 80, c, port, P | A, seq=6, ack=3, data=b"yy")))
+        pk.append((B + first + nd_gap + 0.1, tcp4(s, 80, c, port, P | A, seq=8, ack=3, data=b"yy")))
+    for k, (td, tsrc) in enumerate(((10.10, 10.20), (10.25, 10.35), (10.90, 11.10), (12.28, 12.32))):  # UDP
+        port = 52000 + k
+        pk.append((B + 0.05, udp4(c, port, s, 53)))
+        pk.append((B + td, udp4(s, 53, c, port)))
+        pk.append((B + tsrc, udp4(c, port, s, 53)))
+        pk.append((B + tsrc + 0.02, udp4(c, port, s, 53)))
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
 def write_all(out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

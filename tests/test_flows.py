@@ -244,7 +244,8 @@ def test_chunked_equals_whole_evening_rules(tmp_path, chunk):
     """The rules of 2026-11-27 evening (non-IP frames keyed by MAC, IPv6 non-first fragments,
     cut transport headers, ESP by SPI) give the same rows in any chunking."""
     for name, fn in (("l2", flowgen.sc_l2), ("frag6", flowgen.sc_frag6), ("truncated", flowgen.sc_truncated),
-                     ("esp", flowgen.sc_esp), ("dst_span", flowgen.sc_dst_span)):
+                     ("esp", flowgen.sc_esp), ("dst_span", flowgen.sc_dst_span),
+                     ("record_start", flowgen.sc_record_start)):
         cap = flowgen.write_pcap(tmp_path / f"{name}.pcap", fn())
         whole, _ = extract_flows(cap, chunk_packets=10_000_000)
         part, _ = extract_flows(cap, chunk_packets=chunk)
