@@ -14,7 +14,9 @@ mapped back to every flow.  ``evidence`` names the input features with the
 largest gradient x input for the predicted category, for attack verdicts only.
 After the model, :func:`forensics.refine.refine_flows` looks at the whole input: a flow
 called DoS while another host (by MAC address) floods the same victim at the same time
-becomes DDoS (its evidence says so; without MAC addresses nothing changes), and an ARP flow
+becomes DDoS (its evidence says so; without MAC addresses nothing changes), a flow called Normal
+that its sender sends to the port it floods, while it floods it, takes the flood's verdict
+(:mod:`forensics.sameflood`), and an ARP flow
 takes the verdict of the attack between its two hosts, or Normal (:mod:`forensics.arp`).
 Flows of non-IP frames (keyed by MAC address, as Argus keys them) are never shown to the model,
 which was trained on IP and ARP flows only: they come out ``Normal`` with no confidence and an
@@ -356,7 +358,7 @@ class Detector:
         if explain and len(att_rows):
             evidence[att_rows] = att_texts
         inv = w.inverse
-        # per flow from here: the capture-level steps (forensics.refine: backscatter, DoS <-> DDoS, ARP flows)
+        # per flow from here: the capture-level steps (forensics.refine: backscatter, DoS <-> DDoS, same flood, ARP flows)
         r = refine_flows(flows, pc[inv], ps[inv], self.categories, self.subcategories, self._mask)
         p_flow = r.p_cat
         cat = p_flow.argmax(1)
@@ -366,6 +368,8 @@ class Detector:
         for turned, text in ((r.ddos, DDOS_EVIDENCE), (r.backscatter, BACKSCATTER_EVIDENCE), (r.dos, DOS_EVIDENCE)):
             if explain and turned.any():  # the step's reason first, then the model's
                 evidence[turned] = [f"{text}; {e}" if e else text for e in evidence[turned]]
+        if len(r.same_rows):  # flows called Normal: the model gave no reason of its own
+            evidence[r.same_rows] = r.same_evidence if explain else ""
         if len(r.arp_rows):
             evidence[r.arp_rows] = r.arp_evidence if explain else ""
         cats = np.array(self.categories, dtype=object)

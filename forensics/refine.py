@@ -10,8 +10,14 @@ whole capture, in this order, and are applied identically by a scan
 2. :func:`forensics.ddos.refine`: a flow called DoS while another sender (by MAC) that floods the
    same victim floods (any victim) at the same time becomes DDoS; a flow called DDoS, sent from a
    MAC bound to one host, when no other sender of its victim floods within 2 s, becomes DoS;
-3. :func:`forensics.arp.refine`: an ARP flow takes the verdict of the attack between its two
+3. :func:`forensics.sameflood.refine`: a flow called Normal that its sender sends to a victim's
+   address, port and protocol while it floods them (10 or more flows called DoS or DDoS there, one
+   under way within 1 s) takes the flood's verdict;
+4. :func:`forensics.arp.refine`: an ARP flow takes the verdict of the attack between its two
    hosts (the BoT-IoT labeling rule applied to the other flows' verdicts), else Normal.
+
+Step 3 comes after step 2, so a flood's flows already have their DoS or DDoS verdict to pass on,
+and before step 4, so the flows it turns count in their attacker's activity for its ARP flows.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forensics import arp, backscatter, ddos
+from forensics import arp, backscatter, ddos, sameflood
 
 
 @dataclass
@@ -33,6 +39,8 @@ class Refined:
     backscatter: np.ndarray  # (N,) bool: Reconnaissance turned into DoS/TCP (then maybe DDoS)
     arp_rows: np.ndarray  # positions of the ARP flows whose verdict changed
     arp_evidence: np.ndarray  # their evidence ("" where they became Normal)
+    same_rows: np.ndarray  # positions of the flows called Normal that took their sender's flood's verdict
+    same_evidence: np.ndarray  # their evidence
 
 
 def allowed_mask(categories, subcategories, allowed: dict) -> np.ndarray:
@@ -48,11 +56,13 @@ def allowed_mask(categories, subcategories, allowed: dict) -> np.ndarray:
 
 def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
                  mask: np.ndarray) -> Refined:
-    """The three steps on one capture's flows (rows aligned with the per-flow probabilities).
+    """The four steps on one capture's flows (rows aligned with the per-flow probabilities).
 
     The MAC binding and the listening services rest on the flows called Normal (and on ARP
-    flows whatever their verdict), which no step before the ARP step changes (Reconnaissance ->
-    DoS, DoS <-> DDoS), so they are built once here for all three steps."""
+    flows whatever their verdict), which no step before the same-flood step changes
+    (Reconnaissance -> DoS, DoS <-> DDoS), so they are built once here for all four steps (the
+    ARP step too: the flows the same-flood step turns are a flood sender's own flows to its
+    victim, which would not bind its MAC otherwise)."""
     from forensics.attribution import listening_services, mac_hosts
 
     pred = np.asarray(categories, dtype=object)[np.asarray(p_cat).argmax(1)] if len(p_cat) else np.zeros(0, object)
@@ -63,5 +73,7 @@ def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, cate
         services = listening_services(labeled)
     p_cat, p_sub, turned = backscatter.refine(flows, p_cat, p_sub, categories, subcategories, mask, services)
     p_cat, to_ddos, to_dos = ddos.refine(flows, p_cat, categories, hosts, services)
+    p_cat, p_sub, same_rows, same_evidence = sameflood.refine(flows, p_cat, p_sub, categories, subcategories, mask,
+                                                              hosts, services)
     p_cat, p_sub, rows, evidence = arp.refine(flows, p_cat, p_sub, categories, subcategories, mask, hosts, services)
-    return Refined(p_cat, p_sub, to_ddos, to_dos, turned, rows, evidence)
+    return Refined(p_cat, p_sub, to_ddos, to_dos, turned, rows, evidence, same_rows, same_evidence)

@@ -776,13 +776,14 @@ def refine_runs(runs: list[Run], enc: Encoded, p_flow: np.ndarray, ps_flow: np.n
         if not len(rows):
             continue
         res = refine_flows(r.flows, p_flow[rows], ps_in[rows], CATEGORIES, SUBCATEGORIES, mask)
-        if res.ddos.any() or res.dos.any() or res.backscatter.any() or len(res.arp_rows):
+        if res.ddos.any() or res.dos.any() or res.backscatter.any() or len(res.arp_rows) or len(res.same_rows):
             out_c = out_c.copy() if out_c is p_flow else out_c
             out_c[rows] = res.p_cat
             if ps_flow is not None:
                 out_s = out_s.copy() if out_s is ps_flow else out_s
                 out_s[rows] = res.p_sub
-            changed_sub = np.union1d(res.arp_rows, np.flatnonzero(res.backscatter)).astype(np.int64)
+            changed_sub = np.union1d(np.union1d(res.arp_rows, np.flatnonzero(res.backscatter)),
+                                     res.same_rows).astype(np.int64)
             if psub is not None and len(changed_sub):
                 sub_i = np.where(mask[res.p_cat[changed_sub].argmax(1)], res.p_sub[changed_sub], -1.0).argmax(1)
                 psub[rows[changed_sub]] = sub_i
