@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-from forensics.decode import stream_packets
 from forensics.errors import CaptureError, ExitStatus
 
 
@@ -21,6 +20,8 @@ def register(p) -> None:
 def run(args, console) -> int:
     from rich.console import Console
     from rich.table import Table
+
+    from forensics.decode import stream_packets
 
     out = Console(soft_wrap=True)
     status = ExitStatus.OK

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from forensics.lab.runner import ALL_SCENARIOS
+    from forensics.lab.scenarios import ALL_SCENARIOS  # (the runner imports pandas: not for a parser)
 
     parser.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="output directory (OUT_DIR/<scenario>/run<k>/)")
     parser.add_argument("--scenario", action="append", choices=ALL_SCENARIOS, metavar="NAME",

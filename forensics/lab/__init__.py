@@ -8,14 +8,16 @@ HTTP flood, keylogger, exfiltration), captures on the bridge and writes
 from that truth.  See the lab section of README.md.
 """
 
-from forensics.lab.truth import label_flows, load_truth
-
 __all__ = ["label_flows", "load_truth", "run_lab", "run_scenario"]
 
 
-def __getattr__(name):
+def __getattr__(name):  # imported on first use: the CLI's parser reads the scenario names only
     if name in ("run_lab", "run_scenario"):
         from forensics.lab import runner
 
         return getattr(runner, name)
+    if name in ("label_flows", "load_truth"):
+        from forensics.lab import truth
+
+        return getattr(truth, name)
     raise AttributeError(name)

@@ -22,7 +22,7 @@ from forensics.lab import scenarios as sc
 from forensics.lab.topology import Lab, LabError, check_environment, cleanup_stale, signals_as_interrupts
 from forensics.lab.truth import DEFAULT_TAIL_S, TRUTH_FORMAT
 
-ALL_SCENARIOS = list(sc.SCENARIOS) + list(sc.EXTRA_SCENARIOS)
+ALL_SCENARIOS = sc.ALL_SCENARIOS
 _counter = itertools.count()
 _STOP = threading.Event()
 

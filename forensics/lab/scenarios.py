@@ -60,6 +60,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
 }
 #: Extra scenarios (not a single subcategory).
 EXTRA_SCENARIOS = {"mixed": ("Mixed", "Mixed")}
+ALL_SCENARIOS = list(SCENARIOS) + list(EXTRA_SCENARIOS)  # every subcategory, normal and mixed
 
 # services each device offers: (proto, port)
 TCP_TARGETS = [("cam", 80), ("telnet", 23), ("broker", 1883)]
