@@ -856,6 +856,13 @@ class FlowBuilder:
         prev_last[0] = ts[0]
         prev_last[1:] = ts_last[:-1]
         prev_last[newg] = ts[newg]
+        if (~newg[1:] & (ts_last[1:] < ts_last[:-1])).any():
+            # a clock that went back inside a key: idle time counts from the latest packet seen
+            # (Argus keeps one flow across a SYN/ACK stamped 21 years early, tls_DER-incomplete-*)
+            cm = pd.Series(ts_last).groupby(gid).cummax().to_numpy()
+            prev_last[1:] = cm[:-1]
+            prev_last[newg] = ts[newg]
+            del cm
         kind = w["kind"]
         flags = w["flags"]
         is_tcp = (w["proto"] == 6) & (kind == K_IP) & (w["frag"] != 2)

@@ -965,6 +965,26 @@ def sc_record_start():
     return pk
 
 
+def sc_clock_back():
+    """Packets stamped earlier than the ones before them in the file (measured with argus 3.0.8,
+    2026-11-28; the corpus's tls_DER-incomplete-* have a SYN/ACK 21 years early): the flow goes
+    on, its start is the earliest stamp, its record spans from it."""
+    pk = []
+    c, s = "10.0.10.1", "10.0.10.2"
+    B = float(int(T0)) + 300.0
+    for port, back in ((43001, 668_322_442.0), (43002, 300.0), (43003, 2.5)):
+        t = B + (port - 43000) * 0.5
+        pk.append((t, tcp4(c, port, s, 443, S, seq=1)))
+        pk.append((t - back, tcp4(s, 443, c, port, S | A, seq=5, ack=2)))  # stamped early
+        pk.append((t + 0.001, tcp4(c, port, s, 443, A, seq=2, ack=6)))
+        pk.append((t + 0.002, tcp4(c, port, s, 443, P | A, seq=2, ack=6, data=b"hello")))
+        pk.append((t + 0.003, tcp4(s, 443, c, port, P | A, seq=6, ack=7, data=b"world!")))
+    for k in range(6):  # UDP, one packet 3 s early in the middle
+        t = B + 10 + k * 0.4 - (3.0 if k == 3 else 0.0)
+        pk.append((t, udp4(c, 53001, s, 53)))
+    return pk  # file order kept (not sorted): the early stamps must come after later ones
+
+
 def write_all(out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

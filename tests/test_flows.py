@@ -245,7 +245,7 @@ def test_chunked_equals_whole_evening_rules(tmp_path, chunk):
     cut transport headers, ESP by SPI) give the same rows in any chunking."""
     for name, fn in (("l2", flowgen.sc_l2), ("frag6", flowgen.sc_frag6), ("truncated", flowgen.sc_truncated),
                      ("esp", flowgen.sc_esp), ("dst_span", flowgen.sc_dst_span),
-                     ("record_start", flowgen.sc_record_start)):
+                     ("record_start", flowgen.sc_record_start), ("clock_back", flowgen.sc_clock_back)):
         cap = flowgen.write_pcap(tmp_path / f"{name}.pcap", fn())
         whole, _ = extract_flows(cap, chunk_packets=10_000_000)
         part, _ = extract_flows(cap, chunk_packets=chunk)
