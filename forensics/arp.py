@@ -126,23 +126,33 @@ def _swap_to(p: np.ndarray, rows: np.ndarray, target: np.ndarray, among: np.ndar
     return p
 
 
+def top_names(p_cat, p_sub, categories, subcategories, allowed) -> tuple[np.ndarray, np.ndarray]:
+    """Per flow: the top category's name and the top allowed subcategory's name."""
+    cat_i = np.asarray(p_cat).argmax(1)
+    sub_i = np.where(allowed[cat_i], p_sub, -1.0).argmax(1)
+    return np.asarray(list(categories), dtype=object)[cat_i], np.asarray(list(subcategories), dtype=object)[sub_i]
+
+
+def swap_in(p_cat, p_sub, rows, new_cat, new_sub, categories, subcategories, allowed):
+    """``(p_cat', p_sub')`` with rows ``rows`` turned to the named verdicts (:func:`_swap_to`: the
+    flow keeps the model's confidence; the subcategory is read among the new category's)."""
+    cats, subs = list(categories), list(subcategories)
+    c_idx = np.array([cats.index(c) for c in new_cat])
+    s_idx = np.array([subs.index(s) for s in new_sub])
+    return _swap_to(p_cat, rows, c_idx), _swap_to(p_sub, rows, s_idx, among=allowed[c_idx])
+
+
 def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
            allowed: np.ndarray, hosts=None, services=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(p_cat', p_sub', rows, evidence)``: per-flow probabilities with the ARP flows'
     verdicts of :func:`arp_verdicts` swapped in (``allowed``: (n_cat, n_sub) mask of the
     subcategories each category may have; the subcategory is the allowed one with the highest
     probability, as the detector reads it)."""
-    cats, subs = list(categories), list(subcategories)
-    names_c = np.asarray(cats, dtype=object)
-    cat_i = np.asarray(p_cat).argmax(1)
-    sub_i = np.where(allowed[cat_i], p_sub, -1.0).argmax(1)
-    rows, new_cat, new_sub, evidence = arp_verdicts(flows, names_c[cat_i], np.asarray(subs, dtype=object)[sub_i],
-                                                    np.asarray(p_cat).max(1), hosts=hosts, services=services)
+    cat, sub = top_names(p_cat, p_sub, categories, subcategories, allowed)
+    rows, new_cat, new_sub, evidence = arp_verdicts(flows, cat, sub, np.asarray(p_cat).max(1), hosts=hosts,
+                                                    services=services)
     if not len(rows):
         return p_cat, p_sub, rows, evidence
-    c_idx = np.array([cats.index(c) for c in new_cat])
-    s_idx = np.array([subs.index(s) for s in new_sub])
-    p_cat = _swap_to(p_cat, rows, c_idx)
-    # the subcategory read under the new category must be the activity's
-    p_sub = _swap_to(p_sub, rows, s_idx, among=allowed[c_idx])
+    # (the subcategory read under the new category must be the activity's)
+    p_cat, p_sub = swap_in(p_cat, p_sub, rows, new_cat, new_sub, categories, subcategories, allowed)
     return p_cat, p_sub, rows, evidence

@@ -144,19 +144,13 @@ def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories
     """``(p_cat', p_sub', rows, evidence)``: per-flow probabilities with the verdicts of
     :func:`same_flood` swapped in, as :func:`forensics.arp.refine` does (the flow keeps the
     model's confidence; ``allowed``: (n_cat, n_sub) mask of the subcategories each category may have)."""
-    from forensics.arp import _swap_to
+    from forensics.arp import swap_in, top_names
 
-    cats, subs = list(categories), list(subcategories)
     if not len(p_cat):
         return p_cat, p_sub, np.zeros(0, np.int64), np.zeros(0, object)
-    cat_i = np.asarray(p_cat).argmax(1)
-    sub_i = np.where(allowed[cat_i], p_sub, -1.0).argmax(1)
-    rows, new_cat, new_sub, evidence = same_flood(flows, np.asarray(cats, dtype=object)[cat_i],
-                                                  np.asarray(subs, dtype=object)[sub_i], hosts, services)
+    cat, sub = top_names(p_cat, p_sub, categories, subcategories, allowed)
+    rows, new_cat, new_sub, evidence = same_flood(flows, cat, sub, hosts, services)
     if not len(rows):
         return p_cat, p_sub, rows, evidence
-    c_idx = np.array([cats.index(c) for c in new_cat])
-    s_idx = np.array([subs.index(s) for s in new_sub])
-    p_cat = _swap_to(p_cat, rows, c_idx)
-    p_sub = _swap_to(p_sub, rows, s_idx, among=allowed[c_idx])
+    p_cat, p_sub = swap_in(p_cat, p_sub, rows, new_cat, new_sub, categories, subcategories, allowed)
     return p_cat, p_sub, rows, evidence
