@@ -13,7 +13,6 @@ training split score what the model has seen: not a test.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -23,19 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from forensics import ddos  # noqa: E402
 from forensics import train as T  # noqa: E402
-from forensics.detect import load_detector  # noqa: E402
+from _lab_runs import runs_and_detector  # noqa: E402
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", type=Path)
-    ap.add_argument("--model", type=Path, default=None)
-    args = ap.parse_args()
-    det = load_detector(args.model) if args.model else load_detector()
+    runs, det = runs_and_detector(__doc__.splitlines()[0])
     cats = np.array(det.categories, dtype=object)
     tot = {"runs": 0, "flood_flows": 0, "errors_model": 0, "errors_to_ddos": 0, "errors_both": 0,
            "to_ddos_right": 0, "to_ddos_wrong": 0, "to_dos_right": 0, "to_dos_wrong": 0}
-    for entry in T.find_runs(args.runs):
+    for entry in runs:
         run = T.load_run(entry)
         f = run.flows
         w, pc, _ = det.predict_proba(f)

@@ -13,7 +13,6 @@ the flows turned right.  Runs of the model's training split score what the model
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from unittest import mock
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from forensics import sameflood  # noqa: E402
 from forensics import train as T  # noqa: E402
-from forensics.detect import load_detector  # noqa: E402
+from _lab_runs import runs_and_detector  # noqa: E402
 from forensics.refine import refine_flows  # noqa: E402
 
 
@@ -33,15 +32,11 @@ def _off(flows, p_cat, p_sub, *args, **kwargs):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", type=Path)
-    ap.add_argument("--model", type=Path, default=None)
-    args = ap.parse_args()
-    det = load_detector(args.model) if args.model else load_detector()
+    runs, det = runs_and_detector(__doc__.splitlines()[0])
     cats, subs = np.array(det.categories, dtype=object), np.array(det.subcategories, dtype=object)
     tot = {"runs": 0, "flows": 0, "changed": 0, "right": 0, "wrong": 0, "both_wrong": 0, "truly_normal": 0,
            "sub_right": 0, "sub_wrong": 0, "missed_attack_before": 0, "missed_attack_after": 0}
-    for entry in T.find_runs(args.runs):
+    for entry in runs:
         run = T.load_run(entry)
         f = run.flows
         w, pc, ps = det.predict_proba(f)
