@@ -87,6 +87,11 @@ def same_flood(flows: pd.DataFrame, category, subcategory, hosts=None, services=
     normal = (cat == "Normal") & not_arp
     if not len(flood) or not normal.any():
         return none
+    # a candidate shares its destination address, port and protocol with a flood flow: where
+    # none does (the usual flood capture), nothing below can turn a flow, so skip its blame
+    target = flows.groupby(["daddr", "dport", "proto"], sort=False, observed=True, dropna=False).ngroup().to_numpy()
+    if not len(np.intersect1d(target[flood], target[normal])):
+        return none
     from forensics.attribution import blame_frame, listening_services, mac_hosts
 
     labeled = flows.assign(pred_category=cat)
