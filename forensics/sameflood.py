@@ -56,18 +56,53 @@ def _str(values) -> np.ndarray:
     return np.asarray(values, dtype=object).astype(str)
 
 
-def _senders(flows: pd.DataFrame, hosts) -> np.ndarray:
-    """Per flow: its sender's name (see the module's text)."""
-    saddr = _str(flows["saddr"])
+def _coded(values) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, ``str`` of each code's value): ``names[codes]`` is ``_str(values)``
+    without converting every row."""
+    codes, uniq = pd.factorize(values, use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64), _str(uniq)
+
+
+def _joint(*codes: np.ndarray) -> np.ndarray:
+    """One code per distinct tuple of codes (row-aligned integer arrays)."""
+    out = codes[0]
+    for c in codes[1:]:
+        out = pd.factorize(out * (int(c.max()) + 1) + c)[0].astype(np.int64)
+    return out
+
+
+# what the blame look-ups read of a flow (mac_hosts, listening_services, blame_frame)
+BLAME_COLUMNS = ("capture", "saddr", "daddr", "sport", "dport", "proto", "spkts", "dpkts", "smac", "dmac")
+
+
+def _senders(flows: pd.DataFrame, hosts) -> tuple[np.ndarray, np.ndarray]:
+    """(code per flow, name per code) of each flow's sender (see the module's text)."""
+    s_code, s_name = _coded(flows["saddr"])
     if "smac" not in flows.columns:
-        return saddr
-    smac = _str(flows["smac"])
+        return s_code, s_name
+    m_code, m_name = _coded(flows["smac"])
     bound = {}
     if hosts is not None and len(hosts):
         bound = dict(zip(_str(hosts["mac"]), _str(hosts["host"])))
-    code, uniq = pd.factorize(smac)
-    name = np.array([bound.get(m, "") for m in uniq], dtype=object)[code] if len(uniq) else smac
-    return np.where(name != "", name, saddr + " (" + smac + ")")
+    # a name per distinct (source address, source MAC), then one code per distinct name
+    pair = _joint(s_code, m_code)
+    first = np.unique(pair, return_index=True)[1]  # first row of each pair (its codes are 0..K-1)
+    names = np.array([bound.get(m, "") or f"{a} ({m})" for a, m in zip(s_name[s_code[first]], m_name[m_code[first]])],
+                     dtype=object)
+    code, uniq = pd.factorize(names)
+    return np.asarray(code, dtype=np.int64)[pair], np.asarray(uniq, dtype=object)
+
+
+def _under_way(code: np.ndarray, t0: np.ndarray, t1: np.ndarray, rows: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """Per candidate row: how many of ``rows`` with its ``code`` are under way (``t0``..``t1``)
+    within NEAR_S of it: those that start by its end + NEAR_S less those that end before its
+    start - NEAR_S, counted in one sorted array of code * span + time."""
+    base = t0.min() - NEAR_S - 1.0
+    span = t1.max() - base + NEAR_S + 1.0
+    starts = np.sort(code[rows] * span + (t0[rows] - base))
+    ends = np.sort(code[rows] * span + (t1[rows] - base))
+    k = code[cand] * span
+    return np.searchsorted(starts, k + (t1[cand] - base + NEAR_S), "right") - np.searchsorted(ends, k + (t0[cand] - base - NEAR_S), "left")
 
 
 def same_flood(flows: pd.DataFrame, category, subcategory, hosts=None, services=None
@@ -82,51 +117,43 @@ def same_flood(flows: pd.DataFrame, category, subcategory, hosts=None, services=
     if not len(flows) or any(c not in flows.columns for c in need):
         return none
     cat, sub = _str(category), _str(subcategory)
-    not_arp = _str(flows["proto"]) != "arp"
+    (d_code, d_name), (p_code, p_name), (r_code, r_name) = (_coded(flows[c]) for c in ("daddr", "dport", "proto"))
+    not_arp = r_name[r_code] != "arp"
     flood = np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & not_arp)
     normal = (cat == "Normal") & not_arp
     if not len(flood) or not normal.any():
         return none
-    # a candidate shares its destination address, port and protocol with a flood flow: where
-    # none does (the usual flood capture), nothing below can turn a flow, so skip its blame
-    target = flows.groupby(["daddr", "dport", "proto"], sort=False, observed=True, dropna=False).ngroup().to_numpy()
-    if not len(np.intersect1d(target[flood], target[normal])):
+    # a candidate shares its destination address, port and protocol with at least MIN_FLOWS
+    # flood flows, one of them under way within NEAR_S of it (its sender's are fewer): where none
+    # does (the usual flood capture), nothing below can turn a flow, so skip its blame
+    target = _joint(d_code, p_code, r_code)
+    cand = np.flatnonzero(normal & (np.bincount(target[flood], minlength=target.max() + 1)[target] >= MIN_FLOWS))
+    t0 = flows["stime"].to_numpy(dtype=np.float64)
+    t1 = np.maximum(flows["ltime"].to_numpy(dtype=np.float64), t0)
+    if not len(cand) or not (_under_way(target, t0, t1, flood, cand) > 0).any():
         return none
     from forensics.attribution import blame_frame, listening_services, mac_hosts
 
-    labeled = flows.assign(pred_category=cat)
+    labeled = flows[[c for c in BLAME_COLUMNS if c in flows.columns]].assign(pred_category=cat)
     if hosts is None and "smac" in flows.columns and "dmac" in flows.columns:
         hosts = mac_hosts(labeled)
     services = listening_services(labeled) if services is None else services
     _, victim = blame_frame(labeled.iloc[flood], hosts=hosts, services=services)
-    daddr = _str(flows["daddr"])
-    flood = flood[_str(victim) == daddr[flood]]  # from the attacker's side only
+    flood = flood[_str(victim) == d_name[d_code[flood]]]  # from the attacker's side only
     if not len(flood):
         return none
-    sender = _senders(flows, hosts)
-    key = pd.Series(sender + "|" + daddr + "|" + _str(flows["dport"]) + "|" + _str(flows["proto"]))
-    code = pd.factorize(key)[0]
-    dport, proto = _str(flows["dport"]), _str(flows["proto"])
+    sender, s_name = _senders(flows, hosts)
+    code = _joint(sender, target)
     counts = np.bincount(code[flood], minlength=code.max() + 1)
     cand = np.flatnonzero(normal & (counts[code] >= MIN_FLOWS))
     if not len(cand):
         return none
     # per (category, subcategory) of the flood flows: how many of the sender's flows on the
-    # candidate's key are under way within NEAR_S of it: those that start by its end + NEAR_S less
-    # those that end before its start - NEAR_S, counted in one sorted array of key * span + time
-    t0 = flows["stime"].to_numpy(dtype=np.float64)
-    t1 = np.maximum(flows["ltime"].to_numpy(dtype=np.float64), t0)
-    base = t0.min() - NEAR_S - 1.0
-    span = t1.max() - base + NEAR_S + 1.0
-    k_cand = code[cand] * span
-    hi, lo = k_cand + (t1[cand] - base + NEAR_S), k_cand + (t0[cand] - base - NEAR_S)
+    # candidate's key are under way within NEAR_S of it
     kinds = sorted(set(zip(cat[flood], sub[flood])))
     under = np.zeros((len(kinds), len(cand)), np.int64)
     for k, (c, s) in enumerate(kinds):
-        f = flood[(cat[flood] == c) & (sub[flood] == s)]
-        starts = np.sort(code[f] * span + (t0[f] - base))
-        ends = np.sort(code[f] * span + (t1[f] - base))
-        under[k] = np.searchsorted(starts, hi, "right") - np.searchsorted(ends, lo, "left")
+        under[k] = _under_way(code, t0, t1, flood[(cat[flood] == c) & (sub[flood] == s)], cand)
     total = under.sum(0)
     take = total > 0
     if not take.any():
@@ -138,7 +165,8 @@ def same_flood(flows: pd.DataFrame, category, subcategory, hosts=None, services=
     new_cat = np.asarray(cats, dtype=object)[by_cat.argmax(0)]
     new_sub = kind_sub[np.where(kind_cat[:, None] == new_cat[None, :], under, -1).argmax(0)]
     rows = cand[take]
-    evidence = np.array([EVIDENCE.format(s=sender[i], v=daddr[i], p=dport[i], proto=proto[i], c=f"{c}/{s}",
+    evidence = np.array([EVIDENCE.format(s=s_name[sender[i]], v=d_name[d_code[i]], p=p_name[p_code[i]],
+                                         proto=r_name[r_code[i]], c=f"{c}/{s}",
                                          n=int(n), t=NEAR_S)
                          for i, c, s, n in zip(rows, new_cat[take], new_sub[take], total[take])], dtype=object)
     return rows.astype(np.int64), new_cat[take], new_sub[take], evidence
