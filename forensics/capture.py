@@ -33,6 +33,7 @@ import os
 import struct
 import zlib
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -44,6 +45,7 @@ MAX_CAPLEN = 262_144  # libpcap's MAXIMUM_SNAPLEN
 MAX_BLOCK = 16 * 1024 * 1024  # largest pcapng block accepted
 READ_SIZE = 8 * 1024 * 1024
 PIECE = 256 * 1024
+RUN_MIN = 8  # records of one caplen in a row after which _frame_pcap looks for a longer run vectorised
 FIRST_POSITIONS = 5  # how many record numbers to keep per undecodable reason
 
 PCAP_MAGICS = {
@@ -347,9 +349,11 @@ def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes
         limit = blen - hdr_len  # a header starting after this is not complete in buf
         pos = src.pos
         first = index  # index of the batch's first record; index = first + len(starts)
+        prev_cap, same = -1, 0  # caplen of the previous record and how many before it had it too
         # the only per-record Python work: follow the caplen chain; fields are read vectorised below.
-        # The common case costs two comparisons; the rare ones (refill, corrupt, truncated) are handled inside.
-        for _ in range(batch_records):
+        # The common case costs a few comparisons; the rare ones (refill, corrupt, truncated) are handled inside.
+        slots = iter(range(batch_records))  # one per record of the batch (a run takes its records' at once)
+        for _ in slots:
             if pos > limit:
                 index = first + len(starts)
                 src.pos = pos
@@ -383,6 +387,28 @@ def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes
                 end = pos + hdr_len + caplen
             append(pos)
             pos = end
+            if caplen != prev_cap:
+                prev_cap, same = caplen, 0
+                continue
+            same += 1
+            if same < RUN_MIN:
+                continue
+            # a run of records of one caplen (floods, bulk transfers): take the records that
+            # follow with that same caplen in one vectorised step (the chain of offsets is then
+            # a stride), instead of one Python iteration each
+            same = 0
+            stride = hdr_len + caplen
+            k = min(batch_records - len(starts), (blen - pos) // stride)
+            if k > 0:
+                run_caps = np.ndarray((k,), dtype=word, buffer=buf, offset=pos + 8, strides=(stride,))
+                other = np.flatnonzero(run_caps != caplen)
+                m = int(other[0]) if len(other) else k
+                starts.extend(range(pos, pos + m * stride, stride))
+                pos += m * stride
+                next(islice(slots, m, m), None)  # (the run's records use up their slots)
+            if len(starts) >= batch_records:
+                src.pos = pos
+                break
         else:
             src.pos = pos
         index = first + len(starts)
