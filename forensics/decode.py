@@ -213,16 +213,13 @@ def _c8(m: np.ndarray, k: int) -> np.ndarray:
 
 
 def _c16(m: np.ndarray, k: int) -> np.ndarray:
-    return (m[:, k].astype(np.int64) << 8) | m[:, k + 1]
+    """Big-endian 16-bit field at byte column ``k`` of every row of ``m`` (uint8, rows contiguous), as int64."""
+    return m[:, k:k + 2].view(">u2")[:, 0].astype(np.int64)
 
 
 def _c32(m: np.ndarray, k: int) -> np.ndarray:
-    return (
-        (m[:, k].astype(np.int64) << 24)
-        | (m[:, k + 1].astype(np.int64) << 16)
-        | (m[:, k + 2].astype(np.int64) << 8)
-        | m[:, k + 3]
-    )
+    """Big-endian 32-bit field at byte column ``k`` of every row of ``m``, as int64 (see ``_c16``)."""
+    return m[:, k:k + 4].view(">u4")[:, 0].astype(np.int64)
 
 
 def _c64(m: np.ndarray, k: int) -> np.ndarray:
