@@ -40,7 +40,7 @@ def backscatter(flows: pd.DataFrame, category, services=None) -> np.ndarray:
     least ``MIN_FLOWS - 1`` others (``category``: per-flow predicted names, aligned;
     ``services``: the capture's :func:`~forensics.attribution.listening_services` when
     already computed)."""
-    from forensics.attribution import is_listening, listening_services
+    from forensics.attribution import is_listening, labeled, listening_services
 
     cat = np.asarray(category, dtype=object).astype(str)
     out = np.zeros(len(flows), dtype=bool)
@@ -51,10 +51,10 @@ def backscatter(flows: pd.DataFrame, category, services=None) -> np.ndarray:
     if not len(cand):
         return out
     if services is None:
-        services = listening_services(flows.assign(pred_category=cat))
+        services = listening_services(labeled(flows, cat))
     if not len(services):
         return out
-    sub = flows.iloc[cand]
+    sub = labeled(flows, cat).iloc[cand]
     cap = sub["capture"] if "capture" in sub.columns else None
     listen = is_listening(services, cap, sub["saddr"], sub["sport"])
     if not listen.any():

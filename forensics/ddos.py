@@ -97,7 +97,7 @@ def _floods(flows: pd.DataFrame, cat: np.ndarray, hosts=None, services=None):
     per row, every flood flow on its victim has a known sender.  None without MAC columns.
     ``hosts``/``services``: the capture's :func:`~forensics.attribution.mac_hosts` and
     :func:`~forensics.attribution.listening_services` when already computed."""
-    from forensics.attribution import _unicast_macs, blame_frame, listening_services, mac_hosts
+    from forensics.attribution import _unicast_macs, blame_frame, labeled, listening_services, mac_hosts
 
     if "smac" not in flows.columns or "dmac" not in flows.columns:
         return None
@@ -112,10 +112,10 @@ def _floods(flows: pd.DataFrame, cat: np.ndarray, hosts=None, services=None):
     flood = np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & not_arp)
     if not len(flood):
         return None
-    labeled = flows.assign(pred_category=cat)
-    hosts = mac_hosts(labeled) if hosts is None else hosts
-    services = listening_services(labeled) if services is None else services
-    att = labeled.iloc[flood]
+    named = labeled(flows, cat)
+    hosts = mac_hosts(named) if hosts is None else hosts
+    services = listening_services(named) if services is None else services
+    att = named.iloc[flood]
     attacker, victim = blame_frame(att, hosts=hosts, services=services)
     victim = np.asarray(victim, dtype=object).astype(str)
     # the victim is one end of the flow, the sender's frames come from the other end

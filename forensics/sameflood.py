@@ -71,10 +71,6 @@ def _joint(*codes: np.ndarray) -> np.ndarray:
     return out
 
 
-# what the blame look-ups read of a flow (mac_hosts, listening_services, blame_frame)
-BLAME_COLUMNS = ("capture", "saddr", "daddr", "sport", "dport", "proto", "spkts", "dpkts", "smac", "dmac")
-
-
 def _senders(flows: pd.DataFrame, hosts) -> tuple[np.ndarray, np.ndarray]:
     """(code per flow, name per code) of each flow's sender (see the module's text)."""
     s_code, s_name = _coded(flows["saddr"])
@@ -132,13 +128,13 @@ def same_flood(flows: pd.DataFrame, category, subcategory, hosts=None, services=
     t1 = np.maximum(flows["ltime"].to_numpy(dtype=np.float64), t0)
     if not len(cand) or not (_under_way(target, t0, t1, flood, cand) > 0).any():
         return none
-    from forensics.attribution import blame_frame, listening_services, mac_hosts
+    from forensics.attribution import blame_frame, labeled, listening_services, mac_hosts
 
-    labeled = flows[[c for c in BLAME_COLUMNS if c in flows.columns]].assign(pred_category=cat)
+    named = labeled(flows, cat)
     if hosts is None and "smac" in flows.columns and "dmac" in flows.columns:
-        hosts = mac_hosts(labeled)
-    services = listening_services(labeled) if services is None else services
-    _, victim = blame_frame(labeled.iloc[flood], hosts=hosts, services=services)
+        hosts = mac_hosts(named)
+    services = listening_services(named) if services is None else services
+    _, victim = blame_frame(named.iloc[flood], hosts=hosts, services=services)
     flood = flood[_str(victim) == d_name[d_code[flood]]]  # from the attacker's side only
     if not len(flood):
         return none

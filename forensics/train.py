@@ -683,7 +683,7 @@ def host_verdicts(run: Run, pred_cat: np.ndarray, min_fraction: float = 0.5) -> 
     attack = pc != "Normal"
     blame = np.full(len(df), "", dtype=object)
     if attack.any():
-        labeled = df.assign(pred_category=pc)
+        labeled = attribution.labeled(df, pc)
         hosts_by_mac = attribution.mac_hosts(labeled)
         blame[attack] = attribution.blame_frame(labeled[attack], hosts=hosts_by_mac,
                                                 services=attribution.listening_services(labeled))[0]
