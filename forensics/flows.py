@@ -1107,7 +1107,6 @@ class FlowBuilder:
         cols = {"rid": rid, "ts": ts, "gidx": w["gidx"], "bytes": w["bytes"], "is_src": is_src, "flags": flags,
                 "kid": kid, "epoch": epoch, "orient": orient, "tag": tag, "seq": seq_at, "itype": w["itype"],
                 "icode": w["icode"], "eth": w["eth"], "is_tcp": is_tcp, "safl": safl, "ts_st": ts_st}
-        parts = {k: [v[real]] for k, v in cols.items()}
         self._inj = None
         nh = int(hold.sum())
         new_held = [{k: cols[k][hold] for k in _STASH_COLS} | {
@@ -1127,17 +1126,18 @@ class FlowBuilder:
             if again.any():
                 new_held.insert(0, {k: v[again] for k, v in back.items()})
             keep_e = ~again
-            for k in cols:
-                v = dec[k] if k in dec else back[k]
-                parts[k].insert(0, v[keep_e])
+            # the decided held packets first, then this chunk's
+            a = {k: np.concatenate([(dec[k] if k in dec else back[k])[keep_e], v[real]]) for k, v in cols.items()}
+            rows_of = None
             self._inj = {k: back[k][keep_e] for k in ("gidx", "smac", "dmac")}
             del mrow, mk_kid, o, mpos, e_orient, dec, again, keep_e
+        else:
+            a, rows_of = cols, real  # (the aggregates read the rows ``real`` of the full columns)
         self._held_new = _dict_cat(new_held) if new_held else None
-        a = {k: np.concatenate(v) if len(v) > 1 else v[0] for k, v in parts.items()}
         agg = _row_aggregates(a["rid"], a["ts"], a["gidx"], a["bytes"], a["is_src"], a["flags"], a["kid"], a["epoch"],
                               a["orient"], a["tag"], a["seq"], a["itype"], a["icode"], a["eth"], a["is_tcp"],
-                              a["safl"], a["ts_st"])
-        del real, cols, parts, a, back, new_held, hold, held_rec
+                              a["safl"], a["ts_st"], rows=rows_of)
+        del real, cols, a, rows_of, back, new_held, hold, held_rec
         bump = pd.Series(g_ts, index=g_rid).groupby(level=0).max() if g_rid is not None else None
         # packets per direction in each record (a marker brings its open record's counts)
         # (a marker whose record this chunk reversed brought its counts the other way round)
@@ -1366,25 +1366,34 @@ class FlowBuilder:
 
 
 def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag, seq, itype, icode, eth, is_tcp, safl,
-                    ts_start=None):
-    """Per-row packet aggregates of one chunk: (sorted unique row ids, columns)."""
-    if not len(rid):
+                    ts_start=None, rows=None):
+    """Per-row packet aggregates of one chunk: (sorted unique row ids, columns).
+
+    ``rows``: positions of the packets to aggregate in the given columns (None: all of them).
+    """
+    if rows is None:
+        o = np.argsort(rid, kind="stable")
+    else:  # every column is read through ``o``: sort the selected rows, then point at them
+        o = rows[np.argsort(rid[rows], kind="stable")]
+    if not len(o):
         return np.zeros(0, dtype=np.int64), {}
-    o = np.argsort(rid, kind="stable")
     r = rid[o]
     b = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
     first = o[b]
     src = is_src[o].astype(np.int64)
-    seqv = np.where(seq[o] > 0, seq[o], np.iinfo(np.int64).max)
-    nonsyn = (is_tcp[o] & ((flags[o] & TH_SYN) == 0)).astype(np.int64)
+    seqv = seq[o]
+    seqv = np.where(seqv > 0, seqv, np.iinfo(np.int64).max)
+    fo = flags[o]
+    nonsyn = (is_tcp[o] & ((fo & TH_SYN) == 0)).astype(np.int64)
+    bo = byts[o]
     data = {
         "stime": np.minimum.reduceat((ts if ts_start is None else ts_start)[o], b),
         "ltime": np.maximum.reduceat(ts[o], b),
         "pkts": np.diff(np.r_[b, len(r)]),
-        "bytes": np.add.reduceat(byts[o], b),
+        "bytes": np.add.reduceat(bo, b),
         "spkts": np.add.reduceat(src, b),
-        "sbytes": np.add.reduceat(np.where(src == 1, byts[o], 0), b),
-        "flags": np.bitwise_or.reduceat(flags[o], b),
+        "sbytes": np.add.reduceat(np.where(src == 1, bo, 0), b),
+        "flags": np.bitwise_or.reduceat(fo, b),
         "nonsyn": np.maximum.reduceat(nonsyn, b),
         "kid": kid[first],
         "epoch": epoch[first],
