@@ -102,8 +102,8 @@ def _profile(key: np.ndarray, peer: np.ndarray, dport: np.ndarray, is_proto, is_
     # rare kinds are lost in a fraction (a few ICMP probes among 1000 SYNs): counts too
     cols += [np.log1p(np.bincount(key, weights=is_proto(p).astype(np.float64), minlength=k))
              for p in ("icmp", "udp", "tcp")]
-    prof = np.stack(cols, axis=1)
-    return _q(prof[key], QUANT_FLOW)
+    prof = _q(np.stack(cols, axis=1), QUANT_FLOW)  # (per group, then gathered: the same values)
+    return prof[key]
 
 
 def _unique_sorted(v: np.ndarray) -> np.ndarray:
@@ -265,7 +265,7 @@ def _flow_features(flows: pd.DataFrame, codes, dport: np.ndarray, sport: np.ndar
     n = len(flows)
     cols = {c: np.nan_to_num(flows[c].to_numpy(dtype="float64", na_value=0.0), nan=0.0, posinf=0.0, neginf=0.0)
             for c in NUMERIC_COLUMNS}
-    out = np.empty((n, len(FLOW_FEATURES)), np.float32)
+    out = np.empty((len(FLOW_FEATURES), n), np.float32)  # (a feature per row here: contiguous writes)
     feats = []
     for c in LOG_COLUMNS:
         feats.append(_q(np.log1p(np.clip(cols[c], 0, None)), QUANT_FLOW))
@@ -308,8 +308,8 @@ def _flow_features(flows: pd.DataFrame, codes, dport: np.ndarray, sport: np.ndar
     feats += list(_shares(s_code, d_code, dport, proto.dense_codes(), cols["stime"]).T)
     assert len(feats) == len(FLOW_FEATURES)
     for j, f in enumerate(feats):
-        out[:, j] = f
-    return out
+        out[j] = f
+    return np.ascontiguousarray(out.T)
 
 
 def _codes(*series: pd.Series) -> list[np.ndarray]:
