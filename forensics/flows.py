@@ -163,6 +163,32 @@ def _mix(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
+def _stable_argsort(a: np.ndarray) -> np.ndarray:
+    """``np.argsort(a, kind="stable")`` for an integer array, by numpy's faster default sort:
+    equal values are put back in index order by a second sort of (rank of the value, index)
+    packed in one int64 (about half the time of the stable sort on a chunk's keys)."""
+    if a.dtype.kind not in "iub" or len(a) >= 1 << 31:
+        return np.argsort(a, kind="stable")
+    o = np.argsort(a)
+    s = a[o]
+    tie = s[1:] == s[:-1]
+    if not tie.any():
+        return o
+    rank = np.zeros(len(a), dtype=np.int64)
+    np.cumsum(~tie, out=rank[1:])
+    packed = (rank << np.int64(32)) | o
+    packed.sort()
+    return packed & np.int64(0xFFFFFFFF)
+
+
+def _lexsort(keys) -> np.ndarray:
+    """``np.lexsort(keys)`` (the last key is the primary one) by successive stable sorts."""
+    o = None
+    for k in keys:
+        o = _stable_argsort(k) if o is None else o[_stable_argsort(k[o])]
+    return o
+
+
 def _addr_codes(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Address columns as (codes, rendered uniques): ``uniques[codes]`` is the rendering."""
     hi = np.asarray(hi, dtype=np.uint64)
@@ -832,7 +858,7 @@ class FlowBuilder:
             w["ts_last"] = np.concatenate([carry["ts_last"][ti], w["ts"][len(ti):]])
             del ti, kp
         n = len(w["ts"])
-        order = np.argsort(w["h"], kind="stable")  # markers come first within a key
+        order = _stable_argsort(w["h"])  # markers come first within a key
         _permute(w, order)
         del order
         h = w["h"]
@@ -882,7 +908,7 @@ class FlowBuilder:
         if len(new_groups):
             # number new keys in order of their first packet in the file (chunk-invariant)
             first_g = w["gidx"][gstart[new_groups]]
-            o = np.argsort(first_g, kind="stable")
+            o = _stable_argsort(first_g)
             ids = np.empty(len(new_groups), dtype=np.int64)
             ids[o] = self._next_kid + np.arange(len(new_groups))
             g_kid[new_groups] = ids
@@ -1028,7 +1054,7 @@ class FlowBuilder:
         # Argus flow sequence numbers, in file order of flow starts
         fs_real = flow_start & ~is_m
         fs_pos = np.flatnonzero(fs_real)
-        o = np.argsort(w["gidx"][fs_pos], kind="stable")
+        o = _stable_argsort(w["gidx"][fs_pos])
         seq_at = np.zeros(n, dtype=np.int64)
         seq_at[fs_pos[o]] = self._next_seq + np.arange(len(fs_pos))
         self._next_seq += len(fs_pos)
@@ -1117,7 +1143,7 @@ class FlowBuilder:
             # each held packet's marker row (a TCP key has one marker: one run)
             mrow = np.flatnonzero(is_m)
             mk_kid = kid[mrow]
-            o = np.argsort(mk_kid, kind="stable")
+            o = _stable_argsort(mk_kid)
             mpos = mrow[o][np.searchsorted(mk_kid[o], back["kid"])]
             e_orient = orient[mpos]
             dec = {"rid": rid[mpos], "is_src": back["d"] == e_orient, "orient": e_orient, "safl": safl[mpos],
@@ -1168,7 +1194,7 @@ class FlowBuilder:
         key_moves = (g_kid[g_is_m], g_last[g_is_m], g_epoch[g_is_m])  # carried keys: last packet, epoch
         new_keys = None
         if len(new_groups):  # new keys: larger ids than every carried key, appended in id order
-            o = np.argsort(g_kid[new_groups], kind="stable")
+            o = _stable_argsort(g_kid[new_groups])
             ng = new_groups[o]
             gs = gstart[ng]
             new_keys = {"kid": g_kid[ng]}
@@ -1372,9 +1398,9 @@ def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag,
     ``rows``: positions of the packets to aggregate in the given columns (None: all of them).
     """
     if rows is None:
-        o = np.argsort(rid, kind="stable")
+        o = _stable_argsort(rid)
     else:  # every column is read through ``o``: sort the selected rows, then point at them
-        o = rows[np.argsort(rid[rows], kind="stable")]
+        o = rows[_stable_argsort(rid[rows])]
     if not len(o):
         return np.zeros(0, dtype=np.int64), {}
     r = rid[o]
@@ -1459,7 +1485,7 @@ def _first_macs(data: dict, table: PacketTable | None, extra: dict | None = None
     if table is not None:
         s, d = _macs_of(g, table)
     if extra is not None and len(extra["gidx"]):  # held packets of earlier chunks: their own MACs
-        o = np.argsort(extra["gidx"], kind="stable")
+        o = _stable_argsort(extra["gidx"])
         eg = extra["gidx"][o]
         pos = np.clip(np.searchsorted(eg, g), 0, len(eg) - 1)
         hit = eg[pos] == g
@@ -1487,7 +1513,7 @@ def _stat_fold(n, mean, sd, ssum, rid_of, order_key, rid, dur_us):
     n, mean, sd, ssum = n.copy(), mean.copy(), sd.copy(), ssum.copy()
     if not len(rid):
         return n, mean, sd, ssum
-    o = np.lexsort((order_key, rid))
+    o = _lexsort((order_key, rid))
     r = rid[o]
     d = (dur_us[o] / US).astype(np.float32).astype(np.float64)
     g = np.searchsorted(rid_of, r)
@@ -1518,7 +1544,7 @@ def _fold_rows(out: pd.DataFrame, rec: pd.DataFrame) -> None:
     if not len(rec):
         return
     rid_of = out.index.to_numpy()
-    srt = np.argsort(rid_of, kind="stable")
+    srt = _stable_argsort(rid_of)
     rid_sorted = rid_of[srt]
     def col(c):
         return (out[c].fillna(0).to_numpy(dtype=np.float64) if c in out else np.zeros(len(out)))[srt]
@@ -1536,11 +1562,20 @@ def _fold_rows(out: pd.DataFrame, rec: pd.DataFrame) -> None:
 
 def _open_stats(open_: pd.DataFrame) -> pd.DataFrame:
     """Duration statistics and direction spans of the open records per row id (a row can hold
-    several sub-flows)."""
+    several sub-flows), indexed by row id (sorted)."""
     dur = (open_["last"] - open_["start"]).to_numpy(dtype=np.float64)
     s0, s1, d0, d1 = _direction_slots(open_["start"].to_numpy(), open_["last"].to_numpy(),
                                       open_["ns"].to_numpy(), open_["nd"].to_numpy(), open_["smap"].to_numpy())
-    g = pd.DataFrame({"rid": open_["rid"].to_numpy(), "d": dur, "d2": dur ** 2, "s0": s0, "s1": s1, "d0": d0,
+    rid = open_["rid"].to_numpy()
+    cols = ("n", "s", "q", "mn", "mx", "s0", "s1", "d0", "d1")
+    o = _stable_argsort(rid)
+    r = rid[o]
+    if not (r[1:] == r[:-1]).any():  # one open record per row (the common case): its own values
+        one = np.ones(len(r), dtype=np.float64)
+        d = dur[o]
+        vals = (one, d, d ** 2, d, d, s0[o], s1[o], d0[o], d1[o])
+        return pd.DataFrame(dict(zip(cols, vals)), index=pd.Index(r, name="rid"))
+    g = pd.DataFrame({"rid": rid, "d": dur, "d2": dur ** 2, "s0": s0, "s1": s1, "d0": d0,
                       "d1": d1}).groupby("rid")
     return pd.DataFrame({"n": g["d"].size().astype(np.float64), "s": g["d"].sum(), "q": g["d2"].sum(),
                          "mn": g["d"].min(), "mx": g["d"].max(), "s0": g["s0"].min(), "s1": g["s1"].max(),
@@ -1616,7 +1651,7 @@ def _record_stats(rec_rid, rec_dur, s0=None, s1=None, d0=None, d1=None) -> pd.Da
     cols = ("nrec", "dsum", "dmin", "dmax", "dsq", "s_first", "s_last", "d_first", "d_last")
     if not len(rec_rid):
         return pd.DataFrame({c: pd.Series(dtype=np.float64) for c in cols}, index=pd.Index([], name="rid"))
-    o = np.argsort(rec_rid, kind="stable")
+    o = _stable_argsort(rec_rid)
     r = rec_rid[o]
     d = rec_dur[o].astype(np.int64)
     b = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
