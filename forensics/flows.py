@@ -221,31 +221,23 @@ _PORT_TABLE = [str(i) for i in range(65536)] + [""]
 # protocol names by number, "arp" (256), then ra's Ethernet type names (257 + type; 257 + 65536: "llc")
 _PROTO_TABLE = list(_PROTO_NAME_OF) + ["arp"] + ethertype_names()
 _FLGS_TABLE = ["", "U", "e", "eU"]  # flgs by 2 * (Ethernet) + (ICMP unreachable mapped)
+# every state name _render prints, and each one's code into the table
+_STATE_TABLE = sorted({"", "CON", "INT", "RSP", "RST", "FIN", "CLO", "ACC", "REQ", "UNK", "URN"}
+                      | set(ICMP4_STATES.values()) | set(ICMP4_UNREACH.values()) | set(ICMP6_STATES.values())
+                      | set(ICMP6_CODE_STATES.values()))
+_STATE_CODE = {name: i for i, name in enumerate(_STATE_TABLE)}
 
 
 _STR_DTYPE = pd.Series([""]).dtype  # what the DataFrame constructor infers for a column of str
-
-
-def _str_column(values: np.ndarray):
-    """An object array of str as the column the DataFrame constructor would infer, built directly.
-
-    pandas' inference checks and copies every element before handing them to pyarrow;
-    the values here are all ``str`` by construction, so pyarrow takes them as they are.
-    """
-    storage = getattr(_STR_DTYPE, "storage", None)
-    if storage != "pyarrow" or values.dtype != object:
-        return values
-    import pyarrow as pa
-
-    return pd.array(pa.array(values, type=pa.large_string()), dtype=_STR_DTYPE)
 
 
 _ARROW_TABLES: dict = {}  # pyarrow arrays of the fixed rendering tables (_PORT_TABLE), built once
 
 
 def _coded_str_column(uniques, codes: np.ndarray, extra: list | None = None):
-    """The column ``_str_column(table[codes])`` where table is ``uniques`` (plus ``extra``),
-    built by one take from the rendered uniques."""
+    """The str column ``table[codes]`` where table is ``uniques`` (plus ``extra``), built by one
+    take from the rendered uniques, as the column the DataFrame constructor would infer (pandas'
+    inference would check and copy every element before handing them to pyarrow)."""
     if getattr(_STR_DTYPE, "storage", None) != "pyarrow":
         table = np.array(list(uniques) + list(extra or []), dtype=object)
         return table[codes] if len(codes) else np.empty(0, dtype=object)
@@ -1465,7 +1457,10 @@ def _macs_of(gidx: np.ndarray, table: PacketTable) -> tuple[np.ndarray, np.ndarr
     """(source, destination) MAC of the packets ``gidx`` of ``table`` (-1: no Ethernet header)."""
     c = table.columns
     idx = c["index"]
-    pos = np.clip(np.searchsorted(idx, gidx), 0, max(len(idx) - 1, 0))
+    if len(idx) and int(idx[-1]) - int(idx[0]) == len(idx) - 1:  # consecutive records (a whole chunk)
+        pos = np.clip(gidx - idx[0], 0, len(idx) - 1)
+    else:
+        pos = np.clip(np.searchsorted(idx, gidx), 0, max(len(idx) - 1, 0))
     none = (c["linktype"][pos] != 1) | (idx[pos] != gidx)
     return (np.where(none, -1, c["src_mac"][pos].astype(np.int64)),
             np.where(none, -1, c["dst_mac"][pos].astype(np.int64)))
@@ -1753,16 +1748,15 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     flags = acc["flags"].astype(np.int64).to_numpy()
     first_flags = acc["first_flags"].astype(np.int64).to_numpy()
 
-    state = np.empty(n, dtype=object)
-    state[:] = ""
+    state = np.full(n, _STATE_CODE[""], dtype=np.int64)  # codes into _STATE_TABLE
     # (a TCP row of packets without a TCP header Argus reads: IPv6 non-first fragments, headers
     # cut before the flags; no flags and no non-SYN packet, since they do not count as TCP (the
     # work table's frag == 2); Argus gives it the connectionless states)
     headerless_tcp = (kind == K_IP) & (proto == 6) & (flags == 0) & ~_has_non_syn(acc)
     conless = (~((kind == K_IP) & (proto == 6)) | headerless_tcp) & ((kind == K_IP) | (kind == K_ARP) | (kind == K_L2))
-    state[conless] = np.where((spkts > 0) & (dpkts > 0), "CON", "INT")[conless]
+    state[conless] = np.where((spkts > 0) & (dpkts > 0), _STATE_CODE["CON"], _STATE_CODE["INT"])[conless]
     arp_rsp = (kind == K_ARP) & (spkts == 0)
-    state[arp_rsp] = "RSP"
+    state[arp_rsp] = _STATE_CODE["RSP"]
     tcp = (kind == K_IP) & (proto == 6) & ~headerless_tcp
     if tcp.any():
         fl = flags
@@ -1772,19 +1766,20 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
         # a SYN/ACK-first flow: ACC until a trigger reversed it, CLO from there on (measured: two
         # SYN/ACKs, a SYN/ACK and a flagless, PSH, URG or SYN packet: ACC; the rows after an ACK: CLO)
         safl = acc["safl"].fillna(0).astype(np.int64).to_numpy() if "safl" in acc.columns else np.zeros(n, np.int64)
-        st = np.where(fl & TH_RST, "RST", np.where(odd_fin, "CON", np.where(fl & TH_FIN, "FIN", np.where(
-            safl >= 3, "CLO", np.where(safl == 1, "ACC", np.where(
-                _has_non_syn(acc), "CON", np.where(fl & TH_ACK, "ACC", "REQ")))))))
+        sc = _STATE_CODE
+        st = np.where(fl & TH_RST, sc["RST"], np.where(odd_fin, sc["CON"], np.where(fl & TH_FIN, sc["FIN"], np.where(
+            safl >= 3, sc["CLO"], np.where(safl == 1, sc["ACC"], np.where(
+                _has_non_syn(acc), sc["CON"], np.where(fl & TH_ACK, sc["ACC"], sc["REQ"])))))))
         state[tcp] = st[tcp]
     icmpk = (kind == K_ECHO) | (kind == K_ICMP)
     for i in np.flatnonzero(icmpk):
         t, c = int(r_type[i]), int(r_code[i])
         if v6icmp[i]:
-            state[i] = ICMP6_CODE_STATES.get((t, c)) or ICMP6_STATES.get(t, "UNK")
+            state[i] = _STATE_CODE[ICMP6_CODE_STATES.get((t, c)) or ICMP6_STATES.get(t, "UNK")]
         elif t == 3:
-            state[i] = ICMP4_UNREACH.get(c, "URN")
+            state[i] = _STATE_CODE[ICMP4_UNREACH.get(c, "URN")]
         else:
-            state[i] = ICMP4_STATES.get(t, "")
+            state[i] = _STATE_CODE[ICMP4_STATES.get(t, "")]
 
     stime = acc["stime"].astype(np.int64).to_numpy()
     ltime = acc["ltime"].astype(np.int64).to_numpy()
@@ -1831,7 +1826,7 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
         "dport": _coded_str_column(_PORT_TABLE, d_code, d_extra),
         "pkts": pkts,
         "bytes": byts,
-        "state": _str_column(state),
+        "state": _coded_str_column(_STATE_TABLE, state, []),
         "seq": acc["seq"].astype(np.int64).to_numpy(),
         "dur": dur,
         "mean": mean,
