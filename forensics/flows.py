@@ -263,12 +263,14 @@ def _bswap16(v: np.ndarray) -> np.ndarray:
 # The per-chunk work table: one row per flow packet (or carried marker)
 _KEY_COLS = ("kind", "proto", "lo_hi", "lo_lo", "lo_port", "hi_hi", "hi_lo", "hi_port", "extra", "x2")
 _WORK_COLS = _KEY_COLS + (
-    "h", "gidx", "ts", "ts_last", "w", "bytes", "d", "sp", "dp", "flags", "itype", "icode", "eth",
-    "prevg",
-    # marker-only state
-    "frag", "m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "sub", "m_sub", "m_ns", "m_nd", "m_smap",
-    "m_sa",
+    "h", "gidx", "ts", "ts_last", "bytes", "d", "sp", "dp", "flags", "itype", "icode", "eth",
+    "prevg", "frag", "m", "sub",
 )
+# marker-only state (0 on packet rows) and its dtype in the work table: kept apart while the
+# table is concatenated and sorted, put in place after the sort (_put_marker_state)
+_MARKER_STATE = {"m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8, "m_kid": np.int64,
+                 "m_pstart": np.int64, "m_cont": np.int8, "m_sub": np.int32, "m_ns": np.int64, "m_nd": np.int64,
+                 "m_smap": np.int64, "m_sa": np.int8}
 
 
 def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, np.ndarray]:
@@ -395,10 +397,7 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     }
     n = len(sel)
     w["ts_last"] = w["ts"]
-    w["w"] = np.ones(n, dtype=np.int64)
-    for name in ("m", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart", "m_cont", "m_sub", "m_ns", "m_nd", "m_smap",
-                 "m_sa"):
-        w[name] = np.zeros(n, dtype=np.int64)
+    w["m"] = np.zeros(n, dtype=np.int64)
     w["h"] = _hash_keys(w)
     # compact dtypes where the values fit (the table is concatenated with the carried markers
     # and permuted as a whole; arithmetic on these columns widens to int64 where it matters)
@@ -473,7 +472,7 @@ def _hash_keys(w) -> np.ndarray:
 # chunk's int64 columns upcasts them back
 _CARRY_DTYPES = {
     "kind": np.int8, "proto": np.int16, "lo_port": np.int32, "hi_port": np.int32, "extra": np.int32,
-    "w": np.int8, "bytes": np.int8, "d": np.int8, "sp": np.int32, "dp": np.int32, "flags": np.int16,
+    "bytes": np.int8, "d": np.int8, "sp": np.int32, "dp": np.int32, "flags": np.int16,
     "itype": np.int16, "icode": np.int16, "eth": np.int8, "prevg": np.int8, "frag": np.int8, "m": np.int8,
     "m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8, "m_cont": np.int8,
     "sub": np.int32, "m_sub": np.int32, "m_ns": np.int32, "m_nd": np.int32, "m_sa": np.int8,
@@ -496,10 +495,24 @@ def _marker_col(k: str, carry: dict, ti, keys: dict, kp) -> np.ndarray:
 
 _PKT_DTYPES = {
     "kind": np.int8, "proto": np.int16, "lo_port": np.int32, "hi_port": np.int32, "extra": np.int32, "x2": np.int32,
-    "w": np.int8, "sp": np.int32, "dp": np.int32, "flags": np.int16, "itype": np.int16, "icode": np.int16,
-    "frag": np.int8, "m": np.int8, "m_orient": np.int8, "m_epoch": np.int32, "m_tag": np.int8, "m_rstfin": np.int8,
-    "m_cont": np.int8, "m_sub": np.int32, "m_sa": np.int8,
+    "sp": np.int32, "dp": np.int32, "flags": np.int16, "itype": np.int16, "icode": np.int16, "frag": np.int8,
+    "m": np.int8,
 }
+
+
+def _put_marker_state(w: dict, state: dict | None) -> None:
+    """Add the marker-only columns (_MARKER_STATE) to a sorted work table: on each marker row its
+    carried values (``state``: columns in marker order, the rows' "mi" numbers them), 0 elsewhere."""
+    n = len(w["ts"])
+    mrows = np.flatnonzero(w["m"] == 1) if state is not None else None
+    mi = w.pop("mi", None)
+    for k, t in _MARKER_STATE.items():
+        if state is None:
+            w[k] = np.zeros(n, dtype=t)
+            continue
+        col = np.zeros(n, dtype=np.result_type(t, state[k].dtype))
+        col[mrows] = state[k][mi[mrows]]
+        w[k] = col
 
 
 def _permute(w: dict, idx) -> None:
@@ -834,7 +847,8 @@ class FlowBuilder:
     def _process(self, box: list, mapped: dict | None = None) -> tuple:
         w = box.pop()
         carry = self._carry
-        touched = None
+        touched = m_state = None
+        n_pkt = len(w["ts"])
         if carry is not None and len(carry["ts"]):
             # only the keys this chunk touches take part; the others' state waits untouched
             hs = w["h"] if mapped is None else np.concatenate([w["h"], mapped["h"]])
@@ -848,11 +862,15 @@ class FlowBuilder:
                     continue
                 w[k] = np.concatenate([_marker_col(k, carry, ti, self._keys, kp), w[k]])
             w["ts_last"] = np.concatenate([carry["ts_last"][ti], w["ts"][len(ti):]])
+            w["mi"] = np.concatenate([np.arange(len(ti), dtype=np.int32), np.full(n_pkt, -1, dtype=np.int32)])
+            m_state = {k: carry[k][ti] for k in _MARKER_STATE}
             del ti, kp
         n = len(w["ts"])
         order = _stable_argsort(w["h"])  # markers come first within a key
         _permute(w, order)
         del order
+        _put_marker_state(w, m_state)
+        del m_state
         h = w["h"]
         newg = np.empty(n, dtype=bool)
         newg[0] = True
