@@ -41,7 +41,9 @@ class _Writer:
 
             table = pa.Table.from_pandas(df, preserve_index=False)
             with open(self.path, "wb" if self._first else "ab") as fh:
-                pcsv.write_csv(table, fh, pcsv.WriteOptions(include_header=self._first, quoting_style="needed"))
+                # (rows are turned to text 16384 at a time: faster than the default 1024, same bytes)
+                pcsv.write_csv(table, fh, pcsv.WriteOptions(include_header=self._first, quoting_style="needed",
+                                                            batch_size=16384))
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -91,7 +93,9 @@ def run(args, console) -> int:
             before = writer.rows
             try:
                 for table in stream:
-                    writer.write(fin(builder.add(table)) if len(table) else schema.empty_frame())
+                    rows = builder.add(table)
+                    if len(rows):  # (an empty batch writes nothing)
+                        writer.write(fin(rows))
             except ForensicsError as exc:
                 failed += 1
                 console.print(f"[red]error[/red]: {exc}", highlight=False, soft_wrap=True)
