@@ -483,16 +483,13 @@ def _codes_names(col) -> tuple[np.ndarray, np.ndarray]:
     return np.where(codes < 0, len(cats), codes), names
 
 
-def _counts(coded: tuple[np.ndarray, np.ndarray], rows: slice, first_order: bool = False) -> dict[str, int]:
-    """{str value: rows} of a coded column's rows; ``first_order``: keys in order of first
-    appearance (as a groupby with ``sort=False``), else in code order."""
+def _counts(coded: tuple[np.ndarray, np.ndarray], rows: slice) -> dict[str, int]:
+    """{str value: rows} of a coded column's (:func:`_codes_names`) rows."""
     codes, names = coded
-    u, first, n = np.unique(codes[rows], return_index=True, return_counts=True)
-    keep = np.argsort(first, kind="stable") if first_order else np.arange(len(u))
+    u, n = np.unique(codes[rows], return_counts=True)
     out: dict[str, int] = {}
-    for i in keep:
-        k = names[u[i]]
-        out[k] = out.get(k, 0) + int(n[i])
+    for c, k in zip(u, n):
+        out[names[c]] = out.get(names[c], 0) + int(k)
     return out
 
 
