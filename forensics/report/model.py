@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from forensics import __version__
-from forensics.attribution import CONTEXT_COLUMNS, blame_context, blame_frame
+from forensics.attribution import CONTEXT_COLUMNS, _codes, blame_context, blame_frame
 
 CATEGORY_ORDER = ("DDoS", "DoS", "Reconnaissance", "Theft", "Normal")
 ROLE_ORDER = {"attacker": 0, "victim": 1, "normal": 2}
@@ -388,6 +388,9 @@ def _flow(row) -> Flow:
     )
 
 
+# what an incident's top flows show of a flow (:func:`_flow`)
+FLOW_FIELDS = ("capture", "stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "state", "pkts", "bytes",
+               "pred_category", "pred_subcategory", "confidence", "evidence")
 # what incidents read of an attack flow (blame_frame uses spkts/dpkts when present)
 INCIDENT_COLUMNS = ("capture", "stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "state", "pkts", "bytes",
                     "spkts", "dpkts", "smac", "dmac", "pred_category", "pred_subcategory", "confidence", "evidence")
@@ -444,7 +447,7 @@ def _incidents(flows, config) -> list[Incident]:
     # the incidents' columns as numpy arrays, string columns also as codes: the loop below
     # slices them per incident (pandas' per-incident groupby/iloc/itertuples: 2.4 s of a 3.0 s
     # report on 264 incidents, 463k attack flows)
-    cols = {c: _values(att[c]) for c in att.columns}
+    cols = {c: _values(att[c]) for c in (*FLOW_FIELDS, "_attacker")}
     coded = {c: _codes_names(att[c]) for c in ("_victim", "_via_mac", "evidence", "capture")}
     st_all, lt_all = cols["stime"].astype(float), cols["ltime"].astype(float)
     out: list[Incident] = []
@@ -579,9 +582,10 @@ def _hosts(flows, incidents: list[Incident]) -> list[Host]:
     if l2.any():  # flows of non-IP frames are keyed by MAC: their endpoints are no hosts
         flows = flows[~l2]
     # each flow twice, once from each end: host, peer (codes of one factorization)
-    codes, names = pd.factorize(np.concatenate([flows["saddr"].to_numpy(dtype=object), flows["daddr"].to_numpy(dtype=object)]))
+    (s_code, d_code), names = _codes(flows["saddr"], flows["daddr"])  # (each column factorised on its own storage)
+    codes = np.concatenate([s_code, d_code])
     n = len(flows)
-    ip, peer = codes, np.concatenate([codes[n:], codes[:n]])
+    ip, peer = codes, np.concatenate([d_code, s_code])
     both = pd.DataFrame({"ip": ip, "stime": np.tile(flows["stime"].to_numpy(), 2),
                          "ltime": np.tile(flows["ltime"].to_numpy(), 2), "conf": np.tile(flows["confidence"].to_numpy(), 2)})
     agg = both.groupby("ip", sort=False).agg(first=("stime", "min"), last=("ltime", "max"), conf=("conf", "mean"))
