@@ -46,6 +46,9 @@ MAX_BLOCK = 16 * 1024 * 1024  # largest pcapng block accepted
 READ_SIZE = 8 * 1024 * 1024
 PIECE = 256 * 1024
 RUN_MIN = 8  # records of one caplen in a row after which _frame_pcap looks for a longer run vectorised
+# ... at most this many records ahead at a time (a look at the whole rest of the buffer each time
+# made framing of a capture of mixed frame sizes 6x slower: 0.35 -> 2.15 s for 1 M records)
+RUN_LOOK = 1024
 FIRST_POSITIONS = 5  # how many record numbers to keep per undecodable reason
 
 PCAP_MAGICS = {
@@ -398,7 +401,7 @@ def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes
             # a stride), instead of one Python iteration each
             same = 0
             stride = hdr_len + caplen
-            k = min(batch_records - len(starts), (blen - pos) // stride)
+            k = min(batch_records - len(starts), (blen - pos) // stride, RUN_LOOK)
             if k > 0:
                 run_caps = np.ndarray((k,), dtype=word, buffer=buf, offset=pos + 8, strides=(stride,))
                 other = np.flatnonzero(run_caps != caplen)
