@@ -1362,6 +1362,8 @@ class FlowBuilder:
         keys = self._keys
         nk = len(keys["kid"])
         key_done = np.ones(nk, dtype=bool) if final else keys["last"] < self._now - self._H
+        if not key_done.any() and not keys["epoch"].any():  # no key done, none past its first row
+            return _empty_rows() if render else (None, None)
         # rows done: rows of done keys, and rows of older epochs of active keys
         kpos = np.searchsorted(keys["kid"], acc.kid())  # (both sorted)
         done = key_done[kpos] | (acc.cols["epoch"] < keys["epoch"][kpos])
