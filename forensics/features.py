@@ -145,8 +145,9 @@ class _Finisher:
         rows = rows.reset_index(drop=True)
         rows["pkSeqID"] = np.arange(self.next_id, self.next_id + len(rows), dtype=np.int64)
         self.next_id += len(rows)
+        blank = pd.Series("", index=rows.index)  # (built once: a column of "" is the same for all six)
         for c in ("soui", "doui", "sco", "dco", "category", "subcategory"):
-            rows[c] = ""
+            rows[c] = blank
         rows["attack"] = 0
         rows["flgs"] = rows["flgs"].astype(str)
         rows["proto_number"] = schema.encode_series(rows["proto"], schema.PROTO_NUMBERS)
