@@ -353,6 +353,7 @@ def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes
         pos = src.pos
         first = index  # index of the batch's first record; index = first + len(starts)
         prev_cap, same = -1, 0  # caplen of the previous record and how many before it had it too
+        need = RUN_MIN  # how many of one caplen in a row before the next run look
         # the only per-record Python work: follow the caplen chain; fields are read vectorised below.
         # The common case costs a few comparisons; the rare ones (refill, corrupt, truncated) are handled inside.
         slots = iter(range(batch_records))  # one per record of the batch (a run takes its records' at once)
@@ -394,7 +395,7 @@ def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes
                 prev_cap, same = caplen, 0
                 continue
             same += 1
-            if same < RUN_MIN:
+            if same < need:
                 continue
             # a run of records of one caplen (floods, bulk transfers): take the records that
             # follow with that same caplen in one vectorised step (the chain of offsets is then
@@ -406,6 +407,9 @@ def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes
                 run_caps = np.ndarray((k,), dtype=word, buffer=buf, offset=pos + 8, strides=(stride,))
                 other = np.flatnonzero(run_caps != caplen)
                 m = int(other[0]) if len(other) else k
+                # a look that found no longer run makes the next one wait twice as long (mixed
+                # frame sizes: each look costs a few microseconds), one that did keeps it soon
+                need = RUN_MIN if m >= RUN_MIN else min(2 * need, RUN_LOOK)
                 starts.extend(range(pos, pos + m * stride, stride))
                 pos += m * stride
                 next(islice(slots, m, m), None)  # (the run's records use up their slots)
