@@ -280,8 +280,8 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
     n_flows = 0 if flows is None else len(flows)
     if flows is not None:
         flows["pred_attack"] = flows["pred_attack"].astype(bool)
-        flows["saddr"] = flows["saddr"].astype(str)
-        flows["daddr"] = flows["daddr"].astype(str)
+        flows["saddr"] = _as_str(flows["saddr"])
+        flows["daddr"] = _as_str(flows["daddr"])
     n_attack = 0 if flows is None else int(flows["pred_attack"].sum())
     incidents = _incidents(flows, config) if n_attack else []
     hosts = _hosts(flows, incidents) if flows is not None else []
@@ -298,6 +298,16 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
         flow_table=_plain_strings(_without_context(flows)) if getattr(config, "keep_flows", False) else None,
         config=config,
     )
+
+
+def _as_str(col):
+    """``col.astype(str)``; a categorical (as workers send addresses) keeps its codes and only its
+    categories become str, the same values without writing out every row (0.15 s at 550k flows)."""
+    if isinstance(col.dtype, pd.CategoricalDtype) and not (np.asarray(col.cat.codes) < 0).any():
+        names = col.cat.categories.astype(str)
+        if names.is_unique:
+            return col.cat.rename_categories(names)
+    return col.astype(str)
 
 
 def _concat_flows(frames):
