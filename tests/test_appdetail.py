@@ -378,3 +378,34 @@ def test_budget_spent_while_reducing_says_so(flood, monkeypatch):
     assert len(spy.calls) == 1 and not spy.calls[0][1].complete
     assert notes and all(n == "application-layer detail stopped: time budget spent" for n in notes)
     assert not spy.calls[0][0].parent.exists()
+
+
+def test_copies_written_ahead_are_deleted_when_the_step_fails(flood, tmp_path, monkeypatch):
+    """The next capture's copy is written while tshark reads the current one: when reading the
+    first fails, the copy already made for the second is deleted too, and the error surfaces."""
+    second = tmp_path / "second.pcap"
+    shutil.copyfile(flood, second)
+    spy = _Spy(monkeypatch)
+
+    def broken(*args, **kw):
+        raise RuntimeError("reading failed")
+
+    monkeypatch.setattr(appdetail, "_read_capture", broken)
+    with pytest.raises(RuntimeError, match="reading failed"):
+        scan([flood, second], ScanConfig(workers=1, extractor=EXTRACTOR, detector=DETECTOR, app_detail=True))
+    assert len(spy.calls) == 2  # both copies were written (the second ahead of its turn)
+    assert all(isinstance(r, appdetail.Reduced) and r.packets_kept > 0 for _, r in spy.calls)
+    assert not any(out.parent.exists() for out, _ in spy.calls)
+
+
+@needs_tshark
+def test_detail_of_several_captures_holds_each_captures_items(flood, tmp_path):
+    """Two captures of one attacker (the second's copy written while tshark reads the first):
+    the detail holds the items of both, as when they were read one after the other."""
+    second = tmp_path / "second.pcap"
+    shutil.copyfile(flood, second)
+    one = _details(scan([flood], ScanConfig(workers=1, extractor=EXTRACTOR, detector=DETECTOR, app_detail=True)))
+    both = _details(scan([flood, second], ScanConfig(workers=1, extractor=EXTRACTOR, detector=DETECTOR,
+                                                     app_detail=True)))
+    assert one["http"] and both["http"] == one["http"] * 2
+    assert sorted(set(both["dns"])) == sorted(set(one["dns"])) and both["mqtt"] == one["mqtt"]
