@@ -460,3 +460,37 @@ def test_worker_blame_context_gives_the_report_built_from_every_flow():
     with_context, without = summary(results), summary(bare)
     assert with_context == without
     assert any("frames sent by MAC" in e for ev in with_context[1] for e in ev)
+
+
+def test_ip_sort_key_orders_as_ipaddress_does():
+    """The fast path (inet_pton of canonical text) gives ipaddress's key; anything else falls back."""
+    import ipaddress
+
+    from forensics.report.model import ip_sort_key
+
+    def reference(ip):
+        try:
+            a = ipaddress.ip_address(ip)
+            return (0, a.version, int(a), "")
+        except ValueError:
+            return (1, 0, 0, str(ip))
+
+    values = ["10.0.0.1", "10.0.0.10", "9.255.255.255", "0.0.0.0", "255.255.255.255", "::", "::1",
+              "2001:db8::1", "2001:DB8::1", "2001:0db8::1", "::ffff:1.2.3.4", "fe80::1%eth0", "01.2.3.4",
+              "1.2.3", "02:1a:0a:4d:00:cc", "", "nan", "None", "10.0.0.256", "1.2.3.4 "]
+    assert [ip_sort_key(v) for v in values] == [reference(v) for v in values]
+    assert sorted(values, key=ip_sort_key) == sorted(values, key=reference)
+
+
+def test_categorical_addresses_keep_their_values():
+    """Addresses that arrive as categoricals keep their codes with str categories; where that
+    would not give what astype(str) gives (missing values, categories equal as text), astype(str)."""
+    import pandas as pd
+
+    from forensics.report.model import _as_str
+
+    for col in (pd.Series(pd.Categorical(["10.0.0.1", "10.0.0.2", "10.0.0.1"])),
+                pd.Series(pd.Categorical(["10.0.0.1", None, "10.0.0.1"])),
+                pd.Series(pd.Categorical([1, "1", 2], categories=[1, "1", 2])),
+                pd.Series(["a", "b"], dtype=object)):
+        assert list(_as_str(col).astype(str)) == list(col.astype(str))
