@@ -435,18 +435,16 @@ def attach_app_detail(report: Report, config) -> None:
                 return None
             return pool.submit(_reduce, *todo[k], budget_end)
 
-        pending = [start(0)] if todo else []
+        nxt = start(0) if todo else None
         try:
             for k, (path, incs) in enumerate(todo):
-                fut = pending.pop(0)
-                if fut is not None and k + 1 < len(todo):
-                    pending.append(start(k + 1))
-                if fut is None:
+                fut, nxt = nxt, None
+                if fut is None:  # (then no later capture starts either)
                     for inc in incs:
                         notes[inc.id].append("application-layer detail skipped: time budget spent")
-                    if k + 1 < len(todo):
-                        pending.append(None)
                     continue
+                if k + 1 < len(todo):
+                    nxt = start(k + 1)
                 tmp, reduced = fut.result()
                 try:
                     _read_capture(pyshark, path, inputs.get(path), incs, reduced, budget_end, limit, http, dns,
@@ -454,9 +452,8 @@ def attach_app_detail(report: Report, config) -> None:
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
         finally:
-            for f in pending:  # (left when the step failed: wait for it, then delete its copy)
-                if f is not None and f.exception() is None:
-                    shutil.rmtree(f.result()[0], ignore_errors=True)
+            if nxt is not None and nxt.exception() is None:  # (left when the step failed: delete its copy)
+                shutil.rmtree(nxt.result()[0], ignore_errors=True)
 
     for inc in report.incidents:
         d = {
