@@ -521,12 +521,12 @@ def _incident(cols: dict, coded: dict, rows: slice, attacker: str, cat: str, sub
     vcodes, vnames = coded["_victim"]
     u, first, inv = np.unique(vcodes[rows], return_index=True, return_inverse=True)
     pkts, byts = cols["pkts"][rows].astype(np.int64), cols["bytes"][rows].astype(np.int64)
-    nf = np.bincount(inv, minlength=len(u))
-    np_ = np.zeros(len(u), dtype=np.int64)
-    nb = np.zeros(len(u), dtype=np.int64)
-    np.add.at(np_, inv, pkts)
-    np.add.at(nb, inv, byts)
-    per_victim = {str(vnames[u[i]]): {"flows": int(nf[i]), "packets": int(np_[i]), "bytes": int(nb[i])}
+    n_flows = np.bincount(inv, minlength=len(u))
+    n_pkts = np.zeros(len(u), dtype=np.int64)
+    n_bytes = np.zeros(len(u), dtype=np.int64)
+    np.add.at(n_pkts, inv, pkts)
+    np.add.at(n_bytes, inv, byts)
+    per_victim = {str(vnames[u[i]]): {"flows": int(n_flows[i]), "packets": int(n_pkts[i]), "bytes": int(n_bytes[i])}
                   for i in np.argsort(first, kind="stable")}
     # biggest first (bytes, then packets, descending), then earliest; stable like a mergesort
     st = cols["stime"][rows].astype(float)
