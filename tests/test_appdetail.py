@@ -409,3 +409,17 @@ def test_detail_of_several_captures_holds_each_captures_items(flood, tmp_path):
                                                      app_detail=True)))
     assert one["http"] and both["http"] == one["http"] * 2
     assert sorted(set(both["dns"])) == sorted(set(one["dns"])) and both["mqtt"] == one["mqtt"]
+
+
+@needs_tshark
+def test_step_leaves_sigchld_as_it_found_it(flood):
+    """pyshark hooks SIGCHLD to its event loop; after the step it is back to the default, so later
+    child processes (a browser in the report test) do not fill a socket nobody reads."""
+    import signal
+
+    rep = scan([flood], ScanConfig(workers=1, extractor=EXTRACTOR, detector=DETECTOR, app_detail=True))
+    assert _details(rep)["http"]  # tshark did run through pyshark
+    assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
+    old = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(old)
+    assert old == -1

@@ -398,12 +398,36 @@ def _cache_tshark_version() -> None:
         pyshark_capture.get_tshark_version = functools.lru_cache(maxsize=8)(lookup)
 
 
+def _release_sigchld() -> None:
+    """pyshark attaches asyncio's child watcher to its event loop, so SIGCHLD writes to that
+    loop's wake-up socket, which nothing reads once this step is over: later child processes (a
+    browser, tshark again) fill it up and Python reports "BlockingIOError ... _sighandler_noop".
+    Detach the watcher: SIGCHLD goes back to its default handling."""
+    import asyncio
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # (child watchers: deprecated in 3.12)
+        try:
+            asyncio.get_child_watcher().attach_loop(None)
+        except Exception:  # another kind of watcher, not the main thread, no loop: leave it
+            pass
+
+
 def attach_app_detail(report: Report, config) -> None:
     try:
         import pyshark
     except ImportError:  # pragma: no cover - pyshark is a dependency
         return
     _cache_tshark_version()
+    try:
+        _attach(pyshark, report, config)
+    finally:
+        _release_sigchld()
+
+
+def _attach(pyshark, report: Report, config) -> None:
+    """:func:`attach_app_detail` once pyshark is there."""
     budget_end = _now() + float(config.app_detail_seconds)
     limit = int(config.app_detail_items)
     inputs = {i.path: i for i in report.inputs}
