@@ -317,6 +317,36 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
     return attacker, victim, via
 
 
+class FloodBlame:
+    """The victims :func:`blame_frame` names for a capture's flood flows (non-ARP flows called
+    DoS or DDoS), blamed once and shared by the capture-level steps that need them (DoS/DDoS, then
+    same-flood).  A DoS <-> DDoS swap between them changes neither the rows nor their victims: the
+    blame tells floods from other attacks, never DoS from DDoS; other changed rows are blamed
+    again."""
+
+    def __init__(self, flows: pd.DataFrame, hosts=None, services=None):
+        self.flows, self.hosts, self.services = flows, hosts, services
+        self._rows: np.ndarray | None = None
+        self._victims: np.ndarray | None = None
+
+    def rows(self, category) -> np.ndarray:
+        """Positions of the flood flows of ``category`` (per-flow names)."""
+        cat = np.asarray(category, dtype=object).astype(str)
+        not_arp = self.flows["proto"].astype(str).to_numpy() != "arp" if "proto" in self.flows.columns else True
+        return np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & not_arp)
+
+    def victims(self, category, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, victim)``: the flood flows of ``category`` and the victim of each (str)."""
+        rows = self.rows(category) if rows is None else rows
+        if self._rows is None or not np.array_equal(rows, self._rows):
+            named = labeled(self.flows, category)
+            hosts = mac_hosts(named) if self.hosts is None else self.hosts
+            services = listening_services(named) if self.services is None else self.services
+            _, victim = blame_frame(named.iloc[rows], hosts=hosts, services=services)
+            self._rows, self._victims = rows, np.asarray(victim, dtype=object).astype(str)
+        return self._rows, self._victims
+
+
 def listening_services(flows: pd.DataFrame, category_column: str = "pred_category") -> pd.DataFrame:
     """The TCP endpoints that serve in the capture: one row per (``capture``, ``addr``, ``port``)
     that is the destination of a TCP flow with packets both ways which ``category_column``

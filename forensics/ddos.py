@@ -91,13 +91,14 @@ LONE_S = 2.0  # the reverse rule: no other sender of the victim floods (any vict
 EVIDENCE_LONE = f"no other host (by MAC address) that floods this victim floods within {LONE_S:g} s"
 
 
-def _floods(flows: pd.DataFrame, cat: np.ndarray, hosts=None, services=None):
+def _floods(flows: pd.DataFrame, cat: np.ndarray, hosts=None, services=None, blame=None):
     """The flood flows (detector's DoS or DDoS) with a known sender: ``(rows, sender MAC,
     victim, bound, complete)``; ``bound``: the sender MAC is bound to one host; ``complete``:
     per row, every flood flow on its victim has a known sender.  None without MAC columns.
     ``hosts``/``services``: the capture's :func:`~forensics.attribution.mac_hosts` and
-    :func:`~forensics.attribution.listening_services` when already computed."""
-    from forensics.attribution import _unicast_macs, blame_frame, labeled, listening_services, mac_hosts
+    :func:`~forensics.attribution.listening_services` when already computed; ``blame``: the
+    capture's :class:`~forensics.attribution.FloodBlame` when shared with other steps."""
+    from forensics.attribution import FloodBlame, _unicast_macs, labeled, listening_services, mac_hosts
 
     if "smac" not in flows.columns or "dmac" not in flows.columns:
         return None
@@ -116,8 +117,7 @@ def _floods(flows: pd.DataFrame, cat: np.ndarray, hosts=None, services=None):
     hosts = mac_hosts(named) if hosts is None else hosts
     services = listening_services(named) if services is None else services
     att = named.iloc[flood]
-    attacker, victim = blame_frame(att, hosts=hosts, services=services)
-    victim = np.asarray(victim, dtype=object).astype(str)
+    _, victim = (blame or FloodBlame(flows, hosts, services)).victims(cat, flood)
     # the victim is one end of the flow, the sender's frames come from the other end
     # (the attacker's address may be a traced host's rather than an end of the flow)
     to_dst = victim == att["daddr"].astype(str).to_numpy()
@@ -213,7 +213,7 @@ def lone_flood(flows: pd.DataFrame, category, found=None) -> np.ndarray:
     return out
 
 
-def refine(flows: pd.DataFrame, p_cat: np.ndarray, categories, hosts=None, services=None
+def refine(flows: pd.DataFrame, p_cat: np.ndarray, categories, hosts=None, services=None, blame=None
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(p_cat', to_ddos, to_dos)``: per-flow category probabilities with the DoS and DDoS
     columns swapped where :func:`concurrent_flood` turns the model's DoS into DDoS
@@ -224,7 +224,7 @@ def refine(flows: pd.DataFrame, p_cat: np.ndarray, categories, hosts=None, servi
     if "DoS" not in names or "DDoS" not in names or not len(p_cat):
         return p_cat, none, none.copy()
     pred = np.asarray(names, dtype=object)[np.asarray(p_cat).argmax(1)].astype(str)
-    found = _floods(flows, pred, hosts, services)  # once for both rules (the binding and blame are the cost)
+    found = _floods(flows, pred, hosts, services, blame)  # once for both rules (the binding and blame are the cost)
     to_ddos = concurrent_flood(flows, pred, found)
     to_dos = lone_flood(flows, pred, found)
     changed = to_ddos | to_dos

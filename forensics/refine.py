@@ -63,7 +63,7 @@ def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, cate
     (Reconnaissance -> DoS, DoS <-> DDoS), so they are built once here for all four steps (the
     ARP step too: the flows the same-flood step turns are a flood sender's own flows to its
     victim, which would not bind its MAC otherwise)."""
-    from forensics.attribution import labeled, listening_services, mac_hosts
+    from forensics.attribution import FloodBlame, labeled, listening_services, mac_hosts
 
     pred = np.asarray(categories, dtype=object)[np.asarray(p_cat).argmax(1)] if len(p_cat) else np.zeros(0, object)
     hosts = services = None
@@ -72,8 +72,9 @@ def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, cate
         hosts = mac_hosts(named) if "smac" in flows.columns and "dmac" in flows.columns else None
         services = listening_services(named)
     p_cat, p_sub, turned = backscatter.refine(flows, p_cat, p_sub, categories, subcategories, mask, services)
-    p_cat, to_ddos, to_dos = ddos.refine(flows, p_cat, categories, hosts, services)
+    blame = FloodBlame(flows, hosts, services)  # (the flood flows' victims: blamed once for both steps)
+    p_cat, to_ddos, to_dos = ddos.refine(flows, p_cat, categories, hosts, services, blame)
     p_cat, p_sub, same_rows, same_evidence = sameflood.refine(flows, p_cat, p_sub, categories, subcategories, mask,
-                                                              hosts, services)
+                                                              hosts, services, blame)
     p_cat, p_sub, rows, evidence = arp.refine(flows, p_cat, p_sub, categories, subcategories, mask, hosts, services)
     return Refined(p_cat, p_sub, to_ddos, to_dos, turned, rows, evidence, same_rows, same_evidence)

@@ -101,13 +101,14 @@ def _under_way(code: np.ndarray, t0: np.ndarray, t1: np.ndarray, rows: np.ndarra
     return np.searchsorted(starts, k + (t1[cand] - base + NEAR_S), "right") - np.searchsorted(ends, k + (t0[cand] - base - NEAR_S), "left")
 
 
-def same_flood(flows: pd.DataFrame, category, subcategory, hosts=None, services=None
+def same_flood(flows: pd.DataFrame, category, subcategory, hosts=None, services=None, blame=None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(rows, category, subcategory, evidence)`` for the flows called Normal that take a
     flood's verdict (``rows``: positions in ``flows``; ``category``/``subcategory``: per-flow
     verdicts, aligned with ``flows``; ``hosts``/``services``: the capture's
     :func:`~forensics.attribution.mac_hosts` and :func:`~forensics.attribution.listening_services`
-    when already computed)."""
+    when already computed; ``blame``: the capture's :class:`~forensics.attribution.FloodBlame`
+    when shared with other steps)."""
     none = (np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, object), np.zeros(0, object))
     need = ("saddr", "daddr", "dport", "proto", "stime", "ltime")
     if not len(flows) or any(c not in flows.columns for c in need):
@@ -128,14 +129,15 @@ def same_flood(flows: pd.DataFrame, category, subcategory, hosts=None, services=
     t1 = np.maximum(flows["ltime"].to_numpy(dtype=np.float64), t0)
     if not len(cand) or not (_under_way(target, t0, t1, flood, cand) > 0).any():
         return none
-    from forensics.attribution import blame_frame, labeled, listening_services, mac_hosts
+    from forensics.attribution import FloodBlame, labeled, listening_services, mac_hosts
 
-    named = labeled(flows, cat)
-    if hosts is None and "smac" in flows.columns and "dmac" in flows.columns:
-        hosts = mac_hosts(named)
-    services = listening_services(named) if services is None else services
-    _, victim = blame_frame(named.iloc[flood], hosts=hosts, services=services)
-    flood = flood[_str(victim) == d_name[d_code[flood]]]  # from the attacker's side only
+    if (hosts is None and "smac" in flows.columns and "dmac" in flows.columns) or services is None:
+        named = labeled(flows, cat)
+        if hosts is None and "smac" in flows.columns and "dmac" in flows.columns:
+            hosts = mac_hosts(named)
+        services = listening_services(named) if services is None else services
+    _, victim = (blame or FloodBlame(flows, hosts, services)).victims(cat, flood)
+    flood = flood[victim == d_name[d_code[flood]]]  # from the attacker's side only
     if not len(flood):
         return none
     sender, s_name = _senders(flows, hosts)
@@ -169,7 +171,8 @@ def same_flood(flows: pd.DataFrame, category, subcategory, hosts=None, services=
 
 
 def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
-           allowed: np.ndarray, hosts=None, services=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+           allowed: np.ndarray, hosts=None, services=None, blame=None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(p_cat', p_sub', rows, evidence)``: per-flow probabilities with the verdicts of
     :func:`same_flood` swapped in, as :func:`forensics.arp.refine` does (the flow keeps the
     model's confidence; ``allowed``: (n_cat, n_sub) mask of the subcategories each category may have)."""
@@ -178,7 +181,7 @@ def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories
     if not len(p_cat):
         return p_cat, p_sub, np.zeros(0, np.int64), np.zeros(0, object)
     cat, sub = top_names(p_cat, p_sub, categories, subcategories, allowed)
-    rows, new_cat, new_sub, evidence = same_flood(flows, cat, sub, hosts, services)
+    rows, new_cat, new_sub, evidence = same_flood(flows, cat, sub, hosts, services, blame)
     if not len(rows):
         return p_cat, p_sub, rows, evidence
     p_cat, p_sub = swap_in(p_cat, p_sub, rows, new_cat, new_sub, categories, subcategories, allowed)
