@@ -68,15 +68,12 @@ def arp_verdicts(flows: pd.DataFrame, category, subcategory, confidence=None,
     new_sub = np.full(len(arp_rows), "Normal", dtype=object)
     evidence = np.full(len(arp_rows), "", dtype=object)
     if attack.any():
-        from forensics.attribution import blame_frame, labeled, listening_services, mac_hosts
+        from forensics.attribution import blame_frame, labeled, lookups
 
         rows = np.flatnonzero(attack)
-        named = labeled(flows, cat)
         conf = np.ones(len(flows)) if confidence is None else np.asarray(confidence, dtype=np.float64)
-        if hosts is None and "smac" in flows.columns and "dmac" in flows.columns:
-            hosts = mac_hosts(named)
-        services = listening_services(named) if services is None else services
-        attacker, victim = blame_frame(named.iloc[rows], hosts=hosts, services=services)
+        hosts, services = lookups(flows, cat, hosts, services)
+        attacker, victim = blame_frame(labeled(flows, cat).iloc[rows], hosts=hosts, services=services)
         act = pd.DataFrame({"attacker": _names(attacker), "category": cat[rows], "sub": sub[rows],
                             "t0": flows["stime"].to_numpy(dtype=np.float64)[rows],
                             "t1": flows["ltime"].to_numpy(dtype=np.float64)[rows], "conf": conf[rows]})

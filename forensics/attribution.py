@@ -317,6 +317,16 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
     return attacker, victim, via
 
 
+def lookups(flows: pd.DataFrame, category, hosts=None, services=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(hosts, services)``: the capture's :func:`mac_hosts` and :func:`listening_services` with
+    its flows called ``category`` (per-flow names), each computed only when not given."""
+    if hosts is None or services is None:
+        named = labeled(flows, category)
+        hosts = mac_hosts(named) if hosts is None else hosts
+        services = listening_services(named) if services is None else services
+    return hosts, services
+
+
 class FloodBlame:
     """The victims :func:`blame_frame` names for a capture's flood flows (non-ARP flows called
     DoS or DDoS), blamed once and shared by the capture-level steps that need them (DoS/DDoS, then
@@ -329,22 +339,13 @@ class FloodBlame:
         self._rows: np.ndarray | None = None
         self._victims: np.ndarray | None = None
 
-    def rows(self, category) -> np.ndarray:
-        """Positions of the flood flows of ``category`` (per-flow names)."""
-        cat = np.asarray(category, dtype=object).astype(str)
-        not_arp = self.flows["proto"].astype(str).to_numpy() != "arp" if "proto" in self.flows.columns else True
-        return np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & not_arp)
-
-    def victims(self, category, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(rows, victim)``: the flood flows of ``category`` and the victim of each (str)."""
-        rows = self.rows(category) if rows is None else rows
+    def victims(self, category, rows: np.ndarray) -> np.ndarray:
+        """The victim (str) of each flood flow ``rows`` (positions) of flows named ``category``."""
         if self._rows is None or not np.array_equal(rows, self._rows):
-            named = labeled(self.flows, category)
-            hosts = mac_hosts(named) if self.hosts is None else self.hosts
-            services = listening_services(named) if self.services is None else self.services
-            _, victim = blame_frame(named.iloc[rows], hosts=hosts, services=services)
+            hosts, services = lookups(self.flows, category, self.hosts, self.services)
+            _, victim = blame_frame(labeled(self.flows, category).iloc[rows], hosts=hosts, services=services)
             self._rows, self._victims = rows, np.asarray(victim, dtype=object).astype(str)
-        return self._rows, self._victims
+        return self._victims
 
 
 def listening_services(flows: pd.DataFrame, category_column: str = "pred_category") -> pd.DataFrame:
@@ -414,7 +415,7 @@ def blame_context(flows: pd.DataFrame, category_column: str = "pred_category",
     s_listen, d_listen = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     rows = np.flatnonzero(flows[attack_column].to_numpy(dtype=bool)) if attack_column in flows.columns else np.arange(n)
     if len(rows):
-        sub = flows[[c for c in ("capture", "saddr", "daddr", "sport", "dport", "smac", "dmac") if c in flows.columns]]
+        sub = flows[[c for c in BLAME_COLUMNS if c in flows.columns]]
         sub = sub.iloc[rows] if len(rows) < n else sub
         cap = sub["capture"] if "capture" in flows.columns else None
         if "smac" in flows.columns and "dmac" in flows.columns:

@@ -50,11 +50,12 @@ def backscatter(flows: pd.DataFrame, category, services=None) -> np.ndarray:
     cand = np.flatnonzero((cat == "Reconnaissance") & (flows["proto"].astype(str).to_numpy() == "tcp"))
     if not len(cand):
         return out
+    named = labeled(flows, cat)
     if services is None:
-        services = listening_services(labeled(flows, cat))
+        services = listening_services(named)
     if not len(services):
         return out
-    sub = labeled(flows, cat).iloc[cand]
+    sub = named.iloc[cand]
     cap = sub["capture"] if "capture" in sub.columns else None
     listen = is_listening(services, cap, sub["saddr"], sub["sport"])
     if not listen.any():

@@ -98,7 +98,7 @@ def _floods(flows: pd.DataFrame, cat: np.ndarray, hosts=None, services=None, bla
     ``hosts``/``services``: the capture's :func:`~forensics.attribution.mac_hosts` and
     :func:`~forensics.attribution.listening_services` when already computed; ``blame``: the
     capture's :class:`~forensics.attribution.FloodBlame` when shared with other steps."""
-    from forensics.attribution import FloodBlame, _unicast_macs, labeled, listening_services, mac_hosts
+    from forensics.attribution import FloodBlame, _unicast_macs, labeled, lookups
 
     if "smac" not in flows.columns or "dmac" not in flows.columns:
         return None
@@ -113,11 +113,9 @@ def _floods(flows: pd.DataFrame, cat: np.ndarray, hosts=None, services=None, bla
     flood = np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & not_arp)
     if not len(flood):
         return None
-    named = labeled(flows, cat)
-    hosts = mac_hosts(named) if hosts is None else hosts
-    services = listening_services(named) if services is None else services
-    att = named.iloc[flood]
-    _, victim = (blame or FloodBlame(flows, hosts, services)).victims(cat, flood)
+    hosts, services = lookups(flows, cat, hosts, services)
+    att = labeled(flows, cat).iloc[flood]
+    victim = (blame or FloodBlame(flows, hosts, services)).victims(cat, flood)
     # the victim is one end of the flow, the sender's frames come from the other end
     # (the attacker's address may be a traced host's rather than an end of the flow)
     to_dst = victim == att["daddr"].astype(str).to_numpy()

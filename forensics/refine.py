@@ -63,14 +63,12 @@ def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, cate
     (Reconnaissance -> DoS, DoS <-> DDoS), so they are built once here for all four steps (the
     ARP step too: the flows the same-flood step turns are a flood sender's own flows to its
     victim, which would not bind its MAC otherwise)."""
-    from forensics.attribution import FloodBlame, labeled, listening_services, mac_hosts
+    from forensics.attribution import FloodBlame, lookups
 
     pred = np.asarray(categories, dtype=object)[np.asarray(p_cat).argmax(1)] if len(p_cat) else np.zeros(0, object)
     hosts = services = None
     if (pred != "Normal").any():  # else no step needs them
-        named = labeled(flows, pred)
-        hosts = mac_hosts(named) if "smac" in flows.columns and "dmac" in flows.columns else None
-        services = listening_services(named)
+        hosts, services = lookups(flows, pred)
     p_cat, p_sub, turned = backscatter.refine(flows, p_cat, p_sub, categories, subcategories, mask, services)
     blame = FloodBlame(flows, hosts, services)  # (the flood flows' victims: blamed once for both steps)
     p_cat, to_ddos, to_dos = ddos.refine(flows, p_cat, categories, hosts, services, blame)

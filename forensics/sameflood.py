@@ -129,14 +129,10 @@ def same_flood(flows: pd.DataFrame, category, subcategory, hosts=None, services=
     t1 = np.maximum(flows["ltime"].to_numpy(dtype=np.float64), t0)
     if not len(cand) or not (_under_way(target, t0, t1, flood, cand) > 0).any():
         return none
-    from forensics.attribution import FloodBlame, labeled, listening_services, mac_hosts
+    from forensics.attribution import FloodBlame, lookups
 
-    if (hosts is None and "smac" in flows.columns and "dmac" in flows.columns) or services is None:
-        named = labeled(flows, cat)
-        if hosts is None and "smac" in flows.columns and "dmac" in flows.columns:
-            hosts = mac_hosts(named)
-        services = listening_services(named) if services is None else services
-    _, victim = (blame or FloodBlame(flows, hosts, services)).victims(cat, flood)
+    hosts, services = lookups(flows, cat, hosts, services)
+    victim = (blame or FloodBlame(flows, hosts, services)).victims(cat, flood)
     flood = flood[victim == d_name[d_code[flood]]]  # from the attacker's side only
     if not len(flood):
         return none

@@ -34,7 +34,7 @@ import pandas as pd
 
 from forensics import attribution
 from forensics.errors import ForensicsError
-from forensics.sequences import CHANNELS, FLOW_FEATURES, STEP_FEATURES, WindowSpec, build_windows, dedup_rows
+from forensics.sequences import CHANNELS, WindowSpec, build_windows
 
 CATEGORIES = ["DDoS", "DoS", "Reconnaissance", "Theft", "Normal"]
 SUBCATEGORIES = ["Normal", "TCP", "UDP", "HTTP", "Service_Scan", "OS_Fingerprint", "Keylogging", "Data_Exfiltration"]

@@ -253,8 +253,6 @@ def ip_sort_key(ip: str):
 
 
 def build_report(candidates, results, config, *, model: dict, started: float = 0.0, finished: float = 0.0) -> Report:
-    import pandas as pd
-
     by_path = {r.path: r for r in results}
     inputs: list[Input] = []
     frames = []
@@ -584,8 +582,6 @@ def endpoint_key(a, pa, b, pb) -> frozenset:
 
 
 def _hosts(flows, incidents: list[Incident]) -> list[Host]:
-    import pandas as pd
-
     from forensics.schema import link_layer_rows
 
     l2 = link_layer_rows(flows["saddr"])
