@@ -22,6 +22,10 @@ The model below was measured against ``argus -r X -w Y`` followed by
   Such a record opened by the flow's own destination-side packet prints from its
   first source packet, unless Argus's 1 s queue timer fired in between (the timer
   is modelled over every packet of the capture).
+* **Irregular clocks** (rare, handled off the common path): a packet stamped in the first
+  second of the epoch sets no start (a row of only such packets has no time: racluster prints
+  4026531839, or 0 one way), and a destination packet stamped in an earlier second than its
+  record's start starts the record (``_irregular_starts``).
 * **Timeouts.**  A flow dies when the capture clock passes
   ``record start + 5 s + timeout`` (TCP 60 s, ICMP 5 s, ARP 5 s, others 30 s)
   *before* its next packet arrives (Argus scans its queues as packets arrive,
@@ -73,6 +77,9 @@ US = 1_000_000  # timestamps are handled in integer microseconds, like Argus
 STATUS_INTERVAL_US = 5 * US
 TIMEOUT_US = {"tcp": 60 * US, "icmp": 5 * US, "arp": 5 * US, "other": 30 * US}
 DEFAULT_MERGE_HORIZON_S = 120.0
+# what racluster prints as start and end of a two-way row whose packets are all stamped in the
+# first second of the epoch (Argus's unset time; measured)
+ARGUS_UNSET_TIME_US = 0xEFFFFFFF * US
 
 # key kinds
 # K_L2: a non-IP Ethernet frame (802.3 LLC or an Ethernet type Argus does not open), keyed by MAC
@@ -513,6 +520,10 @@ def _put_marker_state(w: dict, state: dict | None) -> None:
         col = np.zeros(n, dtype=np.result_type(t, state[k].dtype))
         col[mrows] = state[k][mi[mrows]]
         w[k] = col
+    if state is not None and "m_ostart" in state:  # (only for irregular clocks: _process)
+        col = np.zeros(n, dtype=np.int64)
+        col[mrows] = state["m_ostart"][mi[mrows]]
+        w["m_ostart"] = col
 
 
 def _permute(w: dict, idx) -> None:
@@ -741,6 +752,7 @@ class FlowBuilder:
     _next_kid: int = 0
     _next_seq: int = 1
     _prev_ts: int | None = None
+    _chunk_before_ts: int | None = None  # the previous chunk's last packet time (irregular clocks)
     _ostart: np.ndarray | None = None  # printed start of each marker's open record (same order as _carry)
     _now: int | None = None
     packets_in_flows: int = 0
@@ -763,6 +775,7 @@ class FlowBuilder:
         if len(table) == 0:
             return _empty_rows()
         w = _work_from_packets(table, self._prev_ts)
+        self._chunk_before_ts = self._prev_ts
         ts_all = table.columns["ts_ns"] // 1000
         self._prev_ts = int(ts_all[-1])
         mx = int(ts_all.max())
@@ -864,13 +877,26 @@ class FlowBuilder:
             w["ts_last"] = np.concatenate([carry["ts_last"][ti], w["ts"][len(ti):]])
             w["mi"] = np.concatenate([np.arange(len(ti), dtype=np.int32), np.full(n_pkt, -1, dtype=np.int32)])
             m_state = {k: carry[k][ti] for k in _MARKER_STATE}
-            del ti, kp
+        # irregular clocks (rare): a packet stamped in the first second of the epoch, or earlier
+        # than the one before it in the file, or a carried record that started that way
         n = len(w["ts"])
+        pk_ts = w["ts"][n - n_pkt:]
+        irr = bool(n_pkt) and (int(pk_ts.min()) < US or bool((pk_ts[1:] < pk_ts[:-1]).any())
+                               or (self._chunk_before_ts is not None and int(pk_ts[0]) < self._chunk_before_ts))
+        if m_state is not None:
+            m_ost, m_ts = self._ostart[ti], carry["ts"][ti]
+            if irr or bool(((m_ost < m_ts) | (m_ts < US)).any()):
+                irr = True
+                m_state["m_ostart"] = m_ost
+            del m_ost, m_ts, ti, kp
+        del pk_ts
         order = _stable_argsort(w["h"])  # markers come first within a key
         _permute(w, order)
         del order
         _put_marker_state(w, m_state)
         del m_state
+        if irr and "m_ostart" not in w:
+            w["m_ostart"] = np.zeros(n, dtype=np.int64)
         h = w["h"]
         newg = np.empty(n, dtype=bool)
         newg[0] = True
@@ -1113,6 +1139,8 @@ class FlowBuilder:
                               rec_src_first, tc)
         # a reversed flow's record: its first source's first packet, whatever the second (measured)
         rec_pstart = np.where(flipped[rec_first] & has_src, rec_src_first, rec_pstart)
+        if irr:
+            rec_pstart = _irregular_starts(rec_pstart, rec_first, ts, is_m, is_src_ps, w["m_nd"], w["m_ostart"])
         rec_dur = rec_last_ts - rec_pstart
         rec_rid = rid[rec_first]
         # carried (open) records: the last record of each key's last run, and of every other
@@ -1132,6 +1160,8 @@ class FlowBuilder:
         # ----- per-row aggregates for this chunk (folded into the state by _commit, once the
         # chunk-sized temporaries of this function are gone)
         ts_st = np.where(trec, _NEVER, ts)  # (a trigger record's printed start is folded at its close)
+        if irr:  # a packet stamped in the first second of the epoch starts nothing (_irregular_starts)
+            ts_st[ts < US] = _NEVER
         # the open record of a flow still waiting for its trigger is held back from the rows
         # (self._stash) until a later chunk decides it: reversed as a whole by a trigger inside
         # it, or kept once it is over.  Held packets of earlier chunks whose key came back are
@@ -1597,6 +1627,39 @@ def _open_stats(open_: pd.DataFrame) -> pd.DataFrame:
                          "d0": g["d0"].min(), "d1": g["d1"].max()})
 
 
+def _irregular_starts(rec_pstart, rec_first, ts, is_m, is_src, m_nd, m_ostart):
+    """Printed record starts where the capture's clock is irregular (measured with argus 3.0.8,
+    2026-11-28, ``flowgen.sc_clock_zero``): Argus keeps a start per direction, set by the
+    direction's first packet and set again by each later one while its seconds are 0 (a packet
+    stamped in the first second of the epoch counts as no time at all), and ra prints the
+    destination's start when its second is earlier than the source's (seconds compared).
+
+    * a record whose first packet is stamped in the first second of the epoch prints from its
+      first packet stamped later (its first packet otherwise);
+    * a record whose first destination packet is stamped in an earlier second than the record's
+      printed start (a clock that went back: a SYN/ACK stamped 21 years early) prints from it.
+
+    ``m_ostart``: a marker's carried printed start (kept when it is one of these)."""
+    n = len(ts)
+    pos = np.arange(n)
+    real = ~is_m
+    tc = ts[rec_first]
+    lead = is_m[rec_first]
+    ost = m_ostart[rec_first]
+    last = n - 1
+    i_nz = np.minimum.reduceat(np.where(real & (ts >= US), pos, n), rec_first)
+    zero_led = tc < US
+    cand = np.where(i_nz < n, ts[np.minimum(i_nz, last)], tc)
+    cand = np.where(lead & (ost >= US), ost, cand)  # found in an earlier chunk
+    out = np.where(zero_led, cand, rec_pstart)
+    i_d = np.minimum.reduceat(np.where(real & ~is_src, pos, n), rec_first)
+    d0 = ts[np.minimum(i_d, last)]
+    back = (i_d < n) & ~zero_led & ~(lead & (m_nd[rec_first] > 0)) & (
+        np.floor_divide(d0, US) < np.floor_divide(out, US))
+    out = np.where(back, d0, out)
+    return np.where(lead & ~zero_led & (ost > 0) & (ost < tc), np.minimum(out, ost), out)
+
+
 def _mapped_records(mapped, h, gidx, rec_id, rec_start_ts, S):
     """Record (index into this chunk's records) each ICMP-mapped event stretches, and its time.
 
@@ -1830,6 +1893,16 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
     stddev = np.where(folded & (nrec > 1), ssd, stddev)
     dmin = acc["dmin"].astype(np.float64).to_numpy() / US
     dmax = acc["dmax"].astype(np.float64).to_numpy() / US
+    zt = ltime < US
+    if zt.any():
+        # a row stamped entirely in the first second of the epoch: Argus holds no time for it (a
+        # direction's start stays unset while its seconds are 0, _irregular_starts); racluster
+        # prints 4026531839 (0xEFFFFFFF) as start and end of such a row with packets both ways, 0
+        # for a one-way one, no duration and no rates (measured, flowgen.sc_clock_zero)
+        t0 = np.where((spkts > 0) & (dpkts > 0), ARGUS_UNSET_TIME_US, 0)
+        stime, ltime = np.where(zt, t0, stime), np.where(zt, t0, ltime)
+        dur, mean, stddev, dsum, dmin, dmax, rate, srate, drate = (
+            np.where(zt, 0.0, v) for v in (dur, mean, stddev, dsum, dmin, dmax, rate, srate, drate))
 
     eth = acc["eth"].astype(np.int64).to_numpy()
     umap = acc["umap"].fillna(0).astype(np.int64).to_numpy() if "umap" in acc else np.zeros(n, dtype=np.int64)

@@ -985,6 +985,52 @@ def sc_clock_back():
     return pk  # file order kept (not sorted): the early stamps must come after later ones
 
 
+def sc_clock_zero():
+    """Clocks Argus reads its own way (measured with argus 3.0.8, 2026-11-28): packets stamped in
+    the first second of the epoch (a direction's start stays unset while its seconds are 0, so a
+    record prints from its first packet stamped later; a row with no such packet prints
+    4026531839 as start and end when it has packets both ways, 0 when one way, no duration), and
+    a destination's first packet stamped in an earlier second than the record's start (the record
+    prints from it).  Not here, as they are not modelled: a source packet at 1.4 s after a
+    destination one at 1.2 s, both after packets at 0.x s (ra prints 1.4: seconds compared), and
+    a direction whose later packet is stamped before its first (ra spans the record from the
+    direction's first to its last packet, whatever their order), and a destination packet stamped
+    before the source's first one in the same second (the record prints from the source's, as
+    modelled, but the row's start is still the earliest packet here)."""
+    pk = []
+    c, s = "10.0.11.1", "10.0.11.2"
+    u = lambda t, d, p: (t, udp4(c, p, s, 5300 + p % 100) if d == "s" else udp4(s, 5300 + p % 100, c, p))  # noqa: E731
+    zero = {  # per port: (direction, time) of each packet, in file order
+        44002: "s0.0 s0.5 d1.5 s2.0", 44003: "s0.1 s0.2 s1.1 s1.3", 44004: "s0.3 d0.4", 44005: "s0.6",
+        44007: "s0.1 s0.5 s3.0 s5.2 s5.6 s7.0", 44008: "s0.1 s0.9 d0.95", 44009: "s0.5 s4.0 s4.4 s5.6 s6.0",
+        44010: "s0.1 d0.2 d1.2 d1.3", 44011: "s0.1 d1.2 d1.3", 44013: "s0.1 s0.7", 44015: "s0.0",
+        44016: "s0.25 d0.3", 44017: "s0.5 s1.5 d1.6 d2.7", 44018: "s0.5 d0.6 s1.5 s2.7", 44019: "s0.1 d0.2 s1.2 d1.4",
+        44020: "s1.1 d1.2 s1.4", 44021: "s0.1 s1.2 d1.4", 44022: "s0.1 d0.2 s1.2 s1.3 d1.4",
+    }
+    for port, spec in zero.items():
+        pk += [u(float(x[1:]), x[0], port) for x in spec.split()]
+    pk += [(0.0, tcp4(c, 44001, s, 80, S, seq=1)), (0.1, tcp4(s, 80, c, 44001, S | A, seq=5, ack=2)),
+           (0.2, tcp4(c, 44001, s, 80, A, seq=2, ack=6)), (0.6, tcp4(c, 44014, s, 80, S, seq=1))]
+    pk.sort(key=lambda x: x[0])
+    # a destination's first packet stamped early (file order kept, not sorted)
+    B = float(int(T0)) + 300.0
+    c, s = "10.0.12.1", "10.0.12.2"
+    for port, back in ((43001, 668_322_442.0), (43002, 300.0), (43003, 2.5), (43004, 0.9)):
+        t = B + (port - 43000) * 0.5
+        pk.append((t, tcp4(c, port, s, 443, S, seq=1)))
+        pk.append((t - back, tcp4(s, 443, c, port, S | A, seq=5, ack=2)))  # stamped early
+        pk.append((t + 0.001, tcp4(c, port, s, 443, A, seq=2, ack=6)))
+        pk.append((t + 0.002, tcp4(c, port, s, 443, P | A, seq=2, ack=6, data=b"hello")))
+        pk.append((t + 0.003, tcp4(s, 443, c, port, P | A, seq=6, ack=7, data=b"world!")))
+    u = lambda t, d, p: (B + t, udp4(c, p, s, 5400) if d == "s" else udp4(s, 5400, c, p))  # noqa: E731
+    for port, spec in {53003: "s30 d29.5 s30.2 d30.3", 53004: "s40 s41 s42 s43 s44 s45.5 s46 s47",
+                       53006: "s70 d69 s70.4 s71"}.items():
+        pk += [u(float(x[1:]), x[0], port) for x in spec.split()]
+    # a status record whose destination packet is stamped before the record's start
+    pk += [u(80 + i * 0.5, "s", 53007) for i in range(12)] + [u(84.0, "d", 53007), u(86.5, "s", 53007)]
+    return pk
+
+
 def write_all(out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -130,6 +130,26 @@ def test_lone_destination_packet_spans_its_record_within_one_second(tmp_path):
         assert got[port] == pytest.approx(want, abs=1e-6), port
 
 
+@pytest.mark.parametrize("chunk", [1_000_000, 2])
+def test_clock_in_the_first_second_and_early_replies(tmp_path, chunk):
+    """Start, end and duration of flowgen.sc_clock_zero's rows as racluster prints them (argus
+    3.0.8, 2026-11-28): a row stamped in the epoch's first second has no time (4026531839 both
+    ways, 0 one way), a record prints from its first packet stamped later, a SYN/ACK stamped in an
+    earlier second than its SYN starts the record (21 years early: duration 668322432 s)."""
+    cap = flowgen.write_pcap(tmp_path / "zero.pcap", flowgen.sc_clock_zero())
+    df = extract_flows(cap, chunk_packets=chunk)[0].set_index("sport")
+    ref = {"44001": (4026531839.0, 4026531839.0, 0.0), "44004": (4026531839.0, 4026531839.0, 0.0),
+           "44005": (0.0, 0.0, 0.0), "44013": (0.0, 0.0, 0.0), "44002": (1.5, 2.0, 0.5), "44003": (1.1, 1.3, 0.2),
+           "44007": (3.0, 7.0, 0.9), "44010": (1.2, 1.3, 0.1), "44019": (1.2, 1.4, 0.2)}
+    for port, (st, lt, mean) in ref.items():
+        r = df.loc[port]
+        assert (r["stime"], r["ltime"], r["mean"]) == pytest.approx((st, lt, mean), abs=1e-6), port
+        assert r["dur"] == pytest.approx(lt - st, abs=1e-6), port
+    early = df.loc["43001"]
+    assert early["mean"] == pytest.approx(668322432.0, abs=1.0)  # float32, as racluster (0.003 before)
+    assert early["pkts"] == 5 and early["state"] == "CON"
+
+
 def test_synack_first_flows_reversed_at_their_trigger(tmp_path):
     """Argus (measured, ``flowgen.sc_synack``) reverses a SYN/ACK-first flow at its first ACK or
     FIN (no RST before), from the record holding it on: within the first 5 s the whole flow,
@@ -245,7 +265,8 @@ def test_chunked_equals_whole_evening_rules(tmp_path, chunk):
     cut transport headers, ESP by SPI) give the same rows in any chunking."""
     for name, fn in (("l2", flowgen.sc_l2), ("frag6", flowgen.sc_frag6), ("truncated", flowgen.sc_truncated),
                      ("esp", flowgen.sc_esp), ("dst_span", flowgen.sc_dst_span),
-                     ("record_start", flowgen.sc_record_start), ("clock_back", flowgen.sc_clock_back)):
+                     ("record_start", flowgen.sc_record_start), ("clock_back", flowgen.sc_clock_back),
+                     ("clock_zero", flowgen.sc_clock_zero)):
         cap = flowgen.write_pcap(tmp_path / f"{name}.pcap", fn())
         whole, _ = extract_flows(cap, chunk_packets=10_000_000)
         part, _ = extract_flows(cap, chunk_packets=chunk)
