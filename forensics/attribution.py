@@ -98,6 +98,16 @@ def _codes(*columns) -> tuple[list[np.ndarray], np.ndarray]:
     parts = []
     for c in columns:
         col = c if isinstance(c, (pd.Series, pd.Index)) else np.asarray(c, dtype=object)
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            # a categorical's codes already factorise it (a hash pass over every row costs
+            # ~10 ms per 500k); unused categories only add names, missing values get "nan"
+            codes = np.asarray(col.cat.codes if isinstance(col, pd.Series) else col.codes, dtype=np.int64)
+            names = [str(u) for u in col.cat.categories] if isinstance(col, pd.Series) else [str(u) for u in col.categories]
+            if (codes < 0).any():
+                codes = np.where(codes < 0, len(names), codes)
+                names.append("nan")
+            parts.append((codes, names))
+            continue
         codes, uniq = pd.factorize(col, use_na_sentinel=False)
         parts.append((np.asarray(codes, dtype=np.int64), [str(u) for u in uniq]))
     joint, names = pd.factorize(np.array([u for _, us in parts for u in us], dtype=object))
@@ -261,14 +271,18 @@ def _arp_to_attacker(is_arp, s_addr, d_addr, att_i, vic_i, n_addrs: int):
 
 
 def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None, dport=None,
-          s_host=None, d_host=None, smac=None, dmac=None, with_mac: bool = False, s_listen=None, d_listen=None):
+          s_host=None, d_host=None, smac=None, dmac=None, with_mac: bool = False, s_listen=None, d_listen=None,
+          categorical: bool = False):
     """(attacker, victim) address arrays for attack flows (all arguments aligned arrays).
 
     ``s_host``/``d_host``: the host each flow's smac/dmac is bound to (:func:`bound_hosts`,
     ``""`` when none), for step 3.  ``s_listen``/``d_listen``: whether the flow's source /
     destination endpoint is a listening service of the capture (:func:`listening_services`),
     counted as a service port in step 2.  ``with_mac``: also return, per flow, the MAC
-    (``smac`` or ``dmac``) through which step 3 traced it (``""`` where it did not)."""
+    (``smac`` or ``dmac``) through which step 3 traced it (``""`` where it did not).
+    ``categorical``: attacker and victim as ``pd.Categorical`` whose categories (every address
+    seen) are sorted as strings, instead of str arrays (the same values, without writing out a
+    string per flow)."""
     (cat,), cats = _codes(category)
     n_in = len(cat)
     if s_host is None or d_host is None:
@@ -307,7 +321,15 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
     att_i, vic_i = np.where(swap, other, who), np.where(swap, who, other)
     if proto is not None:
         att_i, vic_i = _arp_to_attacker(_is(p_code, protos, "arp"), s_addr, d_addr, att_i, vic_i, len(addrs))
-    attacker, victim = addrs[att_i], addrs[vic_i]
+    if categorical:
+        perm = np.argsort(addrs, kind="stable")
+        rank = np.empty(len(addrs), dtype=np.int64)
+        rank[perm] = np.arange(len(addrs))
+        names = pd.Index(addrs[perm], dtype=object)
+        attacker = pd.Categorical.from_codes(rank[att_i], categories=names)
+        victim = pd.Categorical.from_codes(rank[vic_i], categories=names)
+    else:
+        attacker, victim = addrs[att_i], addrs[vic_i]
     if not with_mac:
         return attacker, victim
     via = np.full(n_in, "", dtype=object)
@@ -431,7 +453,7 @@ def blame_context(flows: pd.DataFrame, category_column: str = "pred_category",
 
 
 def blame_frame(att: pd.DataFrame, category_column: str = "pred_category", hosts: pd.DataFrame | None = None,
-                with_mac: bool = False, services: pd.DataFrame | None = None):
+                with_mac: bool = False, services: pd.DataFrame | None = None, categorical: bool = False):
     """:func:`blame` on a flow DataFrame (``spkts``/``dpkts``, ``proto``/``sport``/``dport`` and,
     with ``hosts`` (:func:`mac_hosts` of the capture's flows), ``smac``/``dmac`` used when present;
     ``services``: :func:`listening_services` of the capture's flows).  Where ``att`` carries the
@@ -454,4 +476,5 @@ def blame_frame(att: pd.DataFrame, category_column: str = "pred_category", hosts
         d_listen = is_listening(services, cap, att["daddr"], att["dport"])
     return blame(att[category_column], att["saddr"], att["daddr"],
                  col("spkts"), col("dpkts"), col("proto"), col("sport"), col("dport"),
-                 s_host, d_host, col("smac"), col("dmac"), with_mac=with_mac, s_listen=s_listen, d_listen=d_listen)
+                 s_host, d_host, col("smac"), col("dmac"), with_mac=with_mac, s_listen=s_listen, d_listen=d_listen,
+                 categorical=categorical)

@@ -405,11 +405,27 @@ INCIDENT_COLUMNS = ("capture", "stime", "ltime", "saddr", "sport", "daddr", "dpo
 
 
 def _sorted_codes(values) -> np.ndarray:
-    """Codes whose order is the values' order (strings compared as strings)."""
-    if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.is_monotonic_increasing:
-        return np.asarray(values.cat.codes)  # (categories sorted by _coded_rows)
+    """Codes whose order is the values' order as ``pd.factorize(values, sort=True)`` gives it:
+    strings compared as strings; a categorical's values in the order of its categories, so its
+    own codes order it (factorize would renumber them by a hash pass: ~10 ms per 500k rows)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return np.asarray(values.cat.codes)
     codes, _ = pd.factorize(values, sort=True)
     return np.asarray(codes)
+
+
+def _factorized(v):
+    """``pd.factorize(v, sort=True)`` as (codes, uniques); a categorical gives what factorize
+    gives for it, its used categories in category order, from its codes without hashing."""
+    if isinstance(v.dtype, pd.CategoricalDtype):
+        codes = np.asarray(v.cat.codes, dtype=np.int64)
+        used = np.zeros(len(v.cat.categories), dtype=bool)
+        used[codes[codes >= 0]] = True
+        if used.all():
+            return codes, v.cat.categories
+        remap = np.cumsum(used) - 1
+        return np.where(codes >= 0, remap[np.maximum(codes, 0)], -1), v.cat.categories[used]
+    return pd.factorize(v, sort=True)
 
 
 def _coded_rows(flows, rows: np.ndarray, columns) -> pd.DataFrame:
@@ -422,7 +438,7 @@ def _coded_rows(flows, rows: np.ndarray, columns) -> pd.DataFrame:
         v = flows[c]
         if isinstance(v.dtype, (pd.StringDtype, pd.CategoricalDtype)) or v.dtype == object:
             try:
-                codes, uniq = pd.factorize(v, sort=True)
+                codes, uniq = _factorized(v)
             except TypeError:  # values of mixed types that do not compare: keep them as they are
                 out[c] = pd.Series(v.to_numpy(dtype=object)[rows], dtype=object, copy=False)
                 continue
@@ -442,21 +458,23 @@ def _incidents(flows, config) -> list[Incident]:
     if not all(c in att.columns for c in CONTEXT_COLUMNS):  # (results whose workers did not look them up)
         for c, v in blame_context(flows).items():
             att[c] = v[rows]
-    for c, v in zip(("_attacker", "_victim", "_via_mac"), blame(att)):
-        att[c] = pd.Series(v, index=att.index, dtype=object)  # (inferring Arrow strings: 0.16 s at 550k rows)
+    attacker, victim, via = blame(att)
+    att["_attacker"] = pd.Series(attacker, index=att.index)  # categoricals, categories sorted as strings
+    att["_victim"] = pd.Series(victim, index=att.index)
+    att["_via_mac"] = pd.Series(via, index=att.index, dtype=object)  # (inferring Arrow strings: 0.16 s at 550k rows)
     # stable, input-order independent ordering: attacker, category, subcategory, stime, ltime, victim, capture
     who, cat_c, sub_c = (_sorted_codes(att[c]) for c in ("_attacker", "pred_category", "pred_subcategory"))
     order = np.lexsort((_sorted_codes(att["capture"]), _sorted_codes(att["_victim"]), att["ltime"].to_numpy(dtype=float),
                         att["stime"].to_numpy(dtype=float), sub_c, cat_c, who))
-    att = att.iloc[order]
     who, cat_c, sub_c = who[order], cat_c[order], sub_c[order]
     change = np.flatnonzero((np.diff(who) != 0) | (np.diff(cat_c) != 0) | (np.diff(sub_c) != 0)) + 1
     group_bounds = [0, *change.tolist(), len(att)]
-    # the incidents' columns as numpy arrays, string columns also as codes: the loop below
-    # slices them per incident (pandas' per-incident groupby/iloc/itertuples: 2.4 s of a 3.0 s
-    # report on 264 incidents, 463k attack flows)
-    cols = {c: _values(att[c]) for c in (*FLOW_FIELDS, "_attacker")}
-    coded = {c: _codes_names(att[c]) for c in ("_victim", "_via_mac", "evidence", "capture")}
+    # the incidents' columns in that order as numpy arrays, string columns also as codes: the
+    # loop below slices them per incident (pandas' per-incident groupby/iloc/itertuples: 2.4 s
+    # of a 3.0 s report on 264 incidents, 463k attack flows); categoricals stay codes until a
+    # row is read (_Taken), and no column is reordered as a whole frame
+    cols = {c: _Taken.of(att[c], order) for c in (*FLOW_FIELDS, "_attacker")}
+    coded = {c: _codes_names(att[c], order) for c in ("_victim", "_via_mac", "evidence", "capture")}
     st_all, lt_all = cols["stime"].astype(float), cols["ltime"].astype(float)
     out: list[Incident] = []
     for g0, g1 in zip(group_bounds[:-1], group_bounds[1:]):
@@ -482,12 +500,17 @@ def _values(col) -> np.ndarray:
     return col.to_numpy()
 
 
-def _codes_names(col) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, names): ``names[codes]`` is ``str`` of each value ("nan" where missing), as
-    ``col.astype(str)`` would give; counting codes counts values."""
+def _codes_names(col, order=None) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, names) of ``col`` (taken in ``order`` when given): ``names[codes]`` is ``str``
+    of each value ("nan" where missing), as ``col.astype(str)`` would give; counting codes
+    counts values."""
     if isinstance(col.dtype, pd.CategoricalDtype):
         codes, cats = np.asarray(col.cat.codes, dtype=np.int64), col.cat.categories
+        if order is not None:
+            codes = codes[order]
     else:
+        if order is not None:  # (factorised in that order: codes number values as they come)
+            col = pd.Series(col.to_numpy()[order], dtype=col.dtype)
         codes, cats = pd.factorize(col)
         codes = np.asarray(codes, dtype=np.int64)
     names = np.array([*map(str, cats), "nan"], dtype=object)
@@ -550,6 +573,33 @@ def _incident(cols: dict, coded: dict, rows: slice, attacker: str, cat: str, sub
     )
 
 
+class _Taken:
+    """A column's values in ``order``, read by position or slice like the numpy array
+    :func:`_values` gives (object values for strings, NaN where missing).  A categorical keeps
+    its codes and gives values only for the positions read."""
+
+    __slots__ = ("codes", "names")
+
+    def __init__(self, codes: np.ndarray, names: np.ndarray):
+        self.codes, self.names = codes, names
+
+    @staticmethod
+    def of(col, order: np.ndarray):
+        if not isinstance(col.dtype, pd.CategoricalDtype):
+            return _values(col)[order]
+        codes = np.asarray(col.cat.codes, dtype=np.int64)[order]
+        names = np.empty(len(col.cat.categories) + 1, dtype=object)
+        names[:-1] = np.asarray(col.cat.categories, dtype=object)
+        names[-1] = np.nan
+        return _Taken(np.where(codes < 0, len(names) - 1, codes), names)
+
+    def __getitem__(self, i):
+        return self.names[self.codes[i]]
+
+    def __len__(self):
+        return len(self.codes)
+
+
 class _Row:
     """Row ``i`` of column arrays, read as attributes (what :func:`_flow` reads)."""
 
@@ -563,10 +613,11 @@ class _Row:
 
 
 def blame(att) -> tuple:
-    """(attacker, victim, MAC it was traced through or "") of each attack flow:
+    """(attacker, victim, MAC it was traced through or "") of each attack flow (attacker and
+    victim as categoricals with sorted categories):
     :func:`forensics.attribution.blame` with the capture look-ups of
     :func:`forensics.attribution.blame_context` in ``att``'s columns."""
-    return blame_frame(att, with_mac=True)
+    return blame_frame(att, with_mac=True, categorical=True)
 
 
 def endpoint_key(a, pa, b, pb) -> frozenset:
