@@ -1172,7 +1172,9 @@ class FlowBuilder:
         real = np.flatnonzero(~is_m & ~hold)
         cols = {"rid": rid, "ts": ts, "gidx": w["gidx"], "bytes": w["bytes"], "is_src": is_src, "flags": flags,
                 "kid": kid, "epoch": epoch, "orient": orient, "tag": tag, "seq": seq_at, "itype": w["itype"],
-                "icode": w["icode"], "eth": w["eth"], "is_tcp": is_tcp, "safl": safl, "ts_st": ts_st}
+                "icode": w["icode"], "eth": w["eth"], "is_tcp": is_tcp & (w["frag"] != 1), "safl": safl, "ts_st": ts_st}
+        # (an IPv4 non-first fragment is no TCP segment for the row's state: Argus accounts it to its
+        # datagram's flow, not through the TCP state machine; measured, flowgen.sc_frag4_state)
         self._inj = None
         nh = int(hold.sum())
         new_held = [{k: cols[k][hold] for k in _STASH_COLS} | {

@@ -1031,6 +1031,34 @@ def sc_clock_zero():
     return pk
 
 
+def sc_frag4_state():
+    """Fragmented IPv4 TCP segments (measured with argus 3.0.8, 2026-11-28): a non-first fragment
+    is no TCP segment for the flow's state (a fragmented SYN stays REQ, a fragmented SYN/ACK
+    answer ACC; a first fragment too short for the flags and its followers INT), as Argus
+    accounts it to its datagram's flow, not through the TCP state machine."""
+    def seg(sp, dp, flags, data=b"", seq=1, ack=0):
+        return bytes(dpkt.tcp.TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack, win=65535, data=data))
+
+    pk = []
+    t = T0
+    c, s = "10.0.13.1", "10.0.13.2"
+    pk += [(t + 0.01 * i, f) for i, f in enumerate(fragments4(c, s, 6, seg(47001, 80, S, b"X" * 40), 101, 24))]
+    pk += [(t + 1 + 0.01 * i, f) for i, f in enumerate(fragments4(c, s, 6, seg(47002, 80, S, b"Y" * 16), 102, 8))]
+    pk.append((t + 2, tcp4(c, 47003, s, 80, S, seq=1)))
+    pk.append((t + 2.01, tcp4(s, 80, c, 47003, S | A, seq=5, ack=2)))
+    pk += [(t + 2.02 + 0.001 * i, f)
+           for i, f in enumerate(fragments4(c, s, 6, seg(47003, 80, A | P, b"Z" * 40, 2, 6), 103, 24))]
+    pk.append((t + 3, tcp4(c, 47004, s, 80, S, seq=1)))
+    pk += [(t + 3.01 + 0.001 * i, f)
+           for i, f in enumerate(fragments4(s, c, 6, seg(80, 47004, S | A, b"W" * 40, 5, 2), 104, 24))]
+    pk += [(t + 4 + 0.001 * i, f)
+           for i, f in enumerate(fragments4(c, s, 6, seg(47005, 80, F | A, b"V" * 40, 2, 6), 105, 24))]
+    pk += [(t + 5 + 0.01 * i, f) for i, f in enumerate(fragments4(c, s, 6, seg(47006, 80, S, b"Y" * 16), 106, 8))]
+    pk.append((t + 5.1, tcp4(s, 80, c, 47006, S | A, seq=5, ack=2)))
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
 def write_all(out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -150,6 +150,14 @@ def test_clock_in_the_first_second_and_early_replies(tmp_path, chunk):
     assert early["pkts"] == 5 and early["state"] == "CON"
 
 
+def test_ipv4_non_first_tcp_fragments_leave_the_state(tmp_path):
+    """flowgen.sc_frag4_state as racluster prints it (argus 3.0.8, 2026-11-28): a fragmented SYN
+    stays REQ, a fragmented SYN/ACK answer ACC, fragments without flags INT (all CON before)."""
+    cap = flowgen.write_pcap(tmp_path / "f4.pcap", flowgen.sc_frag4_state())
+    got = extract_flows(cap)[0].set_index("sport")["state"].to_dict()
+    assert got == {"47001": "REQ", "0": "INT", "47003": "CON", "47004": "ACC", "47005": "FIN", "80": "ACC"}
+
+
 def test_synack_first_flows_reversed_at_their_trigger(tmp_path):
     """Argus (measured, ``flowgen.sc_synack``) reverses a SYN/ACK-first flow at its first ACK or
     FIN (no RST before), from the record holding it on: within the first 5 s the whole flow,
@@ -266,7 +274,7 @@ def test_chunked_equals_whole_evening_rules(tmp_path, chunk):
     for name, fn in (("l2", flowgen.sc_l2), ("frag6", flowgen.sc_frag6), ("truncated", flowgen.sc_truncated),
                      ("esp", flowgen.sc_esp), ("dst_span", flowgen.sc_dst_span),
                      ("record_start", flowgen.sc_record_start), ("clock_back", flowgen.sc_clock_back),
-                     ("clock_zero", flowgen.sc_clock_zero)):
+                     ("clock_zero", flowgen.sc_clock_zero), ("frag4_state", flowgen.sc_frag4_state)):
         cap = flowgen.write_pcap(tmp_path / f"{name}.pcap", fn())
         whole, _ = extract_flows(cap, chunk_packets=10_000_000)
         part, _ = extract_flows(cap, chunk_packets=chunk)
