@@ -886,13 +886,14 @@ def _v6_fragment_key(out: dict, p: int, ident: int) -> None:
     """Argus 3.0.8's key for a non-first IPv6 fragment (measured, 2026-11-27): never its datagram's
     flow but one of its own, whose "ports" are the fragment header's identification bytes
     b0..b3 (network order) as Argus stores them: TCP/UDP sport = b1 b0, dport = b3 b2, the two
-    swapped when the source address is the higher one (so both directions make one flow, and a
-    lone fragment from the higher address prints b3 b2 -> b1 b0); ICMPv6 type = b3, code = b2 (an
+    swapped when the source address is the higher one or the same (so both directions make one
+    flow, and a lone fragment from the higher address, or between equal ones, prints b3 b2 -> b1 b0;
+    equal addresses measured 2026-11-28, flowgen.sc_frag6_self); ICMPv6 type = b3, code = b2 (an
     identification ending in 0x80 makes an echo-request row); no ports for other protocols."""
     b0, b1, b2, b3 = (ident >> 24) & 0xFF, (ident >> 16) & 0xFF, (ident >> 8) & 0xFF, ident & 0xFF
     if p in (6, 17):
         lo, hi = (b1 << 8) | b0, (b3 << 8) | b2
-        if (out["src_hi"], out["src_lo"]) > (out["dst_hi"], out["dst_lo"]):
+        if (out["src_hi"], out["src_lo"]) >= (out["dst_hi"], out["dst_lo"]):
             lo, hi = hi, lo
         out["sport"], out["dport"] = lo, hi
     elif p == 58:

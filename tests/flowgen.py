@@ -1031,6 +1031,22 @@ def sc_clock_zero():
     return pk
 
 
+def sc_frag6_self():
+    """Non-first IPv6 fragments between equal addresses (measured with argus 3.0.8, 2026-11-28):
+    keyed like those from the higher address, b3 b2 -> b1 b0, whichever is larger."""
+    pk = []
+    pay = b"A" * 1100
+    u = struct.pack(">HHHH", 4000, 5000, 8 + len(pay), 0) + pay
+    seg = struct.pack(">HHIIBBHHH", 1111, 2222, 5, 0, 0x50, 0x18, 1000, 0, 0) + b"E" * 800
+    for k, (ident, p, tr) in enumerate(((0x1122_3344, 17, u), (0x4433_2211, 17, u), (0x0102_0304, 6, seg),
+                                        (0x0403_0201, 6, seg), (0x1111_2222, 17, u))):
+        for a in ("::1", "2001:db8::5"):
+            for i, f in enumerate(fragments6(a, a, p, tr, ident, keep={1, 2})):
+                pk.append((T0 + k + 0.01 * i + (0.5 if a != "::1" else 0), f))
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
 def sc_frag4_state():
     """Fragmented IPv4 TCP segments (measured with argus 3.0.8, 2026-11-28): a non-first fragment
     is no TCP segment for the flow's state (a fragmented SYN stays REQ, a fragmented SYN/ACK

@@ -394,6 +394,11 @@ def test_ipv6_non_first_fragments_keyed_by_identification(tmp_path, chunk):
     assert rows[("udp", b, "513", a, "0")] == (1, 1, "INT")  # sent by the higher address: swapped
     assert rows[("udp", "2001:db8::1:0", "513", "2001:db8::2", "0")][0] == 1
     assert rows[("udp", "10::1", "0", "2001::1", "513")][0] == 1
+    # between equal addresses: swapped too (b3 b2 -> b1 b0 whichever is larger; measured 2026-11-28)
+    self_ = extract_flows(flowgen.write_pcap(tmp_path / "self.pcap", flowgen.sc_frag6_self()), chunk_packets=chunk)[0]
+    assert {(r.saddr, r.sport, r.dport) for r in self_.itertuples() if r.saddr == "::1"} == {
+        ("::1", "17459", "8721"), ("::1", "4386", "13124"), ("::1", "1027", "513"), ("::1", "258", "772"),
+        ("::1", "8738", "4369")}
 
 
 def test_macs_empty_without_ethernet(tmp_path):
