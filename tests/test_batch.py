@@ -295,3 +295,37 @@ def test_pool_and_dask_start_the_largest_files_first(tmp_path):
         (tmp_path / name).write_bytes(b"x" * n)
     paths = [str(tmp_path / n) for n in ("a.pcap", "gone.pcap", "b.pcap", "c.pcap")]
     assert [Path(p).name for p in _largest_first(paths)] == ["b.pcap", "c.pcap", "a.pcap", "gone.pcap"]
+
+
+def test_pool_workers_are_forked_from_a_server_that_imported_the_pipeline():
+    """On the CPU the pool's workers come from a fork server that has imported the pipeline
+    (batch.PRELOAD) once, not spawned and importing it each; never torch there (the numpy
+    engine does not need it). CUDA keeps spawned workers."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from forensics import batch
+    from tests import poolprobe
+
+    assert batch.pool_context("cuda").get_start_method() == "spawn"
+    ctx = batch.pool_context("cpu")
+    if ctx.get_start_method() != "forkserver":
+        pytest.skip("no fork server on this platform")
+    with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
+        seen = pool.submit(poolprobe.imported, [*batch.PRELOAD, "pandas", "torch"]).result()
+        parent = pool.submit(poolprobe.parent_pid).result()
+    assert seen == {**{m: True for m in batch.PRELOAD}, "pandas": True, "torch": False}
+    assert parent != os.getpid()  # the server's child, not this process's
+
+
+def test_fork_server_started_early_only_where_a_pool_will_run(tmp_path):
+    from forensics import batch
+
+    one = tmp_path / "a.pcap"
+    one.write_bytes(b"x")
+    assert not batch.prestart([str(one)], 4)  # one file: analysed in the calling process
+    assert not batch.prestart([str(tmp_path)], 1)
+    assert not batch.prestart([str(tmp_path)], 2, device="cuda")
+    assert not batch.prestart([str(tmp_path)], 2, dask="tcp://127.0.0.1:1")
+    if batch.pool_context("cpu").get_start_method() == "forkserver":
+        assert batch.prestart([str(tmp_path)], 2)
+        assert batch.prestart([str(one), str(one)], 2)

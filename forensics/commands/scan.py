@@ -65,6 +65,10 @@ def config_from_args(args):
 
 
 def run(args, console) -> int:
+    from forensics import batch
+
+    # the pool's fork server imports the pipeline while this process imports the report's modules
+    batch.prestart(args.paths, args.workers, args.device, args.dask)
     from forensics.report import flows_format, render
     from forensics.report.terminal import TerminalProgress, render as render_terminal
     from forensics.scan import scan
