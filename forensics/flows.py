@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 
 from forensics.ethertypes import ethertype_names
-from forensics.packets import L2_HI, REASON_CODES, PacketTable, addr_to_str
+from forensics.packets import IP6_MAPPED_HI, L2_HI, REASON_CODES, PacketTable, addr_to_str
 
 _R_TRUNC_T = REASON_CODES["truncated_transport_header"]
 US = 1_000_000  # timestamps are handled in integer microseconds, like Argus
@@ -340,6 +340,12 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
         # (the IP destination keeps a report and a leave apart: two Argus flows, one row)
         sub = np.where(igmp, (d_lo & np.uint64(0xFFFFFFFF)).astype(np.int64) + 1, sub)
         d_lo = np.where(igmp, np.uint64(0xFFFF_0000_0000) | c["igmp_group"][sel].astype(np.uint64), d_lo)
+    if v6.any():
+        # an IPv4-mapped address in an IPv6 header (::ffff:a.b.c.d): Argus keys and prints it as the
+        # IPv6 address it is, apart from the IPv4 one (measured, flowgen.sc_v4mapped)
+        v4m = np.uint64(0xFFFF)
+        s_hi = np.where(v6 & (s_hi == 0) & ((s_lo >> np.uint64(32)) == v4m), IP6_MAPPED_HI, s_hi)
+        d_hi = np.where(v6 & (d_hi == 0) & ((d_lo >> np.uint64(32)) == v4m), IP6_MAPPED_HI, d_hi)
     a_gt = (s_hi > d_hi) | ((s_hi == d_hi) & ((s_lo > d_lo) | ((s_lo == d_lo) & (sport > dport))))
     # Argus does not pair the two directions of an IPv6 flow between one address and itself
     # (::1 <-> ::1): each direction is its own flow (measured)

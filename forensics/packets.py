@@ -146,6 +146,9 @@ V4_MAPPED_PREFIX = np.uint64(0xFFFF_0000_0000)
 # a MAC address in the address columns (flows of non-IP frames, keyed by MAC as Argus keys them):
 # hi all ones (no IPv6 address of that form is ever routed), lo the 48-bit MAC
 L2_HI = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+# the high half a flow key gives an IPv4-mapped IPv6 address (::ffff:a.b.c.d) seen in an IPv6
+# header, so that it stays apart from (and prints unlike) the IPv4 address, as in Argus
+IP6_MAPPED_HI = np.uint64(0xFFFF_FFFF_FFFF_FFFE)
 
 
 def addr_to_str(hi: int, lo: int) -> str:
@@ -157,6 +160,8 @@ def addr_to_str(hi: int, lo: int) -> str:
         return ":".join(f"{(lo >> s) & 0xFF:02x}" for s in range(40, -8, -8))
     if hi == 0 and (lo >> 32) == 0xFFFF:
         return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
+    if hi == int(IP6_MAPPED_HI) and (lo >> 32) == 0xFFFF:
+        return "::ffff:" + str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
     if hi == 0 and lo == 0:
         return "0.0.0.0"
     return str(ipaddress.IPv6Address((hi << 64) | lo))

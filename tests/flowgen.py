@@ -1047,6 +1047,22 @@ def sc_frag6_self():
     return pk
 
 
+def sc_v4mapped():
+    """IPv4-mapped addresses (::ffff:a.b.c.d) in IPv6 headers (measured with argus 3.0.8,
+    2026-11-28): keyed and printed as the IPv6 addresses they are, apart from an IPv4 connection
+    between the same addresses and ports (one or both sides mapped; TCP, UDP, ICMPv6)."""
+    pk = tcp_conversation(T0, "5.6.7.8", 6666, "1.2.3.4", 63)
+    m1, m2 = "::ffff:5.6.7.8", "::ffff:1.2.3.4"
+    pk.append((T0 + 1, tcp6(m1, 6666, m2, 63, P | A, seq=1, ack=1, data=b"x" * 30)))
+    pk.append((T0 + 1.1, tcp6(m2, 63, m1, 6666, A, seq=1, ack=31)))
+    pk.append((T0 + 2, udp6(m1, 5000, "2001:db8::1", 53, b"q")))
+    pk.append((T0 + 2.1, udp6("2001:db8::1", 53, m1, 5000, b"r")))
+    pk.append((T0 + 3, icmp6(m2, m1, 128, 0, echo(1, 1))))
+    pk.append((T0 + 4, udp6("::ffff:0.0.0.0", 68, "::ffff:255.255.255.255", 67, b"d")))
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
 def sc_frag4_state():
     """Fragmented IPv4 TCP segments (measured with argus 3.0.8, 2026-11-28): a non-first fragment
     is no TCP segment for the flow's state (a fragmented SYN stays REQ, a fragmented SYN/ACK

@@ -158,6 +158,20 @@ def test_ipv4_non_first_tcp_fragments_leave_the_state(tmp_path):
     assert got == {"47001": "REQ", "0": "INT", "47003": "CON", "47004": "ACC", "47005": "FIN", "80": "ACC"}
 
 
+@pytest.mark.parametrize("chunk", [1_000_000, 1])
+def test_ipv4_mapped_ipv6_addresses_stay_ipv6(tmp_path, chunk):
+    """flowgen.sc_v4mapped as racluster prints it (argus 3.0.8, 2026-11-28): ::ffff:a.b.c.d in an
+    IPv6 header is its own key and prints as IPv6 (it merged into the IPv4 rows before)."""
+    cap = flowgen.write_pcap(tmp_path / "m.pcap", flowgen.sc_v4mapped())
+    df = extract_flows(cap, chunk_packets=chunk)[0]
+    got = {(r.proto, r.saddr, r.sport, r.daddr, r.dport): r.pkts for r in df.itertuples()}
+    assert got == {("tcp", "5.6.7.8", "6666", "1.2.3.4", "63"): 12,
+                   ("tcp", "::ffff:5.6.7.8", "6666", "::ffff:1.2.3.4", "63"): 2,
+                   ("udp", "::ffff:5.6.7.8", "5000", "2001:db8::1", "53"): 2,
+                   ("ipv6-icmp", "::ffff:1.2.3.4", "128", "::ffff:5.6.7.8", "0"): 1,
+                   ("udp", "::ffff:0.0.0.0", "68", "::ffff:255.255.255.255", "67"): 1}
+
+
 def test_synack_first_flows_reversed_at_their_trigger(tmp_path):
     """Argus (measured, ``flowgen.sc_synack``) reverses a SYN/ACK-first flow at its first ACK or
     FIN (no RST before), from the record holding it on: within the first 5 s the whole flow,
