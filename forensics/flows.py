@@ -727,7 +727,7 @@ def _open_frame(carry: dict, ostart: np.ndarray, idx=None) -> pd.DataFrame:
     g = (lambda k: carry[k]) if idx is None else (lambda k: carry[k][idx])
     return pd.DataFrame({"rid": _carry_rid(carry, idx), "start": ostart if idx is None else ostart[idx],
                          "last": g("ts_last"), "ns": g("m_ns"), "nd": g("m_nd"), "smap": g("m_smap"),
-                         "trec": (g("m_sa").astype(np.int64) & 4) != 0})
+                         "trec": (g("m_sa").astype(np.int64) & 4) != 0, "rv": (g("m_sa").astype(np.int64) & 8) != 0})
 
 
 def _open_starts(out: pd.DataFrame, op_rec: pd.DataFrame) -> None:
@@ -1039,7 +1039,8 @@ class FlowBuilder:
         # A mid-stream first packet (no SYN) is reversed when its port is a service port and the
         # other is not, or is a higher one (measured: 60177 -> 20203 reversed, 61000 -> 20203 not)
         midstream = is_tcp & ((flags & TH_SYN) == 0)
-        rev |= midstream & is_service_port(sp) & ((sp < dp) | ~is_service_port(dp))
+        rev_mid = midstream & is_service_port(sp) & ((sp < dp) | ~is_service_port(dp))
+        rev |= rev_mid
         rev |= (kind == K_ECHO) & np.isin(w["itype"], (0, 129))
         rev |= (kind == K_ARP) & (w["itype"] == 2)  # an ARP reply seen first: oriented to the requester
         rev &= ~((kind == K_IP) & (w["extra"] == 1))  # one-directional self flows keep the sender
@@ -1081,7 +1082,11 @@ class FlowBuilder:
         tag = tag_here[fidx]
         is_src = (d == orient) & ~is_m
         # (a reversed flow's status records print their start from its first source: measured)
-        orient_ps = orient ^ flipped.astype(np.int64)
+        # (a flow reversed by the mid-stream port rule keeps its first packet's sender as Argus's own
+        # source: its status records print from that side's first packet (measured 2026-11-28,
+        # flowgen.sc_midstream_records); ``m_sa`` bit 8 carries it across chunks)
+        revm = np.where(is_m, (w["m_sa"].astype(np.int64) & 8) != 0, rev_mid)[fidx]
+        orient_ps = orient ^ flipped.astype(np.int64) ^ revm.astype(np.int64)
         is_src_ps = (d == orient_ps) & ~is_m
         # the record holding the trigger (this chunk's, or a marker's): its packets count for
         # their row's start only through the record's printed start (folded when it closes)
@@ -1090,7 +1095,7 @@ class FlowBuilder:
         trec_r[rec_id[is_m & ((msa & 4) == 4)]] = True
         trec = trec_r[rec_id]
         rflip_m = newflip & is_m  # (markers whose counts came the other way round)
-        del d, rev, midstream, orient_here, tag_here, fidx, fl, synack, trig, decide, f0, first_dec, decided
+        del d, rev, rev_mid, midstream, orient_here, tag_here, fidx, fl, synack, trig, decide, f0, first_dec, decided
         del flip_f, flip_rec, orient_ps, newflip, msa, was_rev
 
         # Argus flow sequence numbers, in file order of flow starts
@@ -1224,7 +1229,7 @@ class FlowBuilder:
         rec_smap = np.where(is_m[rec_first], w["m_smap"][rec_first], 0)
         if g_rid is not None:
             np.maximum.at(rec_smap, g_rec, g_ts)
-        s0, s1, d0, d1 = _direction_slots(rec_pstart, rec_last_ts, rec_ns, rec_nd, rec_smap)
+        s0, s1, d0, d1 = _direction_slots(rec_pstart, rec_last_ts, rec_ns, rec_nd, rec_smap, revm[rec_first])
         closed = ~open_rec
         rstat = _record_stats(rec_rid[closed], rec_dur[closed], s0[closed], s1[closed], d0[closed], d1[closed])
         fold_rec = pd.DataFrame({"rid": rec_rid[closed], "start": rec_pstart[closed],
@@ -1270,7 +1275,7 @@ class FlowBuilder:
         mk["m_nd"] = rec_nd[cr_rec]
         mk["m_smap"] = rec_smap[cr_rec]
         mk["m_sa"] = (undecided[cr].astype(np.int64) | (flipped[cr].astype(np.int64) << 1)
-                      | (trec_r[cr_rec].astype(np.int64) << 2))
+                      | (trec_r[cr_rec].astype(np.int64) << 2) | (revm[cr].astype(np.int64) << 3))
         mk = {k: (v.astype(_CARRY_DTYPES[k]) if k in _CARRY_DTYPES else v) for k, v in mk.items()}
         assert set(mk) == set(_MARKER_COLS)
         # open records (one per marker): the rest of their state is the marker's (_open_frame)
@@ -1618,7 +1623,8 @@ def _open_stats(open_: pd.DataFrame) -> pd.DataFrame:
     several sub-flows), indexed by row id (sorted)."""
     dur = (open_["last"] - open_["start"]).to_numpy(dtype=np.float64)
     s0, s1, d0, d1 = _direction_slots(open_["start"].to_numpy(), open_["last"].to_numpy(),
-                                      open_["ns"].to_numpy(), open_["nd"].to_numpy(), open_["smap"].to_numpy())
+                                      open_["ns"].to_numpy(), open_["nd"].to_numpy(), open_["smap"].to_numpy(),
+                                      open_["rv"].to_numpy())
     rid = open_["rid"].to_numpy()
     cols = ("n", "s", "q", "mn", "mx", "s0", "s1", "d0", "d1")
     o = _stable_argsort(rid)
@@ -1692,7 +1698,18 @@ def _mapped_records(mapped, h, gidx, rec_id, rec_start_ts, S):
     return np.asarray(recs, dtype=np.int64), np.asarray(times, dtype=np.int64)
 
 
-def _direction_slots(start, last, ns, nd, smap=None):
+def _direction_slots(start, last, ns, nd, smap=None, rv=None):
+    """``_argus_slots`` per record; ``rv``: records of a flow reversed by the mid-stream port rule,
+    whose slots Argus builds from its own source, the first packet's sender (the printed
+    destination; measured 2026-11-28, flowgen.sc_midstream_records), so the roles swap there."""
+    if rv is None or not np.any(rv):
+        return _argus_slots(start, last, ns, nd, smap)
+    ns, nd = np.asarray(ns), np.asarray(nd)
+    s0, s1, d0, d1 = _argus_slots(start, last, np.where(rv, nd, ns), np.where(rv, ns, nd), smap)
+    return np.where(rv, d0, s0), np.where(rv, d1, s1), np.where(rv, s0, d0), np.where(rv, s1, d1)
+
+
+def _argus_slots(start, last, ns, nd, smap=None):
     """Argus's per-direction (start, end) times of records, measured with ra's sdur/ddur.
 
     A direction with two or more packets in the record spans the whole record; a source

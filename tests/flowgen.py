@@ -1063,6 +1063,34 @@ def sc_v4mapped():
     return pk
 
 
+def sc_midstream_records():
+    """Status records of TCP flows reversed by the mid-stream port rule (first packet from port 80;
+    measured with argus 3.0.8, 2026-11-28): Argus keeps that packet's sender (the printed
+    destination) as its own source, so a record opened by the printed source prints from the
+    other side's first packet within the same second, and the direction spans behind srate/drate
+    are built with the roles swapped.  One flow not reversed for comparison."""
+    pk = []
+    t = T0 + 0.3
+    c, s = "10.0.14.1", "10.0.14.2"
+    pk += [(t, tcp4(s, 80, c, 48001, F | A, seq=9, ack=5)), (t + 0.0004, tcp4(c, 48001, s, 80, A, seq=5, ack=10)),
+           (t + 6.0, tcp4(c, 48001, s, 80, F | A, seq=5, ack=10)), (t + 6.08, tcp4(s, 80, c, 48001, A, seq=10, ack=6))]
+    pk += [(t + 0.1, tcp4(s, 80, c, 48002, F | A, seq=9, ack=5)), (t + 0.1004, tcp4(c, 48002, s, 80, A, seq=5, ack=10)),
+           (t + 6.1, tcp4(c, 48002, s, 80, F | A, seq=5, ack=10)), (t + 6.8, tcp4(s, 80, c, 48002, A, seq=10, ack=6))]
+    pk += [(t + 0.2, tcp4(s, 80, c, 48003, P | A, seq=9, ack=5, data=b"x")),
+           (t + 0.2004, tcp4(c, 48003, s, 80, A, seq=5, ack=10)),
+           (t + 6.2, tcp4(s, 80, c, 48003, P | A, seq=10, ack=5, data=b"y")),
+           (t + 6.25, tcp4(c, 48003, s, 80, A, seq=5, ack=11))]
+    pk += [(t + 0.3, tcp4(c, 48004, s, 80, P | A, seq=5, ack=9, data=b"x")),
+           (t + 0.3004, tcp4(s, 80, c, 48004, A, seq=9, ack=6)),
+           (t + 6.3, tcp4(c, 48004, s, 80, P | A, seq=6, ack=9, data=b"y")), (t + 6.35, tcp4(s, 80, c, 48004, A, seq=9, ack=7))]
+    pk += [(t + 0.4, tcp4(s, 80, c, 48005, A, seq=9, ack=5)), (t + 0.4004, tcp4(c, 48005, s, 80, A, seq=5, ack=10)),
+           (t + 6.4, tcp4(c, 48005, s, 80, P | A, seq=5, ack=10, data=b"a")),
+           (t + 6.45, tcp4(c, 48005, s, 80, P | A, seq=6, ack=10, data=b"b")),
+           (t + 6.5, tcp4(s, 80, c, 48005, A, seq=10, ack=7))]
+    pk.sort(key=lambda x: x[0])
+    return pk
+
+
 def sc_frag4_state():
     """Fragmented IPv4 TCP segments (measured with argus 3.0.8, 2026-11-28): a non-first fragment
     is no TCP segment for the flow's state (a fragmented SYN stays REQ, a fragmented SYN/ACK

@@ -40,10 +40,12 @@ needs_argus = pytest.mark.skipif(not argus_ref.have_argus(), reason="argus/raclu
 # frag4_state: flowgen.sc_frag4_state, IPv4 non-first TCP fragments leave the TCP state alone
 # frag6_self: flowgen.sc_frag6_self, IPv6 non-first fragments between equal addresses
 # v4mapped: flowgen.sc_v4mapped, IPv4-mapped addresses in IPv6 headers stay IPv6
+# midstream_records: flowgen.sc_midstream_records, status records of flows reversed mid-stream
 GENERATED_FLOOR = {"tcp_basic": 1.0, "frag_arp_v6": 1.0, "udp": 0.88, "icmp": 1.0, "mixed": 1.0, "tcp_long": 1.0,
                    "keys": 1.0, "gre": 1.0, "directions": 1.0, "synack": 1.0, "frag6": 1.0, "l2": 1.0, "truncated": 1.0, "esp": 1.0,
                    "dst_span": 1.0, "record_start": 1.0, "clock_zero": 1.0,
-                   "frag4_state": 1.0, "frag6_self": 1.0, "v4mapped": 1.0}
+                   "frag4_state": 1.0, "frag6_self": 1.0, "v4mapped": 1.0,
+                   "midstream_records": 1.0}
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +66,7 @@ def generated(tmp_path_factory):
     caps["frag4_state"] = flowgen.write_pcap(out / "frag4_state.pcap", flowgen.sc_frag4_state())
     caps["frag6_self"] = flowgen.write_pcap(out / "frag6_self.pcap", flowgen.sc_frag6_self())
     caps["v4mapped"] = flowgen.write_pcap(out / "v4mapped.pcap", flowgen.sc_v4mapped())
+    caps["midstream_records"] = flowgen.write_pcap(out / "midstream_records.pcap", flowgen.sc_midstream_records())
     return caps
 
 

@@ -172,6 +172,19 @@ def test_ipv4_mapped_ipv6_addresses_stay_ipv6(tmp_path, chunk):
                    ("udp", "::ffff:0.0.0.0", "68", "::ffff:255.255.255.255", "67"): 1}
 
 
+def test_midstream_reversed_flow_records_keep_argus_source(tmp_path):
+    """flowgen.sc_midstream_records as racluster prints it (argus 3.0.8, 2026-11-28): the records of
+    a flow reversed by the mid-stream port rule start, and span their directions, from the first
+    packet's sender's side (mean, srate, drate)."""
+    cap = flowgen.write_pcap(tmp_path / "mr.pcap", flowgen.sc_midstream_records())
+    df = extract_flows(cap)[0].set_index("sport")
+    ref = {"48001": (0.0002, 0.164485, 0.164474), "48002": (0.3502, 0.149263, 0.166667),
+           "48003": (0.0252, 0.165300, 0.166667), "48004": (0.0252, 0.166667, 0.165300),
+           "48005": (0.0002, 0.327890, 0.163934)}
+    for port, want in ref.items():
+        assert tuple(df.loc[port, ["mean", "srate", "drate"]]) == pytest.approx(want, abs=2e-6), port
+
+
 def test_synack_first_flows_reversed_at_their_trigger(tmp_path):
     """Argus (measured, ``flowgen.sc_synack``) reverses a SYN/ACK-first flow at its first ACK or
     FIN (no RST before), from the record holding it on: within the first 5 s the whole flow,
@@ -288,7 +301,8 @@ def test_chunked_equals_whole_evening_rules(tmp_path, chunk):
     for name, fn in (("l2", flowgen.sc_l2), ("frag6", flowgen.sc_frag6), ("truncated", flowgen.sc_truncated),
                      ("esp", flowgen.sc_esp), ("dst_span", flowgen.sc_dst_span),
                      ("record_start", flowgen.sc_record_start), ("clock_back", flowgen.sc_clock_back),
-                     ("clock_zero", flowgen.sc_clock_zero), ("frag4_state", flowgen.sc_frag4_state)):
+                     ("clock_zero", flowgen.sc_clock_zero), ("frag4_state", flowgen.sc_frag4_state),
+                     ("midstream_records", flowgen.sc_midstream_records)):
         cap = flowgen.write_pcap(tmp_path / f"{name}.pcap", fn())
         whole, _ = extract_flows(cap, chunk_packets=10_000_000)
         part, _ = extract_flows(cap, chunk_packets=chunk)
