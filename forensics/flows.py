@@ -40,7 +40,8 @@ The model below was measured against ``argus -r X -w Y`` followed by
   flow round once an ACK, FIN or data packet follows: not modelled, see README,
   Limits); for a flow that starts mid-connection the sender, unless its source port
   is a service port (< 1024 or named in /etc/services) and the destination port is
-  not, or is a higher one (measured).
+  not, or is a higher one (measured); such a reversed flow's status records still start, and
+  span their directions, from the first packet's sender's side (Argus's own source).
 * **racluster merge.**  All records of one printed key (proto, saddr, sport,
   daddr, dport) become one row: counters add up; ``mean/stddev/sum/min/max``
   are statistics of the merged *records' durations* (population stddev, folded
