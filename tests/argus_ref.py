@@ -94,9 +94,18 @@ def compare(ours: pd.DataFrame, ref: pd.DataFrame) -> dict:
     for df in (ref, ours):
         for k in KEY:
             df[k] = df[k].astype(str)
-    ours = ours.drop_duplicates(KEY, keep="first")
-    ref_d = ref.drop_duplicates(KEY, keep="first")
-    m = ref_d.merge(ours, on=KEY, how="left", suffixes=("_r", "_o"), indicator=True)
+    # racluster can print two rows with one key (PPPoE discovery 0x8863 and session 0x8864 frames both
+    # print as "pppoe"): rows of one key are paired in order of their start time, the first with
+    # the first (before 2026-11-28 only the first row of a key was compared, so such a second row
+    # could never match)
+    def paired(df):
+        st = pd.to_numeric(df["stime"], errors="coerce") if "stime" in df else pd.Series(0.0, index=df.index)
+        df = df.iloc[np.argsort(st.to_numpy(), kind="stable")].copy()
+        df["_occ"] = df.groupby(KEY, sort=False).cumcount().to_numpy()
+        return df
+
+    ref_d, ours = paired(ref), paired(ours)
+    m = ref_d.merge(ours, on=KEY + ["_occ"], how="left", suffixes=("_r", "_o"), indicator=True)
     found = (m["_merge"] == "both").to_numpy()
     ok = found.copy()
     why = {}
