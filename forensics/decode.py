@@ -114,10 +114,17 @@ class PacketStream:
             pending.append(table)
             pending_n += len(table)
             if pending_n >= self.chunk_packets:
-                yield PacketTable.concat(pending) if len(pending) > 1 else pending[0]
-                pending, pending_n = [], 0
+                out = PacketTable.concat(pending) if len(pending) > 1 else pending[0]
+                # only the chunk stays alive while the caller works on it (not its pieces, nor the
+                # last raw batch: together as big again as the chunk)
+                pending, pending_n, table, batch = [], 0, None, None
+                yield out
+                out = None
         if pending:
-            yield PacketTable.concat(pending) if len(pending) > 1 else pending[0]
+            out = PacketTable.concat(pending) if len(pending) > 1 else pending[0]
+            pending = table = None
+            yield out
+            out = None
         for lt, n in acct.linktypes.items():
             if lt not in SUPPORTED_LINKTYPES:
                 acct.warn(f"{n} record(s) of unsupported link type {lt} counted as undecodable")

@@ -94,8 +94,10 @@ def run(args, console) -> int:
             try:
                 for table in stream:
                     rows = builder.add(table)
+                    del table  # (neither the chunk nor its rows stay alive while the next is read and built)
                     if len(rows):  # (an empty batch writes nothing)
                         writer.write(fin(rows))
+                    del rows
             except ForensicsError as exc:
                 failed += 1
                 console.print(f"[red]error[/red]: {exc}", highlight=False, soft_wrap=True)
