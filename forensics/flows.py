@@ -564,6 +564,9 @@ _ACC_DTYPES = {
 }
 _REC_COLS = ("nrec", "dsum", "dmin", "dmax", "dsq", "s_first", "s_last", "d_first", "d_last")
 _FOLD_COLS = ("sn", "smean", "ssd", "ssum")
+# columns of the rows that closed a record (_RowStore keeps them apart, for those rows only: most
+# active rows of a flood are one-packet flows whose only record is still open)
+_RSTAT_COLS = _REC_COLS + _FOLD_COLS
 _PKT_COLS = ("stime", "ltime", "pkts", "bytes", "spkts", "sbytes", "flags", "nonsyn", "epoch", "seq", "gidx",
              "itype", "icode", "eth", "first_flags", "umap", "safl", "smac", "dmac")
 _FILL = {"smac": -1, "dmac": -1}  # empty value of a column when a row is inserted without it (else 0 / NaN)
@@ -573,12 +576,48 @@ def _nan0(v):
     return np.where(np.isnan(v), 0.0, v)
 
 
+def _insert_rows(rid, cols: dict, rids, pos, new: dict):
+    """``rid`` and ``cols`` with rows ``rids`` inserted (sorted, absent; ``pos`` their insertion
+    points): the new ``rid`` (``cols`` is updated in place, one column at a time); columns missing
+    from ``new`` get their empty value (NaN for _REC_COLS, _FILL or 0 otherwise)."""
+    # what np.insert(column, pos, values) does for each column, with the slots computed once:
+    # ``pos`` is non-decreasing (insertion points of sorted ids), so new row i lands at pos[i] + i
+    m, total = len(rids), len(rid) + len(rids)
+    pos = np.asarray(pos, dtype=np.intp)
+    if m > 1 and (pos[1:] < pos[:-1]).any():
+        raise AssertionError("_RowStore._insert: rows must come sorted by id")
+    slots = pos + np.arange(m, dtype=np.intp)
+    old = np.ones(total, dtype=bool)
+    old[slots] = False
+
+    def put(col, values, dtype):
+        out = np.empty(total, dtype=dtype)
+        out[slots] = values
+        out[old] = col
+        return out
+
+    rid = put(rid, rids, rid.dtype)
+    for c in cols:
+        t = _ACC_DTYPES[c]
+        v = new.get(c)
+        if v is None:
+            v = np.full(len(rids), np.nan if c in _REC_COLS else _FILL.get(c, 0), dtype=t)
+        cols[c] = put(cols[c], np.asarray(v).astype(t, copy=False), cols[c].dtype)
+    return rid
+
+
 class _RowStore:
-    """Per-row accumulators of the active rows, as numpy columns sorted by row id."""
+    """Per-row accumulators of the active rows, as numpy columns sorted by row id.
+
+    The closed records' statistics (``_RSTAT_COLS``) are kept only for the rows that closed a
+    record (``srid``, ``scols``, sorted by row id, a subset of ``rid``); a row without has
+    NaN in ``_REC_COLS`` and 0 in ``_FOLD_COLS`` (``take`` fills them in)."""
 
     def __init__(self):
         self.rid = np.zeros(0, dtype=np.int64)
-        self.cols = {c: np.zeros(0, dtype=t) for c, t in _ACC_DTYPES.items()}
+        self.cols = {c: np.zeros(0, dtype=t) for c, t in _ACC_DTYPES.items() if c not in _RSTAT_COLS}
+        self.srid = np.zeros(0, dtype=np.int64)
+        self.scols = {c: np.zeros(0, dtype=_ACC_DTYPES[c]) for c in _RSTAT_COLS}
 
     def __len__(self):
         return len(self.rid)
@@ -595,28 +634,33 @@ class _RowStore:
         missing from ``new`` get their empty value (NaN for floats, 0 otherwise)."""
         if not len(rids):
             return
-        # what np.insert(column, pos, values) does for each column, with the slots computed once:
-        # ``pos`` is non-decreasing (insertion points of sorted ids), so new row i lands at pos[i] + i
-        m, total = len(rids), len(self.rid) + len(rids)
-        pos = np.asarray(pos, dtype=np.intp)
-        if m > 1 and (pos[1:] < pos[:-1]).any():
-            raise AssertionError("_RowStore._insert: rows must come sorted by id")
-        slots = pos + np.arange(m, dtype=np.intp)
-        old = np.ones(total, dtype=bool)
-        old[slots] = False
+        self.rid = _insert_rows(self.rid, self.cols, rids, pos, new)
 
-        def put(col, values, dtype):
-            out = np.empty(total, dtype=dtype)
-            out[slots] = values
-            out[old] = col
-            return out
+    def _insert_stats(self, rids, pos):
+        """Insert empty statistics rows (``rids`` sorted, absent from ``srid``)."""
+        if len(rids):
+            self.srid = _insert_rows(self.srid, self.scols, rids, pos, {})
 
-        self.rid = put(self.rid, rids, self.rid.dtype)
-        for c, t in _ACC_DTYPES.items():
-            v = new.get(c)
-            if v is None:
-                v = np.full(len(rids), np.nan if c in _REC_COLS else _FILL.get(c, 0), dtype=t)
-            self.cols[c] = put(self.cols[c], np.asarray(v).astype(t, copy=False), self.cols[c].dtype)
+    def _stat_pos(self, rids):
+        """Positions of ``rids`` (sorted unique, rows of the store) in the statistics columns,
+        inserting the rows absent so far."""
+        pos = np.searchsorted(self.srid, rids)
+        hit = pos < len(self.srid)
+        hit[hit] = self.srid[pos[hit]] == rids[hit]
+        if not hit.all():
+            self._insert_stats(rids[~hit], pos[~hit])
+            pos = np.searchsorted(self.srid, rids)
+        return pos
+
+    def stats_of(self, rids, c):
+        """Statistics column ``c`` of the rows ``rids`` (NaN / 0 where the row closed no record)."""
+        v = np.full(len(rids), np.nan if c in _REC_COLS else 0, dtype=_ACC_DTYPES[c])
+        if len(self.srid) and len(rids):
+            pos = np.searchsorted(self.srid, rids)
+            hit = pos < len(self.srid)
+            hit[hit] = self.srid[pos[hit]] == rids[hit]
+            v[hit] = self.scols[c][pos[hit]]
+        return v
 
     def _ensure(self, rids):
         """Positions of ``rids`` (sorted unique), inserting rows absent so far (identity
@@ -671,8 +715,9 @@ class _RowStore:
         already includes the rows' previous state."""
         if not len(rids):
             return
-        p = self._ensure(rids)
-        C = self.cols
+        self._ensure(rids)
+        p = self._stat_pos(rids)
+        C = self.scols
         for c in ("nrec", "dsum", "dsq"):
             C[c][p] = _nan0(C[c][p]) + _nan0(st[c])
         for c, f in (("dmin", np.fmin), ("dmax", np.fmax), ("s_first", np.fmin), ("s_last", np.fmax),
@@ -687,10 +732,15 @@ class _RowStore:
     def take(self, idx) -> pd.DataFrame:
         rid = self.rid[idx]
         d = {"kid": rid >> np.int64(24), "orient": (rid >> np.int64(1)) & 1, "tag": rid & 1}
-        d.update((c, v[idx]) for c, v in self.cols.items())
+        d.update((c, self.cols[c][idx] if c in self.cols else self.stats_of(rid, c)) for c in _ACC_DTYPES)
         return pd.DataFrame(d, index=pd.Index(rid, name="rid"))
 
     def keep(self, mask):
+        if len(self.srid):  # (statistics rows are rows of the store)
+            smask = mask[np.searchsorted(self.rid, self.srid)]
+            self.srid = self.srid[smask]
+            for c in list(self.scols):
+                self.scols[c] = self.scols[c][smask]
         self.rid = self.rid[mask]
         for c in list(self.cols):
             self.cols[c] = self.cols[c][mask]
@@ -1300,7 +1350,7 @@ class FlowBuilder:
             pos, hit = acc.find(rr)
             for c in _FOLD_COLS:
                 v = np.full(len(rr), np.nan)
-                v[hit] = acc.cols[c][pos[hit]]
+                v[hit] = acc.stats_of(rr[hit], c)
                 rstat[c] = v
             del pos, hit
             _fold_rows(rstat, fold_rec)

@@ -327,6 +327,9 @@ def test_streaming_state_stays_consistent(generated):
             rid, kid = b._acc.rid, b._keys["kid"]
             assert (np.diff(rid) > 0).all() and (np.diff(kid) > 0).all()
             assert all(len(v) == len(rid) for v in b._acc.cols.values())
+            srid = b._acc.srid  # (statistics rows: a sorted subset of the rows)
+            assert (np.diff(srid) > 0).all() and np.isin(srid, rid).all()
+            assert all(len(v) == len(srid) for v in b._acc.scols.values())
             assert all(len(v) == len(kid) for k, v in b._keys.items())
             assert len(b._ostart) == len(b._carry["ts"])
             assert np.isin(b._carry["m_kid"], kid).all()
@@ -367,18 +370,26 @@ def test_row_store_merges_in_place():
     assert s.rid.tolist() == [3 << 24, 4 << 24, 5 << 24]
     c = s.cols
     assert c["stime"][2] == 5 and c["ltime"][2] == 30 and c["pkts"][2] == 4 and c["flags"][2] == 17
-    assert c["seq"][2] == 2 and c["bytes"][2] == 160 and np.isnan(c["nrec"]).all()
+    assert c["seq"][2] == 2 and c["bytes"][2] == 160 and np.isnan(s.take([0, 1, 2])["nrec"]).all()
+    assert len(s.srid) == 0  # (no row closed a record: no statistics row)
     s.merge_records(np.array([5 << 24]), {"nrec": np.array([1.0]), "dsum": np.array([4.0]), "dsq": np.array([16.0]),
                                           "dmin": np.array([4.0]), "dmax": np.array([4.0]),
                                           "s_first": np.array([5.0]), "s_last": np.array([9.0]),
                                           "d_first": np.array([np.nan]), "d_last": np.array([np.nan]),
                                           "sn": np.array([1.0]), "smean": np.array([4e-6]),
                                           "ssd": np.array([0.0]), "ssum": np.array([4e-6])})
-    assert c["nrec"][2] == 1 and c["dsum"][2] == 4 and np.isnan(c["d_first"][2]) and np.isnan(c["nrec"][0])
+    t = s.take([0, 1, 2])
+    assert t["nrec"].iloc[2] == 1 and t["dsum"].iloc[2] == 4 and np.isnan(t["d_first"].iloc[2])
+    assert np.isnan(t["nrec"].iloc[0]) and t["sn"].iloc[0] == 0 and t["smean"].iloc[2] == np.float32(4e-6)
+    assert t["smean"].dtype == np.float32 and t["nrec"].dtype == np.float64
+    assert s.srid.tolist() == [5 << 24]  # statistics only for the row that closed a record
     s.bump(np.array([3 << 24]), np.array([99]))
     assert c["ltime"][0] == 99 and c["umap"][0] == 1
     s.keep(np.array([True, False, True]))
     assert s.rid.tolist() == [3 << 24, 5 << 24] and s.take([1])["kid"].tolist() == [5]
+    assert s.srid.tolist() == [5 << 24] and s.take([1])["nrec"].tolist() == [1.0]
+    s.keep(np.array([True, False]))
+    assert s.srid.tolist() == [] and all(len(v) == 0 for v in s.scols.values())
 
 
 def _macs_by_key(df):
