@@ -752,8 +752,40 @@ _KEY_DTYPES = {"kind": np.int8, "proto": np.int16, "lo_hi": np.uint64, "lo_lo": 
                "last": np.int64, "epoch": np.int32}
 
 
+# key-table columns updated in place (never narrowed, see _narrow)
+_KEY_INPLACE = ("last", "epoch")
+
+
 def _keys_frame(keys: dict, idx) -> pd.DataFrame:
-    return pd.DataFrame({c: keys[c][idx] for c in _KEY_DTYPES if c in keys}, index=pd.Index(keys["kid"][idx], name="kid"))
+    return pd.DataFrame({c: keys[c][idx] for c in _KEY_DTYPES if c in keys},
+                        index=pd.Index(keys["kid"][idx].astype(np.int64), name="kid"))
+
+
+_NARROW = {"i": (np.int8, np.int16, np.int32), "u": (np.uint8, np.uint16, np.uint32)}
+
+
+def _narrow(v: np.ndarray) -> np.ndarray:
+    """``v`` in the smallest integer type of its kind (signed / unsigned) that holds every value
+    (``v`` itself when none is smaller).  For the carried columns of the key table and the
+    markers, which are only concatenated (numpy then widens to the wider part's type, within the
+    kind), compared and read into wider columns, never updated in place: most of them hold small
+    numbers (an IPv4 key's high address halves are 0, a marker's packet counts are small)."""
+    if v.dtype.kind not in _NARROW or not len(v):
+        return v
+    lo, hi = int(v.min()), int(v.max())
+    for t in _NARROW[v.dtype.kind]:
+        if np.dtype(t).itemsize >= v.dtype.itemsize:
+            break
+        i = np.iinfo(t)
+        if i.min <= lo and hi <= i.max:
+            return v.astype(t)
+    return v
+
+
+def _cat_narrow(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """``concatenate([old, new])`` (``new`` narrowed), narrowed again when ``old`` widened it."""
+    out = np.concatenate([old, new])
+    return _narrow(out) if out.dtype != new.dtype else out
 
 
 def _dict_keep(d: dict, mask) -> None:
@@ -1304,7 +1336,8 @@ class FlowBuilder:
             new_keys = {"kid": g_kid[ng]}
             for c, t in _KEY_DTYPES.items():
                 v = g_last[ng] if c == "last" else g_epoch[ng] if c == "epoch" else w[c][gs]
-                new_keys[c] = v.astype(t)
+                new_keys[c] = v.astype(t) if c in _KEY_INPLACE else _narrow(v.astype(t))
+            new_keys["kid"] = _narrow(new_keys["kid"])
         # marker per carried run: its open record
         mk = {"h": w["h"][cr], "gidx": w["gidx"][cr]}
         mk["ts"] = ts[rec_first[cr_rec]]
@@ -1327,7 +1360,7 @@ class FlowBuilder:
         mk["m_smap"] = rec_smap[cr_rec]
         mk["m_sa"] = (undecided[cr].astype(np.int64) | (flipped[cr].astype(np.int64) << 1)
                       | (trec_r[cr_rec].astype(np.int64) << 2) | (revm[cr].astype(np.int64) << 3))
-        mk = {k: (v.astype(_CARRY_DTYPES[k]) if k in _CARRY_DTYPES else v) for k, v in mk.items()}
+        mk = {k: _narrow(v.astype(_CARRY_DTYPES[k]) if k in _CARRY_DTYPES else v) for k, v in mk.items()}
         assert set(mk) == set(_MARKER_COLS)
         # open records (one per marker): the rest of their state is the marker's (_open_frame)
         ostart = rec_pstart[cr_rec]
@@ -1366,12 +1399,12 @@ class FlowBuilder:
             keys["epoch"][kp] = m_epoch
         if new_keys is not None:
             for c in new_keys:
-                keys[c] = np.concatenate([keys[c], new_keys[c]])
+                keys[c] = np.concatenate([keys[c], new_keys[c]]) if c in _KEY_INPLACE else _cat_narrow(keys[c], new_keys[c])
         if touched is not None:  # untouched markers first, then this chunk's (one column at a time)
             carry = self._carry
             rest = np.flatnonzero(~touched)
             for k in _MARKER_COLS:
-                mk[k] = np.concatenate([carry[k][rest], mk[k]])
+                mk[k] = _cat_narrow(carry[k][rest], mk[k])
                 carry[k] = None
             ostart = np.concatenate([self._ostart[rest], ostart])
         self._carry = mk

@@ -561,3 +561,22 @@ def test_truncated_transport_headers_still_make_flows(tmp_path):
     assert rows[("tcp", "2001:db8::6", "1234", "80")] == (1, "INT")
     assert not df.saddr.isin(["2001:db8::1", "2001:db8::3", "2001:db8::4"]).any()  # cut ICMPv6: no flow
     assert len(df) == 25
+
+
+def test_carried_columns_are_narrowed_losslessly():
+    """Key-table and marker columns are kept in the smallest integer type of their kind that holds
+    their values, and widen again (within the kind) when a wider value joins them."""
+    from forensics.flows import _cat_narrow, _narrow
+
+    assert _narrow(np.array([0, 0], dtype=np.uint64)).dtype == np.uint8
+    assert _narrow(np.array([-1, 300], dtype=np.int64)).dtype == np.int16
+    assert _narrow(np.array([1 << 40], dtype=np.int64)).dtype == np.int64
+    assert _narrow(np.array([2**32 - 1], dtype=np.uint64)).dtype == np.uint32
+    assert _narrow(np.zeros(0, dtype=np.int64)).dtype == np.int64
+    assert _narrow(np.array([0.5])).dtype == np.float64
+    big = np.array([2**63 + 5], dtype=np.uint64)
+    out = _cat_narrow(np.zeros(3, dtype=np.uint8), big)
+    assert out.dtype == np.uint64 and out[-1] == big[0]
+    # an old wide part is narrowed again once its values fit
+    out = _cat_narrow(np.array([7], dtype=np.int64), _narrow(np.array([1], dtype=np.int64)))
+    assert out.dtype == np.int8 and out.tolist() == [7, 1]
