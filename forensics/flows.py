@@ -570,6 +570,10 @@ _RSTAT_COLS = _REC_COLS + _FOLD_COLS
 _PKT_COLS = ("stime", "ltime", "pkts", "bytes", "spkts", "sbytes", "flags", "nonsyn", "epoch", "seq", "gidx",
              "itype", "icode", "eth", "first_flags", "umap", "safl", "smac", "dmac")
 _FILL = {"smac": -1, "dmac": -1}  # empty value of a column when a row is inserted without it (else 0 / NaN)
+# counters bounded by the capture's packet count (pkts, spkts, and gidx, a file index) or its wire
+# bytes (bytes, sbytes): int32 while those stay below 2**31 (_RowStore.widen when they do not)
+_BOUNDED_COLS = ("pkts", "spkts", "gidx", "bytes", "sbytes")
+_BOUND = 2**31 - 1
 
 
 def _nan0(v):
@@ -613,11 +617,23 @@ class _RowStore:
     record (``srid``, ``scols``, sorted by row id, a subset of ``rid``); a row without has
     NaN in ``_REC_COLS`` and 0 in ``_FOLD_COLS`` (``take`` fills them in)."""
 
-    def __init__(self):
+    def __init__(self, wide: bool = False):
         self.rid = np.zeros(0, dtype=np.int64)
         self.cols = {c: np.zeros(0, dtype=t) for c, t in _ACC_DTYPES.items() if c not in _RSTAT_COLS}
         self.srid = np.zeros(0, dtype=np.int64)
         self.scols = {c: np.zeros(0, dtype=_ACC_DTYPES[c]) for c in _RSTAT_COLS}
+        self.wide = True
+        if not wide:  # (the owner widens the store before a value could leave int32: FlowBuilder.add)
+            self.wide = False
+            for c in _BOUNDED_COLS:
+                self.cols[c] = self.cols[c].astype(np.int32)
+
+    def widen(self):
+        """The bounded counters (_BOUNDED_COLS) as int64 from now on."""
+        if not self.wide:
+            self.wide = True
+            for c in _BOUNDED_COLS:
+                self.cols[c] = self.cols[c].astype(np.int64)
 
     def __len__(self):
         return len(self.rid)
@@ -849,6 +865,8 @@ class FlowBuilder:
     _stash: dict | None = None  # held packets (open records of SYN/ACK-first flows waiting for a trigger)
     _held_new: dict | None = None
     _inj: dict | None = None
+    _n_bound: int = 0  # packets (and file index + 1) seen so far: bound of a row's pkts, spkts, gidx
+    _b_bound: int = 0  # wire bytes seen so far: bound of a row's bytes, sbytes
 
     def __post_init__(self):
         self._H = int(round(self.merge_horizon_s * US))
@@ -869,6 +887,13 @@ class FlowBuilder:
         self._prev_ts = int(ts_all[-1])
         mx = int(ts_all.max())
         self._now = mx if self._now is None else max(self._now, mx)
+        # bounds of the row store's counters so far: packets (and file indices), wire bytes
+        self._n_bound = max(self._n_bound + len(table), int(table.columns["index"].max()) + 1)
+        # (|bytes| of a packet: at most its wire length plus its link header skip)
+        self._b_bound += int(table.columns["wirelen"].sum(dtype=np.int64)) + int(
+            table.columns["link_skip"].sum(dtype=np.int64))
+        if self._acc is not None and max(self._n_bound, self._b_bound) >= _BOUND:
+            self._acc.widen()
         self.packets_in_flows += len(w["ts"])
         self.packets_not_in_flows += len(table) - len(w["ts"])
         mapped = _icmp_mapped(table)
@@ -1369,7 +1394,7 @@ class FlowBuilder:
     def _commit(self, agg, bump, rstat, fold_rec, key_moves, new_keys, mk, ostart, touched, tstart=None) -> None:
         """Fold one chunk's results (``_process``) into the carried state."""
         if self._acc is None:
-            self._acc = _RowStore()
+            self._acc = self._new_store()
         acc = self._acc
         acc.merge_packets(*agg)
         del agg
@@ -1409,6 +1434,9 @@ class FlowBuilder:
             ostart = np.concatenate([self._ostart[rest], ostart])
         self._carry = mk
         self._ostart = ostart
+
+    def _new_store(self) -> _RowStore:
+        return _RowStore(wide=max(self._n_bound, self._b_bound) >= _BOUND)
 
     # -- held records (SYN/ACK-first flows waiting for their trigger)
     def _stash_put(self, held: dict, table: PacketTable) -> None:
@@ -1450,7 +1478,7 @@ class FlowBuilder:
                                      e["is_tcp"], e["safl"], e["ts"])
         _first_macs(data, None, {k: e[k] for k in ("gidx", "smac", "dmac")})
         if self._acc is None:
-            self._acc = _RowStore()
+            self._acc = self._new_store()
         self._acc.merge_packets(rids, data)
 
     def _split_records(self, ts, flow_force, newg, is_m) -> np.ndarray:

@@ -580,3 +580,30 @@ def test_carried_columns_are_narrowed_losslessly():
     # an old wide part is narrowed again once its values fit
     out = _cat_narrow(np.array([7], dtype=np.int64), _narrow(np.array([1], dtype=np.int64)))
     assert out.dtype == np.int8 and out.tolist() == [7, 1]
+
+
+@pytest.mark.parametrize("bound", [0, 100_000])
+def test_counters_widen_before_they_could_overflow(generated, monkeypatch, bound):
+    """The row store's bounded counters (packets, file indices, bytes) are int32 while the capture
+    so far could not overflow them, int64 from the chunk on that could (here: a tiny bound, from the
+    start, or from a later chunk on: the mixed capture has ~10 kB a chunk of 137 packets); the
+    rows are the same either way."""
+    import forensics.flows as F
+    from forensics.decode import stream_packets
+
+    for name in ("mixed", "udp"):
+        narrow, _ = extract_flows(generated[name], chunk_packets=137)
+        monkeypatch.setattr(F, "_BOUND", bound)
+        wide, _ = extract_flows(generated[name], chunk_packets=137)
+        b, seen = F.FlowBuilder(), []
+        for t in stream_packets(generated[name], chunk_packets=137):
+            b.add(t)
+            seen.append(b._acc.cols["pkts"].dtype == np.int64)
+        monkeypatch.undo()
+        pd.testing.assert_frame_equal(narrow, wide)
+        if name == "mixed" or bound == 0:  # (widened from the start, or later; udp is 6 kB)
+            assert seen[-1] and (seen[0] == (bound == 0))
+    s = F._RowStore()
+    assert s.cols["pkts"].dtype == np.int32 and not s.wide
+    s.widen()
+    assert all(s.cols[c].dtype == np.int64 for c in F._BOUNDED_COLS)
