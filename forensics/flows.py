@@ -494,7 +494,8 @@ _CARRY_DTYPES = {
 # what a carried marker stores; its key columns are the key table's, and the columns no rule
 # reads for a marker (packet counters, ports, flags, ICMP type...) are constant: rebuilt
 # when the marker rejoins a chunk (_marker_col)
-_MARKER_COLS = ("h", "gidx", "ts", "ts_last", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart",
+# ("m_dlast": the open record's last packet time less its start, "ts")
+_MARKER_COLS = ("h", "gidx", "ts", "m_dlast", "m_orient", "m_epoch", "m_tag", "m_rstfin", "m_kid", "m_pstart",
                 "m_cont", "m_sub", "m_ns", "m_nd", "m_smap", "m_sa")
 
 
@@ -503,7 +504,7 @@ def _marker_col(k: str, carry: dict, ti, keys: dict, kp) -> np.ndarray:
     if k in carry:
         return carry[k][ti]
     if k in _KEY_COLS:
-        return keys[k][kp]
+        return _key_col(keys, k, kp)
     return np.full(len(ti), 1 if k == "m" else 0, dtype=_CARRY_DTYPES.get(k, np.int64))
 
 
@@ -772,8 +773,20 @@ _KEY_DTYPES = {"kind": np.int8, "proto": np.int16, "lo_hi": np.uint64, "lo_lo": 
 _KEY_INPLACE = ("last", "epoch")
 
 
+# the key table keeps the low address halves XOR the IPv4-mapped prefix (an IPv4 address then
+# fits 32 bits, see _narrow); _key_col gives them back
+_V4P = np.uint64(0xFFFF_0000_0000)
+_XOR_V4P = ("lo_lo", "hi_lo")
+
+
+def _key_col(keys: dict, c: str, idx) -> np.ndarray:
+    """Key-table column ``c`` at ``idx`` as the work table holds it."""
+    v = keys[c][idx]
+    return v.astype(np.uint64) ^ _V4P if c in _XOR_V4P else v
+
+
 def _keys_frame(keys: dict, idx) -> pd.DataFrame:
-    return pd.DataFrame({c: keys[c][idx] for c in _KEY_DTYPES if c in keys},
+    return pd.DataFrame({c: _key_col(keys, c, idx) for c in _KEY_DTYPES if c in keys},
                         index=pd.Index(keys["kid"][idx].astype(np.int64), name="kid"))
 
 
@@ -825,8 +838,9 @@ def _open_frame(carry: dict, ostart: np.ndarray, idx=None) -> pd.DataFrame:
     """Open records (one per marker, in marker order): rid, start, last, ns, nd, smap, fs."""
     g = (lambda k: carry[k]) if idx is None else (lambda k: carry[k][idx])
     return pd.DataFrame({"rid": _carry_rid(carry, idx), "start": ostart if idx is None else ostart[idx],
-                         "last": g("ts_last"), "ns": g("m_ns"), "nd": g("m_nd"), "smap": g("m_smap"),
-                         "trec": (g("m_sa").astype(np.int64) & 4) != 0, "rv": (g("m_sa").astype(np.int64) & 8) != 0})
+                         "last": g("ts").astype(np.int64) + g("m_dlast"), "ns": g("m_ns"), "nd": g("m_nd"),
+                         "smap": g("m_smap"), "trec": (g("m_sa").astype(np.int64) & 4) != 0,
+                         "rv": (g("m_sa").astype(np.int64) & 8) != 0})
 
 
 def _open_starts(out: pd.DataFrame, op_rec: pd.DataFrame) -> None:
@@ -988,7 +1002,7 @@ class FlowBuilder:
                 if k == "ts_last":
                     continue
                 w[k] = np.concatenate([_marker_col(k, carry, ti, self._keys, kp), w[k]])
-            w["ts_last"] = np.concatenate([carry["ts_last"][ti], w["ts"][len(ti):]])
+            w["ts_last"] = np.concatenate([carry["ts"][ti].astype(np.int64) + carry["m_dlast"][ti], w["ts"][len(ti):]])
             w["mi"] = np.concatenate([np.arange(len(ti), dtype=np.int32), np.full(n_pkt, -1, dtype=np.int32)])
             m_state = {k: carry[k][ti] for k in _MARKER_STATE}
         # irregular clocks (rare): a packet stamped in the first second of the epoch, or earlier
@@ -1361,12 +1375,14 @@ class FlowBuilder:
             new_keys = {"kid": g_kid[ng]}
             for c, t in _KEY_DTYPES.items():
                 v = g_last[ng] if c == "last" else g_epoch[ng] if c == "epoch" else w[c][gs]
+                if c in _XOR_V4P:
+                    v = v.astype(np.uint64) ^ _V4P
                 new_keys[c] = v.astype(t) if c in _KEY_INPLACE else _narrow(v.astype(t))
             new_keys["kid"] = _narrow(new_keys["kid"])
         # marker per carried run: its open record
         mk = {"h": w["h"][cr], "gidx": w["gidx"][cr]}
         mk["ts"] = ts[rec_first[cr_rec]]
-        mk["ts_last"] = rec_last_ts[cr_rec]
+        mk["m_dlast"] = rec_last_ts[cr_rec] - mk["ts"]  # (>= 0: a record's last packet is no earlier than its first)
         mk["m_orient"] = orient[cr]
         mk["m_tag"] = tag[cr]
         mk["m_epoch"] = epoch[cr]
