@@ -669,15 +669,17 @@ class _RowStore:
             pos = np.searchsorted(self.srid, rids)
         return pos
 
-    def stats_of(self, rids, c):
-        """Statistics column ``c`` of the rows ``rids`` (NaN / 0 where the row closed no record)."""
-        v = np.full(len(rids), np.nan if c in _REC_COLS else 0, dtype=_ACC_DTYPES[c])
+    def stats_of(self, rids, cols) -> dict:
+        """Statistics columns ``cols`` of the rows ``rids`` (NaN / 0 where the row closed no record)."""
+        out = {c: np.full(len(rids), np.nan if c in _REC_COLS else 0, dtype=_ACC_DTYPES[c]) for c in cols}
         if len(self.srid) and len(rids):
             pos = np.searchsorted(self.srid, rids)
             hit = pos < len(self.srid)
             hit[hit] = self.srid[pos[hit]] == rids[hit]
-            v[hit] = self.scols[c][pos[hit]]
-        return v
+            at = pos[hit]
+            for c in cols:
+                out[c][hit] = self.scols[c][at]
+        return out
 
     def _ensure(self, rids):
         """Positions of ``rids`` (sorted unique), inserting rows absent so far (identity
@@ -749,7 +751,8 @@ class _RowStore:
     def take(self, idx) -> pd.DataFrame:
         rid = self.rid[idx]
         d = {"kid": rid >> np.int64(24), "orient": (rid >> np.int64(1)) & 1, "tag": rid & 1}
-        d.update((c, self.cols[c][idx] if c in self.cols else self.stats_of(rid, c)) for c in _ACC_DTYPES)
+        st = self.stats_of(rid, _RSTAT_COLS)
+        d.update((c, self.cols[c][idx] if c in self.cols else st[c]) for c in _ACC_DTYPES)
         return pd.DataFrame(d, index=pd.Index(rid, name="rid"))
 
     def keep(self, mask):
@@ -1422,11 +1425,12 @@ class FlowBuilder:
             # racluster's float32 mean/stddev: fold this chunk's closed records onto each row's state
             rr = rstat.index.to_numpy()
             pos, hit = acc.find(rr)
+            st = acc.stats_of(rr[hit], _FOLD_COLS)
             for c in _FOLD_COLS:
                 v = np.full(len(rr), np.nan)
-                v[hit] = acc.stats_of(rr[hit], c)
+                v[hit] = st[c]
                 rstat[c] = v
-            del pos, hit
+            del pos, hit, st
             _fold_rows(rstat, fold_rec)
             acc.merge_records(rr, {c: rstat[c].to_numpy() for c in _REC_COLS + _FOLD_COLS})
         del rstat, fold_rec
