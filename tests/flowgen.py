@@ -965,6 +965,21 @@ def sc_record_start():
     return pk
 
 
+def _early_synacks(c, s, base, backs):
+    """TCP connections c -> s:443 from ports 43001, 43002, ... (one per ``backs``, 0.5 s apart from
+    ``base``), each with its SYN/ACK stamped ``back`` seconds before the SYN; file order kept (the
+    early stamps come after later ones)."""
+    pk = []
+    for port, back in zip(range(43001, 43001 + len(backs)), backs):
+        t = base + (port - 43000) * 0.5
+        pk.append((t, tcp4(c, port, s, 443, S, seq=1)))
+        pk.append((t - back, tcp4(s, 443, c, port, S | A, seq=5, ack=2)))  # stamped early
+        pk.append((t + 0.001, tcp4(c, port, s, 443, A, seq=2, ack=6)))
+        pk.append((t + 0.002, tcp4(c, port, s, 443, P | A, seq=2, ack=6, data=b"hello")))
+        pk.append((t + 0.003, tcp4(s, 443, c, port, P | A, seq=6, ack=7, data=b"world!")))
+    return pk
+
+
 def sc_clock_back():
     """Packets stamped earlier than the ones before them in the file (measured with argus 3.0.8,
     2026-11-28; the corpus's tls_DER-incomplete-* have a SYN/ACK 21 years early): the flow goes
@@ -972,13 +987,7 @@ def sc_clock_back():
     pk = []
     c, s = "10.0.10.1", "10.0.10.2"
     B = float(int(T0)) + 300.0
-    for port, back in ((43001, 668_322_442.0), (43002, 300.0), (43003, 2.5)):
-        t = B + (port - 43000) * 0.5
-        pk.append((t, tcp4(c, port, s, 443, S, seq=1)))
-        pk.append((t - back, tcp4(s, 443, c, port, S | A, seq=5, ack=2)))  # stamped early
-        pk.append((t + 0.001, tcp4(c, port, s, 443, A, seq=2, ack=6)))
-        pk.append((t + 0.002, tcp4(c, port, s, 443, P | A, seq=2, ack=6, data=b"hello")))
-        pk.append((t + 0.003, tcp4(s, 443, c, port, P | A, seq=6, ack=7, data=b"world!")))
+    pk += _early_synacks(c, s, B, (668_322_442.0, 300.0, 2.5))
     for k in range(6):  # UDP, one packet 3 s early in the middle
         t = B + 10 + k * 0.4 - (3.0 if k == 3 else 0.0)
         pk.append((t, udp4(c, 53001, s, 53)))
@@ -1015,13 +1024,7 @@ def sc_clock_zero():
     # a destination's first packet stamped early (file order kept, not sorted)
     B = float(int(T0)) + 300.0
     c, s = "10.0.12.1", "10.0.12.2"
-    for port, back in ((43001, 668_322_442.0), (43002, 300.0), (43003, 2.5), (43004, 0.9)):
-        t = B + (port - 43000) * 0.5
-        pk.append((t, tcp4(c, port, s, 443, S, seq=1)))
-        pk.append((t - back, tcp4(s, 443, c, port, S | A, seq=5, ack=2)))  # stamped early
-        pk.append((t + 0.001, tcp4(c, port, s, 443, A, seq=2, ack=6)))
-        pk.append((t + 0.002, tcp4(c, port, s, 443, P | A, seq=2, ack=6, data=b"hello")))
-        pk.append((t + 0.003, tcp4(s, 443, c, port, P | A, seq=6, ack=7, data=b"world!")))
+    pk += _early_synacks(c, s, B, (668_322_442.0, 300.0, 2.5, 0.9))
     u = lambda t, d, p: (B + t, udp4(c, p, s, 5400) if d == "s" else udp4(s, 5400, c, p))  # noqa: E731
     for port, spec in {53003: "s30 d29.5 s30.2 d30.3", 53004: "s40 s41 s42 s43 s44 s45.5 s46 s47",
                        53006: "s70 d69 s70.4 s71"}.items():
