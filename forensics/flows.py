@@ -581,6 +581,14 @@ def _nan0(v):
     return np.where(np.isnan(v), 0.0, v)
 
 
+def _lookup(sorted_ids: np.ndarray, rids):
+    """Positions of ``rids`` in ``sorted_ids`` (insertion points where absent) and whether each is there."""
+    pos = np.searchsorted(sorted_ids, rids)
+    hit = pos < len(sorted_ids)
+    hit[hit] = sorted_ids[pos[hit]] == rids[hit]
+    return pos, hit
+
+
 def _insert_rows(rid, cols: dict, rids, pos, new: dict):
     """``rid`` and ``cols`` with rows ``rids`` inserted (sorted, absent; ``pos`` their insertion
     points): the new ``rid`` (``cols`` is updated in place, one column at a time); columns missing
@@ -623,9 +631,8 @@ class _RowStore:
         self.cols = {c: np.zeros(0, dtype=t) for c, t in _ACC_DTYPES.items() if c not in _RSTAT_COLS}
         self.srid = np.zeros(0, dtype=np.int64)
         self.scols = {c: np.zeros(0, dtype=_ACC_DTYPES[c]) for c in _RSTAT_COLS}
-        self.wide = True
+        self.wide = wide
         if not wide:  # (the owner widens the store before a value could leave int32: FlowBuilder.add)
-            self.wide = False
             for c in _BOUNDED_COLS:
                 self.cols[c] = self.cols[c].astype(np.int32)
 
@@ -641,10 +648,7 @@ class _RowStore:
 
     def find(self, rids):
         """Positions of ``rids`` in the store and whether each is there."""
-        pos = np.searchsorted(self.rid, rids)
-        hit = pos < len(self.rid)
-        hit[hit] = self.rid[pos[hit]] == rids[hit]
-        return pos, hit
+        return _lookup(self.rid, rids)
 
     def _insert(self, rids, pos, new: dict):
         """Insert rows (``rids`` sorted, absent; ``pos`` their insertion points); columns
@@ -661,9 +665,7 @@ class _RowStore:
     def _stat_pos(self, rids):
         """Positions of ``rids`` (sorted unique, rows of the store) in the statistics columns,
         inserting the rows absent so far."""
-        pos = np.searchsorted(self.srid, rids)
-        hit = pos < len(self.srid)
-        hit[hit] = self.srid[pos[hit]] == rids[hit]
+        pos, hit = _lookup(self.srid, rids)
         if not hit.all():
             self._insert_stats(rids[~hit], pos[~hit])
             pos = np.searchsorted(self.srid, rids)
@@ -673,9 +675,7 @@ class _RowStore:
         """Statistics columns ``cols`` of the rows ``rids`` (NaN / 0 where the row closed no record)."""
         out = {c: np.full(len(rids), np.nan if c in _REC_COLS else 0, dtype=_ACC_DTYPES[c]) for c in cols}
         if len(self.srid) and len(rids):
-            pos = np.searchsorted(self.srid, rids)
-            hit = pos < len(self.srid)
-            hit[hit] = self.srid[pos[hit]] == rids[hit]
+            pos, hit = _lookup(self.srid, rids)
             at = pos[hit]
             for c in cols:
                 out[c][hit] = self.scols[c][at]
@@ -837,11 +837,18 @@ def _carry_rid(carry: dict, idx=None) -> np.ndarray:
         g("m_orient") << np.int64(1)) | g("m_tag")
 
 
+def _marker_last(carry: dict, idx=None) -> np.ndarray:
+    """The last packet time of each marker's open record (markers keep it as ``m_dlast``, an offset from ``ts``)."""
+    if idx is None:
+        return carry["ts"].astype(np.int64) + carry["m_dlast"]
+    return carry["ts"][idx].astype(np.int64) + carry["m_dlast"][idx]
+
+
 def _open_frame(carry: dict, ostart: np.ndarray, idx=None) -> pd.DataFrame:
     """Open records (one per marker, in marker order): rid, start, last, ns, nd, smap, fs."""
     g = (lambda k: carry[k]) if idx is None else (lambda k: carry[k][idx])
     return pd.DataFrame({"rid": _carry_rid(carry, idx), "start": ostart if idx is None else ostart[idx],
-                         "last": g("ts").astype(np.int64) + g("m_dlast"), "ns": g("m_ns"), "nd": g("m_nd"),
+                         "last": _marker_last(carry, idx), "ns": g("m_ns"), "nd": g("m_nd"),
                          "smap": g("m_smap"), "trec": (g("m_sa").astype(np.int64) & 4) != 0,
                          "rv": (g("m_sa").astype(np.int64) & 8) != 0})
 
@@ -1005,7 +1012,7 @@ class FlowBuilder:
                 if k == "ts_last":
                     continue
                 w[k] = np.concatenate([_marker_col(k, carry, ti, self._keys, kp), w[k]])
-            w["ts_last"] = np.concatenate([carry["ts"][ti].astype(np.int64) + carry["m_dlast"][ti], w["ts"][len(ti):]])
+            w["ts_last"] = np.concatenate([_marker_last(carry, ti), w["ts"][len(ti):]])
             w["mi"] = np.concatenate([np.arange(len(ti), dtype=np.int32), np.full(n_pkt, -1, dtype=np.int32)])
             m_state = {k: carry[k][ti] for k in _MARKER_STATE}
         # irregular clocks (rare): a packet stamped in the first second of the epoch, or earlier
@@ -1424,13 +1431,13 @@ class FlowBuilder:
         if len(rstat):
             # racluster's float32 mean/stddev: fold this chunk's closed records onto each row's state
             rr = rstat.index.to_numpy()
-            pos, hit = acc.find(rr)
+            hit = acc.find(rr)[1]
             st = acc.stats_of(rr[hit], _FOLD_COLS)
             for c in _FOLD_COLS:
                 v = np.full(len(rr), np.nan)
                 v[hit] = st[c]
                 rstat[c] = v
-            del pos, hit, st
+            del hit, st
             _fold_rows(rstat, fold_rec)
             acc.merge_records(rr, {c: rstat[c].to_numpy() for c in _REC_COLS + _FOLD_COLS})
         del rstat, fold_rec
