@@ -23,6 +23,10 @@ def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=None, help="minibatch size (default: TrainConfig, 512)")
     parser.add_argument("--class-weight", choices=["balanced", "sqrt", "none"], default=None,
                         help="cross-entropy class weights (default: TrainConfig, balanced)")
+    for name, what in (("embed", "per-step embedding width E"), ("conv", "convolution channels H"),
+                       ("hidden", "LSTM units U")):
+        parser.add_argument(f"--{name}", type=int, default=None,
+                            help=f"{what} (default: TrainConfig, 16; forensics/model.py documents the shapes)")
     parser.add_argument("--eval-split", choices=["test", "val"], default="test",
                         help="score the model on the held-out test runs (default) or on the validation runs only: "
                              "'val' never reads the test runs (for choosing settings without peeking; writes "
@@ -43,7 +47,7 @@ def run(args, console) -> int:
     def log(msg: str) -> None:
         console.print(msg, highlight=False, markup=False, soft_wrap=True)
 
-    opts = {k: getattr(args, k) for k in ("lr", "patience", "batch", "class_weight", "schedule") if getattr(args, k) is not None}
+    opts = {k: getattr(args, k) for k in ("lr", "patience", "batch", "class_weight", "schedule", "embed", "conv", "hidden") if getattr(args, k) is not None}
     cfg = replace(TrainConfig(), seed=args.seed, epochs=args.epochs, cap=args.cap, stratify=not args.no_stratify, **opts)
     res = train_bundle(args.data, args.out, cfg, baselines=not args.no_baselines, log=log,
                        use_cache=not args.no_cache, eval_split=args.eval_split)
