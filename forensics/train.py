@@ -847,7 +847,8 @@ def run_evaluation(model, mean, std, runs: dict, cfg: TrainConfig, baselines: bo
     for i, r in enumerate(test_runs):
         if r.truth is not None:
             hosts.append(host_verdicts(r, pred[test.run == i]))
-    return {"tables": tables, "hosts": hosts, "test_runs": [r.name for r in test_runs],
+    return {"tables": tables, "hosts": hosts, "normal_hosts_named": [list(t) for t in named_normal_hosts(hosts)],
+            "test_runs": [r.name for r in test_runs],
             "test_flows": int(len(test.y_cat)), "test_distinct_windows": int(len(test.x)),
             "balanced_rows": int(len(balanced.y_cat)), "baseline_fit_seconds": timings}
 
@@ -978,7 +979,20 @@ def hosts_markdown(hosts: list[dict]) -> str:
     n_ok = sum(h["all_ok"] for h in hosts)
     lines += ["", f"{n_ok}/{len(hosts)} held-out captures with every lab host's verdict right "
               "(normal hosts with a Normal verdict are not listed)."]
+    named = named_normal_hosts(hosts)
+    lines.append(f"{len(named)} normal host(s) with attack flows blamed on them" + (
+        ": " + ", ".join(f"{run} {host} ({n} of {m} flows)" for run, host, n, m in named) if named else "")
+        + " (a verdict needs half of a host's flows; a scan report names every such host an attacker).")
     return "\n".join(lines)
+
+
+def named_normal_hosts(hosts: list[dict]) -> list[tuple[str, str, int, int]]:
+    """(run, host, attack flows, flows) of the normal lab hosts with at least one attack flow
+    blamed on them (:func:`host_verdicts`): the host verdict calls a host an attacker only past
+    ``min_fraction`` of its flows, but a scan report lists every host blamed for an attack flow
+    as an attacker, so these are the false leads a responder would see."""
+    return [(h["run"], x["host"], int(x["attack_flows"]), int(x["flows"])) for h in hosts for x in h["hosts"]
+            if x["truth"] == "Normal" and x["attack_flows"]]
 
 
 def _schedule_text(cfg: dict) -> str:

@@ -137,3 +137,29 @@ def test_training_cap_keeps_a_rare_kind_of_flow_of_a_class():
     assert big.sum() >= n_big
     xu, _, _ = balance_training(x, pair, 600, 7)
     assert (xu[:, 5, lp] > np.log1p(1000)).sum() < n_big
+
+
+def test_a_normal_host_blamed_for_one_flow_is_listed_though_its_verdict_is_normal():
+    """The host verdict needs half of a host's flows; a scan report names every host blamed for an
+    attack flow an attacker, so the evaluation lists such normal hosts and counts them."""
+    import pandas as pd
+
+    from forensics.train import CATEGORIES, Run, host_verdicts, hosts_markdown, named_normal_hosts
+
+    n = 10
+    flows = pd.DataFrame({"saddr": ["10.0.0.5"] * n, "daddr": ["10.0.0.9"] * n, "sport": list(range(1000, 1000 + n)),
+                          "dport": [80] * n, "proto": ["tcp"] * n, "spkts": [3] * n, "dpkts": [2] * n,
+                          "smac": ["02:00:00:00:00:05"] * n, "dmac": ["02:00:00:00:00:09"] * n})
+    truth = {"hosts": {"cam": {"ip": "10.0.0.5"}, "broker": {"ip": "10.0.0.9"}}, "attacks": []}
+    pred = np.full(n, CATEGORIES.index("Normal"))
+    pred[3] = CATEGORIES.index("DoS")  # one flow of ten called an attack
+    res = host_verdicts(Run("normal/run1", "normal", 1, flows, truth), pred)
+    cam = next(h for h in res["hosts"] if h["host"] == "cam")
+    assert (cam["verdict"], cam["predicted"], cam["attack_flows"], cam["flows"]) == ("ok", "Normal", 1, 10)
+    assert res["all_ok"]
+    assert named_normal_hosts([res]) == [("normal/run1", "cam", 1, 10)]
+    text = hosts_markdown([res])
+    assert "1/1 held-out captures" in text and "1 normal host(s) with attack flows blamed on them: normal/run1 cam (1 of 10 flows)" in text
+    pred[3] = CATEGORIES.index("Normal")
+    clean = host_verdicts(Run("normal/run1", "normal", 1, flows, truth), pred)
+    assert named_normal_hosts([clean]) == [] and "0 normal host(s)" in hosts_markdown([clean])
