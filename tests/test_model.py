@@ -163,3 +163,62 @@ def test_a_normal_host_blamed_for_one_flow_is_listed_though_its_verdict_is_norma
     pred[3] = CATEGORIES.index("Normal")
     clean = host_verdicts(Run("normal/run1", "normal", 1, flows, truth), pred)
     assert named_normal_hosts([clean]) == [] and "0 normal host(s)" in hosts_markdown([clean])
+
+
+def test_balanced_set_knows_which_rows_copy_a_test_flow():
+    """balanced_test: rows that copy a held-out flow name it (source >= 0, same window and
+    labels); SMOTE rows are marked -1; every class reaches the same size."""
+    from forensics.train import Encoded, balanced_test, pair_labels
+
+    rng = np.random.default_rng(0)
+    n_big, n_small, n_tiny = 50, 12, 3
+    y_cat = np.array([0] * n_big + [1] * n_small + [3] * n_tiny)
+    y_sub = np.array([1] * n_big + [2] * n_small + [6] * n_tiny)
+    n = len(y_cat)
+    x = (rng.normal(size=(n, 2, 3)) + y_cat[:, None, None]).astype(np.float32)
+    enc = Encoded(x, np.arange(n), y_cat, y_sub, np.zeros(n, np.int64))
+    bal = balanced_test(enc, per_class=40, seed=1)
+    assert bal.source is not None and len(bal.source) == len(bal.y_cat)
+    real = bal.source >= 0
+    assert real.sum() == 40 + n_small + n_tiny + (6 - n_tiny)  # capped, kept whole, tiny class repeated up to 6
+    assert np.array_equal(bal.x[real], x[bal.source[real]])
+    assert np.array_equal(bal.y_cat[real], y_cat[bal.source[real]]) and np.array_equal(bal.y_sub[real], y_sub[bal.source[real]])
+    assert (~real).sum() == 3 * 40 - real.sum()
+    assert set(np.unique(pair_labels(bal.y_cat, bal.y_sub), return_counts=True)[1]) == {40}
+
+
+def test_balanced_capture_view_scores_real_rows_with_their_flows_refined_outputs(monkeypatch):
+    """evaluate_models' ``balanced_capture``: the balanced rows that copy a held-out flow take
+    that flow's output after the capture-level steps; SMOTE rows keep the model's own."""
+    import forensics.train as tr
+
+    rng = np.random.default_rng(3)
+    n_c, n_s = len(tr.CATEGORIES), len(tr.SUBCATEGORIES)
+    y_cat = np.array([0] * 60 + [4] * 9)
+    y_sub = np.array([1] * 60 + [0] * 9)
+    x = (rng.normal(size=(len(y_cat), 2, 3)) + y_cat[:, None, None]).astype(np.float32)
+    test = tr.Encoded(x, np.arange(len(y_cat)), y_cat, y_sub, np.zeros(len(y_cat), np.int64))
+    bal = tr.balanced_test(test, per_class=30, seed=2)
+
+    def wrong(xw):  # always "Reconnaissance / Service_Scan": wrong for every row
+        pc = np.zeros((len(xw), n_c))
+        pc[:, 2] = 1.0
+        ps = np.zeros((len(xw), n_s))
+        ps[:, 4] = 1.0
+        return pc, ps, None
+
+    same = tr.evaluate_models({"m": wrong}, test, bal, test_runs=[])  # no capture steps: both views equal
+    assert same["m"]["balanced_capture"] == same["m"]["balanced"]
+
+    def fixed_by_capture(runs, enc, p_flow, ps_flow, psub_flow):  # the capture steps put every flow right
+        pc = np.eye(n_c)[enc.y_cat]
+        ps = np.eye(n_s)[enc.y_sub]
+        return pc, ps, psub_flow
+
+    monkeypatch.setattr(tr, "refine_runs", fixed_by_capture)
+    res = tr.evaluate_models({"m": wrong}, test, bal, test_runs=[])["m"]
+    real = bal.source >= 0
+    assert res["imbalanced"]["category"]["accuracy"] == 1.0
+    assert res["balanced"]["category"]["accuracy"] == 0.0
+    assert res["balanced_capture"]["category"]["accuracy"] == pytest.approx(real.mean())
+    assert 0 < real.mean() < 1
