@@ -873,7 +873,9 @@ def run_evaluation(model, mean, std, runs: dict, cfg: TrainConfig, baselines: bo
     return {"tables": tables, "hosts": hosts, "normal_hosts_named": [list(t) for t in named_normal_hosts(hosts)],
             "test_runs": [r.name for r in test_runs],
             "test_flows": int(len(test.y_cat)), "test_distinct_windows": int(len(test.x)),
-            "balanced_rows": int(len(balanced.y_cat)), "baseline_fit_seconds": timings}
+            "balanced_rows": int(len(balanced.y_cat)),
+            "balanced_real_rows": int((balanced.source >= 0).sum()) if balanced.source is not None else None,
+            "baseline_fit_seconds": timings}
 
 
 def prepare_training(runs: dict, cfg: TrainConfig, log=print) -> dict:

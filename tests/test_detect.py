@@ -154,6 +154,8 @@ def test_train_command_on_botiot_csv(tmp_path):
     assert main(["evaluate", str(tmp_path), "--model", str(out), "--json", str(tmp_path / "m.json")]) == 0
     rep = json.loads((tmp_path / "m.json").read_text())
     assert rep["test_runs"] == ["demo_2.csv"] and rep["tables"]["cnn_lstm"]["imbalanced"]["category"]["n"] == 420
+    bal = rep["tables"]["cnn_lstm"]["balanced_capture"]["category"]
+    assert bal["n"] == rep["balanced_rows"] and 0 < rep["balanced_real_rows"] <= rep["balanced_rows"]
 
 
 # -- the fast inference path against the plain one ------------------------------------------------
