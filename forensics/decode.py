@@ -33,7 +33,6 @@ import struct
 from dataclasses import dataclass
 from typing import Iterator
 
-import dpkt
 import numpy as np
 
 from forensics.capture import Accounting, RecordBatch, frame
@@ -485,6 +484,8 @@ def _slow(batch: RecordBatch, rows: np.ndarray, cols: dict) -> None:
 
 def decode_record(linktype: int, buf: bytes) -> dict:
     """Decode one record with dpkt; returns the non-default column values."""
+    import dpkt  # (imported on the first record the fast path leaves to dpkt: most captures have none)
+
     if linktype not in SUPPORTED_LINKTYPES:
         return {"status": R_UNKNOWN_LT}
     if not buf:
@@ -550,6 +551,8 @@ def decode_record(linktype: int, buf: bytes) -> dict:
 def _ethernet(buf: bytes, out: dict, keep_vlan: bool = False):
     """An Ethernet frame's MACs (and outermost VLAN id) into ``out``; returns (ethertype, payload)
     or, when the frame ends early, the finished column dict."""
+    import dpkt
+
     try:
         eth = dpkt.ethernet.Ethernet(buf)
     except dpkt.UnpackError:
@@ -587,6 +590,8 @@ def _ethernet(buf: bytes, out: dict, keep_vlan: bool = False):
 
 def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
     """Decode from the network layer on (``data``: a dpkt object or the raw bytes of ``buf``)."""
+    import dpkt
+
     out["ethertype"] = et
     if et == 0x0806:
         if isinstance(data, bytes):

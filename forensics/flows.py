@@ -1623,10 +1623,10 @@ def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag,
         "gidx": np.minimum.reduceat(gidx[o], b),
         "itype": itype[first],
         "icode": icode[first],
-        "eth": np.minimum.reduceat(eth[o].astype(np.int64), b),
+        "eth": np.minimum.reduceat(eth[o], b),
         "first_flags": flags[first],
         "umap": np.zeros(len(b), dtype=np.int64),
-        "safl": np.maximum.reduceat(safl[o].astype(np.int64), b),
+        "safl": np.maximum.reduceat(safl[o], b),
     }
     # whether the row's first packet in the file (the one whose MACs Argus keeps) was sent by the
     # row's source: its MACs are looked up by file index afterwards (_first_macs)
@@ -1876,7 +1876,7 @@ def _argus_slots(start, last, ns, nd, smap=None):
     # a lone destination packet beside two or more source packets spans the whole record when
     # the record starts and ends in the same second of the clock, else it sits at the start
     # (and the same for a lone source packet beside two or more destination packets)
-    same_second = np.floor_divide(S, US) == np.floor_divide(E, US)
+    same_second = _seconds(start) == _seconds(last)
     span = (nd == 1) & (ns >= 2) & same_second
     d0 = np.where(span, S, d0)
     d1 = np.where(span, E, d1)
@@ -1887,6 +1887,16 @@ def _argus_slots(start, last, ns, nd, smap=None):
         s1 = np.where(has, np.where(np.isnan(s0), m, np.fmax(s1, m)), s1)
         s0 = np.where(has & np.isnan(s0), m, s0)
     return s0, s1, d0, d1
+
+
+def _seconds(t) -> np.ndarray:
+    """Second of the clock of microsecond times (``floor(t / US)``), as the float division of
+    ``_argus_slots`` gives it: in integer arithmetic where the times are integers a float holds
+    exactly (same values, a fraction of the time)."""
+    t = np.asarray(t)
+    if t.dtype.kind in "iu" and len(t) and -(2**53) < int(t.min()) and int(t.max()) < 2**53:
+        return t // US
+    return np.floor_divide(np.asarray(t, dtype=np.float64), US)
 
 
 def _record_stats(rec_rid, rec_dur, s0=None, s1=None, d0=None, d1=None) -> pd.DataFrame:

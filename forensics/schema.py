@@ -171,7 +171,9 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in COLUMN_NAMES if c not in df.columns]
     if missing:
         raise SchemaError(f"flow table is missing column(s) {', '.join(missing)}")
-    out = df.loc[:, list(COLUMN_NAMES)].copy()
+    # (reindex: a copy under pandas 2, a lazy copy-on-write one under pandas 3, where a deep
+    # ``.copy()`` would duplicate every column although the ones replaced below are new arrays)
+    out = df.reindex(columns=list(COLUMN_NAMES))
     for c in COLUMNS:
         try:
             if c.dtype == "string":
