@@ -36,7 +36,7 @@ from typing import Iterator
 import numpy as np
 
 from forensics.capture import Accounting, RecordBatch, frame
-from forensics.packets import PACKET_DTYPES, REASON_CODES, UNDECODABLE_REASONS, PacketTable
+from forensics.packets import PACKET_DTYPES, REASON_CODES, UNDECODABLE_REASONS, PacketTable, isin_few
 
 # link types
 LT_NULL, LT_EN10MB, LT_RAW_OLD, LT_RAW_OBSD, LT_RAW, LT_LOOP = 0, 1, 12, 14, 101, 108
@@ -255,10 +255,10 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     smac = np.zeros(n, dtype=np.uint64)
     dmac = np.zeros(n, dtype=np.uint64)
 
-    known = np.isin(lt, list(SUPPORTED_LINKTYPES))
+    known = isin_few(lt, SUPPORTED_LINKTYPES)
     status[~known] = R_UNKNOWN_LT
     status[(cap == 0) & known] = R_ZERO
-    slow |= (status == OK) & np.isin(lt, (LT_IEEE802_11, LT_RADIOTAP))  # 802.11: dpkt path
+    slow |= (status == OK) & isin_few(lt, (LT_IEEE802_11, LT_RADIOTAP))  # 802.11: dpkt path
 
     # Ethernet ------------------------------------------------------------------
     eth = (lt == LT_EN10MB) & (status == OK)
@@ -267,10 +267,10 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
         status[short] = R_TRUNC_LINK
         eth &= ~short
         et = _c16(L, 12)
-        tag1 = eth & np.isin(et, _VLAN_TPIDS)
-        tag2 = tag1 & np.isin(_c16(L, 16), _VLAN_TPIDS)
+        tag1 = eth & isin_few(et, _VLAN_TPIDS)
+        tag2 = tag1 & isin_few(_c16(L, 16), _VLAN_TPIDS)
         slow |= (tag1 & (cap < 18)) | (tag2 & (cap < 22))  # a tag that does not fit: dpkt
-        slow |= tag2 & np.isin(_c16(L, 20), _VLAN_TPIDS)  # a third tag: dpkt
+        slow |= tag2 & isin_few(_c16(L, 20), _VLAN_TPIDS)  # a third tag: dpkt
         et = np.where(tag2, _c16(L, 20), np.where(tag1, _c16(L, 16), et))
         etype = np.where(eth, et, etype)
         l3 = np.where(eth, np.where(tag2, 22, np.where(tag1, 18, 14)), l3)
@@ -280,7 +280,7 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
         dmac = np.where(eth, mac_d, dmac)
         smac = np.where(eth, mac_s, smac)
         # MPLS, PPPoE, ARP and every other ethertype that is not plain IP: dpkt
-        slow |= eth & ~np.isin(etype, (0x0800, 0x86DD))
+        slow |= eth & ~isin_few(etype, (0x0800, 0x86DD))
 
     # SLL / SLL2 ----------------------------------------------------------------
     for code, hlen, ppos in ((LT_SLL, 16, 14), (LT_SLL2, 20, 0)):
@@ -292,7 +292,7 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
             et = _c16(L, ppos)
             etype = np.where(sel, et, etype)
             l3 = np.where(sel, hlen, l3)
-            slow |= sel & ~np.isin(et, (0x0800, 0x86DD))
+            slow |= sel & ~isin_few(et, (0x0800, 0x86DD))
 
     # NULL / LOOP ---------------------------------------------------------------
     for code in (LT_NULL, LT_LOOP):
@@ -304,13 +304,13 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
             be = _c32(L, 0)
             le = ((be & 0xFF) << 24) | ((be & 0xFF00) << 8) | ((be >> 8) & 0xFF00) | (be >> 24)
             fam = be if code == LT_LOOP else np.where(be > 0xFFFF, le, be)
-            et = np.where(fam == 2, 0x0800, np.where(np.isin(fam, _AF_INET6), 0x86DD, 0))
+            et = np.where(fam == 2, 0x0800, np.where(isin_few(fam, _AF_INET6), 0x86DD, 0))
             etype = np.where(sel, et, etype)
             l3 = np.where(sel, 4, l3)
             slow |= sel & (et == 0)
 
     # raw IP --------------------------------------------------------------------
-    sel = np.isin(lt, _RAW_LTS) & (status == OK)
+    sel = isin_few(lt, _RAW_LTS) & (status == OK)
     if sel.any():
         ver = _c8(L, 0) >> 4
         et = np.where(ver == 4, 0x0800, np.where(ver == 6, 0x86DD, 0))
@@ -332,7 +332,7 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     v4 &= ~v4_bad
     v6 = live & (etype == 0x86DD)
     nxt6 = _c8(N, 6)
-    v6_bad = v6 & ((avail3 < 40) | ((b0 >> 4) != 6) | ~np.isin(nxt6, (6, 17, 58, 1, 59, 132, 47, 50, 2, 89)))
+    v6_bad = v6 & ((avail3 < 40) | ((b0 >> 4) != 6) | ~isin_few(nxt6, (6, 17, 58, 1, 59, 132, 47, 50, 2, 89)))
     slow |= v6_bad
     v6 &= ~v6_bad
     ip = v4 | v6
@@ -375,11 +375,11 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     sport = np.where(ports, _c16(T, 0), np.where(icmp, itype, 0))
     dport = np.where(ports, _c16(T, 2), np.where(icmp, icode, 0))
     # (the identifier keys the flow once captured, 6 bytes; the sequence needs 8: measured)
-    echo = icmp & np.where(v4, np.isin(itype, (0, 8)), np.isin(itype, (128, 129))) & (avail_t >= 6)
+    echo = icmp & np.where(v4, isin_few(itype, (0, 8)), isin_few(itype, (128, 129))) & (avail_t >= 6)
     icmp_id = np.where(echo, _c16(T, 4), 0)
     icmp_sq = np.where(echo & (avail_t >= 8), _c16(T, 6), 0)
     # IPv4 ICMP errors: the quoted IP header (20 bytes captured) and the 4 bytes after it
-    qerr = icmp & v4 & np.isin(itype, ICMP4_ERRORS) & (avail_t >= 28)
+    qerr = icmp & v4 & isin_few(itype, ICMP4_ERRORS) & (avail_t >= 28)
     q_ihl = (_c8(T, 8) & 0x0F) * 4
     slow |= qerr & (q_ihl > PAD - 12)  # ports beyond the window: dpkt path
     q_ports = qerr & (q_ihl >= 20) & (avail_t >= 12 + q_ihl)
@@ -403,7 +403,7 @@ def _fast(batch: RecordBatch, sl: slice, cols: dict, win: np.ndarray) -> np.ndar
     c["src_mac"][done] = smac[done]
     c["dst_mac"][done] = dmac[done]
     # network fields also on rows whose transport header is truncated or bad
-    g = done & ip & np.isin(status, (OK, R_TRUNC_T, R_BAD_T))
+    g = done & ip & isin_few(status, (OK, R_TRUNC_T, R_BAD_T))
     c["ip_version"][g] = np.where(v4, 4, 6)[g]
     c["proto"][g] = proto[g]
     c["ttl"][g] = ttl[g]

@@ -65,13 +65,14 @@ row / key id, merged in place chunk by chunk; finished keys leave them together.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from forensics.ethertypes import ethertype_names
-from forensics.packets import IP6_MAPPED_HI, L2_HI, REASON_CODES, PacketTable, addr_to_str
+from forensics.packets import IP6_MAPPED_HI, L2_HI, REASON_CODES, PacketTable, addr_to_str, isin_few
 
 _R_TRUNC_T = REASON_CODES["truncated_transport_header"]
 US = 1_000_000  # timestamps are handled in integer microseconds, like Argus
@@ -146,8 +147,16 @@ _EXTRA_SERVICE_PORTS = np.array([
 ], dtype=np.int64)
 
 
+_SERVICE_PORT = np.zeros(65536, dtype=bool)  # is_service_port by port number
+_SERVICE_PORT[:1024] = True
+_SERVICE_PORT[_EXTRA_SERVICE_PORTS] = True
+
+
 def is_service_port(port: np.ndarray) -> np.ndarray:
     """TCP ports Argus takes for a server's: below 1024 or in ``_EXTRA_SERVICE_PORTS`` (numeric array)."""
+    port = np.asarray(port)
+    if len(port) and 0 <= int(port.min()) and int(port.max()) <= 65535:  # (a port number: by lookup)
+        return _SERVICE_PORT[port]
     return (port < 1024) | np.isin(port, _EXTRA_SERVICE_PORTS)
 
 # Per-row output columns produced here (features.py adds the rest of BoT-IoT)
@@ -224,10 +233,18 @@ def addrs_to_str(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     return out
 
 
-# decimal port strings indexed by port number, then "" (rendering by lookup instead of int -> str per row)
-_PORT_TABLE = [str(i) for i in range(65536)] + [""]
-# protocol names by number, "arp" (256), then ra's Ethernet type names (257 + type; 257 + 65536: "llc")
-_PROTO_TABLE = list(_PROTO_NAME_OF) + ["arp"] + ethertype_names()
+@functools.cache
+def _port_table() -> list[str]:
+    """Decimal port strings indexed by port number, then "" (rendering by lookup instead of int -> str per row)."""
+    return [str(i) for i in range(65536)] + [""]
+
+
+@functools.cache
+def _proto_table() -> list[str]:
+    """Protocol names by number, "arp" (256), then ra's Ethernet type names (257 + type; 257 + 65536: "llc")."""
+    return list(_PROTO_NAME_OF) + ["arp"] + ethertype_names()
+
+
 _FLGS_TABLE = ["", "U", "e", "eU"]  # flgs by 2 * (Ethernet) + (ICMP unreachable mapped)
 # every state name _render prints, and each one's code into the table
 _STATE_TABLE = sorted({"", "CON", "INT", "RSP", "RST", "FIN", "CLO", "ACC", "REQ", "UNK", "URN"}
@@ -239,7 +256,7 @@ _STATE_CODE = {name: i for i, name in enumerate(_STATE_TABLE)}
 _STR_DTYPE = pd.Series([""]).dtype  # what the DataFrame constructor infers for a column of str
 
 
-_ARROW_TABLES: dict = {}  # pyarrow arrays of the fixed rendering tables (_PORT_TABLE), built once
+_ARROW_TABLES: dict = {}  # pyarrow arrays of the fixed rendering tables (_port_table()), built once
 
 
 def _coded_str_column(uniques, codes: np.ndarray, extra: list | None = None):
@@ -293,7 +310,7 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     # non-IP Ethernet frames: Argus keys them by (Ethernet type, MAC pair), an 802.3 frame by MAC pair
     # alone (measured, argus 3.0.8)
     is_l2 = ((status == 0) & (c["ip_version"] == 0) & (c["linktype"] == 1) & ~is_arp
-             & ~np.isin(c["ethertype"], _L2_NOT))
+             & ~isin_few(c["ethertype"], _L2_NOT))
     sel = np.flatnonzero(is_ip | is_arp | is_l2)
     ts_all = (c["ts_ns"] // 1000).astype(np.int64)  # Argus works in microseconds
     # previous packet's time in the file (whatever it was): drives Argus's timeout scans
@@ -352,9 +369,9 @@ def _work_from_packets(t: PacketTable, prev_global_ts: int | None) -> dict[str, 
     # (::1 <-> ::1): each direction is its own flow (measured)
     self_v6 = v6 & (s_hi == d_hi) & (s_lo == d_lo)
     # ICMPv6 MLD/ND answers join their request's flow, oriented by the flow's first packet (measured)
-    pair6 = (kind == K_ICMP) & v6 & np.isin(itype, tuple(ICMP6_PAIRED))
+    pair6 = (kind == K_ICMP) & v6 & isin_few(itype, ICMP6_PAIRED)
     itype = np.where(pair6, _ICMP6_MAP[np.clip(itype, 0, 255)], itype)
-    pair6 |= (kind == K_ICMP) & v6 & np.isin(itype, tuple(set(ICMP6_PAIRED.values())))
+    pair6 |= (kind == K_ICMP) & v6 & isin_few(itype, set(ICMP6_PAIRED.values()))
     swap = a_gt & (((kind != K_ICMP) & (kind != K_ARP)) | pair6) & ~self_v6 & ~esp4
     # ARP: keyed by (requester, target); a reply joins its request's key (measured: the
     # second exchange of a pair, asked the other way round, is its own row)
@@ -448,7 +465,7 @@ def _icmp_mapped(t: PacketTable) -> dict[str, np.ndarray] | None:
     # (ICMP body: 8-byte header, quoted IP header, 8-byte UDP header, 2 bytes of id)
     dns_short = (c["q_proto"] == 17) & ((c["q_sport"] == 53) | (c["q_dport"] == 53)) & (c["payload_len"] < 30)
     sel = np.flatnonzero((c["status"] == 0) & (c["ip_version"] == 4) & (c["proto"] == 1)
-                         & np.isin(c["q_proto"], (6, 17)) & (c["frag_off"] == 0) & ~dns_short)
+                         & isin_few(c["q_proto"], (6, 17)) & (c["frag_off"] == 0) & ~dns_short)
     if not len(sel):
         return None
     prefix = np.uint64(0xFFFF_0000_0000)
@@ -952,19 +969,24 @@ class FlowBuilder:
         keys, carry, ostart = self._keys, self._carry, self._ostart
         self._acc, self._keys, self._ostart, self._carry = None, None, None, None
         C = acc.cols
-        epoch_end = pd.DataFrame({"kid": acc.kid(), "epoch": C["epoch"], "ltime": C["ltime"]}).groupby(
-            ["kid", "epoch"])["ltime"].transform("max").to_numpy()
+        epoch_end = _epoch_end(acc.kid(), C["epoch"], C["ltime"])
         order = np.lexsort((C["gidx"], epoch_end))
         del epoch_end
         # open records (marker order), their statistics taken batch by batch (a row's open
         # records all fall in its batch)
         open_ = _open_frame(carry, ostart) if carry is not None and len(carry["ts"]) else None
         del carry, ostart
+        if open_ is not None:  # each open record's batch (its row's place in the order; -1: no row)
+            place = np.empty(len(order), dtype=np.int64)
+            place[order] = np.arange(len(order))
+            pos, hit = acc.find(open_["rid"].to_numpy())
+            open_batch = np.where(hit, place[np.minimum(pos, len(order) - 1)] // batch_rows, -1)
+            del place, pos, hit
         keys.pop("last"), keys.pop("epoch")  # (only the key columns are rendered)
         for a in range(0, len(order), batch_rows):
             out = acc.take(order[a:a + batch_rows])
             if open_ is not None:
-                op_rec = open_[open_["rid"].isin(out.index)]
+                op_rec = open_[open_batch == a // batch_rows]
                 _fold_rows(out, op_rec)
                 _open_starts(out, op_rec)
                 op = _open_stats(op_rec).reindex(out.index)
@@ -1173,11 +1195,11 @@ class FlowBuilder:
         midstream = is_tcp & ((flags & TH_SYN) == 0)
         rev_mid = midstream & is_service_port(sp) & ((sp < dp) | ~is_service_port(dp))
         rev |= rev_mid
-        rev |= (kind == K_ECHO) & np.isin(w["itype"], (0, 129))
+        rev |= (kind == K_ECHO) & isin_few(w["itype"], (0, 129))
         rev |= (kind == K_ARP) & (w["itype"] == 2)  # an ARP reply seen first: oriented to the requester
         rev &= ~((kind == K_IP) & (w["extra"] == 1))  # one-directional self flows keep the sender
         orient_here = np.where(is_m, w["m_orient"], d ^ rev.astype(np.int64))
-        tag_here = np.where(is_m, w["m_tag"], ((kind == K_ECHO) & np.isin(w["itype"], (0, 129))).astype(np.int64))
+        tag_here = np.where(is_m, w["m_tag"], ((kind == K_ECHO) & isin_few(w["itype"], (0, 129))).astype(np.int64))
         fidx = np.where(flow_start, np.arange(n), -1)
         fidx = np.maximum.accumulate(fidx)
         # A flow whose first packet is a SYN/ACK (no RST) starts with the SYN/ACK's sender as
@@ -1572,7 +1594,7 @@ class FlowBuilder:
                 v[p] = _nan0(v[p]) + o if f is None else f(v[p], o)
                 out[col] = v
         # epoch end per (kid, epoch): last packet of all rows of the key-epoch
-        out["epoch_end"] = out.groupby(["kid", "epoch"])["ltime"].transform("max")
+        out["epoch_end"] = _epoch_end(out["kid"].to_numpy(), out["epoch"].to_numpy(), out["ltime"].to_numpy())
         out_kids = pd.unique(out["kid"].to_numpy())
         rows_keys = _keys_frame(keys, np.searchsorted(keys["kid"], out_kids))
         # drop finished keys from the carried state
@@ -1583,6 +1605,15 @@ class FlowBuilder:
             _dict_keep(keys, ~key_done)
         out = out.sort_values(["epoch_end", "gidx"], kind="stable")
         return _render(out, rows_keys) if render else (out, rows_keys)
+
+
+def _epoch_end(kid, epoch, ltime) -> np.ndarray:
+    """For rows sorted by row id: the last packet time of all rows of each row's (key, epoch)
+    (a row id begins with its key and epoch, so those rows are next to each other)."""
+    if not len(kid):
+        return np.zeros(0, dtype=np.int64)
+    b = np.flatnonzero(np.r_[True, (kid[1:] != kid[:-1]) | (epoch[1:] != epoch[:-1])])
+    return np.repeat(np.maximum.reduceat(ltime, b), np.diff(np.r_[b, len(kid)]))
 
 
 def _row_aggregates(rid, ts, gidx, byts, is_src, flags, kid, epoch, orient, tag, seq, itype, icode, eth, is_tcp, safl,
@@ -1697,30 +1728,34 @@ def _first_macs(data: dict, table: PacketTable | None, extra: dict | None = None
     data["dmac"] = np.where(none, -1, np.where(fwd, d, s))
 
 
-def _stat_fold(n, mean, sd, ssum, rid_of, order_key, rid, dur_us):
+def _stat_fold(n, mean, sd, ssum, at, order_key, dur_us):
     """racluster's duration statistics: records folded one by one into a float32 (mean, stddev)
     aggregate and a float32 running sum, in ``order_key`` order per row (measured: reproduces
     its printed stddev, e.g. 0.199995 for records of 4.800001 s and 4.400001 s where the exact
     value is 0.2, and its mean = running sum / n, e.g. 0.000187 for ten 0.0003 s records and
     six empty ones where 3000 us / 16 prints 0.000188).
 
-    ``n``, ``mean``, ``sd``: the rows' current states (n == 0: empty), indexed by ``rid_of``
-    (sorted unique row ids); ``rid``/``dur_us``: the records to fold.  Returns new arrays.
+    ``n``, ``mean``, ``sd``, ``ssum``: the rows' current states (n == 0: empty); ``at`` (the
+    position of each record's row in them) and ``dur_us``: the records to fold.  Returns new arrays.
     """
     n, mean, sd, ssum = n.copy(), mean.copy(), sd.copy(), ssum.copy()
-    if not len(rid):
+    if not len(at):
         return n, mean, sd, ssum
-    o = _lexsort((order_key, rid))
-    r = rid[o]
-    d = (dur_us[o] / US).astype(np.float32).astype(np.float64)
-    g = np.searchsorted(rid_of, r)
-    start = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
-    rank = np.arange(len(r)) - np.repeat(start, np.diff(np.r_[start, len(r)]))
-    by_rank = np.argsort(rank, kind="stable")
-    bounds = np.searchsorted(rank[by_rank], np.arange(rank.max() + 2))
-    for k in range(rank.max() + 1):
-        idx = by_rank[bounds[k]:bounds[k + 1]]
-        gi, x = g[idx], d[idx]
+    d = (dur_us / US).astype(np.float32).astype(np.float64)
+    # records are folded in steps: step k folds each row's k-th record (``order_key`` order);
+    # rows fold independently, so with one record per row (the common case) one step folds all
+    if np.bincount(at, minlength=len(n)).max() == 1:
+        steps = [np.arange(len(at))]
+    else:
+        o = _lexsort((order_key, at))
+        r = at[o]
+        start = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+        rank = np.arange(len(r)) - np.repeat(start, np.diff(np.r_[start, len(r)]))
+        by_rank = np.argsort(rank, kind="stable")
+        bounds = np.searchsorted(rank[by_rank], np.arange(rank.max() + 2))
+        steps = [o[by_rank[bounds[k]:bounds[k + 1]]] for k in range(rank.max() + 1)]
+    for idx in steps:
+        gi, x = at[idx], d[idx]
         n0, m0, s0 = n[gi], mean[gi], sd[gi]
         ssum[gi] = (ssum[gi].astype(np.float32) + x.astype(np.float32)).astype(np.float64)
         first = n0 == 0
@@ -1737,24 +1772,20 @@ def _stat_fold(n, mean, sd, ssum, rid_of, order_key, rid, dur_us):
 
 
 def _fold_rows(out: pd.DataFrame, rec: pd.DataFrame) -> None:
-    """Fold records (columns rid, start, last) into the float32 statistics of ``out``'s rows."""
+    """Fold records (columns rid, start, last) into the float32 statistics of ``out``'s rows
+    (records of other rows are left out)."""
     if not len(rec):
         return
-    rid_of = out.index.to_numpy()
-    srt = _stable_argsort(rid_of)
-    rid_sorted = rid_of[srt]
-    def col(c):
-        return (out[c].fillna(0).to_numpy(dtype=np.float64) if c in out else np.zeros(len(out)))[srt]
 
-    n, mean, sd, ssum = col("sn"), col("smean"), col("ssd"), col("ssum")
-    rr = rec["rid"].to_numpy()
-    keep = _isin(rr, rid_sorted)
-    st = rec["start"].to_numpy(dtype=np.int64)[keep]
-    dur = (rec["last"].to_numpy(dtype=np.int64) - rec["start"].to_numpy(dtype=np.int64))[keep]
-    n, mean, sd, ssum = _stat_fold(n, mean, sd, ssum, rid_sorted, st, rr[keep], dur)
-    back = np.empty_like(srt)
-    back[srt] = np.arange(len(srt))
-    out["sn"], out["smean"], out["ssd"], out["ssum"] = n[back], mean[back], sd[back], ssum[back]
+    def col(c):
+        return out[c].fillna(0).to_numpy(dtype=np.float64) if c in out else np.zeros(len(out))
+
+    at = out.index.get_indexer(rec["rid"].to_numpy())  # (row ids are unique; -1: not a row of ``out``)
+    keep = at >= 0
+    start = rec["start"].to_numpy(dtype=np.int64)
+    dur = rec["last"].to_numpy(dtype=np.int64) - start
+    out["sn"], out["smean"], out["ssd"], out["ssum"] = _stat_fold(
+        col("sn"), col("smean"), col("ssd"), col("ssum"), at[keep], start[keep], dur[keep])
 
 
 def _open_stats(open_: pd.DataFrame) -> pd.DataFrame:
@@ -2086,11 +2117,11 @@ def _render(acc: pd.DataFrame | None, keys: pd.DataFrame | None) -> pd.DataFrame
         "stime": stime / US,
         "ltime": ltime / US,
         "flgs": _coded_str_column(_FLGS_TABLE, flgs_code, []),
-        "proto": _coded_str_column(_PROTO_TABLE, proto_code, []),
+        "proto": _coded_str_column(_proto_table(), proto_code, []),
         "saddr": _coded_str_column(*_addr_codes(s_hi, s_lo)[::-1]),
-        "sport": _coded_str_column(_PORT_TABLE, s_code, s_extra),
+        "sport": _coded_str_column(_port_table(), s_code, s_extra),
         "daddr": _coded_str_column(*_addr_codes(d_hi, d_lo)[::-1]),
-        "dport": _coded_str_column(_PORT_TABLE, d_code, d_extra),
+        "dport": _coded_str_column(_port_table(), d_code, d_extra),
         "pkts": pkts,
         "bytes": byts,
         "state": _coded_str_column(_STATE_TABLE, state, []),

@@ -181,3 +181,14 @@ def str_to_addr(text: str) -> tuple[int, int]:
         return 0, 0xFFFF_0000_0000 | int(ip)
     v = int(ip)
     return v >> 64, v & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def isin_few(a: np.ndarray, values) -> np.ndarray:
+    """``np.isin(a, values)`` for an integer column and a handful of integer values: one comparison
+    per value (for a few values np.isin's own setup costs more than all the comparisons)."""
+    a = np.asarray(a)
+    out = np.zeros(a.shape, dtype=bool)
+    for v in values:
+        out |= a == v
+    return out
+
