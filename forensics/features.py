@@ -100,6 +100,11 @@ def _window_sum(values: np.ndarray, keys, window: int, plan=None) -> np.ndarray:
 
 def window_features(flows: pd.DataFrame, window: int = schema.WINDOW_SIZE) -> pd.DataFrame:
     """The 14 window features for rows in output order (a DataFrame, same index)."""
+    return pd.DataFrame(_window_columns(flows, window), index=flows.index)
+
+
+def _window_columns(flows: pd.DataFrame, window: int) -> dict[str, np.ndarray]:
+    """:func:`window_features` as a dict of columns."""
     n = len(flows)
     out = {}
     dur = flows["dur"].to_numpy(dtype=np.float64)
@@ -128,7 +133,7 @@ def window_features(flows: pd.DataFrame, window: int = schema.WINDOW_SIZE) -> pd
         s = _window_sum(ar, None, window, plan(keys))
         c = count(keys)
         out[name] = s / np.maximum(c, 1)
-    return pd.DataFrame(out, index=flows.index)
+    return out
 
 
 class _Finisher:
@@ -154,16 +159,13 @@ class _Finisher:
         rows["state_number"] = schema.encode_series(rows["state"], schema.STATE_NUMBERS)
         rows["flgs_number"] = schema.encode_series(rows["flgs"], schema.FLGS_NUMBERS)
         need = ["saddr", "daddr", "proto", "sport", "dport", "state", "bytes", "pkts", "dur"]
-        if self.tail is not None and len(self.tail):
-            both = pd.concat([self.tail, rows[need]], ignore_index=True)
-            wf = window_features(both, self.window).iloc[len(self.tail):].reset_index(drop=True)
-        else:
-            wf = window_features(rows[need], self.window)
-        for c in wf.columns:
-            rows[c] = wf[c].to_numpy()
+        # the window runs on over the previous batch's last rows (their features are not written again)
+        done = len(self.tail) if self.tail is not None else 0
+        both = pd.concat([self.tail, rows[need]], ignore_index=True) if done else rows[need]
+        for c, v in _window_columns(both, self.window).items():
+            rows[c] = v[done:]
         keep = self.window - 1
-        tail = pd.concat([self.tail, rows[need]], ignore_index=True) if self.tail is not None else rows[need]
-        self.tail = tail.iloc[-keep:].reset_index(drop=True) if keep > 0 else tail.iloc[0:0]
+        self.tail = both.iloc[-keep:].reset_index(drop=True) if keep > 0 else both.iloc[0:0]
         return schema.conform(rows)
 
 
