@@ -698,6 +698,16 @@ class _RowStore:
                 out[c][hit] = self.scols[c][at]
         return out
 
+    def _stats_at(self, idx) -> dict:
+        """:meth:`stats_of` all statistics columns for the rows at positions ``idx`` (a statistics
+        row's position among the rows is found by one sorted search of all of them, instead of a
+        search per row taken)."""
+        srow = np.full(len(self.rid), -1, dtype=np.int64)
+        srow[np.searchsorted(self.rid, self.srid)] = np.arange(len(self.srid))  # (statistics rows are rows)
+        at = srow[idx]  # (-1: the row closed no record; it takes the empty value appended last)
+        return {c: np.append(v, np.array(np.nan if c in _REC_COLS else 0, dtype=v.dtype))[at]
+                for c, v in self.scols.items()}
+
     def _ensure(self, rids):
         """Positions of ``rids`` (sorted unique), inserting rows absent so far (identity
         columns derived from the row id)."""
@@ -768,7 +778,7 @@ class _RowStore:
     def take(self, idx) -> pd.DataFrame:
         rid = self.rid[idx]
         d = {"kid": rid >> np.int64(24), "orient": (rid >> np.int64(1)) & 1, "tag": rid & 1}
-        st = self.stats_of(rid, _RSTAT_COLS)
+        st = self._stats_at(idx)
         d.update((c, self.cols[c][idx] if c in self.cols else st[c]) for c in _ACC_DTYPES)
         return pd.DataFrame(d, index=pd.Index(rid, name="rid"))
 
@@ -976,17 +986,11 @@ class FlowBuilder:
         # records all fall in its batch)
         open_ = _open_frame(carry, ostart) if carry is not None and len(carry["ts"]) else None
         del carry, ostart
-        if open_ is not None:  # each open record's batch (its row's place in the order; -1: no row)
-            place = np.empty(len(order), dtype=np.int64)
-            place[order] = np.arange(len(order))
-            pos, hit = acc.find(open_["rid"].to_numpy())
-            open_batch = np.where(hit, place[np.minimum(pos, len(order) - 1)] // batch_rows, -1)
-            del place, pos, hit
         keys.pop("last"), keys.pop("epoch")  # (only the key columns are rendered)
         for a in range(0, len(order), batch_rows):
             out = acc.take(order[a:a + batch_rows])
             if open_ is not None:
-                op_rec = open_[open_batch == a // batch_rows]
+                op_rec = open_[open_["rid"].isin(out.index)]
                 _fold_rows(out, op_rec)
                 _open_starts(out, op_rec)
                 op = _open_stats(op_rec).reindex(out.index)
