@@ -155,7 +155,8 @@ _SERVICE_PORT[_EXTRA_SERVICE_PORTS] = True
 def is_service_port(port: np.ndarray) -> np.ndarray:
     """TCP ports Argus takes for a server's: below 1024 or in ``_EXTRA_SERVICE_PORTS`` (numeric array)."""
     port = np.asarray(port)
-    if len(port) and 0 <= int(port.min()) and int(port.max()) <= 65535:  # (a port number: by lookup)
+    if port.dtype.kind in "iu" and len(port) and 0 <= int(port.min()) and int(port.max()) <= 65535:
+        # (integer port numbers: by lookup)
         return _SERVICE_PORT[port]
     return (port < 1024) | np.isin(port, _EXTRA_SERVICE_PORTS)
 
