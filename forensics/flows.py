@@ -599,6 +599,11 @@ def _nan0(v):
     return np.where(np.isnan(v), 0.0, v)
 
 
+def _empty(c: str):
+    """A row store column's empty value: NaN for a record statistic (_REC_COLS), _FILL or 0 otherwise."""
+    return np.nan if c in _REC_COLS else _FILL.get(c, 0)
+
+
 def _lookup(sorted_ids: np.ndarray, rids):
     """Positions of ``rids`` in ``sorted_ids`` (insertion points where absent) and whether each is there."""
     pos = np.searchsorted(sorted_ids, rids)
@@ -632,7 +637,7 @@ def _insert_rows(rid, cols: dict, rids, pos, new: dict):
         t = _ACC_DTYPES[c]
         v = new.get(c)
         if v is None:
-            v = np.full(len(rids), np.nan if c in _REC_COLS else _FILL.get(c, 0), dtype=t)
+            v = np.full(len(rids), _empty(c), dtype=t)
         cols[c] = put(cols[c], np.asarray(v).astype(t, copy=False), cols[c].dtype)
     return rid
 
@@ -691,7 +696,7 @@ class _RowStore:
 
     def stats_of(self, rids, cols) -> dict:
         """Statistics columns ``cols`` of the rows ``rids`` (NaN / 0 where the row closed no record)."""
-        out = {c: np.full(len(rids), np.nan if c in _REC_COLS else 0, dtype=_ACC_DTYPES[c]) for c in cols}
+        out = {c: np.full(len(rids), _empty(c), dtype=_ACC_DTYPES[c]) for c in cols}
         if len(self.srid) and len(rids):
             pos, hit = _lookup(self.srid, rids)
             at = pos[hit]
@@ -706,7 +711,7 @@ class _RowStore:
         srow = np.full(len(self.rid), -1, dtype=np.int64)
         srow[np.searchsorted(self.rid, self.srid)] = np.arange(len(self.srid))  # (statistics rows are rows)
         at = srow[idx]  # (-1: the row closed no record; it takes the empty value appended last)
-        return {c: np.append(v, np.array(np.nan if c in _REC_COLS else 0, dtype=v.dtype))[at]
+        return {c: np.append(v, np.array(_empty(c), dtype=v.dtype))[at]
                 for c, v in self.scols.items()}
 
     def _ensure(self, rids):

@@ -191,4 +191,3 @@ def isin_few(a: np.ndarray, values) -> np.ndarray:
     for v in values:
         out |= a == v
     return out
-

@@ -828,7 +828,7 @@ def evaluate_models(predictors: dict, test: Encoded, balanced: Encoded | None, t
                 src = balanced.source[real]
                 pc, ps = pc.copy(), ps.copy()
                 pc[real], ps[real] = p_flow[src], ps_flow[src]
-                if psub is not None and psub_flow is not None:
+                if psub is not None:  # (then psub_flow, the same predictor's per-flow choice, is too)
                     psub = np.array(psub, copy=True)
                     psub[real] = psub_flow[src]
                 res["balanced_capture"] = evaluate_probs(balanced.y_cat, balanced.y_sub, pc, ps, psub)
@@ -874,7 +874,7 @@ def run_evaluation(model, mean, std, runs: dict, cfg: TrainConfig, baselines: bo
             "test_runs": [r.name for r in test_runs],
             "test_flows": int(len(test.y_cat)), "test_distinct_windows": int(len(test.x)),
             "balanced_rows": int(len(balanced.y_cat)),
-            "balanced_real_rows": int((balanced.source >= 0).sum()) if balanced.source is not None else None,
+            "balanced_real_rows": int((balanced.source >= 0).sum()),
             "baseline_fit_seconds": timings}
 
 
