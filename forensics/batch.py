@@ -37,7 +37,7 @@ from forensics.errors import CaptureError, ForensicsError, ModelError
 SLIM_COLUMNS = ("stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "pkts", "bytes", "spkts", "dpkts", "state",
                 "smac", "dmac")  # the report traces forged floods through the MACs
 DASK_CONNECT_TIMEOUT = "10s"
-PRED_COLUMNS = ("pred_category", "pred_subcategory", "confidence", "pred_attack", "evidence")
+PRED_COLUMNS = ("pred_category", "pred_subcategory", "confidence", "pred_attack", "evidence", "unfamiliar")
 
 
 @dataclass
@@ -145,6 +145,9 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
         stages["context"] = time.perf_counter() - t2
         accd = acc.to_dict() if hasattr(acc, "to_dict") else dict(acc)
         accd["path"] = path
+        note = unfamiliar_warning(out)
+        if note:
+            accd["warnings"] = [*accd.get("warnings", []), note]
         tell("done")
         model = {"version": str(getattr(det, "version", "unknown")), "sha256": str(getattr(det, "sha256", ""))}
         if opts.get("compact"):
@@ -163,6 +166,22 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
     tell("failed")
     size = os.path.getsize(path) if os.path.exists(path) else 0
     return FileResult(path, failed_accounting(path, reason, size=size, sha256=_sha256(path)), None, reason, time.perf_counter() - t0, stages)
+
+
+def unfamiliar_warning(flows) -> str | None:
+    """The capture's warning about flows outside the model's training data, or None."""
+    if "unfamiliar" not in flows.columns or not len(flows):
+        return None
+    names = flows["unfamiliar"].to_numpy(dtype=object)
+    hit = names != ""
+    n = int(hit.sum())
+    if not n:
+        return None
+    feats = sorted({f for k in set(names[hit].tolist()) for f in str(k).split(", ")})
+    shown = ", ".join(feats[:8]) + (f" and {len(feats) - 8} more" if len(feats) > 8 else "")
+    n_att = int((hit & flows["pred_attack"].to_numpy(dtype=bool)).sum())
+    return (f"{n} of {len(flows)} flows ({n_att} called attacks) have features outside the model's training "
+            f"data ({shown}): their verdicts are extrapolations")
 
 
 def compact_strings(df):
@@ -195,6 +214,7 @@ def _default_pred(col: str, n: int):
         "confidence": np.zeros(n),
         "pred_attack": np.zeros(n, dtype=bool),
         "evidence": np.full(n, "", dtype=object),
+        "unfamiliar": np.full(n, "", dtype=object),
     }[col]
 
 

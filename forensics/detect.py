@@ -59,7 +59,7 @@ from forensics.sequences import (CHANNELS, CONTEXT_FEATURES, FLOW_FEATURES, Wind
 FORMAT = "forensics-detector/1"
 WEIGHTS = "weights.safetensors"
 META = "model.json"
-OUTPUT_COLUMNS = ["pred_category", "pred_subcategory", "confidence", "pred_attack", "evidence"]
+OUTPUT_COLUMNS = ["pred_category", "pred_subcategory", "confidence", "pred_attack", "evidence", "unfamiliar"]
 
 _READABLE = {
     "log_pkts": "packets", "log_bytes": "bytes", "log_spkts": "source packets", "log_dpkts": "destination packets",
@@ -140,6 +140,12 @@ class Detector:
         elif str(device).startswith("cuda"):
             self.batch = 1 << 17  # a GPU wants large calls (launch overhead); ~50 MB of activations each
         self.clip = float(meta["scaler"].get("clip", 1e9))
+        # the training windows' range per channel (model.json "ranges"; older bundles lack it)
+        r = meta.get("ranges")
+        self.ranges = None
+        if r:
+            self.ranges = (np.asarray(r["lo"], np.float32), np.asarray(r["hi"], np.float32),
+                           np.float32(r.get("tolerance_std", 1.0)) * self.std)
         self._mask = allowed_mask(self.categories, self.subcategories, self.allowed)
         self._normal = self.categories.index("Normal") if "Normal" in self.categories else -1
 
@@ -341,14 +347,16 @@ class Detector:
                                  "pred_subcategory": pd.Series([], dtype=object),
                                  "confidence": pd.Series([], dtype="float64"),
                                  "pred_attack": pd.Series([], dtype=bool),
-                                 "evidence": pd.Series([], dtype=object)}, index=flows.index)
+                                 "evidence": pd.Series([], dtype=object),
+                                 "unfamiliar": pd.Series([], dtype=object)}, index=flows.index)
         l2 = link_layer_rows(flows["saddr"])
         if l2.any():
             # flows of non-IP frames (keyed by MAC): the model never saw one (the lab makes none),
             # so they get no verdict of its; they stay out of every window and capture-level step
             ip = self.predict(flows[~l2], explain)
             rest = pd.DataFrame({"pred_category": "Normal", "pred_subcategory": "Normal", "confidence": np.nan,
-                                 "pred_attack": False, "evidence": LINK_LAYER_EVIDENCE if explain else ""},
+                                 "pred_attack": False, "evidence": LINK_LAYER_EVIDENCE if explain else "",
+                                 "unfamiliar": ""},
                                 index=flows.index[l2])
             out = pd.concat([ip, rest]) if len(ip) else rest
             return out.reindex(flows.index)
@@ -380,7 +388,19 @@ class Detector:
             "confidence": conf.astype("float64"),
             "pred_attack": (cat != self._normal),
             "evidence": evidence,
+            "unfamiliar": self.unfamiliar(w)[inv],
         }, index=flows.index)
+
+    def unfamiliar(self, w) -> np.ndarray:
+        """Per distinct window of ``w``: the features outside the training data's range
+        (:func:`forensics.sequences.unfamiliar_features`), ``""`` when none or when the model
+        carries no ranges.  A verdict on such a window extrapolates: the model never saw a
+        value like it (a source port below 1024, IPv6 ICMP, hours between a host's flows...)."""
+        if self.ranges is None:
+            return np.full(len(w), "", dtype=object)
+        from forensics.sequences import unfamiliar_features
+
+        return unfamiliar_features(w, *self.ranges)
 
 
 LINK_LAYER_EVIDENCE = "not classified: a non-IP frame's flow (keyed by MAC); the model reads IP and ARP flows"
@@ -616,6 +636,9 @@ def check_model(model_dir=None, device: str = "cpu") -> tuple[Path, dict, str]:
     if list(meta["features"]) != list(CHANNELS):
         raise ModelError(f"{meta_path}: feature list does not match this version of forensics.sequences "
                          f"({len(meta['features'])} vs {len(CHANNELS)} channels); retrain the model")
+    r = meta.get("ranges")
+    if r is not None and not (isinstance(r, dict) and all(len(r.get(k) or ()) == len(CHANNELS) for k in ("lo", "hi"))):
+        raise ModelError(f"{meta_path}: 'ranges' needs 'lo' and 'hi' with one value per channel ({len(CHANNELS)})")
     if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
         raise ModelError(f"device must be 'cpu' or 'cuda', got {device!r}")
     return weights, meta, digest

@@ -405,6 +405,61 @@ class Windows:
         return self.unique[self.inverse]
 
 
+def _side_blocks() -> list[tuple[slice, slice]]:
+    """(flow block, context block) of the source side, then of the destination side."""
+    F, K = len(FLOW_FEATURES), len(CONTEXT_FEATURES)
+    return [(slice(0, F), slice(F, F + K)), (slice(F + K, 2 * F + K), slice(2 * F + K, 2 * (F + K)))]
+
+
+def channel_ranges(windows) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)``: per channel of :data:`CHANNELS`, the least and the greatest value at any
+    step of any of ``windows`` (an iterable of :class:`Windows`; padding steps included, as
+    the model sees them).  A channel never seen has ``lo = +inf``, ``hi = -inf``."""
+    K = len(CONTEXT_FEATURES)
+    lo = np.full(len(CHANNELS), np.inf, np.float32)
+    hi = np.full(len(CHANNELS), -np.inf, np.float32)
+    for w in windows:
+        fu, codes, ctx = w.compact
+        if not len(codes):
+            continue
+        for side, (fb, cb) in enumerate(_side_blocks()):
+            used = fu[np.unique(codes[..., side])]
+            lo[fb] = np.minimum(lo[fb], used.min(0))
+            hi[fb] = np.maximum(hi[fb], used.max(0))
+            c = ctx[..., side * K:(side + 1) * K].reshape(-1, K)
+            lo[cb] = np.minimum(lo[cb], c.min(0))
+            hi[cb] = np.maximum(hi[cb], c.max(0))
+    return lo, hi
+
+
+def unfamiliar_features(w: Windows, lo: np.ndarray, hi: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """Per distinct window of ``w`` (``(U,)`` object): the names of the step features
+    (:data:`STEP_FEATURES`, either side) whose value at some step lies outside
+    ``[lo - tol, hi + tol]`` (per channel, :func:`channel_ranges` of the training windows),
+    joined by ``", "`` in feature order; ``""`` for a window the training data covers."""
+    fu, codes, ctx = w.compact
+    U = len(codes)
+    out = np.full(U, "", dtype=object)
+    if not U:
+        return out
+    F, K = len(FLOW_FEATURES), len(CONTEXT_FEATURES)
+    bad = np.zeros((U, F + K), dtype=bool)
+    for side, (fb, cb) in enumerate(_side_blocks()):
+        row_bad = (fu < lo[fb] - tol[fb]) | (fu > hi[fb] + tol[fb])  # (D + 1, F): per distinct flow row
+        if row_bad.any():
+            hit = row_bad.any(1)[codes[..., side]].any(1)  # windows with such a row at some step
+            rows = np.flatnonzero(hit)
+            bad[rows, :F] |= row_bad[codes[rows, :, side]].any(1)
+        c = ctx[..., side * K:(side + 1) * K]
+        bad[:, F:] |= ((c < lo[cb] - tol[cb]) | (c > hi[cb] + tol[cb])).any(1)
+    rows = np.flatnonzero(bad.any(1))
+    if len(rows):
+        kinds, inv = np.unique(bad[rows], axis=0, return_inverse=True)
+        texts = np.array([", ".join(STEP_FEATURES[j] for j in np.flatnonzero(k)) for k in kinds], dtype=object)
+        out[rows] = texts[np.asarray(inv).ravel()]
+    return out
+
+
 def _materialise(fu: np.ndarray, codes: np.ndarray, ctx: np.ndarray) -> np.ndarray:
     F, K = fu.shape[1], len(CONTEXT_FEATURES)
     n, T = codes.shape[:2]

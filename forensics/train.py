@@ -34,7 +34,7 @@ import pandas as pd
 
 from forensics import attribution
 from forensics.errors import ForensicsError
-from forensics.sequences import CHANNELS, WindowSpec, build_windows
+from forensics.sequences import CHANNELS, WindowSpec, build_windows, channel_ranges
 
 CATEGORIES = ["DDoS", "DoS", "Reconnaissance", "Theft", "Normal"]
 SUBCATEGORIES = ["Normal", "TCP", "UDP", "HTTP", "Service_Scan", "OS_Fingerprint", "Keylogging", "Data_Exfiltration"]
@@ -247,6 +247,8 @@ class Encoded:
     runs: list[str] = field(default_factory=list)
     # a balanced set's rows (balanced_test): the test flow each row copies, -1 for a SMOTE row
     source: np.ndarray | None = None
+    # (lo, hi) per channel over every step of the runs' windows (sequences.channel_ranges)
+    ranges: tuple | None = None
 
 
 def label_codes(df: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -337,8 +339,11 @@ def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, s
     (bounded memory: flood runs have tens of thousands of distinct windows, of which the
     per-class ``cap`` keeps a few thousand in all anyway)."""
     xs, invs, ycs, yss, rids, offset = [], [], [], [], [], 0
+    lo = hi = None
     for i, r in enumerate(runs):
         w = build_windows(r.flows, spec)
+        l, h = channel_ranges([w])
+        lo, hi = (l, h) if lo is None else (np.minimum(lo, l), np.maximum(hi, h))
         yc, ys = label_codes(r.flows, r.name)
         if run_cap is not None:
             x, yc, ys, _ = _run_sample(w.unique, w.inverse, yc, ys, run_cap, np.random.default_rng([seed, i]),
@@ -361,7 +366,8 @@ def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, s
                    np.concatenate(invs) if invs else np.zeros(0, np.int64),
                    np.concatenate(ycs) if ycs else np.zeros(0, np.int64),
                    np.concatenate(yss) if yss else np.zeros(0, np.int64),
-                   np.concatenate(rids) if rids else np.zeros(0, np.int64), [r.name for r in runs])
+                   np.concatenate(rids) if rids else np.zeros(0, np.int64), [r.name for r in runs],
+                   ranges=(lo, hi) if lo is not None else None)
 
 
 def pair_labels(y_cat: np.ndarray, y_sub: np.ndarray) -> np.ndarray:
@@ -883,6 +889,7 @@ def prepare_training(runs: dict, cfg: TrainConfig, log=print) -> dict:
     if not runs["train"]:
         raise ForensicsError("no training runs")
     tr = encode_runs(runs["train"], spec, run_cap=cfg.run_cap, seed=cfg.seed, stratify=cfg.stratify)
+    ranges = tr.ranges
     n_train_flows = sum(len(r.flows) for r in runs["train"])
     val = encode_runs(runs["val"], spec) if runs["val"] else None
     x_d, pair_d, _, run_d = distinct_labeled(tr)
@@ -896,7 +903,19 @@ def prepare_training(runs: dict, cfg: TrainConfig, log=print) -> dict:
             "val_flows": int(len(val.y_cat)) if val else 0}
     log(f"training set: {info['train_flows']} flows, {info['train_distinct_windows']} distinct labeled windows, "
         f"{len(x_bal)} after cap {cfg.cap} + SMOTE")
-    return {"x": x_bal, "pair": pair_bal, "val": val, "mean": mean, "std": std, "info": info}
+    return {"x": x_bal, "pair": pair_bal, "val": val, "mean": mean, "std": std, "info": info, "ranges": ranges}
+
+
+# how far outside its training range (in units of the scaler's std) a channel may lie before
+# inference calls the flow's window unfamiliar (forensics.detect, "unfamiliar")
+RANGE_TOLERANCE = 1.0
+
+
+def ranges_meta(ranges: tuple) -> dict:
+    """model.json's ``ranges``: per channel, the training windows' least and greatest value."""
+    lo, hi = ranges
+    return {"lo": [float(v) for v in lo], "hi": [float(v) for v in hi], "tolerance_std": RANGE_TOLERANCE,
+            "over": "every step (padding included) of every distinct window of the training runs"}
 
 
 def train_bundle(paths, out_dir, cfg: TrainConfig = TrainConfig(), baselines: bool = True, log=print,
@@ -938,6 +957,7 @@ def _train_bundle(paths, out_dir, cfg: TrainConfig = TrainConfig(), baselines: b
         "training": {"config": cfg.__dict__, "data": [str(p) for p in paths],
                      "split": {k: [r.name for r in v] for k, v in runs.items()}, **data["info"],
                      "history": history, "train_seconds": round(train_seconds, 1)},
+        "ranges": ranges_meta(data["ranges"]),
     }
     meta = save_model(out_dir, model, arch, spec, data["mean"], data["std"], MODEL_VERSION, extra)
     log(f"model written to {out_dir} (sha256 {meta['sha256'][:12]}...)")

@@ -13,7 +13,7 @@ import torch
 from forensics.detect import ENGINES, OUTPUT_COLUMNS, load_detector, save_model
 from forensics.errors import ModelError, SchemaError
 from forensics.model import Arch, Detector
-from forensics.sequences import CHANNELS, WindowSpec
+from forensics.sequences import CHANNELS, WindowSpec, build_windows
 from forensics.train import ALLOWED, CATEGORIES, demo_flows
 
 
@@ -151,6 +151,13 @@ def test_train_command_on_botiot_csv(tmp_path):
     assert (out / "MODEL_CARD.md").read_text().count("cnn_lstm") >= 2
     det = load_detector(out)
     assert det.sha256 == meta["sha256"]
+    # the training windows' channel ranges travel with the model: the training run is inside them
+    from forensics.sequences import channel_ranges
+
+    train = pd.read_csv(tmp_path / "demo_0.csv")
+    lo, hi = channel_ranges([build_windows(train, det.spec)])
+    assert np.allclose(det.ranges[0], lo) and np.allclose(det.ranges[1], hi)
+    assert (det.predict(train).unfamiliar == "").all()
     assert main(["evaluate", str(tmp_path), "--model", str(out), "--json", str(tmp_path / "m.json")]) == 0
     rep = json.loads((tmp_path / "m.json").read_text())
     assert rep["test_runs"] == ["demo_2.csv"] and rep["tables"]["cnn_lstm"]["imbalanced"]["category"]["n"] == 420

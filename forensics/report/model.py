@@ -401,7 +401,8 @@ FLOW_FIELDS = ("capture", "stime", "ltime", "saddr", "sport", "daddr", "dport", 
                "pred_category", "pred_subcategory", "confidence", "evidence")
 # what incidents read of an attack flow (blame_frame uses spkts/dpkts when present)
 INCIDENT_COLUMNS = ("capture", "stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "state", "pkts", "bytes",
-                    "spkts", "dpkts", "smac", "dmac", "pred_category", "pred_subcategory", "confidence", "evidence")
+                    "spkts", "dpkts", "smac", "dmac", "pred_category", "pred_subcategory", "confidence", "evidence",
+                    "unfamiliar")
 
 
 def _sorted_codes(values) -> np.ndarray:
@@ -474,7 +475,8 @@ def _incidents(flows, config) -> list[Incident]:
     # of a 3.0 s report on 264 incidents, 463k attack flows); categoricals stay codes until a
     # row is read (_Taken), and no column is reordered as a whole frame
     cols = {c: _Taken.of(att[c], order) for c in (*FLOW_FIELDS, "_attacker")}
-    coded = {c: _codes_names(att[c], order) for c in ("_victim", "_via_mac", "evidence", "capture")}
+    coded = {c: _codes_names(att[c], order) for c in ("_victim", "_via_mac", "evidence", "capture", "unfamiliar")
+             if c in att.columns}
     st_all, lt_all = cols["stime"].astype(float), cols["ltime"].astype(float)
     out: list[Incident] = []
     for g0, g1 in zip(group_bounds[:-1], group_bounds[1:]):
@@ -538,6 +540,14 @@ def _incident(cols: dict, coded: dict, rows: slice, attacker: str, cat: str, sub
         evidence.append(f"{n} flow{'s' if n != 1 else ''} with forged source addresses; "
                         f"frames sent by MAC {mac} = {attacker}")
     evidence += [f"{e} ({n} flow{'s' if n != 1 else ''})" for e, n in sorted(ev.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]
+    if "unfamiliar" in coded:
+        unf = {k: v for k, v in _counts(coded["unfamiliar"], rows).items() if k and k != "nan"}
+        if unf:
+            n = sum(unf.values())
+            feats = sorted({f for k in unf for f in k.split(", ")})
+            evidence.insert(1, f"{n} of {total} flow{'s' if total != 1 else ''} outside the model's training data "
+                               f"({', '.join(feats[:6])}{', ...' if len(feats) > 6 else ''}): the verdict is an "
+                               "extrapolation, check it by hand")
     # per victim, in order of first appearance: flows, packets, bytes
     vcodes, vnames = coded["_victim"]
     u, first, inv = np.unique(vcodes[rows], return_index=True, return_inverse=True)
