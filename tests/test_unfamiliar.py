@@ -187,3 +187,24 @@ def test_scan_warns_about_a_capture_the_lab_never_made(tmp_path):
     rep = scan([cap], ScanConfig(workers=1, app_detail=False))
     warns = [w for i in rep.inputs for w in i.warnings]
     assert any("outside the model's training data" in w and "sport_low" in w for w in warns), warns
+
+
+def test_real_captures_the_lab_never_made_are_marked(corpus_dir):
+    """Public captures (skipped without ../shared): a real nmap version scan reaches more peers
+    per source than any training scan (every flow marked, README "The detector / Limits"); a
+    DNS trace with hours between queries and a source port below 1024 is marked; the lab's own
+    samples are not (test_incident_evidence_says_how_many_flows_are_extrapolated)."""
+    from forensics.resources import model_dir as bundled
+    from forensics.scan import ScanConfig, scan
+
+    if not (bundled() / "weights.safetensors").exists():
+        pytest.skip("no bundled model")
+    nmap = corpus_dir / "zeek" / "traces" / "nmap-vsn.pcap"
+    dns = corpus_dir / "zeek" / "traces" / "dns-edns-ecs.pcap"
+    rep = scan([nmap, dns], ScanConfig(workers=1, app_detail=False, keep_flows=True))
+    t = rep.flow_table
+    by = t.assign(u=t["unfamiliar"].astype(str) != "").groupby("capture")["u"]
+    assert by.mean()[str(nmap)] == 1.0 and by.sum()[str(dns)] >= 50
+    assert t.loc[t.capture == str(nmap), "unfamiliar"].str.contains("srcprof_log_peers").all()
+    warned = {i.path for i in rep.inputs if any("outside the model's training data" in w for w in i.warnings)}
+    assert warned == {str(nmap), str(dns)}
