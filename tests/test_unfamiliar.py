@@ -156,7 +156,7 @@ def test_incident_evidence_says_how_many_flows_are_extrapolated():
     marked = att[::2]
     f["unfamiliar"] = f["unfamiliar"].astype(object)
     f.iloc[marked, f.columns.get_loc("unfamiliar")] = "sport_low"
-    rep = build_report(cands, [dataclasses.replace(first, flows=f), *results[1:]], cfg, model={})
+    rep = build_report(cands, [dataclasses.replace(first, flows=f), *results[1:]], cfg, model={"version": "t", "sha256": "s"})
     lines = {i.id: [e for e in i.evidence if "outside the model's training data" in e] for i in rep.incidents}
     mine = [i for i in rep.incidents if first.path in i.captures]
     assert mine
@@ -168,7 +168,18 @@ def test_incident_evidence_says_how_many_flows_are_extrapolated():
             total_marked += n
         elif inc not in mine:
             assert not lines[inc.id]
-    assert total_marked == len(marked)
+    assert total_marked == len(marked) and rep.extrapolated == len(marked)
+    from io import StringIO
+
+    from rich.console import Console
+
+    from forensics.report.html import render_html
+    from forensics.report.terminal import render as render_terminal
+
+    buf = StringIO()
+    render_terminal(rep, Console(file=buf, force_terminal=False, width=200))
+    assert f"{len(marked):,} of them outside the model's training data" in buf.getvalue()
+    assert f"{len(marked):,} of them outside the model's training data" in render_html(rep)
 
 
 def test_scan_warns_about_a_capture_the_lab_never_made(tmp_path):
@@ -207,4 +218,5 @@ def test_real_captures_the_lab_never_made_are_marked(corpus_dir):
     assert by.mean()[str(nmap)] == 1.0 and by.sum()[str(dns)] >= 50
     assert t.loc[t.capture == str(nmap), "unfamiliar"].str.contains("srcprof_log_peers").all()
     warned = {i.path for i in rep.inputs if any("outside the model's training data" in w for w in i.warnings)}
+    assert rep.extrapolated == int((t["pred_attack"].astype(bool) & (t["unfamiliar"].astype(str) != "")).sum()) > 0
     assert warned == {str(nmap), str(dns)}

@@ -182,6 +182,7 @@ class Report:
     config: Any = None
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): files in folders that are not captures
+    extrapolated: int = 0  # attack flows whose window lies outside the model's training data (detect "unfamiliar")
 
     # -- what the exit status and the renderers ask ---------------------------------
     @property
@@ -281,6 +282,9 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
         flows["saddr"] = _as_str(flows["saddr"])
         flows["daddr"] = _as_str(flows["daddr"])
     n_attack = 0 if flows is None else int(flows["pred_attack"].sum())
+    extrapolated = 0
+    if n_attack and "unfamiliar" in flows.columns:
+        extrapolated = int((flows["pred_attack"].to_numpy() & (flows["unfamiliar"].to_numpy(dtype=object) != "")).sum())
     incidents = _incidents(flows, config) if n_attack else []
     hosts = _hosts(flows, incidents) if flows is not None else []
     return Report(
@@ -295,6 +299,7 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
         finished=finished,
         flow_table=_plain_strings(_without_context(flows)) if getattr(config, "keep_flows", False) else None,
         config=config,
+        extrapolated=extrapolated,
     )
 
 

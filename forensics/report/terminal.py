@@ -190,6 +190,9 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
             line.append(", " if n else "(")
             line.append_text(_cat(c))
         line.append(f"); {report.attack_flows:,} of {report.flows:,} flows flagged")
+        if report.extrapolated:
+            line.append(f", {report.extrapolated:,} of them outside the model's training data (check by hand)",
+                        style="yellow")
     else:
         line.append(f"No attack found in {report.flows:,} flows", style="bold green")
     line.append(f"; {read} of {len(report.inputs)} input(s) scanned, {normal} normal host(s).")
