@@ -143,9 +143,13 @@ class Detector:
         # the training windows' range per channel (model.json "ranges"; older bundles lack it)
         r = meta.get("ranges")
         self.ranges = None
+        self.sub_ranges = {}  # subcategory -> (lo, hi, tolerance) over its training windows
         if r:
             self.ranges = (np.asarray(r["lo"], np.float32), np.asarray(r["hi"], np.float32),
                            np.float32(r.get("tolerance_std", 1.0)) * self.std)
+            tol = np.float32(r.get("verdict_tolerance_std", 2.0)) * self.std
+            for name, sr in (r.get("subcategories") or {}).items():
+                self.sub_ranges[name] = (np.asarray(sr["lo"], np.float32), np.asarray(sr["hi"], np.float32), tol)
         self._mask = allowed_mask(self.categories, self.subcategories, self.allowed)
         self._normal = self.categories.index("Normal") if "Normal" in self.categories else -1
 
@@ -388,19 +392,38 @@ class Detector:
             "confidence": conf.astype("float64"),
             "pred_attack": (cat != self._normal),
             "evidence": evidence,
-            "unfamiliar": self.unfamiliar(w)[inv],
+            "unfamiliar": self.unfamiliar(w, inv, sub, cat != self._normal),
         }, index=flows.index)
 
-    def unfamiliar(self, w) -> np.ndarray:
-        """Per distinct window of ``w``: the features outside the training data's range
-        (:func:`forensics.sequences.unfamiliar_features`), ``""`` when none or when the model
-        carries no ranges.  A verdict on such a window extrapolates: the model never saw a
-        value like it (a source port below 1024, IPv6 ICMP, hours between a host's flows...)."""
+    def unfamiliar(self, w, inv: np.ndarray, sub: np.ndarray, attack: np.ndarray) -> np.ndarray:
+        """Per flow: the features of its window (``w`` row ``inv``) outside the training data's
+        range, and for an attack verdict (``attack``) also those outside the range of the
+        training windows of its verdict's subcategory (``sub``, index of ``self.subcategories``)
+        (:func:`forensics.sequences.unfamiliar_features`, model.json ``ranges``); ``""`` when
+        none or when the model carries no ranges.  A verdict on such a window extrapolates: the
+        model never saw a value like it (a source port below 1024, IPv6 ICMP, hours between a
+        host's flows...), or never for that kind of attack."""
         if self.ranges is None:
-            return np.full(len(w), "", dtype=object)
-        from forensics.sequences import unfamiliar_features
+            return np.full(len(inv), "", dtype=object)
+        from forensics.sequences import join_features, unfamiliar_features
 
-        return unfamiliar_features(w, *self.ranges)
+        per_window = unfamiliar_features(w, *self.ranges)
+        out = per_window[inv]
+        rows = np.flatnonzero(attack)
+        if not self.sub_ranges or not len(rows):
+            return out
+        # distinct (window, verdict) pairs of the attack flows, checked per subcategory
+        n_sub = len(self.subcategories)
+        pairs, back = np.unique(inv[rows].astype(np.int64) * n_sub + sub[rows], return_inverse=True)
+        p_row, p_sub = np.divmod(pairs, n_sub)
+        texts = np.full(len(pairs), "", dtype=object)
+        for s in np.unique(p_sub).tolist():
+            r = self.sub_ranges.get(self.subcategories[s])
+            if r is not None:
+                m = p_sub == s
+                texts[m] = unfamiliar_features(w, *r, rows=p_row[m])
+        out[rows] = join_features(per_window[p_row], texts)[np.asarray(back).ravel()]
+        return out
 
 
 LINK_LAYER_EVIDENCE = "not classified: a non-IP frame's flow (keyed by MAC); the model reads IP and ARP flows"
@@ -637,8 +660,11 @@ def check_model(model_dir=None, device: str = "cpu") -> tuple[Path, dict, str]:
         raise ModelError(f"{meta_path}: feature list does not match this version of forensics.sequences "
                          f"({len(meta['features'])} vs {len(CHANNELS)} channels); retrain the model")
     r = meta.get("ranges")
-    if r is not None and not (isinstance(r, dict) and all(len(r.get(k) or ()) == len(CHANNELS) for k in ("lo", "hi"))):
-        raise ModelError(f"{meta_path}: 'ranges' needs 'lo' and 'hi' with one value per channel ({len(CHANNELS)})")
+    parts = [r] + list((r.get("subcategories") or {}).values()) if isinstance(r, dict) else [r]
+    if r is not None and not all(isinstance(p, dict) and all(len(p.get(k) or ()) == len(CHANNELS) for k in ("lo", "hi"))
+                                 for p in parts):
+        raise ModelError(f"{meta_path}: 'ranges' needs 'lo' and 'hi' with one value per channel ({len(CHANNELS)}), "
+                         "for the whole and for each subcategory")
     if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
         raise ModelError(f"device must be 'cpu' or 'cuda', got {device!r}")
     return weights, meta, digest

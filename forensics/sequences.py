@@ -411,15 +411,18 @@ def _side_blocks() -> list[tuple[slice, slice]]:
     return [(slice(0, F), slice(F, F + K)), (slice(F + K, 2 * F + K), slice(2 * F + K, 2 * (F + K)))]
 
 
-def channel_ranges(windows) -> tuple[np.ndarray, np.ndarray]:
+def channel_ranges(windows, rows=None) -> tuple[np.ndarray, np.ndarray]:
     """``(lo, hi)``: per channel of :data:`CHANNELS`, the least and the greatest value at any
     step of any of ``windows`` (an iterable of :class:`Windows`; padding steps included, as
-    the model sees them).  A channel never seen has ``lo = +inf``, ``hi = -inf``."""
+    the model sees them); with ``rows`` (one array of distinct-window positions per window set),
+    of those windows only.  A channel never seen has ``lo = +inf``, ``hi = -inf``."""
     K = len(CONTEXT_FEATURES)
     lo = np.full(len(CHANNELS), np.inf, np.float32)
     hi = np.full(len(CHANNELS), -np.inf, np.float32)
-    for w in windows:
+    for n, w in enumerate(windows):
         fu, codes, ctx = w.compact
+        if rows is not None:
+            codes, ctx = codes[rows[n]], ctx[rows[n]]
         if not len(codes):
             continue
         for side, (fb, cb) in enumerate(_side_blocks()):
@@ -432,12 +435,14 @@ def channel_ranges(windows) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def unfamiliar_features(w: Windows, lo: np.ndarray, hi: np.ndarray, tol: np.ndarray) -> np.ndarray:
-    """Per distinct window of ``w`` (``(U,)`` object): the names of the step features
-    (:data:`STEP_FEATURES`, either side) whose value at some step lies outside
-    ``[lo - tol, hi + tol]`` (per channel, :func:`channel_ranges` of the training windows),
-    joined by ``", "`` in feature order; ``""`` for a window the training data covers."""
+def unfamiliar_features(w: Windows, lo: np.ndarray, hi: np.ndarray, tol: np.ndarray, rows=None) -> np.ndarray:
+    """Per distinct window of ``w`` (``(U,)`` object; with ``rows``, per window of those
+    positions): the names of the step features (:data:`STEP_FEATURES`, either side) whose value
+    at some step lies outside ``[lo - tol, hi + tol]`` (per channel, :func:`channel_ranges` of
+    the training windows), joined by ``", "`` in feature order; ``""`` for a window inside."""
     fu, codes, ctx = w.compact
+    if rows is not None:
+        codes, ctx = codes[rows], ctx[rows]
     U = len(codes)
     out = np.full(U, "", dtype=object)
     if not U:
@@ -448,15 +453,27 @@ def unfamiliar_features(w: Windows, lo: np.ndarray, hi: np.ndarray, tol: np.ndar
         row_bad = (fu < lo[fb] - tol[fb]) | (fu > hi[fb] + tol[fb])  # (D + 1, F): per distinct flow row
         if row_bad.any():
             hit = row_bad.any(1)[codes[..., side]].any(1)  # windows with such a row at some step
-            rows = np.flatnonzero(hit)
-            bad[rows, :F] |= row_bad[codes[rows, :, side]].any(1)
+            at = np.flatnonzero(hit)
+            bad[at, :F] |= row_bad[codes[at, :, side]].any(1)
         c = ctx[..., side * K:(side + 1) * K]
         bad[:, F:] |= ((c < lo[cb] - tol[cb]) | (c > hi[cb] + tol[cb])).any(1)
-    rows = np.flatnonzero(bad.any(1))
-    if len(rows):
-        kinds, inv = np.unique(bad[rows], axis=0, return_inverse=True)
+    at = np.flatnonzero(bad.any(1))
+    if len(at):
+        kinds, inv = np.unique(bad[at], axis=0, return_inverse=True)
         texts = np.array([", ".join(STEP_FEATURES[j] for j in np.flatnonzero(k)) for k in kinds], dtype=object)
-        out[rows] = texts[np.asarray(inv).ravel()]
+        out[at] = texts[np.asarray(inv).ravel()]
+    return out
+
+
+def join_features(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise union of two arrays of :func:`unfamiliar_features` texts, in feature order."""
+    out = a.copy()
+    for i in np.flatnonzero(b != ""):
+        if out[i] == "":
+            out[i] = b[i]
+        elif out[i] != b[i]:
+            names = set(out[i].split(", ")) | set(b[i].split(", "))
+            out[i] = ", ".join(n for n in STEP_FEATURES if n in names)
     return out
 
 

@@ -247,8 +247,10 @@ class Encoded:
     runs: list[str] = field(default_factory=list)
     # a balanced set's rows (balanced_test): the test flow each row copies, -1 for a SMOTE row
     source: np.ndarray | None = None
-    # (lo, hi) per channel over every step of the runs' windows (sequences.channel_ranges)
+    # (lo, hi) per channel over every step of the runs' windows (sequences.channel_ranges), and
+    # {subcategory code: (lo, hi)} over the windows of the flows labeled with it
     ranges: tuple | None = None
+    sub_ranges: dict | None = None
 
 
 def label_codes(df: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -340,11 +342,13 @@ def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, s
     per-class ``cap`` keeps a few thousand in all anyway)."""
     xs, invs, ycs, yss, rids, offset = [], [], [], [], [], 0
     lo = hi = None
+    sub_ranges: dict[int, tuple] = {}
     for i, r in enumerate(runs):
         w = build_windows(r.flows, spec)
         l, h = channel_ranges([w])
         lo, hi = (l, h) if lo is None else (np.minimum(lo, l), np.maximum(hi, h))
         yc, ys = label_codes(r.flows, r.name)
+        _merge_sub_ranges(sub_ranges, w, ys)
         if run_cap is not None:
             x, yc, ys, _ = _run_sample(w.unique, w.inverse, yc, ys, run_cap, np.random.default_rng([seed, i]),
                                        spec.past, stratify)
@@ -367,7 +371,14 @@ def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, s
                    np.concatenate(ycs) if ycs else np.zeros(0, np.int64),
                    np.concatenate(yss) if yss else np.zeros(0, np.int64),
                    np.concatenate(rids) if rids else np.zeros(0, np.int64), [r.name for r in runs],
-                   ranges=(lo, hi) if lo is not None else None)
+                   ranges=(lo, hi) if lo is not None else None, sub_ranges=sub_ranges)
+
+
+def _merge_sub_ranges(acc: dict, w, ys: np.ndarray) -> None:
+    """Widen ``acc[s]`` to the channel ranges of the windows of the flows labeled ``s``."""
+    for s in np.unique(ys).tolist():
+        l, h = channel_ranges([w], [np.unique(w.inverse[ys == s])])
+        acc[s] = (l, h) if s not in acc else (np.minimum(acc[s][0], l), np.maximum(acc[s][1], h))
 
 
 def pair_labels(y_cat: np.ndarray, y_sub: np.ndarray) -> np.ndarray:
@@ -889,7 +900,7 @@ def prepare_training(runs: dict, cfg: TrainConfig, log=print) -> dict:
     if not runs["train"]:
         raise ForensicsError("no training runs")
     tr = encode_runs(runs["train"], spec, run_cap=cfg.run_cap, seed=cfg.seed, stratify=cfg.stratify)
-    ranges = tr.ranges
+    ranges = (tr.ranges, tr.sub_ranges)
     n_train_flows = sum(len(r.flows) for r in runs["train"])
     val = encode_runs(runs["val"], spec) if runs["val"] else None
     x_d, pair_d, _, run_d = distinct_labeled(tr)
@@ -907,15 +918,23 @@ def prepare_training(runs: dict, cfg: TrainConfig, log=print) -> dict:
 
 
 # how far outside its training range (in units of the scaler's std) a channel may lie before
-# inference calls the flow's window unfamiliar (forensics.detect, "unfamiliar")
+# inference calls the flow's window unfamiliar (forensics.detect, "unfamiliar"): any window, and
+# a window with an attack verdict against the training windows of the verdict's subcategory
 RANGE_TOLERANCE = 1.0
+VERDICT_TOLERANCE = 2.0
 
 
-def ranges_meta(ranges: tuple) -> dict:
-    """model.json's ``ranges``: per channel, the training windows' least and greatest value."""
+def ranges_meta(ranges: tuple, sub_ranges: dict | None = None) -> dict:
+    """model.json's ``ranges``: per channel, the training windows' least and greatest value;
+    ``subcategories``: the same over the windows of the flows labeled with each subcategory."""
     lo, hi = ranges
-    return {"lo": [float(v) for v in lo], "hi": [float(v) for v in hi], "tolerance_std": RANGE_TOLERANCE,
-            "over": "every step (padding included) of every distinct window of the training runs"}
+    out = {"lo": [float(v) for v in lo], "hi": [float(v) for v in hi], "tolerance_std": RANGE_TOLERANCE,
+           "over": "every step (padding included) of every distinct window of the training runs"}
+    if sub_ranges:
+        out["subcategories"] = {SUBCATEGORIES[s]: {"lo": [float(v) for v in l], "hi": [float(v) for v in h]}
+                                for s, (l, h) in sorted(sub_ranges.items())}
+        out["verdict_tolerance_std"] = VERDICT_TOLERANCE
+    return out
 
 
 def train_bundle(paths, out_dir, cfg: TrainConfig = TrainConfig(), baselines: bool = True, log=print,
@@ -957,7 +976,7 @@ def _train_bundle(paths, out_dir, cfg: TrainConfig = TrainConfig(), baselines: b
         "training": {"config": cfg.__dict__, "data": [str(p) for p in paths],
                      "split": {k: [r.name for r in v] for k, v in runs.items()}, **data["info"],
                      "history": history, "train_seconds": round(train_seconds, 1)},
-        "ranges": ranges_meta(data["ranges"]),
+        "ranges": ranges_meta(*data["ranges"]),
     }
     meta = save_model(out_dir, model, arch, spec, data["mean"], data["std"], MODEL_VERSION, extra)
     log(f"model written to {out_dir} (sha256 {meta['sha256'][:12]}...)")

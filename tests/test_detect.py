@@ -155,9 +155,21 @@ def test_train_command_on_botiot_csv(tmp_path):
     from forensics.sequences import channel_ranges
 
     train = pd.read_csv(tmp_path / "demo_0.csv")
-    lo, hi = channel_ranges([build_windows(train, det.spec)])
+    w = build_windows(train, det.spec)
+    lo, hi = channel_ranges([w])
     assert np.allclose(det.ranges[0], lo) and np.allclose(det.ranges[1], hi)
-    assert (det.predict(train).unfamiliar == "").all()
+    none = np.zeros(len(train), dtype=bool)
+    assert (det.unfamiliar(w, w.inverse, none.astype(np.int64), none) == "").all()
+    # per subcategory: the ranges of the windows of the flows labeled with it; a flow whose
+    # verdict is its own label is inside them
+    assert set(det.sub_ranges) == set(train["subcategory"].astype(str))
+    for name, (s_lo, s_hi, _) in det.sub_ranges.items():
+        rows = np.unique(w.inverse[(train["subcategory"].astype(str) == name).to_numpy()])
+        l, h = channel_ranges([w], [rows])
+        assert np.allclose(s_lo, l) and np.allclose(s_hi, h)
+    sub = np.array([det.subcategories.index(v) for v in train["subcategory"].astype(str)])
+    attack = (train["category"].astype(str) != "Normal").to_numpy()
+    assert (det.unfamiliar(w, w.inverse, sub, attack) == "").all()
     assert main(["evaluate", str(tmp_path), "--model", str(out), "--json", str(tmp_path / "m.json")]) == 0
     rep = json.loads((tmp_path / "m.json").read_text())
     assert rep["test_runs"] == ["demo_2.csv"] and rep["tables"]["cnn_lstm"]["imbalanced"]["category"]["n"] == 420

@@ -220,3 +220,38 @@ def test_real_captures_the_lab_never_made_are_marked(corpus_dir):
     warned = {i.path for i in rep.inputs if any("outside the model's training data" in w for w in i.warnings)}
     assert rep.extrapolated == int((t["pred_attack"].astype(bool) & (t["unfamiliar"].astype(str) != "")).sum()) > 0
     assert warned == {str(nmap), str(dns)}
+
+
+def test_attack_verdicts_are_checked_against_their_subcategory(model_with_ranges, flows, tmp_path):
+    """With per-subcategory ranges, an attack flow is also marked for the features of its window
+    outside the training windows of its verdict's subcategory (the verdict tolerance); normal
+    verdicts and other subcategories are not; the names are the union of both checks."""
+    d = tmp_path / "m"
+    shutil.copytree(model_with_ranges, d)
+    meta = json.loads((d / "model.json").read_text())
+    w = build_windows(flows, WindowSpec())
+    lo, hi = channel_ranges([w])
+    narrow_hi = hi.copy()
+    for side in ("src", "dst"):
+        c = CHANNELS.index(f"{side}.log_bytes")
+        narrow_hi[c] = np.quantile(w.unique[..., c], 0.5)
+    meta["ranges"]["subcategories"] = {"TCP": {"lo": lo.tolist(), "hi": narrow_hi.tolist()},
+                                       "Service_Scan": {"lo": lo.tolist(), "hi": hi.tolist()}}
+    meta["ranges"]["verdict_tolerance_std"] = 0.0
+    (d / "model.json").write_text(json.dumps(meta))
+    det = load_detector(d)
+    subs = det.subcategories
+    n = len(flows)
+    sub = np.where(np.arange(n) % 3 == 0, subs.index("TCP"), subs.index("Service_Scan"))
+    attack = np.arange(n) % 2 == 0
+    got = det.unfamiliar(w, w.inverse, sub, attack)
+    base = det.unfamiliar(w, w.inverse, sub, np.zeros(n, dtype=bool))  # the global check alone
+    tcp_names = unfamiliar_features(w, lo, narrow_hi, np.zeros(len(CHANNELS), np.float32))[w.inverse]
+    checked = attack & (sub == subs.index("TCP"))
+    for i in range(n):
+        want = set(filter(None, base[i].split(", ")))
+        if checked[i]:
+            want |= set(filter(None, tcp_names[i].split(", ")))
+        assert set(filter(None, got[i].split(", "))) == want
+    assert any("log_bytes" in got[i] for i in np.flatnonzero(checked))
+    assert not any("log_bytes" in got[i] for i in np.flatnonzero(~checked))
