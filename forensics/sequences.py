@@ -449,19 +449,29 @@ def unfamiliar_features(w: Windows, lo: np.ndarray, hi: np.ndarray, tol: np.ndar
         return out
     F, K = len(FLOW_FEATURES), len(CONTEXT_FEATURES)
     bad = np.zeros((U, F + K), dtype=bool)
+    below, above = lo - tol, hi + tol
     for side, (fb, cb) in enumerate(_side_blocks()):
-        row_bad = (fu < lo[fb] - tol[fb]) | (fu > hi[fb] + tol[fb])  # (D + 1, F): per distinct flow row
+        row_bad = (fu < below[fb]) | (fu > above[fb])  # (D + 1, F): per distinct flow row
         if row_bad.any():
             hit = row_bad.any(1)[codes[..., side]].any(1)  # windows with such a row at some step
             at = np.flatnonzero(hit)
-            bad[at, :F] |= row_bad[codes[at, :, side]].any(1)
+            # OR of the rows at the window's steps, on the rows packed into 64-bit words (a
+            # boolean gather of (windows, T, F) cost 0.15 s per side at 100k windows)
+            words = np.packbits(row_bad, axis=1, bitorder="little")
+            words = np.pad(words, ((0, 0), (0, -words.shape[1] % 8))).view(np.uint64)
+            both = np.bitwise_or.reduce(words[codes[at, :, side]], axis=1)
+            bad[at, :F] |= np.unpackbits(both.view(np.uint8), axis=1, count=F, bitorder="little").astype(bool)
         c = ctx[..., side * K:(side + 1) * K]
-        bad[:, F:] |= ((c < lo[cb] - tol[cb]) | (c > hi[cb] + tol[cb])).any(1)
+        bad[:, F:] |= ((c < below[cb]) | (c > above[cb])).any(1)
     at = np.flatnonzero(bad.any(1))
     if len(at):
-        kinds, inv = np.unique(bad[at], axis=0, return_inverse=True)
-        texts = np.array([", ".join(STEP_FEATURES[j] for j in np.flatnonzero(k)) for k in kinds], dtype=object)
-        out[at] = texts[np.asarray(inv).ravel()]
+        # the distinct sets of features, hashed as packed bytes (np.unique(axis=0) sorts the
+        # boolean rows: 1.6 s for 100k flagged windows)
+        packed = np.ascontiguousarray(np.packbits(bad[at], axis=1))
+        codes = pd.factorize(packed.view(f"S{packed.shape[1]}").ravel())[0]
+        _, first = np.unique(codes, return_index=True)  # (codes number the sets as they come)
+        texts = np.array([", ".join(STEP_FEATURES[j] for j in np.flatnonzero(bad[at[i]])) for i in first], dtype=object)
+        out[at] = texts[codes]
     return out
 
 
