@@ -335,20 +335,23 @@ def _run_sample(w_unique: np.ndarray, inverse: np.ndarray, yc: np.ndarray, ys: n
 
 
 def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, seed: int = 0,
-                stratify: bool = True) -> Encoded:
+                stratify: bool = True, with_ranges: bool = False) -> Encoded:
     """Distinct windows of ``runs`` with per-flow labels.  With ``run_cap`` (training only),
     each run keeps at most ``run_cap`` distinct (window, label) pairs per class, one row each
     (bounded memory: flood runs have tens of thousands of distinct windows, of which the
-    per-class ``cap`` keeps a few thousand in all anyway)."""
+    per-class ``cap`` keeps a few thousand in all anyway).  ``with_ranges``: also the channel
+    ranges of every window, and of the windows of each subcategory (``Encoded.ranges``,
+    ``Encoded.sub_ranges``: what model.json's ``ranges`` records of the training runs)."""
     xs, invs, ycs, yss, rids, offset = [], [], [], [], [], 0
     lo = hi = None
     sub_ranges: dict[int, tuple] = {}
     for i, r in enumerate(runs):
         w = build_windows(r.flows, spec)
-        l, h = channel_ranges([w])
-        lo, hi = (l, h) if lo is None else (np.minimum(lo, l), np.maximum(hi, h))
         yc, ys = label_codes(r.flows, r.name)
-        _merge_sub_ranges(sub_ranges, w, ys)
+        if with_ranges:
+            l, h = channel_ranges([w])
+            lo, hi = (l, h) if lo is None else (np.minimum(lo, l), np.maximum(hi, h))
+            _merge_sub_ranges(sub_ranges, w, ys)
         if run_cap is not None:
             x, yc, ys, _ = _run_sample(w.unique, w.inverse, yc, ys, run_cap, np.random.default_rng([seed, i]),
                                        spec.past, stratify)
@@ -371,7 +374,7 @@ def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, s
                    np.concatenate(ycs) if ycs else np.zeros(0, np.int64),
                    np.concatenate(yss) if yss else np.zeros(0, np.int64),
                    np.concatenate(rids) if rids else np.zeros(0, np.int64), [r.name for r in runs],
-                   ranges=(lo, hi) if lo is not None else None, sub_ranges=sub_ranges)
+                   ranges=(lo, hi) if lo is not None else None, sub_ranges=sub_ranges if with_ranges else None)
 
 
 def _merge_sub_ranges(acc: dict, w, ys: np.ndarray) -> None:
@@ -899,7 +902,7 @@ def prepare_training(runs: dict, cfg: TrainConfig, log=print) -> dict:
     spec = WindowSpec(cfg.steps, cfg.past)
     if not runs["train"]:
         raise ForensicsError("no training runs")
-    tr = encode_runs(runs["train"], spec, run_cap=cfg.run_cap, seed=cfg.seed, stratify=cfg.stratify)
+    tr = encode_runs(runs["train"], spec, run_cap=cfg.run_cap, seed=cfg.seed, stratify=cfg.stratify, with_ranges=True)
     ranges = (tr.ranges, tr.sub_ranges)
     n_train_flows = sum(len(r.flows) for r in runs["train"])
     val = encode_runs(runs["val"], spec) if runs["val"] else None
