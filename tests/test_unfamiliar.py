@@ -169,6 +169,12 @@ def test_incident_evidence_says_how_many_flows_are_extrapolated():
         elif inc not in mine:
             assert not lines[inc.id]
     assert total_marked == len(marked) and rep.extrapolated == len(marked)
+    assert sum(i.unfamiliar_flows for i in rep.incidents) == len(marked)
+    from forensics.report.machine import alert_events
+
+    for inc, ev in zip(rep.incidents, alert_events(rep)):
+        assert ev["forensics"]["unfamiliar_flows"] == inc.unfamiliar_flows
+        assert ("forensics-extrapolated" in ev.get("tags", [])) == (inc.unfamiliar_flows > 0)
     from io import StringIO
 
     from rich.console import Console

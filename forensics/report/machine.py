@@ -108,11 +108,14 @@ def alert_events(report: Report) -> list[dict]:
             "forensics": {
                 "victims": list(inc.victims),
                 "flows": inc.flows,
+                "unfamiliar_flows": inc.unfamiliar_flows,  # outside the model's training data
                 "confidence": round(inc.confidence, 6),
                 "evidence": list(inc.evidence),
                 "model": dict(report.model),
             },
         }
+        if inc.unfamiliar_flows:  # a verdict the model extrapolated: let a SIEM rule tell it apart
+            ev["tags"] = ["forensics-extrapolated"]
         events.append(ev)
     return events
 

@@ -111,6 +111,7 @@ class Incident:
     # (saddr, sport, daddr, dport) arrays of its flows (None when too many to keep): see flow_keys
     flow_ends: tuple | None = field(default=None, repr=False, compare=False)
     traced_macs: dict = field(default_factory=dict)  # MAC -> flows with forged sources traced to the attacker through it
+    unfamiliar_flows: int = 0  # its flows outside the model's training data (detect "unfamiliar")
     _flow_keys: frozenset | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -545,10 +546,11 @@ def _incident(cols: dict, coded: dict, rows: slice, attacker: str, cat: str, sub
         evidence.append(f"{n} flow{'s' if n != 1 else ''} with forged source addresses; "
                         f"frames sent by MAC {mac} = {attacker}")
     evidence += [f"{e} ({n} flow{'s' if n != 1 else ''})" for e, n in sorted(ev.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]
+    n_unfamiliar = 0
     if "unfamiliar" in coded:
         unf = {k: v for k, v in _counts(coded["unfamiliar"], rows).items() if k and k != "nan"}
         if unf:
-            n = sum(unf.values())
+            n = n_unfamiliar = sum(unf.values())
             feats = sorted({f for k in unf for f in k.split(", ")})
             evidence.insert(1, f"{n} of {total} flow{'s' if total != 1 else ''} outside the model's training data "
                                f"({', '.join(feats[:6])}{', ...' if len(feats) > 6 else ''}): the verdict is an "
@@ -585,6 +587,7 @@ def _incident(cols: dict, coded: dict, rows: slice, attacker: str, cat: str, sub
         per_victim=per_victim,
         flow_ends=tuple(cols[c][rows] for c in ("saddr", "sport", "daddr", "dport")) if total <= MAX_FLOW_KEYS else None,
         traced_macs=traced,
+        unfamiliar_flows=n_unfamiliar,
     )
 
 
