@@ -335,7 +335,7 @@ def _run_sample(w_unique: np.ndarray, inverse: np.ndarray, yc: np.ndarray, ys: n
 
 
 def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, seed: int = 0,
-                stratify: bool = True, with_ranges: bool = False) -> Encoded:
+                stratify: bool = True, with_ranges: bool = False, short: int = 0) -> Encoded:
     """Distinct windows of ``runs`` with per-flow labels.  With ``run_cap`` (training only),
     each run keeps at most ``run_cap`` distinct (window, label) pairs per class, one row each
     (bounded memory: flood runs have tens of thousands of distinct windows, of which the
@@ -353,7 +353,16 @@ def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, s
             lo, hi = (l, h) if lo is None else (np.minimum(lo, l), np.maximum(hi, h))
             _merge_sub_ranges(sub_ranges, w, ys)
         if run_cap is not None:
-            x, yc, ys, _ = _run_sample(w.unique, w.inverse, yc, ys, run_cap, np.random.default_rng([seed, i]),
+            unique, inverse = w.unique, w.inverse
+            if short:  # the run's short captures join its windows before the run's cap
+                cut = short_captures(r.flows, short, np.random.default_rng([seed, i, 1]))
+                if len(cut):
+                    ws = build_windows(cut, spec)
+                    yc2, ys2 = label_codes(cut, r.name)
+                    unique = np.concatenate([unique, ws.unique])
+                    inverse = np.concatenate([inverse, ws.inverse + len(w.unique)])
+                    yc, ys = np.concatenate([yc, yc2]), np.concatenate([ys, ys2])
+            x, yc, ys, _ = _run_sample(unique, inverse, yc, ys, run_cap, np.random.default_rng([seed, i]),
                                        spec.past, stratify)
             xs.append(x)
             invs.append(np.arange(len(x)) + offset)
@@ -455,6 +464,36 @@ class TrainConfig:
     # validation run26 (train runs 0-25): the constant rate's epoch-to-epoch validation score swings by
     # 0.01-0.02 (so the kept epoch is a draw), the cosine schedule's last 10 epochs stay within 0.005
     schedule: str = "cosine"
+    # short-capture augmentation: per training run and block size (SHORT_SIZES flows), this many
+    # blocks of consecutive flows are also windowed as captures of their own (0: none), so the
+    # model sees flows without the context a long capture gives (short_captures)
+    short_captures: int = 0
+
+
+# flows per block of the short-capture augmentation (a capture of 1, 2, 3, 5, 8 or 13 flows)
+SHORT_SIZES = (1, 2, 3, 5, 8, 13)
+
+
+def short_captures(flows: pd.DataFrame, blocks: int, rng) -> pd.DataFrame:
+    """``blocks`` random runs of consecutive flows (by start time) of each size in
+    :data:`SHORT_SIZES`, each made a capture of its own: every address gets the block's number
+    appended, so no window and no host profile reaches outside the block (windows compare
+    addresses only for equality).  Labels are the flows' own."""
+    if not blocks or not len(flows):
+        return flows.iloc[:0]
+    order = np.argsort(flows["stime"].to_numpy(), kind="stable")
+    parts, tags = [], []
+    for size in SHORT_SIZES:
+        if size > len(flows):
+            break
+        for start in rng.integers(0, len(flows) - size + 1, size=blocks):
+            parts.append(order[start:start + size])
+            tags.append(np.full(size, len(tags)))
+    rows, tag = np.concatenate(parts), np.concatenate(tags).astype(str)
+    out = flows.iloc[rows].reset_index(drop=True)
+    for c in ("saddr", "daddr"):
+        out[c] = out[c].astype(str).to_numpy(dtype=object) + "#" + tag.astype(object)
+    return out
 
 
 def set_determinism(seed: int, threads: int) -> None:
@@ -757,7 +796,7 @@ def host_verdicts(run: Run, pred_cat: np.ndarray, min_fraction: float = 0.5) -> 
 # ----------------------------------------------------------------------------- pipelines
 
 
-MODEL_VERSION = "1.3.0"
+MODEL_VERSION = "1.7.0"  # the version forensics train writes (the bundled model: model/model.json)
 
 
 def _quiet(*a, **k):
@@ -902,7 +941,8 @@ def prepare_training(runs: dict, cfg: TrainConfig, log=print) -> dict:
     spec = WindowSpec(cfg.steps, cfg.past)
     if not runs["train"]:
         raise ForensicsError("no training runs")
-    tr = encode_runs(runs["train"], spec, run_cap=cfg.run_cap, seed=cfg.seed, stratify=cfg.stratify, with_ranges=True)
+    tr = encode_runs(runs["train"], spec, run_cap=cfg.run_cap, seed=cfg.seed, stratify=cfg.stratify, with_ranges=True,
+                     short=cfg.short_captures)
     ranges = (tr.ranges, tr.sub_ranges)
     n_train_flows = sum(len(r.flows) for r in runs["train"])
     val = encode_runs(runs["val"], spec) if runs["val"] else None

@@ -222,3 +222,29 @@ def test_balanced_capture_view_scores_real_rows_with_their_flows_refined_outputs
     assert res["balanced"]["category"]["accuracy"] == 0.0
     assert res["balanced_capture"]["category"]["accuracy"] == pytest.approx(real.mean())
     assert 0 < real.mean() < 1
+
+
+def test_short_captures_are_blocks_windowed_alone():
+    """The short-capture augmentation: blocks of 1-13 consecutive flows, labels kept, and no
+    window reaching outside its block (a one-flow block's windows hold that flow only)."""
+    from forensics.sequences import CONTEXT_FEATURES, FLOW_FEATURES, WindowSpec, build_windows
+    from forensics.train import SHORT_SIZES, demo_flows, short_captures
+
+    flows = demo_flows(seed=3)
+    cut = short_captures(flows, 4, np.random.default_rng(0))
+    block = cut["saddr"].str.split("#").str[1].astype(int)
+    assert (cut["daddr"].str.split("#").str[1].astype(int) == block).all()
+    sizes = block.value_counts().sort_index()
+    assert sorted(sizes.value_counts().to_dict().items()) == [(s, 4) for s in SHORT_SIZES]
+    # each row is a flow of the run with its own labels, in time order within its block
+    base = flows.reset_index(drop=True)
+    key = ["stime", "ltime", "sport", "dport", "category", "subcategory"]
+    assert cut[key].merge(base[key], how="left", indicator=True)["_merge"].eq("both").all()
+    w = build_windows(cut, WindowSpec())
+    F, K = len(FLOW_FEATURES), len(CONTEXT_FEATURES)
+    n = block.map(sizes).to_numpy()
+    lone = n == 1
+    assert lone.any()
+    for channel in (F, 2 * F + K):  # the "valid" context feature of the source side, of the destination side
+        valid = w.unique[..., channel].sum(1)[w.inverse]  # steps holding a flow
+        assert (valid <= n).all() and (valid[lone] == 1).all()

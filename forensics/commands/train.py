@@ -34,6 +34,9 @@ def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--no-stratify", action="store_true",
                         help="draw the per-class caps uniformly (models before 1.3.0) instead of spreading them over "
                              "runs and anchor-flow sizes")
+    parser.add_argument("--short-captures", type=int, default=None, metavar="N",
+                        help="augment the training runs with N blocks per size of 1-13 consecutive flows, each "
+                             "windowed as a capture of its own (default: TrainConfig, 0: none)")
     parser.add_argument("--no-baselines", action="store_true", help="skip the baseline models in the evaluation")
     parser.add_argument("--no-cache", action="store_true", help="re-extract flows instead of using the flow cache")
     return parser
@@ -47,7 +50,8 @@ def run(args, console) -> int:
     def log(msg: str) -> None:
         console.print(msg, highlight=False, markup=False, soft_wrap=True)
 
-    opts = {k: getattr(args, k) for k in ("lr", "patience", "batch", "class_weight", "schedule", "embed", "conv", "hidden") if getattr(args, k) is not None}
+    opts = {k: getattr(args, k) for k in ("lr", "patience", "batch", "class_weight", "schedule", "embed", "conv", "hidden",
+                                     "short_captures") if getattr(args, k) is not None}
     cfg = replace(TrainConfig(), seed=args.seed, epochs=args.epochs, cap=args.cap, stratify=not args.no_stratify, **opts)
     res = train_bundle(args.data, args.out, cfg, baselines=not args.no_baselines, log=log,
                        use_cache=not args.no_cache, eval_split=args.eval_split)
