@@ -9,8 +9,8 @@ detail) and prints, overall and per top-level folder under each path: captures, 
 the detector calls attacks, the flows whose window lies outside the training data (the
 ``unfamiliar`` column) and the attack verdicts among them, and the incidents whose evidence says
 they are extrapolations.  The corpus has no attack labels: most of it is benign protocol traffic
-(parser tests), some of it is attacks, so the attack share is an upper bound of nothing, only a
-picture of how the lab-trained model reads other networks.
+(parser tests), some of it is attacks, so the attack share is not an error rate, only a picture
+of how the lab-trained model reads other networks.
 """
 
 from __future__ import annotations

@@ -468,10 +468,10 @@ def unfamiliar_features(w: Windows, lo: np.ndarray, hi: np.ndarray, tol: np.ndar
         # the distinct sets of features, hashed as packed bytes (np.unique(axis=0) sorts the
         # boolean rows: 1.6 s for 100k flagged windows)
         packed = np.ascontiguousarray(np.packbits(bad[at], axis=1))
-        codes = pd.factorize(packed.view(f"S{packed.shape[1]}").ravel())[0]
-        _, first = np.unique(codes, return_index=True)  # (codes number the sets as they come)
+        kind = pd.factorize(packed.view(f"S{packed.shape[1]}").ravel())[0]
+        _, first = np.unique(kind, return_index=True)  # (factorize numbers the sets as they come)
         texts = np.array([", ".join(STEP_FEATURES[j] for j in np.flatnonzero(bad[at[i]])) for i in first], dtype=object)
-        out[at] = texts[codes]
+        out[at] = texts[kind]
     return out
 
 

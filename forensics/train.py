@@ -247,10 +247,8 @@ class Encoded:
     runs: list[str] = field(default_factory=list)
     # a balanced set's rows (balanced_test): the test flow each row copies, -1 for a SMOTE row
     source: np.ndarray | None = None
-    # (lo, hi) per channel over every step of the runs' windows (sequences.channel_ranges), and
-    # {subcategory code: (lo, hi)} over the windows of the flows labeled with it
-    ranges: tuple | None = None
-    sub_ranges: dict | None = None
+    # the runs' channel ranges (TrainingRanges), when asked for (encode_runs with_ranges)
+    ranges: "TrainingRanges | None" = None
 
 
 def label_codes(df: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -339,19 +337,15 @@ def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, s
     """Distinct windows of ``runs`` with per-flow labels.  With ``run_cap`` (training only),
     each run keeps at most ``run_cap`` distinct (window, label) pairs per class, one row each
     (bounded memory: flood runs have tens of thousands of distinct windows, of which the
-    per-class ``cap`` keeps a few thousand in all anyway).  ``with_ranges``: also the channel
-    ranges of every window, and of the windows of each subcategory (``Encoded.ranges``,
-    ``Encoded.sub_ranges``: what model.json's ``ranges`` records of the training runs)."""
+    per-class ``cap`` keeps a few thousand in all anyway).  ``with_ranges``: also the runs'
+    :class:`TrainingRanges` (``Encoded.ranges``: what model.json's ``ranges`` records)."""
     xs, invs, ycs, yss, rids, offset = [], [], [], [], [], 0
-    lo = hi = None
-    sub_ranges: dict[int, tuple] = {}
+    ranges = TrainingRanges() if with_ranges else None
     for i, r in enumerate(runs):
         w = build_windows(r.flows, spec)
         yc, ys = label_codes(r.flows, r.name)
-        if with_ranges:
-            l, h = channel_ranges([w])
-            lo, hi = (l, h) if lo is None else (np.minimum(lo, l), np.maximum(hi, h))
-            _merge_sub_ranges(sub_ranges, w, ys)
+        if ranges is not None:
+            ranges.add(w, ys)
         if run_cap is not None:
             unique, inverse = w.unique, w.inverse
             if short:  # the run's short captures join its windows before the run's cap
@@ -383,14 +377,29 @@ def encode_runs(runs: list[Run], spec: WindowSpec, run_cap: int | None = None, s
                    np.concatenate(ycs) if ycs else np.zeros(0, np.int64),
                    np.concatenate(yss) if yss else np.zeros(0, np.int64),
                    np.concatenate(rids) if rids else np.zeros(0, np.int64), [r.name for r in runs],
-                   ranges=(lo, hi) if lo is not None else None, sub_ranges=sub_ranges if with_ranges else None)
+                   ranges=ranges)
 
 
-def _merge_sub_ranges(acc: dict, w, ys: np.ndarray) -> None:
-    """Widen ``acc[s]`` to the channel ranges of the windows of the flows labeled ``s``."""
-    for s in np.unique(ys).tolist():
-        l, h = channel_ranges([w], [np.unique(w.inverse[ys == s])])
-        acc[s] = (l, h) if s not in acc else (np.minimum(acc[s][0], l), np.maximum(acc[s][1], h))
+class TrainingRanges:
+    """What model.json's ``ranges`` records of the training runs, widened run by run: the
+    channel ranges (:func:`forensics.sequences.channel_ranges`) of every window, and per
+    subcategory code of the windows of the flows labeled with it."""
+
+    def __init__(self):
+        self.lo = self.hi = None
+        self.sub: dict[int, tuple] = {}
+
+    def add(self, w, ys: np.ndarray) -> None:
+        """A run's windows ``w`` and its flows' subcategory codes ``ys``."""
+        def widen(old, new):
+            return new if old is None else (np.minimum(old[0], new[0]), np.maximum(old[1], new[1]))
+
+        self.lo, self.hi = widen(None if self.lo is None else (self.lo, self.hi), channel_ranges([w]))
+        for s in np.unique(ys).tolist():
+            self.sub[s] = widen(self.sub.get(s), channel_ranges([w], [np.unique(w.inverse[ys == s])]))
+
+    def meta(self) -> dict:
+        return ranges_meta((self.lo, self.hi), self.sub)
 
 
 def pair_labels(y_cat: np.ndarray, y_sub: np.ndarray) -> np.ndarray:
@@ -943,7 +952,7 @@ def prepare_training(runs: dict, cfg: TrainConfig, log=print) -> dict:
         raise ForensicsError("no training runs")
     tr = encode_runs(runs["train"], spec, run_cap=cfg.run_cap, seed=cfg.seed, stratify=cfg.stratify, with_ranges=True,
                      short=cfg.short_captures)
-    ranges = (tr.ranges, tr.sub_ranges)
+    ranges = tr.ranges
     n_train_flows = sum(len(r.flows) for r in runs["train"])
     val = encode_runs(runs["val"], spec) if runs["val"] else None
     x_d, pair_d, _, run_d = distinct_labeled(tr)
@@ -1019,7 +1028,7 @@ def _train_bundle(paths, out_dir, cfg: TrainConfig = TrainConfig(), baselines: b
         "training": {"config": cfg.__dict__, "data": [str(p) for p in paths],
                      "split": {k: [r.name for r in v] for k, v in runs.items()}, **data["info"],
                      "history": history, "train_seconds": round(train_seconds, 1)},
-        "ranges": ranges_meta(*data["ranges"]),
+        "ranges": data["ranges"].meta(),
     }
     meta = save_model(out_dir, model, arch, spec, data["mean"], data["std"], MODEL_VERSION, extra)
     log(f"model written to {out_dir} (sha256 {meta['sha256'][:12]}...)")
@@ -1042,6 +1051,33 @@ def _train_bundle(paths, out_dir, cfg: TrainConfig = TrainConfig(), baselines: b
 
 
 # ----------------------------------------------------------------------------- reporting
+
+
+def add_ranges(paths, model_dir, log=print, use_cache: bool = True) -> dict:
+    """Recompute the ``ranges`` of the model in ``model_dir`` from its training runs (model.json
+    ``training.split.train``) found among ``paths``, and write them into its model.json; the
+    weights are not touched.  (How the bundled 1.3.0, trained before ranges existed, got them.)"""
+    meta_path = Path(model_dir) / "model.json"
+    meta = json.loads(meta_path.read_text())
+    names = list(meta.get("training", {}).get("split", {}).get("train", []))
+    spec = WindowSpec(int(meta["window"]["steps"]), int(meta["window"]["past"]))
+    found = {e[0]: e for e in find_runs(paths)}
+    have = [n for n in names if n in found]
+    if not have:
+        raise ForensicsError(f"none of the {len(names)} training runs of {meta_path} is among the data given")
+    ranges = TrainingRanges()
+    for n in have:
+        r = load_run(found[n], use_cache)
+        ranges.add(build_windows(r.flows, spec), label_codes(r.flows, r.name)[1])
+    block = ranges.meta()
+    if len(have) < len(names):
+        missing = sorted(set(names) - set(have))
+        block["over"] += (f"; from the {len(have)} of the model's {len(names)} training runs that were given "
+                          f"({len(missing)} missing, e.g. {missing[0]})")
+    meta["ranges"] = block
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    log(f"ranges of {len(have)} of {len(names)} training runs written to {meta_path}")
+    return block
 
 
 def _fmt(v, digits=4):

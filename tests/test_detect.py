@@ -170,6 +170,15 @@ def test_train_command_on_botiot_csv(tmp_path):
     sub = np.array([det.subcategories.index(v) for v in train["subcategory"].astype(str)])
     attack = (train["category"].astype(str) != "Normal").to_numpy()
     assert (det.unfamiliar(w, w.inverse, sub, attack) == "").all()
+    # --ranges-only rebuilds the block from the training runs among the data (how the bundled
+    # model got its ranges), the weights untouched
+    written = meta["ranges"]
+    meta.pop("ranges")
+    (out / "model.json").write_text(json.dumps(meta))
+    assert main(["train", str(tmp_path / "demo_1.csv"), "--out", str(out), "--ranges-only"]) == 2  # not a training run
+    assert main(["train", str(tmp_path), "--out", str(out), "--ranges-only"]) == 0
+    assert json.loads((out / "model.json").read_text())["ranges"] == written
+    assert load_detector(out).sha256 == meta["sha256"]
     assert main(["evaluate", str(tmp_path), "--model", str(out), "--json", str(tmp_path / "m.json")]) == 0
     rep = json.loads((tmp_path / "m.json").read_text())
     assert rep["test_runs"] == ["demo_2.csv"] and rep["tables"]["cnn_lstm"]["imbalanced"]["category"]["n"] == 420

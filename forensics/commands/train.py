@@ -37,6 +37,9 @@ def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--short-captures", type=int, default=None, metavar="N",
                         help="augment the training runs with N blocks per size of 1-13 consecutive flows, each "
                              "windowed as a capture of its own (default: TrainConfig, 0: none)")
+    parser.add_argument("--ranges-only", action="store_true",
+                        help="train nothing: recompute the channel ranges in --out's model.json from its training "
+                             "runs found in DATA (how the bundled model got them)")
     parser.add_argument("--no-baselines", action="store_true", help="skip the baseline models in the evaluation")
     parser.add_argument("--no-cache", action="store_true", help="re-extract flows instead of using the flow cache")
     return parser
@@ -50,6 +53,11 @@ def run(args, console) -> int:
     def log(msg: str) -> None:
         console.print(msg, highlight=False, markup=False, soft_wrap=True)
 
+    if args.ranges_only:
+        from forensics.train import add_ranges
+
+        add_ranges(args.data, args.out, log=log, use_cache=not args.no_cache)
+        return 0
     opts = {k: getattr(args, k) for k in ("lr", "patience", "batch", "class_weight", "schedule", "embed", "conv", "hidden",
                                      "short_captures") if getattr(args, k) is not None}
     cfg = replace(TrainConfig(), seed=args.seed, epochs=args.epochs, cap=args.cap, stratify=not args.no_stratify, **opts)
