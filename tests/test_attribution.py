@@ -278,3 +278,31 @@ def test_a_victims_arp_for_a_forged_source_goes_to_the_bot_behind_it():
     # without flood flows to trace from, an ARP flow keeps its sender
     only_arp = _frame([_arp(CAM, CAM_MAC, "10.77.0.172", cat="DDoS")])
     assert list(_attackers(only_arp)[0]) == [CAM]
+
+
+def test_a_victims_arp_goes_to_the_bot_even_when_the_victim_has_another_verdict():
+    """Blind mixed/run62: the flooded CoAP device also had one flow called an attack of another
+    category (a DNS query called Reconnaissance during a scan of the DNS server).  Its ARP
+    requests for the forged source of the DoS flood still go to the bot behind that address:
+    an end takes an ARP flow only for its attack flows of the ARP flow's own category."""
+    coap, dns = "10.77.0.21", "10.77.0.2"
+    forged = "10.77.0.170"
+    rows = [_arp(BOT, BOT_MAC, GW)]
+    rows += [_flow(forged, coap, BOT_MAC, CAM_MAC, cat="DoS", proto="udp", sport=str(1405 + i), dport="5683",
+                   dpkts=0) for i in range(20)]
+    rows.append(_flow(coap, dns, CAM_MAC, BROKER_MAC, cat="Reconnaissance", proto="udp", sport="58081", dport="53"))
+    rows.append(_arp(coap, CAM_MAC, forged, cat="DoS"))  # the victim asks who has the forged address
+    df = _frame(rows)
+    att = df[df["pred_category"] != "Normal"]
+    attacker, victim, _ = _attackers(df)
+    is_arp = (att["proto"] == "arp").to_numpy()
+    assert list(attacker[is_arp]) == [BOT] and list(victim[is_arp]) == [coap]
+    # its own Reconnaissance flow stays its own
+    recon = (att["pred_category"] == "Reconnaissance").to_numpy()
+    assert list(attacker[recon]) == [coap]
+    # an ARP flow of the category an end is blamed for still goes to that end
+    same = df.copy()
+    same.loc[same["proto"] == "arp", "pred_category"] = ["Normal", "Reconnaissance"]
+    att2 = same[same["pred_category"] != "Normal"]
+    attacker2, _, _ = _attackers(same)
+    assert list(attacker2[(att2["proto"] == "arp").to_numpy()]) == [coap]
