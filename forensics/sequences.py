@@ -476,14 +476,26 @@ def unfamiliar_features(w: Windows, lo: np.ndarray, hi: np.ndarray, tol: np.ndar
 
 
 def join_features(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Element-wise union of two arrays of :func:`unfamiliar_features` texts, in feature order."""
-    out = a.copy()
-    for i in np.flatnonzero(b != ""):
-        if out[i] == "":
-            out[i] = b[i]
-        elif out[i] != b[i]:
-            names = set(out[i].split(", ")) | set(b[i].split(", "))
-            out[i] = ", ".join(n for n in STEP_FEATURES if n in names)
+    """Element-wise union of two arrays of :func:`unfamiliar_features` texts, in feature order.
+
+    The union is formed once per distinct pair of texts (a flood's windows share a few: one
+    Python step per element cost 4.4 s for 400k flagged windows of the flows bench capture)."""
+    out = np.array(a, dtype=object, copy=True)
+    at = np.flatnonzero(np.asarray(b, dtype=object) != "")
+    if not len(at):
+        return out
+    ca, ua = pd.factorize(out[at])
+    cb, ub = pd.factorize(np.asarray(b, dtype=object)[at])
+    pairs, back = np.unique(ca.astype(np.int64) * len(ub) + cb, return_inverse=True)
+    texts = np.empty(len(pairs), dtype=object)
+    for k, (i, j) in enumerate(zip(*np.divmod(pairs, len(ub)))):
+        x, y = ua[i], ub[j]
+        if x == "" or x == y:
+            texts[k] = y
+        else:
+            names = set(x.split(", ")) | set(y.split(", "))
+            texts[k] = ", ".join(n for n in STEP_FEATURES if n in names)
+    out[at] = texts[np.asarray(back).ravel()]
     return out
 
 

@@ -22,7 +22,7 @@ from forensics.detect import OUTPUT_COLUMNS, load_detector, save_model
 from forensics.errors import ModelError
 from forensics.model import Arch, Detector
 from forensics.sequences import (CHANNELS, CONTEXT_FEATURES, FLOW_FEATURES, STEP_FEATURES, WindowSpec, build_windows,
-                                 channel_ranges, unfamiliar_features)
+                                 channel_ranges, join_features, unfamiliar_features)
 from forensics.train import demo_flows, ranges_meta
 
 F, K = len(FLOW_FEATURES), len(CONTEXT_FEATURES)
@@ -261,3 +261,23 @@ def test_attack_verdicts_are_checked_against_their_subcategory(model_with_ranges
         assert set(filter(None, got[i].split(", "))) == want
     assert any("log_bytes" in got[i] for i in np.flatnonzero(checked))
     assert not any("log_bytes" in got[i] for i in np.flatnonzero(~checked))
+
+
+def test_join_features_is_the_union_in_feature_order():
+    """Element by element against a plain set union, on texts that repeat (as a flood's do)."""
+    rng = np.random.default_rng(5)
+    names = list(STEP_FEATURES[:12])
+
+    def text(k):
+        return ", ".join(n for n in STEP_FEATURES if n in set(rng.choice(names, k, replace=False))) if k else ""
+
+    pool = [text(k) for k in (0, 0, 1, 1, 2, 3, 5)] + [""] * 3
+    a = np.array([pool[i] for i in rng.integers(0, len(pool), 3000)], dtype=object)
+    b = np.array([pool[i] for i in rng.integers(0, len(pool), 3000)], dtype=object)
+    got = join_features(a, b)
+    for x, y, g in zip(a, b, got):
+        want = {n for n in (x.split(", ") + y.split(", ")) if n}
+        assert set(filter(None, g.split(", "))) == want
+        assert g == ", ".join(n for n in STEP_FEATURES if n in want)
+    assert list(a) == list(join_features(a, np.full(len(a), "", dtype=object)))
+    assert join_features(np.zeros(0, dtype=object), np.zeros(0, dtype=object)).shape == (0,)
