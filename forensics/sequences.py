@@ -463,8 +463,11 @@ def unfamiliar_features(w: Windows, lo: np.ndarray, hi: np.ndarray, tol: np.ndar
     fu, codes, _ = w.compact
     c_lo, c_hi = w.context_span
     if rows is not None:
-        codes, c_lo, c_hi = codes[rows], c_lo[rows], c_hi[rows]
-    U = len(codes)
+        c_lo, c_hi = c_lo[rows], c_hi[rows]
+        win = np.asarray(rows, np.int64)  # (codes are read through it, side by side: no copy of both)
+    else:
+        win = slice(None)
+    U = len(c_lo)
     out = np.full(U, "", dtype=object)
     if not U:
         return out
@@ -474,17 +477,18 @@ def unfamiliar_features(w: Windows, lo: np.ndarray, hi: np.ndarray, tol: np.ndar
     for side, (fb, cb) in enumerate(_side_blocks()):
         row_bad = (fu < below[fb]) | (fu > above[fb])  # (D + 1, F): per distinct flow row
         if row_bad.any():
-            hit = row_bad.any(1)[codes[..., side]].any(1)  # windows with such a row at some step
+            side_codes = codes[win, :, side]  # (U, T)
+            hit = row_bad.any(1)[side_codes].any(1)  # windows with such a row at some step
             at = np.flatnonzero(hit)
             # OR of the rows at the window's steps, on the rows packed into 64-bit words (a
             # boolean gather of (windows, T, F) cost 0.15 s per side at 100k windows)
             words = np.packbits(row_bad, axis=1, bitorder="little")
             words = np.pad(words, ((0, 0), (0, -words.shape[1] % 8))).view(np.uint64)
-            steps = codes[at, :, side]
+            steps = side_codes[at]
             both = words[steps[:, 0]]
             for t in range(1, steps.shape[1]):  # (step by step: a reduce over the middle axis is 3x slower)
                 both |= words[steps[:, t]]
-            bad[at, :F] |= np.unpackbits(both.view(np.uint8), axis=1, count=F, bitorder="little").astype(bool)
+            bad[at, :F] |= np.unpackbits(both.view(np.uint8), axis=1, count=F, bitorder="little").view(bool)
         # a context channel is outside at some step iff its least or greatest value over the steps is
         k = slice(side * K, (side + 1) * K)
         bad[:, F:] |= (c_lo[:, k] < below[cb]) | (c_hi[:, k] > above[cb])
@@ -678,13 +682,19 @@ def build_windows(flows: pd.DataFrame, spec: WindowSpec = WindowSpec(), chunk: i
     sport = _port_numbers(flows["sport"], "sport")
     ff = _flow_features(flows, (s_code, d_code), dport, sport)
     fu, fcode = dedup_rows(ff) if dedup else (ff, np.arange(n))
+    del ff  # (a flood's distinct rows are few: fu is what stays)
     fu = np.concatenate([fu, np.zeros((1, F), np.float32)])  # last row: zero padding
     fcode = np.append(fcode, len(fu) - 1)  # window index -1 -> the padding row
     time = np.nan_to_num(flows["stime"].to_numpy(dtype="float64", na_value=0.0))
     time = time - time.min()  # relative times only
     w_src, w_dst = _both(window_index, (s_code, time, spec), (d_code, time, spec))
     g_src, g_dst = _both(_step_gap, (w_src, time, spec), (w_dst, time, spec))
-    code_parts, ctx_parts, inverse, offset = [], [], np.empty(n, np.int64), 0
+    # the distinct windows of the chunks, one after the other: room for all n, of which only
+    # what is written is ever backed by memory (pages are mapped on first write), so neither a
+    # flood of repeats nor one of distinct windows needs a second copy to join the chunks
+    codes_all = np.empty((n, T, 2), np.int64)
+    ctx_all = np.empty((n, T, 2 * K), np.float32)
+    chunks, inverse, offset = 0, np.empty(n, np.int64), 0
     for lo in range(0, n, chunk):
         rows = np.arange(lo, min(n, lo + chunk))
         ws, wd = w_src[rows], w_dst[rows]
@@ -697,16 +707,14 @@ def build_windows(flows: pd.DataFrame, spec: WindowSpec = WindowSpec(), chunk: i
             codes, ctx = codes[first], ctx[first]
         else:
             inv = np.arange(len(rows))
-        code_parts.append(codes)
-        ctx_parts.append(ctx)
+        codes_all[offset:offset + len(codes)] = codes
+        ctx_all[offset:offset + len(codes)] = ctx
         inverse[rows] = inv + offset
         offset += len(codes)
-    chunks = len(code_parts)
-    if chunks == 1:  # (no copy)
-        codes, ctx = code_parts[0], ctx_parts[0]
-    else:
-        codes, ctx = np.concatenate(code_parts), np.concatenate(ctx_parts)
-    del code_parts, ctx_parts  # (the parts' memory is free before the copies below are made)
+        chunks += 1
+    del codes, ctx
+    codes, ctx = codes_all[:offset], ctx_all[:offset]
+    del codes_all, ctx_all
     if dedup and chunks > 1:  # windows repeat across chunks too (floods)
         first, inv2 = _dedup_index(codes, ctx)
         if len(first) < len(codes):
