@@ -50,9 +50,17 @@ def test_training_is_deterministic():
     mean, std = scaler_fit(x)
     xb, pb, _ = balance_training(x, pair, cfg.cap, cfg.seed)
     w = []
-    for _ in range(2):
-        m, _, hist = train_torch("cnn_lstm", xb, pb, enc, cfg, mean, std, log=lambda *a: None)
-        w.append(np.concatenate([p.detach().numpy().ravel() for p in m.parameters()]))
+    # (train_torch sets torch's threads and deterministic mode process-wide, as train_bundle's
+    # caller expects; given back here so later tests, e.g. the thread checks of
+    # tests/test_batch.py when run after this file, see the process as it was)
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    try:
+        for _ in range(2):
+            m, _, hist = train_torch("cnn_lstm", xb, pb, enc, cfg, mean, std, log=lambda *a: None)
+            w.append(np.concatenate([p.detach().numpy().ravel() for p in m.parameters()]))
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
     np.testing.assert_array_equal(w[0], w[1])
     assert hist[-1]["val_macro_f1"] is not None
 
