@@ -232,7 +232,7 @@ def bound_hosts(hosts: pd.DataFrame, addr, mac, capture=None) -> np.ndarray:
     return found[codes]
 
 
-def _arp_to_attacker(is_arp, s_addr, d_addr, att_i, vic_i, n_addrs: int, cat=None):
+def _arp_to_attacker(is_arp, s_addr, d_addr, att_i, vic_i, n_addrs: int, cat):
     """Step 5: an ARP flow called an attack (the ARP step gives it the verdict of the attack
     between its two hosts) goes to the attacker of that attack, not to whoever resolved whom:
     to the end that the other (non-ARP) attack flows blame, else, where one end appears only in
@@ -244,7 +244,7 @@ def _arp_to_attacker(is_arp, s_addr, d_addr, att_i, vic_i, n_addrs: int, cat=Non
     hands: 132 from a host that is no attacker to a true attacker, 1 the other way, 2 between
     hosts of the same kind.  Without non-ARP attack flows nothing changes.
 
-    ``cat`` (per flow, category codes): an end is taken as the attacker (the first two cases)
+    ``cat`` (per flow, category codes, required): an end is taken as the attacker (the first two cases)
     only for the non-ARP attack flows it is blamed for *in the ARP flow's own category*: in
     blind ``mixed/run62`` the CoAP device's one DNS query called Reconnaissance (confidence
     0.53, during a scan of the DNS server) made it the source-side attacker of its ARP
@@ -255,13 +255,10 @@ def _arp_to_attacker(is_arp, s_addr, d_addr, att_i, vic_i, n_addrs: int, cat=Non
     non = np.flatnonzero(~is_arp)
     if not len(arp) or not len(non):
         return att_i, vic_i
-    if cat is None:
-        n_att = np.bincount(att_i[non], minlength=n_addrs)
-        n_s, n_d = n_att[s_addr[arp]], n_att[d_addr[arp]]
-    else:  # (address, category) pairs: the flows an address is blamed for in each category
-        n_cats = int(cat.max()) + 1
-        n_att = np.bincount(att_i[non] * n_cats + cat[non], minlength=n_addrs * n_cats)
-        n_s, n_d = n_att[s_addr[arp] * n_cats + cat[arp]], n_att[d_addr[arp] * n_cats + cat[arp]]
+    # per (address, category): the non-ARP attack flows blamed on the address in that category
+    n_cats = int(cat.max()) + 1
+    n_att = np.bincount(att_i[non] * n_cats + cat[non], minlength=n_addrs * n_cats)
+    n_s, n_d = n_att[s_addr[arp] * n_cats + cat[arp]], n_att[d_addr[arp] * n_cats + cat[arp]]
     # per address: the distinct attackers blamed for the non-ARP flows it is an end of
     ends = np.concatenate([s_addr[non], d_addr[non]])
     blamed = np.concatenate([att_i[non], att_i[non]])

@@ -375,6 +375,7 @@ class Windows:
         self.inverse = inverse
         self.spec = spec
         self._compact = compact  # (flows, codes, context) or None
+        self._span = None  # context_span, once asked for
 
     def __len__(self) -> int:
         return len(self._unique) if self._unique is not None else len(self._compact[1])
@@ -384,7 +385,7 @@ class Windows:
         """``(least, greatest)``, each ``(U, 2K)`` float32: per window and context channel, the
         extremes over its steps (NaN ignored), computed once (:func:`unfamiliar_features`
         compares them with each range it checks)."""
-        if getattr(self, "_span", None) is None:
+        if self._span is None:
             ctx = self.compact[2]
             lo, hi = ctx[:, 0].copy(), ctx[:, 0].copy()
             for t in range(1, ctx.shape[1]):  # (step by step: a reduce over the middle axis is slower)
