@@ -199,6 +199,51 @@ def test_attacker_follows_the_detectors_blame_rule():
     assert roles == {x: "attacker", t: "attacker", v: "victim", w: "victim"}
 
 
+def test_a_spoofing_bots_host_row_counts_the_flood_traced_to_it():
+    """A flood with forged sources is blamed on the bot whose MAC its frames carry: the bot's host
+    row counts those flows and spans their time, the bot and its victim are each other's peers,
+    and each forged address says whose it is (report and terminal; summary.json keeps its shape)."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from forensics.report.html import render_html
+    from forensics.report.terminal import render as render_terminal
+
+    bot, bot_mac, cam, cam_mac, broker, broker_mac = ("10.77.0.201", "02:1a:0a:4d:00:c9", "10.77.0.20",
+                                                      "02:1a:0a:4d:00:14", "10.77.0.10", "02:1a:0a:4d:00:0a")
+    cols = ["capture", "stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "pkts", "bytes", "state",
+            "spkts", "dpkts", "smac", "dmac", "pred_category", "pred_subcategory", "confidence", "pred_attack", "evidence"]
+
+    def normal(t, s, smac, d, dmac, proto="arp", dport=""):
+        return ["c", t, t + 0.1, s, "", d, dport, proto, 2, 120, "CON", 1, 1, smac, dmac, "Normal", "Normal", 0.99, False, ""]
+
+    rows = [normal(10.0, bot, bot_mac, cam, "ff:ff:ff:ff:ff:ff"), normal(11.0, cam, cam_mac, broker, "ff:ff:ff:ff:ff:ff"),
+            normal(12.0, broker, broker_mac, cam, "ff:ff:ff:ff:ff:ff"), normal(13.0, cam, cam_mac, broker, broker_mac, "tcp", 1883)]
+    forged = [f"198.51.100.{i}" for i in range(1, 31)]
+    rows += [["c", 200.0 + i, 200.5 + i, a, 1000 + i, cam, 80, "tcp", 1, 60, "REQ", 1, 0, bot_mac, cam_mac,
+              "DoS", "TCP", 0.9, True, "e"] for i, a in enumerate(forged)]
+    rep = build_report([Candidate("c", format="pcap")], [_R("c", pd.DataFrame(rows, columns=cols))], CFG,
+                       model={"version": "m", "sha256": "s"})
+    [inc] = rep.incidents
+    assert (inc.attacker, inc.victims, inc.flows) == (bot, [cam], 30)
+    hosts = {h.ip: h for h in rep.hosts}
+    b = hosts[bot]
+    assert (b.role, b.category, b.flows, b.first_seen, b.last_seen) == ("attacker", "DoS", 31, 10.0, 229.5)
+    assert b.peers == [cam] and b.forged_by == []
+    assert hosts[cam].role == "victim" and bot in hosts[cam].peers and hosts[cam].flows == 34
+    assert hosts[broker].role == "normal" and hosts[broker].forged_by == []
+    for a in forged:
+        assert (hosts[a].role, hosts[a].forged_by, hosts[a].flows) == ("normal", [bot], 1)
+    assert all(list(h) == HOST_KEYS for h in rep.summary()["hosts"])
+    buf = StringIO()
+    render_terminal(rep, Console(file=buf, force_terminal=False, width=160))
+    assert "1 normal host(s), 30 forged source address(es)." in buf.getvalue()
+    html = render_html(rep)
+    assert html.count("forged source address of") == 30 and "forged source addresses</span>" in html
+    assert html.count("none of its own") == 30  # (no Normal verdict shown for an address the bot forged)
+
+
 def test_summary_has_exactly_the_documented_shape(tmp_path):
     attack_capture(tmp_path / "a.pcap")
     (tmp_path / "empty.pcap").write_bytes(b"")

@@ -153,6 +153,9 @@ class Host:
     flows: int
     peers: list[str]
     incidents: list[int] = field(default_factory=list)  # Incident.id where it is attacker or victim
+    # the attackers whose attack flows carried this address as a forged end (traced to them
+    # through their frames' MAC); the report and terminal say so, summary.json keeps its shape
+    forged_by: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {
@@ -286,8 +289,8 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
     extrapolated = 0
     if n_attack and "unfamiliar" in flows.columns:
         extrapolated = int((flows["pred_attack"].to_numpy() & (flows["unfamiliar"].to_numpy(dtype=object) != "")).sum())
-    incidents = _incidents(flows, config) if n_attack else []
-    hosts = _hosts(flows, incidents) if flows is not None else []
+    incidents, traced = _incidents(flows, config) if n_attack else ([], None)
+    hosts = _hosts(flows, incidents, traced) if flows is not None else []
     return Report(
         tool={"name": "forensics", "version": __version__},
         model=dict(model),
@@ -456,7 +459,9 @@ def _coded_rows(flows, rows: np.ndarray, columns) -> pd.DataFrame:
     return pd.DataFrame(out, index=flows.index[rows], copy=False)
 
 
-def _incidents(flows, config) -> list[Incident]:
+def _incidents(flows, config) -> tuple[list[Incident], "Traced"]:
+    """The incidents of the attack flows, and what of them was blamed on a host that is
+    neither of a flow's ends (:class:`Traced`)."""
     gap = float(getattr(config, "incident_gap", 300.0))
     top_n = int(getattr(config, "top_flows", 10))
     keep = [c for c in (*INCIDENT_COLUMNS, *CONTEXT_COLUMNS) if c in flows.columns]
@@ -466,6 +471,7 @@ def _incidents(flows, config) -> list[Incident]:
         for c, v in blame_context(flows).items():
             att[c] = v[rows]
     attacker, victim, via = blame(att)
+    traced = Traced.of(att, attacker, victim)
     att["_attacker"] = pd.Series(attacker, index=att.index)  # categoricals, categories sorted as strings
     att["_victim"] = pd.Series(victim, index=att.index)
     att["_via_mac"] = pd.Series(via, index=att.index, dtype=object)  # (inferring Arrow strings: 0.16 s at 550k rows)
@@ -498,7 +504,67 @@ def _incidents(flows, config) -> list[Incident]:
     out.sort(key=lambda i: (i.start, ip_sort_key(i.attacker), i.category, i.subcategory))
     for n, inc in enumerate(out, 1):
         inc.id = n
-    return out
+    return out, traced
+
+
+@dataclass
+class Traced:
+    """The attack flows blamed on a host that is neither of their ends: a flood with forged
+    source addresses traced to the host whose MAC its frames carried.  Per address: for the
+    attacker, those flows (count, first start, last end) and their victims; for a victim, the
+    attackers; for a forged end, the attackers that used it.  Host rows add these to what the
+    addresses' own flows give, so a spoofing bot's row counts its flood, not only the few flows
+    that carry its own address."""
+
+    flows: dict = field(default_factory=dict)  # attacker -> flows
+    first: dict = field(default_factory=dict)  # attacker -> first start
+    last: dict = field(default_factory=dict)  # attacker -> last end
+    peers: dict = field(default_factory=dict)  # attacker -> victims, victim -> attackers (sets)
+    forged_by: dict = field(default_factory=dict)  # forged address -> attackers (set)
+
+    @classmethod
+    def of(cls, att, attacker, victim) -> "Traced":
+        """From the attack flows ``att`` and their ``attacker`` / ``victim`` categoricals
+        (:func:`blame`: one category list, every address of the flows)."""
+        out = cls()
+        names = pd.Index(np.asarray(attacker.categories, dtype=object).astype(str))
+        if not names.equals(pd.Index(np.asarray(victim.categories, dtype=object).astype(str))):
+            victim = pd.Categorical(np.asarray(victim, dtype=object).astype(str), categories=names)
+        a = np.asarray(attacker.codes, dtype=np.int64)
+        v = np.asarray(victim.codes, dtype=np.int64)
+        s, d = _codes_in(att["saddr"], names), _codes_in(att["daddr"], names)
+        rows = np.flatnonzero((a != s) & (a != d) & (a >= 0))
+        if not len(rows):
+            return out
+        a, v, s, d = a[rows], v[rows], s[rows], d[rows]
+        st = att["stime"].to_numpy(dtype=float)[rows]
+        lt = att["ltime"].to_numpy(dtype=float)[rows]
+        g = pd.DataFrame({"a": a, "st": st, "lt": lt}).groupby("a", sort=True).agg(n=("st", "size"), first=("st", "min"),
+                                                                                   last=("lt", "max"))
+        for code, n, first, last in zip(g.index.to_numpy(), g["n"].to_numpy(), g["first"].to_numpy(), g["last"].to_numpy()):
+            ip = str(names[code])
+            out.flows[ip], out.first[ip], out.last[ip] = int(n), float(first), float(last)
+        k = len(names)
+        for x, y in ((a, v), (v, a)):
+            for pair in np.unique(x * k + y).tolist():
+                i, j = divmod(pair, k)
+                if i != j and min(i, j) >= 0:
+                    out.peers.setdefault(str(names[i]), set()).add(str(names[j]))
+        forged = np.where(s != v, s, d)  # the end that is not the victim
+        for pair in np.unique(forged * k + a).tolist():
+            f, i = divmod(pair, k)
+            if f >= 0 and f != i:
+                out.forged_by.setdefault(str(names[f]), set()).add(str(names[i]))
+        return out
+
+
+def _codes_in(col, names: pd.Index) -> np.ndarray:
+    """Positions in ``names`` (str) of ``col``'s values as strings (-1 where absent or missing)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = np.asarray(col.cat.codes, dtype=np.int64)
+        where = names.get_indexer(pd.Index(np.asarray(col.cat.categories, dtype=object).astype(str)))
+        return np.where(codes >= 0, np.append(where, -1)[codes], -1)
+    return names.get_indexer(pd.Index(col.to_numpy(dtype=object).astype(str)))
 
 
 def _values(col) -> np.ndarray:
@@ -650,7 +716,7 @@ def endpoint_key(a, pa, b, pb) -> frozenset:
     return frozenset(((str(a), port(pa)), (str(b), port(pb))))
 
 
-def _hosts(flows, incidents: list[Incident]) -> list[Host]:
+def _hosts(flows, incidents: list[Incident], traced: Traced | None = None) -> list[Host]:
     from forensics.schema import link_layer_rows
 
     l2 = link_layer_rows(flows["saddr"])
@@ -684,10 +750,20 @@ def _hosts(flows, incidents: list[Incident]) -> list[Host]:
         for v in inc.victims:
             as_victim.setdefault(v, []).append(inc)
 
+    traced = traced or Traced()
     hosts = []
-    for code, first, last, mean_conf in zip(agg.index.to_numpy(), agg["first"].to_numpy(), agg["last"].to_numpy(),
-                                            agg["conf"].to_numpy()):
-        ip = str(names[code])
+    own = [(str(names[code]), float(first), float(last), float(mean_conf), int(nflows[code]), list(peers.get(int(code), [])))
+           for code, first, last, mean_conf in zip(agg.index.to_numpy(), agg["first"].to_numpy(), agg["last"].to_numpy(),
+                                                   agg["conf"].to_numpy())]
+    known = {row[0] for row in own}
+    # (a bot is an end of flows of its own, the ones that bound its MAC; kept should none be left)
+    own += [(ip, np.inf, -np.inf, np.nan, 0, []) for ip in sorted(traced.flows) if ip not in known]
+    for ip, first, last, mean_conf, n_own, peer_list in own:
+        n_flows = n_own + traced.flows.get(ip, 0)
+        first, last = min(first, traced.first.get(ip, np.inf)), max(last, traced.last.get(ip, -np.inf))
+        more = traced.peers.get(ip, set()) - set(peer_list)
+        if more:
+            peer_list = sorted([*peer_list, *more], key=ip_sort_key)
         mine = as_attacker.get(ip) or as_victim.get(ip)
         if ip in as_attacker:
             role = "attacker"
@@ -710,9 +786,10 @@ def _hosts(flows, incidents: list[Incident]) -> list[Host]:
                 confidence=conf,
                 first_seen=float(first),
                 last_seen=float(last),
-                flows=int(nflows[code]),
-                peers=list(peers.get(int(code), [])),
+                flows=n_flows,
+                peers=peer_list,
                 incidents=involved,
+                forged_by=sorted(traced.forged_by.get(ip, ()), key=ip_sort_key),
             )
         )
     hosts.sort(key=lambda h: (ROLE_ORDER[h.role], ip_sort_key(h.ip)))

@@ -178,7 +178,8 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
         if len(involved) > max_hosts:
             console.print(f"... and {len(involved) - max_hosts} more hosts (see the report)")
 
-    normal = sum(1 for h in report.hosts if h.role == "normal")
+    normal = sum(1 for h in report.hosts if h.role == "normal" and not h.forged_by)
+    forged = sum(1 for h in report.hosts if h.forged_by)
     read = len(report.readable)
     line = Text()
     if not report.readable:
@@ -195,5 +196,6 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
                         style="yellow")
     else:
         line.append(f"No attack found in {report.flows:,} flows", style="bold green")
-    line.append(f"; {read} of {len(report.inputs)} input(s) scanned, {normal} normal host(s).")
+    line.append(f"; {read} of {len(report.inputs)} input(s) scanned, {normal} normal host(s)"
+                + (f", {forged} forged source address(es)." if forged else "."))
     console.print(line)
