@@ -41,5 +41,9 @@ class SchemaError(ForensicsError):
     """A table is missing a column or has one of the wrong type."""
 
 
+class OutputError(ForensicsError):
+    """An output file cannot be written (a folder of that name, a full disk, no permission)."""
+
+
 class ModelError(ForensicsError):
     """The bundled or given model cannot be loaded (checksum, shape, format)."""

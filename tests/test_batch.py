@@ -123,7 +123,9 @@ def test_exit_status_two_when_nothing_is_readable(tmp_path, capsys, monkeypatch)
 
 @pytest.mark.parametrize(
     "argv,fragment",
-    [(["--workers", "0"], "--workers"), (["--flows", "f.txt"], "--flows"), (["--dask", "nohost"], "--dask"), (["--model", "/nonexistent"], "--model")],
+    [(["--workers", "0"], "--workers"), (["--flows", "f.txt"], "--flows"), (["--dask", "nohost"], "--dask"), (["--model", "/nonexistent"], "--model"),
+     (["--report", "."], "--report .: is a folder"), (["--json", "s.json", "--alerts", "./s.json"], "the same file as --json"),
+     (["--json", "/dev/null/s.json"], "/dev/null is not a folder")],
 )
 def test_usage_errors_exit_two_with_one_line(tmp_path, capsys, argv, fragment):
     from forensics.cli import main
@@ -134,6 +136,51 @@ def test_usage_errors_exit_two_with_one_line(tmp_path, capsys, argv, fragment):
     status = e.value.code if argv[0] == "--workers" else status
     err = capsys.readouterr().err
     assert status == 2 and fragment in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_output_that_cannot_be_written_costs_neither_the_others_nor_the_summary(tmp_path, capsys, monkeypatch):
+    """Outputs are checked before the work (above); one that fails after it (a full disk) is named
+    in one line, the others are still written, the terminal summary still printed, status 2."""
+    import dataclasses
+    import errno
+
+    import forensics.commands.scan as cmd
+    import forensics.report.machine as machine
+    from forensics.cli import main
+
+    real = cmd.config_from_args
+    monkeypatch.setattr(cmd, "config_from_args", lambda a: dataclasses.replace(real(a), extractor=EXTRACTOR, detector=DETECTOR))
+    real_replace = os.replace
+
+    def full_disk(src, dst):
+        if str(dst).endswith("s.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(machine.os, "replace", full_disk)
+    attack_capture(tmp_path / "a.pcap")
+    out = tmp_path / "out"
+    status = main(["scan", str(tmp_path / "a.pcap"), "--json", str(out / "s.json"), "--alerts", str(out / "a.jsonl"),
+                   "--report", str(out / "r.html")])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert f"forensics: error: --json: cannot write {out / 's.json'}: No space left on device" in err
+    assert "Incidents" in err and f"wrote {out / 'r.html'}" in err  # what was found is still told
+    assert sorted(p.name for p in out.iterdir()) == ["a.jsonl", "r.html"]  # no temporary file left behind
+    assert len((out / "a.jsonl").read_text().splitlines()) == 1
+
+
+def test_quiet_still_names_every_input_not_scanned(tmp_path, capsys):
+    from forensics.cli import main
+
+    (tmp_path / "t.pcap").write_bytes(b"\xd4\xc3\xb2\xa1\x02\x00")
+    assert main(["scan", str(tmp_path / "t.pcap"), str(tmp_path / "missing.pcap"), "-q"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert [e.split(": not scanned: ")[0] for e in err] == [f"forensics: {tmp_path / 't.pcap'}", f"forensics: {tmp_path / 'missing.pcap'}"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["scan", str(empty), "-q"]) == 2
+    assert capsys.readouterr().err.strip() == "forensics: no capture found in the paths given"
 
 
 def _nothing():

@@ -499,6 +499,29 @@ def test_cli_bad_input(tmp_path, capsys):
     assert main(["flows", str(bad), "-o", str(tmp_path / "x.txt")]) == 2
 
 
+def test_cli_output_errors_are_one_line_and_never_a_capture_failure(generated, tmp_path, capsys, monkeypatch):
+    """An output that names a folder is refused before any work; one that fails while being
+    written (a full disk) stops the command with one line naming the output, not the capture."""
+    import errno
+
+    from forensics.cli import main
+    from forensics.commands import flows as cmd
+
+    (tmp_path / "d.csv").mkdir()
+    assert main(["flows", str(generated["udp"]), "-o", str(tmp_path / "d.csv")]) == 2
+    assert capsys.readouterr().err.strip() == f"forensics: error: --output {tmp_path / 'd.csv'}: is a folder; give a file name"
+
+    def full(self, df):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cmd._Writer, "_write", full)
+    out = tmp_path / "f.csv"
+    assert main(["flows", str(generated["udp"]), str(generated["icmp"]), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"forensics: error: --output {out}: cannot write: No space left on device" in err
+    assert "Traceback" not in err and "udp" not in err.split("forensics: error:")[1]
+
+
 def test_cli_truncated_capture_keeps_partial(generated, tmp_path):
     from forensics.cli import main
 

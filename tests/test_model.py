@@ -256,3 +256,18 @@ def test_short_captures_are_blocks_windowed_alone():
     for channel in (F, 2 * F + K):  # the "valid" context feature of the source side, of the destination side
         valid = w.unique[..., channel].sum(1)[w.inverse]  # steps holding a flow
         assert (valid <= n).all() and (valid[lone] == 1).all()
+
+
+def test_train_and_evaluate_refuse_an_output_they_could_not_write_before_any_work(tmp_path, capsys):
+    """``train --out`` naming a file and ``evaluate --json`` naming a folder are one-line usage
+    errors raised before the data is read (not after minutes of training or scoring)."""
+    from forensics.cli import main
+
+    afile = tmp_path / "model.txt"
+    afile.write_text("x")
+    assert main(["train", str(tmp_path / "no-such-data"), "--out", str(afile)]) == 2
+    assert capsys.readouterr().err.strip() == f"forensics: error: --out {afile}: is a file, not a folder"
+    assert main(["evaluate", str(tmp_path / "no-such-data"), "--json", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"forensics: error: --json {tmp_path}: is a folder; give a file name"
+    assert main(["evaluate", str(tmp_path / "no-such-data"), "--json", str(afile / "m.json")]) == 2
+    assert capsys.readouterr().err.strip() == f"forensics: error: --json {afile / 'm.json'}: {afile} is not a folder"

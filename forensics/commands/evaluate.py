@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from forensics.errors import ForensicsError
+
 
 def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("data", nargs="+", metavar="DATA", type=Path,
@@ -32,6 +34,10 @@ def run(args, console) -> int:
     def log(msg: str) -> None:
         console.print(msg, highlight=False, markup=False, soft_wrap=True)
 
+    if args.json:
+        from forensics.commands import check_writable
+
+        check_writable("--json", args.json)  # (before minutes of work)
     det = load_detector(args.model, engine="torch")  # evaluation uses the torch module (det.model)
     known = {f.name for f in fields(TrainConfig)}
     saved = det.meta.get("training", {}).get("config", {})
@@ -61,5 +67,9 @@ def run(args, console) -> int:
     if report["hosts"]:
         console.print(hosts_markdown(report["hosts"]), highlight=False, markup=False, soft_wrap=True)
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=1) + "\n")
+        except OSError as exc:  # (the tables above are printed: only the file is missing)
+            raise ForensicsError(f"--json {args.json}: cannot write: {exc.strerror or exc}") from exc
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from forensics.errors import ExitStatus, ForensicsError
+from forensics.errors import ExitStatus, ForensicsError, OutputError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -34,7 +34,13 @@ class _Writer:
     def write(self, df) -> None:
         if not len(df):
             return
+        try:
+            self._write(df)
+        except OSError as exc:  # (not the capture's fault: the whole command stops, exit 2)
+            raise OutputError(f"--output {self.path}: cannot write: {exc.strerror or exc}") from exc
         self.rows += len(df)
+
+    def _write(self, df) -> None:
         if self.fmt == "csv":
             import pyarrow as pa
             import pyarrow.csv as pcsv
@@ -56,14 +62,17 @@ class _Writer:
 
     def close(self, empty_frame) -> None:
         """``empty_frame()`` builds the header / schema written when no row was."""
-        if self._first:  # nothing written: still produce a file with the header / schema
-            empty = empty_frame()
-            if self.fmt == "csv":
-                empty.to_csv(self.path, index=False)
-            else:
-                empty.to_parquet(self.path, index=False)
-        if self._pq is not None:
-            self._pq.close()
+        try:
+            if self._first:  # nothing written: still produce a file with the header / schema
+                empty = empty_frame()
+                if self.fmt == "csv":
+                    empty.to_csv(self.path, index=False)
+                else:
+                    empty.to_parquet(self.path, index=False)
+            if self._pq is not None:
+                self._pq.close()
+        except OSError as exc:
+            raise OutputError(f"--output {self.path}: cannot write: {exc.strerror or exc}") from exc
 
 
 def run(args, console) -> int:
@@ -83,6 +92,8 @@ def run(args, console) -> int:
             raise ForensicsError(f"{c}: no such file")
     if out.parent and not out.parent.exists():
         raise ForensicsError(f"--output {out}: folder {out.parent} does not exist")
+    if out.is_dir():
+        raise ForensicsError(f"--output {out}: is a folder; give a file name")
     writer = _Writer(out, fmt)
     fin = _Finisher()
     failed = 0
@@ -98,6 +109,8 @@ def run(args, console) -> int:
                     if len(rows):  # (an empty batch writes nothing)
                         writer.write(fin(rows))
                     del rows
+            except OutputError:
+                raise
             except ForensicsError as exc:
                 failed += 1
                 console.print(f"[red]error[/red]: {exc}", highlight=False, soft_wrap=True)

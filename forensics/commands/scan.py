@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from forensics.errors import ForensicsError
+from forensics.errors import ExitStatus, ForensicsError
 
 
 def _positive_int(text: str) -> int:
@@ -41,13 +41,35 @@ def register(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
+def output_targets(args) -> list[tuple[str, str, str]]:
+    """(option, format, path) of each output asked for."""
+    from forensics.report import flows_format
+
+    out = [(opt, fmt, path) for opt, fmt, path in (("--report", "html", args.report), ("--json", "json", args.json),
+                                                    ("--alerts", "jsonl", args.alerts)) if path]
+    if args.flows:
+        out.append(("--flows", flows_format(args.flows), args.flows))
+    return out
+
+
+def check_outputs(targets) -> None:
+    """Fail before the work, not after it: two outputs that name one file, or one that cannot
+    be written (:func:`forensics.commands.check_writable`)."""
+    from forensics.commands import check_writable
+
+    seen: dict[str, str] = {}
+    for opt, _, path in targets:
+        real = os.path.realpath(path)
+        if real in seen:
+            raise ForensicsError(f"{opt} {path}: the same file as {seen[real]}")
+        seen[real] = opt
+        check_writable(opt, path)
+
+
 def config_from_args(args):
     from forensics.scan import ScanConfig
 
-    if args.flows:
-        from forensics.report import flows_format
-
-        flows_format(args.flows)  # fail before the work, not after
+    check_outputs(output_targets(args))
     if args.incident_gap < 0:
         raise ForensicsError(f"--incident-gap must be >= 0, got {args.incident_gap}")
     if args.model and not os.path.isdir(args.model):
@@ -69,7 +91,7 @@ def run(args, console) -> int:
 
     # the pool's fork server imports the pipeline while this process imports the report's modules
     batch.prestart(args.paths, args.workers, args.device, args.dask)
-    from forensics.report import flows_format, render
+    from forensics.report import render
     from forensics.report.terminal import TerminalProgress, render as render_terminal
     from forensics.scan import scan
 
@@ -82,18 +104,27 @@ def run(args, console) -> int:
                 raise ForensicsError("--device cuda: no CUDA device is available (use --device cpu)")
         except ImportError:
             raise ForensicsError("--device cuda: torch is not installed") from None
+    written, failed = [], []
     with TerminalProgress(console) as progress:
         report = scan(args.paths, config, progress=progress)
-        outputs = [("html", args.report), ("json", args.json), ("jsonl", args.alerts)]
-        if args.flows:
-            outputs.append((flows_format(args.flows), args.flows))
-        for fmt, target in outputs:
-            if target:
-                progress.stage(f"writing {target}")
+        for opt, fmt, target in output_targets(args):
+            progress.stage(f"writing {target}")
+            try:  # one output that cannot be written does not cost the others
                 render(fmt, report, target)
+                written.append(target)
+            except ForensicsError as exc:
+                failed.append(f"{opt}: {exc}")
     if not args.quiet:
         render_terminal(report, console)
-        for fmt, target in outputs:
-            if target:
-                console.print(f"wrote {target}", highlight=False, markup=False)
+        for target in written:
+            console.print(f"wrote {target}", highlight=False, markup=False)
+    elif not report.readable or report.failed:  # (quiet: no tables, but every error)
+        for inp in report.failed:
+            console.print(f"forensics: {inp.path}: not scanned: {inp.error}", highlight=False, markup=False)
+        if not report.inputs:
+            console.print("forensics: no capture found in the paths given", highlight=False, markup=False)
+    for line in failed:
+        console.print(f"forensics: error: {line}", highlight=False, markup=False)
+    if failed:  # the terminal summary above still tells what was found
+        return int(ExitStatus.USAGE)
     return report.exit_status

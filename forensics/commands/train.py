@@ -53,6 +53,9 @@ def run(args, console) -> int:
     def log(msg: str) -> None:
         console.print(msg, highlight=False, markup=False, soft_wrap=True)
 
+    from forensics.commands import check_writable
+
+    check_writable("--out", args.out, folder=True)  # (before the training, not after it)
     if args.ranges_only:
         from forensics.train import add_ranges
 

@@ -53,11 +53,13 @@ def _atomic_write(path, write) -> None:
             write(fh)
         os.chmod(tmp, _umask_mode())  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):  # (a full disk, a folder of that name made meanwhile...)
+            raise ForensicsError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
 
 
