@@ -222,26 +222,29 @@ def test_a_spoofing_bots_host_row_counts_the_flood_traced_to_it():
             normal(12.0, broker, broker_mac, cam, "ff:ff:ff:ff:ff:ff"), normal(13.0, cam, cam_mac, broker, broker_mac, "tcp", 1883)]
     forged = [f"198.51.100.{i}" for i in range(1, 31)]
     rows += [["c", 200.0 + i, 200.5 + i, a, 1000 + i, cam, 80, "tcp", 1, 60, "REQ", 1, 0, bot_mac, cam_mac,
-              "DoS", "TCP", 0.9, True, "e"] for i, a in enumerate(forged)]
+              "DoS", "TCP", 0.9, True, "e"] for i, a in enumerate(forged + [broker] * 5)]  # (the broker's address too)
     rep = build_report([Candidate("c", format="pcap")], [_R("c", pd.DataFrame(rows, columns=cols))], CFG,
                        model={"version": "m", "sha256": "s"})
     [inc] = rep.incidents
-    assert (inc.attacker, inc.victims, inc.flows) == (bot, [cam], 30)
+    assert (inc.attacker, inc.victims, inc.flows) == (bot, [cam], 35)
     hosts = {h.ip: h for h in rep.hosts}
     b = hosts[bot]
-    assert (b.role, b.category, b.flows, b.first_seen, b.last_seen) == ("attacker", "DoS", 31, 10.0, 229.5)
+    assert (b.role, b.category, b.flows, b.first_seen, b.last_seen) == ("attacker", "DoS", 36, 10.0, 234.5)
     assert b.peers == [cam] and b.forged_by == []
-    assert hosts[cam].role == "victim" and bot in hosts[cam].peers and hosts[cam].flows == 34
-    assert hosts[broker].role == "normal" and hosts[broker].forged_by == []
+    assert hosts[cam].role == "victim" and bot in hosts[cam].peers and hosts[cam].flows == 39
+    # a real host whose address the bot also forged keeps its own verdict, with a note
+    br = hosts[broker]
+    assert (br.role, br.category, br.forged_by, br.forged_flows, br.flows, br.only_forged) == ("normal", "Normal", [bot], 5, 8, False)
     for a in forged:
-        assert (hosts[a].role, hosts[a].forged_by, hosts[a].flows) == ("normal", [bot], 1)
+        assert (hosts[a].role, hosts[a].forged_by, hosts[a].flows, hosts[a].only_forged) == ("normal", [bot], 1, True)
     assert all(list(h) == HOST_KEYS for h in rep.summary()["hosts"])
     buf = StringIO()
     render_terminal(rep, Console(file=buf, force_terminal=False, width=160))
     assert "1 normal host(s), 30 forged source address(es)." in buf.getvalue()
     html = render_html(rep)
-    assert html.count("forged source address of") == 30 and "forged source addresses</span>" in html
+    assert html.count("forged source address of") == 31 and "forged source addresses</span>" in html
     assert html.count("none of its own") == 30  # (no Normal verdict shown for an address the bot forged)
+    assert html.count("also forged source address of") == 1 and "(5 flows)" in html
 
 
 def test_summary_has_exactly_the_documented_shape(tmp_path):

@@ -245,8 +245,8 @@ def render_html(report: Report) -> str:
         colours=CATEGORY_COLOURS,
         attackers=[h for h in report.hosts if h.role == "attacker"],
         victims=[h for h in report.hosts if h.role == "victim"],
-        normal_count=sum(1 for h in report.hosts if h.role == "normal" and not h.forged_by),
-        forged_count=sum(1 for h in report.hosts if h.forged_by),
+        normal_count=sum(1 for h in report.hosts if h.role == "normal" and not h.only_forged),
+        forged_count=sum(1 for h in report.hosts if h.only_forged),
         max_peers=MAX_PEERS_SHOWN,
         generated=fmt_time(report.finished) if report.finished else "-",
     )

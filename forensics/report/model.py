@@ -156,6 +156,12 @@ class Host:
     # the attackers whose attack flows carried this address as a forged end (traced to them
     # through their frames' MAC); the report and terminal say so, summary.json keeps its shape
     forged_by: list[str] = field(default_factory=list)
+    forged_flows: int = 0  # of its flows, those with a forged end at this address (all of them: a pure decoy)
+
+    @property
+    def only_forged(self) -> bool:
+        """Every flow of this address is an attacker's, with the address forged: no traffic of its own."""
+        return bool(self.forged_by) and self.forged_flows >= self.flows
 
     def summary(self) -> dict:
         return {
@@ -521,6 +527,7 @@ class Traced:
     last: dict = field(default_factory=dict)  # attacker -> last end
     peers: dict = field(default_factory=dict)  # attacker -> victims, victim -> attackers (sets)
     forged_by: dict = field(default_factory=dict)  # forged address -> attackers (set)
+    forged_flows: dict = field(default_factory=dict)  # forged address -> flows
 
     @classmethod
     def of(cls, att, attacker, victim) -> "Traced":
@@ -551,6 +558,8 @@ class Traced:
                 if i != j and min(i, j) >= 0:
                     out.peers.setdefault(str(names[i]), set()).add(str(names[j]))
         forged = np.where(s != v, s, d)  # the end that is not the victim
+        f_codes, f_counts = np.unique(forged[forged >= 0], return_counts=True)
+        out.forged_flows = {str(names[f]): int(n) for f, n in zip(f_codes.tolist(), f_counts.tolist())}
         for pair in np.unique(forged * k + a).tolist():
             f, i = divmod(pair, k)
             if f >= 0 and f != i:
@@ -790,6 +799,7 @@ def _hosts(flows, incidents: list[Incident], traced: Traced | None = None) -> li
                 peers=peer_list,
                 incidents=involved,
                 forged_by=sorted(traced.forged_by.get(ip, ()), key=ip_sort_key),
+                forged_flows=traced.forged_flows.get(ip, 0),
             )
         )
     hosts.sort(key=lambda h: (ROLE_ORDER[h.role], ip_sort_key(h.ip)))

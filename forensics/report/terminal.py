@@ -178,8 +178,8 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
         if len(involved) > max_hosts:
             console.print(f"... and {len(involved) - max_hosts} more hosts (see the report)")
 
-    normal = sum(1 for h in report.hosts if h.role == "normal" and not h.forged_by)
-    forged = sum(1 for h in report.hosts if h.forged_by)
+    normal = sum(1 for h in report.hosts if h.role == "normal" and not h.only_forged)
+    forged = sum(1 for h in report.hosts if h.only_forged)
     read = len(report.readable)
     line = Text()
     if not report.readable:
