@@ -30,7 +30,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from forensics.errors import CaptureError, ForensicsError, ModelError
+from forensics.errors import INTERRUPTED_REASON, CaptureError, ForensicsError, ModelError
 
 # Columns every back end returns (the report needs them); with keep_flows the
 # worker returns every column of the flow table instead.
@@ -98,6 +98,25 @@ def failed_accounting(path: str, reason: str, *, fmt=None, compression=None, siz
         "warnings": [],
         "error": reason,
     }
+
+
+INTERRUPTED = INTERRUPTED_REASON
+
+
+class ScanInterrupted(Exception):
+    """Ctrl-C during :func:`run`: ``results`` holds every input's result, the ones not
+    finished as failed with :data:`INTERRUPTED`, so that a report of what was read can
+    still be written.  (An ``Exception``, not a ``KeyboardInterrupt``: the caller decides.)"""
+
+    def __init__(self, results: list[FileResult]):
+        super().__init__("interrupted")
+        self.results = results
+
+
+def _interrupted(paths, done: dict) -> list[FileResult]:
+    """Every path's result: the finished ones, the others failed as interrupted (no hashing:
+    the user asked to stop)."""
+    return [done.get(p) or FileResult(p, failed_accounting(p, INTERRUPTED), None, INTERRUPTED) for p in paths]
 
 
 _EVENTS = None  # a pool worker's progress queue (set by _worker_init)
@@ -259,6 +278,11 @@ def _opts(config) -> dict:
 def _worker_init(threads: int, events=None) -> None:
     global _EVENTS
     _EVENTS = events  # a multiprocessing queue, inherited at the worker's start
+    # Ctrl-C reaches the whole process group: the caller handles it (keeps what is finished,
+    # then ends the workers), so a worker does not die mid-file with a traceback of its own
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # read by torch/numpy when the stages import them (importing torch here
     # would cost every worker seconds even for files that fail early)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -286,7 +310,8 @@ def runs_inline(n_files: int, config) -> bool:
 
 
 def run(candidates: Sequence, config, progress=None) -> list[FileResult]:
-    """Analyse every candidate capture; results in the order given."""
+    """Analyse every candidate capture; results in the order given.  Ctrl-C stops the work
+    and raises :class:`ScanInterrupted` with the results of the files finished before it."""
     paths = [c.path for c in candidates]
     if not paths:
         return []
@@ -319,14 +344,17 @@ class _CallbackQueue:
 
 
 def _run_inline(paths, opts, progress) -> list[FileResult]:
-    out = []
+    done: dict[str, FileResult] = {}
     events = _CallbackQueue(progress)
-    for p in paths:
-        r = analyse_file(p, opts, events)
-        if progress is not None:
-            progress.file_done(p, r.error)
-        out.append(r)
-    return out
+    try:
+        for p in paths:
+            r = analyse_file(p, opts, events)
+            if progress is not None:
+                progress.file_done(p, r.error)
+            done[p] = r
+    except KeyboardInterrupt:
+        raise ScanInterrupted(_interrupted(paths, done)) from None
+    return [done[p] for p in paths]
 
 
 def _largest_first(paths):
@@ -425,7 +453,15 @@ def _run_pool(paths, opts, workers, progress) -> list[FileResult]:
         # none is left talking to the progress queue after it is gone
         pool.shutdown(wait=True, cancel_futures=True)
         raise
-    except BaseException:  # Ctrl-C: do not wait for running files
+    except KeyboardInterrupt:  # Ctrl-C: keep what is finished, do not wait for running files
+        procs = list((getattr(pool, "_processes", None) or {}).values())  # (shutdown forgets them)
+        pool.shutdown(wait=False, cancel_futures=True)
+        for fut, p in futs.items():  # (finished while the loop had not looked yet)
+            if p not in results and fut.done() and not fut.cancelled() and fut.exception() is None:
+                results[p] = fut.result()
+        _stop_workers(procs)
+        raise ScanInterrupted(_interrupted(paths, results)) from None
+    except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     else:
@@ -439,6 +475,21 @@ def _run_pool(paths, opts, workers, progress) -> list[FileResult]:
         if events is not None:
             events.close()
     return [results[p] for p in paths]
+
+
+def _stop_workers(procs) -> None:
+    """End the pool's worker processes now: they ignore Ctrl-C (:func:`_worker_init`) and would
+    finish their file, then wait for the next."""
+    for proc in procs:
+        try:
+            proc.terminate()
+        except (OSError, ValueError, AttributeError):
+            pass
+    for proc in procs:
+        try:
+            proc.join(timeout=5)
+        except (OSError, ValueError, AttributeError, AssertionError):
+            pass
 
 
 def _run_dask(paths, opts, address, progress) -> list[FileResult]:
@@ -456,18 +507,25 @@ def _run_dask(paths, opts, address, progress) -> list[FileResult]:
             futs = client.map(analyse_file, order, opts=opts, pure=False)
             index = {f.key: p for f, p in zip(futs, order)}
             results: dict[str, FileResult] = {}
-            for fut in dask_completed(futs):
-                p = index[fut.key]
+            try:
+                for fut in dask_completed(futs):
+                    p = index[fut.key]
+                    try:
+                        r = fut.result()
+                    except ModelError:
+                        raise
+                    except Exception as exc:
+                        reason = f"dask worker failed: {type(exc).__name__}: {exc}"
+                        r = FileResult(p, failed_accounting(p, reason, sha256=_sha256(p)), None, reason)
+                    results[p] = r
+                    if progress is not None:
+                        progress.file_done(p, r.error)
+            except KeyboardInterrupt:  # the cluster's work for this scan is cancelled, what is in is kept
                 try:
-                    r = fut.result()
-                except ModelError:
-                    raise
-                except Exception as exc:
-                    reason = f"dask worker failed: {type(exc).__name__}: {exc}"
-                    r = FileResult(p, failed_accounting(p, reason, sha256=_sha256(p)), None, reason)
-                results[p] = r
-                if progress is not None:
-                    progress.file_done(p, r.error)
+                    client.cancel(futs)
+                except Exception:  # (best effort: the client is closed right after)
+                    pass
+                raise ScanInterrupted(_interrupted(paths, results)) from None
             return [results[p] for p in paths]
     finally:
         client.close()

@@ -19,6 +19,10 @@ class ExitStatus(enum.IntEnum):
     INTERRUPTED = 130
 
 
+# the reason given for an input that Ctrl-C left unscanned (scan reports what was read before it)
+INTERRUPTED_REASON = "interrupted before it was scanned"
+
+
 class ForensicsError(Exception):
     """An error with a one-line, user-facing message."""
 

@@ -276,7 +276,11 @@ def scan(
 
     progress.files(good)
     progress.stage("scanning captures")
-    results = batch.run(good, config, progress=progress)
+    interrupted = False
+    try:
+        results = batch.run(good, config, progress=progress)
+    except batch.ScanInterrupted as stop:  # Ctrl-C: report what was read before it
+        results, interrupted = stop.results, True
     if model_info is None:
         model_info = next((r.model for r in results if r.model), None)
     if model_info is None:  # no file got as far as the detector: load it here (raises ModelError if broken)
@@ -286,7 +290,8 @@ def scan(
     progress.stage("grouping incidents")
     report = build_report(candidates, results, config, model=model_info, started=started, finished=clock())
     report.skipped = [(c.path, c.reason) for c in skipped]
-    if report.incidents and _want_app_detail(config):
+    report.interrupted = interrupted
+    if report.incidents and _want_app_detail(config) and not interrupted:
         progress.stage("application-layer detail (tshark)")
         from forensics.report.appdetail import attach_app_detail
 

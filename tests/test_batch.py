@@ -183,6 +183,98 @@ def test_quiet_still_names_every_input_not_scanned(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == "forensics: no capture found in the paths given"
 
 
+def _interrupt_folder(d: Path) -> None:
+    """Four captures that scan at once, then two smaller ``slow`` ones (largest first: the quick
+    ones go first) that :func:`slow_extract_flows` holds for a minute."""
+    d.mkdir(parents=True, exist_ok=True)
+    for n in range(4):
+        attack_capture(d / f"quick{n}.pcap", attacker=f"10.66.0.{n + 1}", n_attack=60)
+    for n in range(2):
+        write_pcap(d / f"slow{n}.pcap", [udp("192.168.1.2", "192.168.1.3", 1, 2, b"x")] * 3)
+
+
+def _check_interrupted(summary: dict) -> None:
+    errs = {os.path.basename(i["path"]): i["error"] for i in summary["inputs"]}
+    assert errs == {**{f"quick{n}.pcap": None for n in range(4)},
+                    **{f"slow{n}.pcap": "interrupted before it was scanned" for n in range(2)}}
+    assert sorted(i["attacker"] for i in summary["incidents"]) == [f"10.66.0.{n + 1}" for n in range(4)]
+
+
+def test_ctrl_c_in_one_process_keeps_what_was_read(tmp_path, capsys, monkeypatch):
+    """Ctrl-C during a scan: the files finished before it are reported, the others named as
+    interrupted, every output written, exit status 130."""
+    import dataclasses
+
+    import forensics.commands.scan as cmd
+    from forensics.cli import main
+
+    double = sys.modules[EXTRACTOR.partition(":")[0]]
+    real_extract = double.extract_flows
+    _interrupt_folder(tmp_path / "in")
+    real = cmd.config_from_args
+    monkeypatch.setattr(cmd, "config_from_args", lambda a: dataclasses.replace(real(a), extractor=EXTRACTOR, detector=DETECTOR))
+
+    def ctrl_c(path, **kw):  # the key pressed while the first slow file is read
+        if os.path.basename(path).startswith("slow"):
+            raise KeyboardInterrupt
+        return real_extract(path, **kw)
+
+    monkeypatch.setattr(double, "extract_flows", ctrl_c)
+    out = tmp_path / "out"
+    status = main(["scan", str(tmp_path / "in"), "--workers", "1", "--json", str(out / "s.json"),
+                   "--report", str(out / "r.html"), "--alerts", str(out / "a.jsonl")])
+    err = capsys.readouterr().err
+    assert status == 130 and "Traceback" not in err
+    assert "Interrupted (Ctrl-C): 2 input(s) not scanned; the summary and outputs cover the 4 read before it." in err
+    _check_interrupted(json.loads((out / "s.json").read_text()))
+    assert 'id="interrupted"' in (out / "r.html").read_text()
+    assert len((out / "a.jsonl").read_text().splitlines()) == 4
+
+
+def test_ctrl_c_to_a_process_pool_keeps_what_was_read(tmp_path):
+    """The real signal, sent to the scan's whole process group as a terminal does, while both
+    pool workers are on a slow file: the finished files are reported, the workers end at once."""
+    import signal
+    import time
+
+    _interrupt_folder(tmp_path)
+    script = (
+        "import json, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # (as on a terminal; a background job ignores it)\n"
+        "from forensics.scan import Progress, ScanConfig, scan\n"
+        "class P(Progress):\n"
+        "    def file_done(self, path, error):\n"
+        "        print('done', path, flush=True)\n"
+        f"cfg = ScanConfig(workers=2, extractor={EXTRACTOR.replace('extract_flows', 'slow_extract_flows')!r}, "
+        f"detector={DETECTOR!r}, app_detail=False)\n"
+        f"rep = scan([{str(tmp_path)!r}], cfg, progress=P())\n"
+        f"open({str(tmp_path / 's.json')!r}, 'w').write(json.dumps(rep.summary()))\n"
+        "sys.exit(rep.exit_status)\n")
+    tests = str(Path(__file__).resolve().parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(tests).parent), tests, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        done = 0
+        t0 = time.monotonic()
+        while done < 4:
+            line = proc.stdout.readline()
+            assert line, f"the scan ended early: {proc.stderr.read()[-2000:]}"
+            done += line.startswith("done")
+        time.sleep(0.5)  # both workers are now on a slow file (a minute each)
+        os.killpg(proc.pid, signal.SIGINT)
+        status = proc.wait(timeout=30)
+        elapsed = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    err = proc.stderr.read()
+    assert status == 130 and "Traceback" not in err, err[-2000:]
+    assert elapsed < 45  # the workers did not finish their minute
+    _check_interrupted(json.loads((tmp_path / "s.json").read_text()))
+
+
 def _nothing():
     import contextlib
 

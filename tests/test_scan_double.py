@@ -197,6 +197,18 @@ class DoubleDetector:
         )
 
 
+def slow_extract_flows(path, *, chunk_packets=1_000_000):
+    """:func:`extract_flows`, but a capture named ``slow*`` takes a minute (the interrupt tests:
+    Ctrl-C must come while it runs)."""
+    if Path(path).name.startswith("slow"):
+        import time
+
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            time.sleep(0.05)
+    return extract_flows(path, chunk_packets=chunk_packets)
+
+
 def load_detector(model_dir=None, device="cpu"):
     return DoubleDetector(device)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from forensics.errors import ExitStatus, ForensicsError
+from forensics.errors import INTERRUPTED_REASON, ExitStatus, ForensicsError
 
 
 def _positive_int(text: str) -> int:
@@ -118,6 +118,10 @@ def run(args, console) -> int:
         render_terminal(report, console)
         for target in written:
             console.print(f"wrote {target}", highlight=False, markup=False)
+    elif report.interrupted:  # (quiet: one line, not one per input left)
+        left = sum(1 for i in report.inputs if i.error == INTERRUPTED_REASON)
+        console.print(f"forensics: interrupted: {left} of {len(report.inputs)} input(s) not scanned; the outputs "
+                      f"cover the {len(report.readable)} read before it", highlight=False, markup=False)
     elif not report.readable or report.failed:  # (quiet: no tables, but every error)
         for inp in report.failed:
             console.print(f"forensics: {inp.path}: not scanned: {inp.error}", highlight=False, markup=False)
@@ -125,6 +129,6 @@ def run(args, console) -> int:
             console.print("forensics: no capture found in the paths given", highlight=False, markup=False)
     for line in failed:
         console.print(f"forensics: error: {line}", highlight=False, markup=False)
-    if failed:  # the terminal summary above still tells what was found
+    if failed and not report.interrupted:  # the terminal summary above still tells what was found
         return int(ExitStatus.USAGE)
     return report.exit_status

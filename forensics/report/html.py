@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from forensics.errors import INTERRUPTED_REASON
 from forensics.report import register
 from forensics.report.model import Report
 
@@ -247,6 +248,7 @@ def render_html(report: Report) -> str:
         victims=[h for h in report.hosts if h.role == "victim"],
         normal_count=sum(1 for h in report.hosts if h.role == "normal" and not h.only_forged),
         forged_count=sum(1 for h in report.hosts if h.only_forged),
+        interrupted_count=sum(1 for i in report.inputs if i.error == INTERRUPTED_REASON),
         max_peers=MAX_PEERS_SHOWN,
         generated=fmt_time(report.finished) if report.finished else "-",
     )

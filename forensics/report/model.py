@@ -193,6 +193,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): files in folders that are not captures
     extrapolated: int = 0  # attack flows whose window lies outside the model's training data (detect "unfamiliar")
+    interrupted: bool = False  # Ctrl-C stopped the scan: the inputs not finished failed as interrupted
 
     # -- what the exit status and the renderers ask ---------------------------------
     @property
@@ -205,9 +206,12 @@ class Report:
 
     @property
     def exit_status(self) -> int:
-        """0 no attack, 1 attack found (among the readable inputs), 2 nothing readable."""
+        """0 no attack, 1 attack found (among the readable inputs), 2 nothing readable, 130
+        interrupted (whatever was found before)."""
         from forensics.errors import ExitStatus
 
+        if self.interrupted:
+            return int(ExitStatus.INTERRUPTED)
         if not self.readable:
             return int(ExitStatus.USAGE)
         return int(ExitStatus.ATTACK if self.incidents else ExitStatus.OK)

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgres
 from rich.table import Table
 from rich.text import Text
 
+from forensics.errors import INTERRUPTED_REASON
 from forensics.report import register
 from forensics.report.model import Report
 from forensics.scan import Progress
@@ -199,3 +200,7 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
     line.append(f"; {read} of {len(report.inputs)} input(s) scanned, {normal} normal host(s)"
                 + (f", {forged} forged source address(es)." if forged else "."))
     console.print(line)
+    if report.interrupted:
+        left = sum(1 for i in report.inputs if i.error == INTERRUPTED_REASON)
+        console.print(Text(f"Interrupted (Ctrl-C): {left} input(s) not scanned; the summary and outputs cover "
+                           f"the {read} read before it.", style="bold yellow"))
