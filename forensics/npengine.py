@@ -306,6 +306,7 @@ class NumpyPlan:
         widths = [wb.shape[1] for wb in self.wblk]
         starts = np.cumsum([0] + widths).tolist()
         contrib = np.empty((n, starts[-1]), _F32)
+        xsum = np.empty((n, starts[-1]), _F32)  # each channel's input summed over the window's steps
         g2 = g.reshape(n * T, E)
         zc2 = zc.reshape(n * T, 2 * K)
         ones = np.ones(T, _F32)
@@ -314,25 +315,16 @@ class NumpyPlan:
             r = slice(lo * T, hi * T)
             xs_blocks = (np.take(self.zs, cs[r], axis=0), zc2[r, :K], np.take(self.zd, cd[r], axis=0), zc2[r, K:])
             for j, (wb, xs) in enumerate(zip(self.wblk, xs_blocks)):
+                # (summed over time step by step, in step order: what the sign below always read)
+                xs.reshape(hi - lo, T, -1).sum(axis=1, out=xsum[lo:hi, starts[j]:starts[j + 1]])
                 gx = g2[r] @ wb  # d logit / d standardised input of this block
                 gx *= xs
                 # sum over time as a (T,) x (T, width) product per window (far faster than .sum(axis=1))
                 np.matmul(ones, gx.reshape(hi - lo, T, -1), out=contrib[lo:hi, starts[j]:starts[j + 1]])
         order = _top(contrib, top)
         val = np.take_along_axis(contrib, order, axis=1)
-        # the sign of the summed input, for the chosen channels only
-        rows_t = np.arange(n)[:, None, None] * T + np.arange(T)[None, :, None]  # (n, T, 1) step rows
-        value = np.zeros(order.shape, _F32)
-        for j, src in enumerate((self.zs, zc2[:, :K], self.zd, zc2[:, K:])):
-            inb = (order >= starts[j]) & (order < starts[j + 1])
-            if not inb.any():
-                continue
-            col = np.where(inb, order - starts[j], 0)[:, None, :]  # (n, 1, top)
-            if j in (0, 2):
-                x = src[(cs if j == 0 else cd)[rows_t], col]  # (n, T, top)
-            else:
-                x = src[rows_t, col]
-            value += np.where(inb, x.sum(axis=1), 0)
+        # the sign of the summed input, for the chosen channels
+        value = np.take_along_axis(xsum, order, axis=1)
         return order, value > 0, val > 0
 
 
