@@ -100,12 +100,9 @@ def failed_accounting(path: str, reason: str, *, fmt=None, compression=None, siz
     }
 
 
-INTERRUPTED = INTERRUPTED_REASON
-
-
 class ScanInterrupted(Exception):
     """Ctrl-C during :func:`run`: ``results`` holds every input's result, the ones not
-    finished as failed with :data:`INTERRUPTED`, so that a report of what was read can
+    finished as failed with ``INTERRUPTED_REASON``, so that a report of what was read can
     still be written.  (An ``Exception``, not a ``KeyboardInterrupt``: the caller decides.)"""
 
     def __init__(self, results: list[FileResult]):
@@ -116,7 +113,7 @@ class ScanInterrupted(Exception):
 def _interrupted(paths, done: dict) -> list[FileResult]:
     """Every path's result: the finished ones, the others failed as interrupted (no hashing:
     the user asked to stop)."""
-    return [done.get(p) or FileResult(p, failed_accounting(p, INTERRUPTED), None, INTERRUPTED) for p in paths]
+    return [done.get(p) or FileResult(p, failed_accounting(p, INTERRUPTED_REASON), None, INTERRUPTED_REASON) for p in paths]
 
 
 _EVENTS = None  # a pool worker's progress queue (set by _worker_init)
