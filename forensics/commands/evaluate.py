@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from forensics.errors import ForensicsError
-
 
 def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("data", nargs="+", metavar="DATA", type=Path,
@@ -66,10 +64,8 @@ def run(args, console) -> int:
     console.print(per_class_markdown(report["tables"]["cnn_lstm"]["imbalanced"]), highlight=False, markup=False, soft_wrap=True)
     if report["hosts"]:
         console.print(hosts_markdown(report["hosts"]), highlight=False, markup=False, soft_wrap=True)
-    if args.json:
-        try:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(report, indent=1) + "\n")
-        except OSError as exc:  # (the tables above are printed: only the file is missing)
-            raise ForensicsError(f"--json {args.json}: cannot write: {exc.strerror or exc}") from exc
+    if args.json:  # (the tables above are printed: a failed write loses only the file)
+        from forensics.report.machine import _atomic_write
+
+        _atomic_write(args.json, lambda fh: fh.write(json.dumps(report, indent=1) + "\n"))
     return 0

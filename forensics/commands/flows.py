@@ -31,13 +31,17 @@ class _Writer:
         self._pq = None
         self._first = True
 
+    def _failed(self, exc: OSError) -> OutputError:
+        """(not the capture's fault: the whole command stops, exit 2)"""
+        return OutputError(f"--output {self.path}: cannot write: {exc.strerror or exc}")
+
     def write(self, df) -> None:
         if not len(df):
             return
         try:
             self._write(df)
-        except OSError as exc:  # (not the capture's fault: the whole command stops, exit 2)
-            raise OutputError(f"--output {self.path}: cannot write: {exc.strerror or exc}") from exc
+        except OSError as exc:
+            raise self._failed(exc) from exc
         self.rows += len(df)
 
     def _write(self, df) -> None:
@@ -72,7 +76,7 @@ class _Writer:
             if self._pq is not None:
                 self._pq.close()
         except OSError as exc:
-            raise OutputError(f"--output {self.path}: cannot write: {exc.strerror or exc}") from exc
+            raise self._failed(exc) from exc
 
 
 def run(args, console) -> int:

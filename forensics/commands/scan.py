@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from forensics.errors import INTERRUPTED_REASON, ExitStatus, ForensicsError
+from forensics.errors import ExitStatus, ForensicsError
 
 
 def _positive_int(text: str) -> int:
@@ -119,8 +119,7 @@ def run(args, console) -> int:
         for target in written:
             console.print(f"wrote {target}", highlight=False, markup=False)
     elif report.interrupted:  # (quiet: one line, not one per input left)
-        left = sum(1 for i in report.inputs if i.error == INTERRUPTED_REASON)
-        console.print(f"forensics: interrupted: {left} of {len(report.inputs)} input(s) not scanned; the outputs "
+        console.print(f"forensics: interrupted: {report.not_scanned_interrupted} of {len(report.inputs)} input(s) not scanned; the outputs "
                       f"cover the {len(report.readable)} read before it", highlight=False, markup=False)
     elif not report.readable or report.failed:  # (quiet: no tables, but every error)
         for inp in report.failed:

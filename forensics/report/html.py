@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from forensics.errors import INTERRUPTED_REASON
 from forensics.report import register
 from forensics.report.model import Report
 
@@ -246,9 +245,9 @@ def render_html(report: Report) -> str:
         colours=CATEGORY_COLOURS,
         attackers=[h for h in report.hosts if h.role == "attacker"],
         victims=[h for h in report.hosts if h.role == "victim"],
-        normal_count=sum(1 for h in report.hosts if h.role == "normal" and not h.only_forged),
-        forged_count=sum(1 for h in report.hosts if h.only_forged),
-        interrupted_count=sum(1 for i in report.inputs if i.error == INTERRUPTED_REASON),
+        normal_count=report.normal_hosts,
+        forged_count=report.forged_addresses,
+        interrupted_count=report.not_scanned_interrupted,
         max_peers=MAX_PEERS_SHOWN,
         generated=fmt_time(report.finished) if report.finished else "-",
     )

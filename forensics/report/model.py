@@ -205,6 +205,23 @@ class Report:
         return [i for i in self.inputs if i.error is not None]
 
     @property
+    def normal_hosts(self) -> int:
+        """Hosts with the role normal, not counting addresses that only ever appear forged."""
+        return sum(1 for h in self.hosts if h.role == "normal" and not h.only_forged)
+
+    @property
+    def forged_addresses(self) -> int:
+        """Addresses whose every flow is an attacker's, with the address forged."""
+        return sum(1 for h in self.hosts if h.only_forged)
+
+    @property
+    def not_scanned_interrupted(self) -> int:
+        """Inputs that Ctrl-C left unscanned."""
+        from forensics.errors import INTERRUPTED_REASON
+
+        return sum(1 for i in self.inputs if i.error == INTERRUPTED_REASON)
+
+    @property
     def exit_status(self) -> int:
         """0 no attack, 1 attack found (among the readable inputs), 2 nothing readable, 130
         interrupted (whatever was found before)."""
@@ -539,8 +556,6 @@ class Traced:
         (:func:`blame`: one category list, every address of the flows)."""
         out = cls()
         names = pd.Index(np.asarray(attacker.categories, dtype=object).astype(str))
-        if not names.equals(pd.Index(np.asarray(victim.categories, dtype=object).astype(str))):
-            victim = pd.Categorical(np.asarray(victim, dtype=object).astype(str), categories=names)
         a = np.asarray(attacker.codes, dtype=np.int64)
         v = np.asarray(victim.codes, dtype=np.int64)
         s, d = _codes_in(att["saddr"], names), _codes_in(att["daddr"], names)

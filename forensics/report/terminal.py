@@ -16,7 +16,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgres
 from rich.table import Table
 from rich.text import Text
 
-from forensics.errors import INTERRUPTED_REASON
 from forensics.report import register
 from forensics.report.model import Report
 from forensics.scan import Progress
@@ -179,8 +178,7 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
         if len(involved) > max_hosts:
             console.print(f"... and {len(involved) - max_hosts} more hosts (see the report)")
 
-    normal = sum(1 for h in report.hosts if h.role == "normal" and not h.only_forged)
-    forged = sum(1 for h in report.hosts if h.only_forged)
+    normal, forged = report.normal_hosts, report.forged_addresses
     read = len(report.readable)
     line = Text()
     if not report.readable:
@@ -201,6 +199,5 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
                 + (f", {forged} forged source address(es)." if forged else "."))
     console.print(line)
     if report.interrupted:
-        left = sum(1 for i in report.inputs if i.error == INTERRUPTED_REASON)
-        console.print(Text(f"Interrupted (Ctrl-C): {left} input(s) not scanned; the summary and outputs cover "
+        console.print(Text(f"Interrupted (Ctrl-C): {report.not_scanned_interrupted} input(s) not scanned; the summary and outputs cover "
                            f"the {read} read before it.", style="bold yellow"))
