@@ -27,6 +27,7 @@ import queue
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -185,7 +186,7 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
     except ForensicsError as exc:
         reason = str(exc)
     except MemoryError:
-        reason = "out of memory while reading this capture"
+        reason = out_of_memory_reason(opts.get("memory"))
     except Exception as exc:  # a bug in a stage must not stop the batch
         reason = f"internal error: {type(exc).__name__}: {exc}"
     tell("failed")
@@ -264,7 +265,87 @@ def _opts(config) -> dict:
         "engine": config.engine,
         "chunk_packets": config.chunk_packets,
         "keep_flows": config.keep_flows,
+        "memory": memory_budget(config.max_memory_gib, config.device),
     }
+
+
+# --------------------------------------------------------------------------
+# memory: a capture too big for the machine fails alone
+# --------------------------------------------------------------------------
+#
+# One capture's flow table is held in memory (about 0.5 GB per million packets of a flood,
+# measured: 5.3 GB peak RSS for a 10 M-packet capture of 2.4 M flows).  Without a limit a
+# capture too big for the machine grows the scanning process until the kernel's OOM killer
+# ends it with SIGKILL: inline (one file, --workers 1) that is the whole scan, every file
+# already read and every output lost.  So each scanning process gets an address-space limit
+# (RLIMIT_AS) of its size at the start plus what the system has free: an allocation past it
+# raises MemoryError in that process, analyse_file reports the capture as failed, and the
+# scan goes on.  A pool worker killed anyway (several big files at once) is handled by
+# _run_pool: the files it held are scanned again, alone.
+
+
+def _available_bytes() -> int | None:
+    """MemAvailable + SwapFree from /proc/meminfo (None where there is none)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            info = {k: int(v.split()[0]) * 1024 for k, _, v in (line.partition(":") for line in fh) if v.strip()}
+    except (OSError, ValueError, IndexError):
+        return None
+    if "MemAvailable" not in info:
+        return None
+    return info["MemAvailable"] + info.get("SwapFree", 0)
+
+
+MIN_MEMORY = 2 << 30  # (virtual reservations of thread arenas and pools: never less than this)
+
+
+def memory_budget(max_gib: float | None, device: str = "cpu") -> int | None:
+    """Bytes one scanning process may add to its address space, or None for no limit: CUDA
+    reserves address space far beyond what it uses, and where the system says nothing about
+    its memory there is nothing to go by."""
+    if device != "cpu":
+        return None
+    if max_gib is not None:
+        return int(max_gib * (1 << 30))
+    avail = _available_bytes()
+    return None if avail is None else max(avail, MIN_MEMORY)
+
+
+def out_of_memory_reason(budget: int | None) -> str:
+    if budget is None:
+        return "out of memory while scanning this capture; split it (e.g. editcap -c 5000000) or scan it on a machine with more memory"
+    return (f"out of memory while scanning this capture ({budget / (1 << 30):.1f} GiB per scanning process, "
+            f"--max-memory); split it (e.g. editcap -c 5000000) or scan it on a machine with more memory")
+
+
+def limit_memory(budget: int | None):
+    """Limit this process's address space to its present size + ``budget`` bytes.  Returns the
+    limits it replaced (for :func:`restore_memory`), or None when it set none."""
+    if budget is None:
+        return None
+    try:
+        import resource
+
+        with open("/proc/self/statm") as fh:
+            size = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        old = resource.getrlimit(resource.RLIMIT_AS)
+        new = size + budget
+        if old[0] != resource.RLIM_INFINITY and old[0] <= new:
+            return None  # a tighter limit is already set: keep it
+        resource.setrlimit(resource.RLIMIT_AS, (new, old[1]))
+        return old
+    except (ImportError, OSError, ValueError):  # no /proc, no RLIMIT_AS: no limit
+        return None
+
+
+def restore_memory(old) -> None:
+    if old is not None:
+        import resource
+
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, old)
+        except (OSError, ValueError):
+            pass
 
 
 # --------------------------------------------------------------------------
@@ -272,9 +353,10 @@ def _opts(config) -> dict:
 # --------------------------------------------------------------------------
 
 
-def _worker_init(threads: int, events=None) -> None:
+def _worker_init(threads: int, events=None, memory: int | None = None) -> None:
     global _EVENTS
     _EVENTS = events  # a multiprocessing queue, inherited at the worker's start
+    limit_memory(memory)
     # Ctrl-C reaches the whole process group: the caller handles it (keeps what is finished,
     # then ends the workers), so a worker does not die mid-file with a traceback of its own
     import signal
@@ -343,6 +425,7 @@ class _CallbackQueue:
 def _run_inline(paths, opts, progress) -> list[FileResult]:
     done: dict[str, FileResult] = {}
     events = _CallbackQueue(progress)
+    old = limit_memory(opts.get("memory"))  # (not for the report: only while captures are read)
     try:
         for p in paths:
             r = analyse_file(p, opts, events)
@@ -351,6 +434,8 @@ def _run_inline(paths, opts, progress) -> list[FileResult]:
             done[p] = r
     except KeyboardInterrupt:
         raise ScanInterrupted(_interrupted(paths, done)) from None
+    finally:
+        restore_memory(old)
     return [done[p] for p in paths]
 
 
@@ -405,41 +490,101 @@ def prestart(paths, workers: int | None, device: str = "cpu", dask: str | None =
 
 
 def _run_pool(paths, opts, workers, progress) -> list[FileResult]:
+    """The files over a pool of ``workers`` processes.  A worker that dies (the kernel's OOM
+    killer, a crash in a library) breaks the whole pool and every file still in it: the files
+    it was reading are then scanned again one at a time, each in a pool of its own, and the
+    others in a fresh pool, so that only a capture that kills its process alone is reported
+    failed, with the signal that ended it."""
+    results: dict[str, FileResult] = {}
+    todo, alone = list(paths), []
+    while todo or alone:
+        if alone:
+            p = alone.pop(0)
+            left, _, death = _pool_pass([p], paths, opts, 1, progress, results)
+            if left:
+                reason = f"the process scanning it died ({death}) twice, the second time with no other capture beside it"
+                results[p] = FileResult(p, failed_accounting(p, reason, sha256=_sha256(p)), None, reason)
+                if progress is not None:
+                    progress.file_done(p, reason)
+            continue
+        left, started, _ = _pool_pass(todo, paths, opts, min(workers, len(todo)), progress, results)
+        suspects = [p for p in left if p in started] or left
+        alone += suspects
+        todo = [p for p in left if p not in suspects]
+    return [results[p] for p in paths]
+
+
+def _death(procs) -> str:
+    """How the pool's dead worker ended, from the exit codes of its processes (the pool ends
+    the survivors with SIGTERM)."""
+    import signal
+
+    codes = [getattr(proc, "exitcode", None) for proc in procs]
+    codes = [c for c in codes if c is not None and c != -signal.SIGTERM] or [c for c in codes if c is not None]
+    for c in codes:
+        if c < 0:
+            try:
+                name = signal.Signals(-c).name
+            except ValueError:
+                name = f"signal {-c}"
+            return f"killed by {name}" + (": the kernel's out-of-memory killer, usually" if c == -signal.SIGKILL else "")
+        if c:
+            return f"exit status {c}"
+    return "ended abruptly"
+
+
+def _pool_pass(todo, paths, opts, workers, progress, results) -> tuple[list[str], set[str], str]:
+    """One pool over ``todo``; finished files go into ``results``.  Returns the files left
+    unfinished by a worker's death (empty when none died), the files that had started, and
+    how the worker died."""
     ctx = pool_context(opts["device"])
     threads = max(1, (os.cpu_count() or 1) // workers)
     # progress travels on a plain queue handed to each worker at its start (a Manager's queue
-    # costs a server process, ~0.2 s of start-up, and a round trip per message)
-    events = ctx.Queue() if progress is not None else None
+    # costs a server process, ~0.2 s of start-up, and a round trip per message); it also
+    # tells which files a worker had started when it died
+    events = ctx.Queue()
     stop = threading.Event()
+    started: set[str] = set()
+
+    def take(block: bool) -> bool:
+        try:
+            path, stage = events.get(timeout=0.1) if block else events.get_nowait()
+        except queue.Empty:
+            return False
+        started.add(path)
+        if progress is not None and stage not in ("done", "failed"):
+            progress.file_stage(path, stage)
+        return True
 
     def drain():
-        while not stop.is_set() or (events is not None and not events.empty()):
+        while not stop.is_set():
             try:
-                path, stage = events.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            except (EOFError, OSError):
+                take(True)
+            except (EOFError, OSError, ValueError):
                 return
-            if stage not in ("done", "failed"):
-                progress.file_stage(path, stage)
 
-    drainer = threading.Thread(target=drain, daemon=True) if events is not None else None
-    if drainer:
-        drainer.start()
-    results: dict[str, FileResult] = {}
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    left: list[str] = []
+    death = ""
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                               initargs=(threads, events))
+                               initargs=(threads, events, opts.get("memory")))
     try:
         # largest files first: the last file to start is then a small one, and no worker is
         # left alone with a big file at the end while the others idle
-        futs = {pool.submit(analyse_file, p, opts): p for p in _largest_first(paths)}
+        futs = {pool.submit(analyse_file, p, opts): p for p in _largest_first(todo)}
         for fut in as_completed(futs):
             p = futs[fut]
             try:
                 r = fut.result()
             except ModelError:
                 raise
-            except Exception as exc:  # the worker process died (OOM killer, segfault)
+            except BrokenProcessPool:  # a worker died: every file not finished is lost to this pool
+                if not death:
+                    death = _death(list((getattr(pool, "_processes", None) or {}).values()))
+                left.append(p)
+                continue
+            except Exception as exc:  # (the result could not come back: e.g. not picklable)
                 reason = f"worker process failed: {type(exc).__name__}: {exc}"
                 r = FileResult(p, failed_accounting(p, reason, sha256=_sha256(p)), None, reason)
             results[p] = r
@@ -464,14 +609,17 @@ def _run_pool(paths, opts, workers, progress) -> list[FileResult]:
     else:
         # every result is in: let the workers exit (~0.8 s with torch loaded) while the
         # caller builds the report; the interpreter joins them at exit
-        pool.shutdown(wait=False)
+        pool.shutdown(wait=bool(left))
     finally:
         stop.set()
-        if drainer:
-            drainer.join(timeout=2)
-        if events is not None:
-            events.close()
-    return [results[p] for p in paths]
+        drainer.join(timeout=2)
+        try:  # (the starts a dead worker told before it died)
+            while left and take(False):
+                pass
+        except (EOFError, OSError, ValueError):
+            pass
+        events.close()
+    return left, started, death
 
 
 def _stop_workers(procs) -> None:

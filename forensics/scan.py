@@ -50,6 +50,7 @@ class ScanConfig:
     app_detail_items: int = 50  # most items (requests, names, topics) kept per incident
     incident_gap: float = 300.0  # seconds without a flow that split two incidents of one attacker
     top_flows: int = 10  # flows shown per incident
+    max_memory_gib: float | None = None  # per scanning process; None = what the system has free at the start
     # Extension hooks, "module:callable" strings so they travel to worker
     # processes and Dask workers.  The defaults are the real pipeline.
     extractor: str = "forensics.features:extract_flows"
@@ -68,6 +69,8 @@ class ScanConfig:
             raise ForensicsError("--engine numpy runs on the CPU only (use --engine torch with --device cuda)")
         if self.dask is not None and "://" not in self.dask:
             raise ForensicsError(f"--dask must be a scheduler address like tcp://HOST:PORT, got {self.dask!r}")
+        if self.max_memory_gib is not None and not self.max_memory_gib > 0:
+            raise ForensicsError(f"--max-memory must be a positive number of GiB, got {self.max_memory_gib!r}")
         if self.chunk_packets < 1:
             raise ForensicsError(f"chunk_packets must be positive, got {self.chunk_packets}")
 

@@ -282,6 +282,7 @@ def _nothing():
 
 
 def _corpus(d: Path) -> None:
+    d.mkdir(parents=True, exist_ok=True)
     for n in range(4):
         attack_capture(d / f"c{n}.pcap", attacker=f"10.66.0.{n + 1}", victim=f"192.168.1.{10 + n % 2}", t0=1_700_000_000.0 + 30 * n)
     write_pcap(d / "n.pcap", [udp("192.168.1.2", "192.168.1.3", 1000, 1883, b"t")] * 5)
@@ -293,6 +294,67 @@ def test_process_pool_gives_the_same_summary_as_one_process(tmp_path):
     one = scan([tmp_path], CFG).summary()
     two = scan([tmp_path], ScanConfig(workers=2, extractor=EXTRACTOR, detector=DETECTOR, app_detail=False)).summary()
     assert one == two and len(one["incidents"]) == 4
+
+
+def test_a_worker_killed_by_the_system_costs_only_its_own_capture(tmp_path):
+    """A pool worker ended by SIGKILL (what the OOM killer does) breaks the whole process pool:
+    the captures it held are scanned again, each alone, and the others in a fresh pool; only
+    the capture that kills its process alone is reported, with the signal."""
+    _corpus(tmp_path / "in")
+    attack_capture(tmp_path / "in" / "die.pcap", attacker="10.66.0.9", n_attack=400)  # (the largest: first)
+    spec = EXTRACTOR.replace("extract_flows", "dying_extract_flows")
+    rep = scan([tmp_path / "in"], ScanConfig(workers=2, extractor=spec, detector=DETECTOR, app_detail=False))
+    summary = rep.summary()
+    errs = {os.path.basename(i["path"]): i["error"] for i in summary["inputs"]}
+    assert errs["die.pcap"].startswith("the process scanning it died (killed by SIGKILL"), errs
+    assert {k: v for k, v in errs.items() if k not in ("die.pcap", "junk.bin")} == {
+        "c0.pcap": None, "c1.pcap": None, "c2.pcap": None, "c3.pcap": None, "n.pcap": None}
+    # the survivors' summary is the one a scan without the killer gives
+    (tmp_path / "in" / "die.pcap").unlink()
+    clean = scan([tmp_path / "in"], CFG).summary()
+    assert summary["incidents"] == clean["incidents"] and summary["hosts"] == clean["hosts"]
+    assert rep.exit_status == 1
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_capture_over_max_memory_fails_alone_and_the_scan_goes_on(tmp_path, capsys, monkeypatch, workers):
+    """A capture that needs more memory than --max-memory allows is named with an out-of-memory
+    reason; the other captures are reported and every output written.  In one process the limit
+    holds only while captures are read."""
+    import dataclasses
+    import resource
+
+    import forensics.commands.scan as cmd
+    from forensics.cli import main
+
+    _corpus(tmp_path / "in")
+    write_pcap(tmp_path / "in" / "huge.pcap", [udp("192.168.1.2", "192.168.1.3", 1, 2, b"x")] * 3)
+    real = cmd.config_from_args
+    spec = EXTRACTOR.replace("extract_flows", "dying_extract_flows")
+    monkeypatch.setattr(cmd, "config_from_args", lambda a: dataclasses.replace(real(a), extractor=spec, detector=DETECTOR))
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    out = tmp_path / "out"
+    status = main(["scan", str(tmp_path / "in"), "--workers", workers, "--max-memory", "1", "--no-app-detail",
+                   "--json", str(out / "s.json"), "--report", str(out / "r.html"), "-q"])
+    err = capsys.readouterr().err
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
+    assert status == 1 and "Traceback" not in err
+    assert ("huge.pcap: not scanned: out of memory while scanning this capture (1.0 GiB per scanning process, "
+            "--max-memory); split it") in err
+    summary = json.loads((out / "s.json").read_text())
+    errs = {os.path.basename(i["path"]): i["error"] for i in summary["inputs"]}
+    assert [k for k, v in errs.items() if v is None] == ["c0.pcap", "c1.pcap", "c2.pcap", "c3.pcap", "n.pcap"]
+    assert len(summary["incidents"]) == 4 and (out / "r.html").stat().st_size > 0
+
+
+def test_memory_budget_defaults_to_what_the_system_has_free():
+    from forensics import batch
+
+    free = batch._available_bytes()
+    assert free is not None and free > 0  # (Linux: /proc/meminfo)
+    assert batch.memory_budget(None) == max(free, batch.MIN_MEMORY) or abs(batch.memory_budget(None) - free) < (1 << 30)
+    assert batch.memory_budget(2.5) == int(2.5 * (1 << 30))
+    assert batch.memory_budget(2.5, "cuda") is None  # (CUDA reserves address space it never uses)
 
 
 def test_dask_cluster_gives_the_same_summary_as_local(tmp_path):

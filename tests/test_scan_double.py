@@ -209,6 +209,22 @@ def slow_extract_flows(path, *, chunk_packets=1_000_000):
     return extract_flows(path, chunk_packets=chunk_packets)
 
 
+def dying_extract_flows(path, *, chunk_packets=1_000_000):
+    """:func:`extract_flows`, but the process reading a capture named ``die*`` is killed (as
+    the kernel's OOM killer does), and one named ``huge*`` asks for 8 GiB (MemoryError under
+    a smaller --max-memory)."""
+    name = Path(path).name
+    if name.startswith("die"):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    if name.startswith("huge"):
+        held = np.empty(8 << 30, dtype=np.uint8)  # (address space only: never touched)
+        del held
+    return extract_flows(path, chunk_packets=chunk_packets)
+
+
 def load_detector(model_dir=None, device="cpu"):
     return DoubleDetector(device)
 
