@@ -69,8 +69,9 @@ class ScanConfig:
             raise ForensicsError("--engine numpy runs on the CPU only (use --engine torch with --device cuda)")
         if self.dask is not None and "://" not in self.dask:
             raise ForensicsError(f"--dask must be a scheduler address like tcp://HOST:PORT, got {self.dask!r}")
-        if self.max_memory_gib is not None and not self.max_memory_gib > 0:
-            raise ForensicsError(f"--max-memory must be a positive number of GiB, got {self.max_memory_gib!r}")
+        if self.max_memory_gib is not None and not self.max_memory_gib >= 0.25:
+            # (below that, the numerical libraries' own buffers fail before any capture is read)
+            raise ForensicsError(f"--max-memory must be at least 0.25 GiB, got {self.max_memory_gib!r}")
         if self.chunk_packets < 1:
             raise ForensicsError(f"chunk_packets must be positive, got {self.chunk_packets}")
 

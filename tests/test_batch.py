@@ -125,7 +125,7 @@ def test_exit_status_two_when_nothing_is_readable(tmp_path, capsys, monkeypatch)
     "argv,fragment",
     [(["--workers", "0"], "--workers"), (["--flows", "f.txt"], "--flows"), (["--dask", "nohost"], "--dask"), (["--model", "/nonexistent"], "--model"),
      (["--report", "."], "--report .: is a folder"), (["--json", "s.json", "--alerts", "./s.json"], "the same file as --json"),
-     (["--json", "/dev/null/s.json"], "/dev/null is not a folder")],
+     (["--json", "/dev/null/s.json"], "/dev/null is not a folder"), (["--max-memory", "0.1"], "--max-memory must be at least 0.25 GiB")],
 )
 def test_usage_errors_exit_two_with_one_line(tmp_path, capsys, argv, fragment):
     from forensics.cli import main
