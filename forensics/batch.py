@@ -396,7 +396,8 @@ def run(candidates: Sequence, config, progress=None) -> list[FileResult]:
         return []
     opts = _opts(config)
     if config.dask:
-        return _run_dask(paths, {**opts, "compact": True}, config.dask, progress)
+        # (no limit set on a Dask worker: its nanny has its own)
+        return _run_dask(paths, {**opts, "compact": True, "memory": None}, config.dask, progress)
     workers = min(config.effective_workers, len(paths))
     if workers <= 1:
         from contextlib import nullcontext

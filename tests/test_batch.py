@@ -352,7 +352,7 @@ def test_memory_budget_defaults_to_what_the_system_has_free():
 
     free = batch._available_bytes()
     assert free is not None and free > 0  # (Linux: /proc/meminfo)
-    assert batch.memory_budget(None) == max(free, batch.MIN_MEMORY) or abs(batch.memory_budget(None) - free) < (1 << 30)
+    assert abs(batch.memory_budget(None) - max(free, batch.MIN_MEMORY)) < (1 << 30)  # (read again: it moves a little)
     assert batch.memory_budget(2.5) == int(2.5 * (1 << 30))
     assert batch.memory_budget(2.5, "cuda") is None  # (CUDA reserves address space it never uses)
 
