@@ -171,9 +171,9 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
         stages["context"] = time.perf_counter() - t2
         accd = acc.to_dict() if hasattr(acc, "to_dict") else dict(acc)
         accd["path"] = path
-        note = unfamiliar_warning(out)
-        if note:
-            accd["warnings"] = [*accd.get("warnings", []), note]
+        notes = [n for n in (unfamiliar_warning(out), small_flood_warning(out)) if n]
+        if notes:
+            accd["warnings"] = [*accd.get("warnings", []), *notes]
         tell("done")
         model = {"version": str(getattr(det, "version", "unknown")), "sha256": str(getattr(det, "sha256", ""))}
         if opts.get("compact"):
@@ -208,6 +208,29 @@ def unfamiliar_warning(flows) -> str | None:
     n_att = int((hit & flows["pred_attack"].to_numpy(dtype=bool)).sum())
     return (f"{n} of {len(flows)} flows ({n_att} called attacks) have features outside the model's training "
             f"data ({shown}): their verdicts are extrapolations")
+
+
+def small_flood_warning(flows) -> str | None:
+    """The capture's note about the flows called floods that :mod:`forensics.smallflood` turned
+    Normal, or None."""
+    import numpy as np
+    import pandas as pd
+
+    from forensics.smallflood import MIN_PACKETS, PREFIX
+
+    if "evidence" not in flows.columns or not len(flows):
+        return None
+    ev = flows["evidence"]
+    if isinstance(ev.dtype, pd.CategoricalDtype):  # (as analyse_file keeps it: the categories are few)
+        codes = ev.cat.codes.to_numpy()
+        hit = np.append(ev.cat.categories.astype(str).str.startswith(PREFIX), False)[codes]  # (code -1: missing)
+    else:
+        hit = ev.astype(str).str.startswith(PREFIX).to_numpy()
+    n = int(hit.sum())
+    if not n:
+        return None
+    return (f"{n} flow(s) the model called DoS or DDoS are reported Normal: their victims got fewer than "
+            f"{MIN_PACKETS} packets of such flows in this capture, too few for a flood")
 
 
 def _categorical(values):

@@ -10,14 +10,18 @@ whole capture, in this order, and are applied identically by a scan
 2. :func:`forensics.ddos.refine`: a flow called DoS while another sender (by MAC) that floods the
    same victim floods (any victim) at the same time becomes DDoS; a flow called DDoS, sent from a
    MAC bound to one host, when no other sender of its victim floods within 2 s, becomes DoS;
-3. :func:`forensics.sameflood.refine`: a flow called Normal that its sender sends to a victim's
+3. :func:`forensics.smallflood.refine`: the flows called DoS or DDoS whose victim gets fewer than
+   50 packets of them in the whole capture are no flood: Normal;
+4. :func:`forensics.sameflood.refine`: a flow called Normal that its sender sends to a victim's
    address, port and protocol while it floods them (10 or more flows called DoS or DDoS there, one
    under way within 1 s) takes the flood's verdict;
-4. :func:`forensics.arp.refine`: an ARP flow takes the verdict of the attack between its two
+5. :func:`forensics.arp.refine`: an ARP flow takes the verdict of the attack between its two
    hosts (the BoT-IoT labeling rule applied to the other flows' verdicts), else Normal.
 
-Step 3 comes after step 2, so a flood's flows already have their DoS or DDoS verdict to pass on,
-and before step 4, so the flows it turns count in their attacker's activity for its ARP flows.
+Step 3 comes after step 2 (a DoS <-> DDoS swap does not change a victim's total) and before
+step 4, so that a few flows called DoS cannot pass their verdict on; step 4 comes after step 2, so
+a flood's flows already have their DoS or DDoS verdict to pass on, and before step 5, so the flows
+it turns count in their attacker's activity for its ARP flows.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forensics import arp, backscatter, ddos, sameflood
+from forensics import arp, backscatter, ddos, sameflood, smallflood
 
 
 @dataclass
@@ -41,6 +45,20 @@ class Refined:
     arp_evidence: np.ndarray  # their evidence ("" where they became Normal)
     same_rows: np.ndarray  # positions of the flows called Normal that took their sender's flood's verdict
     same_evidence: np.ndarray  # their evidence
+    small_rows: np.ndarray  # positions of the flows called DoS or DDoS turned Normal: too few packets for a flood
+    small_evidence: np.ndarray  # their evidence
+
+    @property
+    def changed(self) -> bool:
+        """Did any step change a verdict?"""
+        return bool(self.ddos.any() or self.dos.any() or self.backscatter.any() or len(self.arp_rows)
+                    or len(self.same_rows) or len(self.small_rows))
+
+    @property
+    def sub_rows(self) -> np.ndarray:
+        """Positions of the flows whose subcategory a step chose (not only their category)."""
+        return np.union1d(np.union1d(np.union1d(self.arp_rows, np.flatnonzero(self.backscatter)), self.same_rows),
+                          self.small_rows).astype(np.int64)
 
 
 def allowed_mask(categories, subcategories, allowed: dict) -> np.ndarray:
@@ -56,7 +74,7 @@ def allowed_mask(categories, subcategories, allowed: dict) -> np.ndarray:
 
 def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
                  mask: np.ndarray) -> Refined:
-    """The four steps on one capture's flows (rows aligned with the per-flow probabilities).
+    """The five steps on one capture's flows (rows aligned with the per-flow probabilities).
 
     The MAC binding and the listening services rest on the flows called Normal (and on ARP
     flows whatever their verdict), which no step before the same-flood step changes
@@ -72,7 +90,10 @@ def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, cate
     p_cat, p_sub, turned = backscatter.refine(flows, p_cat, p_sub, categories, subcategories, mask, services)
     blame = FloodBlame(flows, hosts, services)  # (the flood flows' victims: blamed once for both steps)
     p_cat, to_ddos, to_dos = ddos.refine(flows, p_cat, categories, hosts, services, blame)
+    p_cat, p_sub, small_rows, small_evidence = smallflood.refine(flows, p_cat, p_sub, categories, subcategories, mask,
+                                                                 blame)
     p_cat, p_sub, same_rows, same_evidence = sameflood.refine(flows, p_cat, p_sub, categories, subcategories, mask,
                                                               hosts, services, blame)
     p_cat, p_sub, rows, evidence = arp.refine(flows, p_cat, p_sub, categories, subcategories, mask, hosts, services)
-    return Refined(p_cat, p_sub, to_ddos, to_dos, turned, rows, evidence, same_rows, same_evidence)
+    return Refined(p_cat, p_sub, to_ddos, to_dos, turned, rows, evidence, same_rows, same_evidence, small_rows,
+                   small_evidence)

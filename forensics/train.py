@@ -840,7 +840,7 @@ def _torch_predictor(model, mean, std):
 def refine_runs(runs: list[Run], enc: Encoded, p_flow: np.ndarray, ps_flow: np.ndarray | None = None,
                 pred_sub: np.ndarray | None = None):
     """Per-flow probabilities of ``enc``'s flows (runs in order) after the capture-level steps
-    of :func:`forensics.refine.refine_flows` (backscatter, DoS <-> DDoS, ARP flows), run by run, as
+    of :func:`forensics.refine.refine_flows` (backscatter, DoS <-> DDoS, small floods, same flood, ARP flows), run by run, as
     :meth:`forensics.detect.Detector.predict` applies them to a scanned capture.  Returns
     ``p_flow`` alone when ``ps_flow`` is None, else ``(p_flow, ps_flow, pred_sub)``
     (``pred_sub``: a model's own subcategory choice, overridden where an ARP or backscatter flow changed)."""
@@ -855,14 +855,13 @@ def refine_runs(runs: list[Run], enc: Encoded, p_flow: np.ndarray, ps_flow: np.n
         if not len(rows):
             continue
         res = refine_flows(r.flows, p_flow[rows], ps_in[rows], CATEGORIES, SUBCATEGORIES, mask)
-        if res.ddos.any() or res.dos.any() or res.backscatter.any() or len(res.arp_rows) or len(res.same_rows):
+        if res.changed:
             out_c = out_c.copy() if out_c is p_flow else out_c
             out_c[rows] = res.p_cat
             if ps_flow is not None:
                 out_s = out_s.copy() if out_s is ps_flow else out_s
                 out_s[rows] = res.p_sub
-            changed_sub = np.union1d(np.union1d(res.arp_rows, np.flatnonzero(res.backscatter)),
-                                     res.same_rows).astype(np.int64)
+            changed_sub = res.sub_rows
             if psub is not None and len(changed_sub):
                 sub_i = np.where(mask[res.p_cat[changed_sub].argmax(1)], res.p_sub[changed_sub], -1.0).argmax(1)
                 psub[rows[changed_sub]] = sub_i

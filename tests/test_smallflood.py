@@ -1,0 +1,82 @@
+"""A victim that gets only a few packets of flows called floods is not flooded (forensics.smallflood)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forensics.attribution import FloodBlame
+from forensics.refine import allowed_mask, refine_flows
+from forensics.smallflood import MIN_PACKETS, PREFIX, small_floods
+from forensics.train import ALLOWED, CATEGORIES, SUBCATEGORIES
+
+VIC, VIC2, BOT, CLIENT = "10.0.0.20", "10.0.0.21", "10.0.0.203", "10.0.0.30"
+
+
+def flow(src, dst, t, cat="Normal", sub="Normal", dport="80", sport="40000", proto="tcp", spkts=1, dpkts=0):
+    return {"saddr": src, "daddr": dst, "sport": sport, "dport": dport, "proto": proto, "stime": t, "ltime": t + 0.001,
+            "spkts": spkts, "dpkts": dpkts, "pkts": spkts + dpkts, "smac": "02:00:00:00:00:01",
+            "dmac": "02:00:00:00:00:02", "cat": cat, "sub": sub}
+
+
+def refined(rows):
+    """(category, subcategory, evidence per flow, Refined) after refine_flows, every flow's
+    verdict given with probability 0.9."""
+    df = pd.DataFrame(rows)
+    cats, subs = list(CATEGORIES), list(SUBCATEGORIES)
+    p_cat = np.full((len(df), len(cats)), 0.1 / (len(cats) - 1))
+    p_sub = np.full((len(df), len(subs)), 0.1 / (len(subs) - 1))
+    p_cat[np.arange(len(df)), [cats.index(c) for c in df["cat"]]] = 0.9
+    p_sub[np.arange(len(df)), [subs.index(s) for s in df["sub"]]] = 0.9
+    mask = allowed_mask(CATEGORIES, SUBCATEGORIES, ALLOWED)
+    r = refine_flows(df, p_cat, p_sub, CATEGORIES, SUBCATEGORIES, mask)
+    cat = np.array(cats, dtype=object)[r.p_cat.argmax(1)]
+    sub = np.array(subs, dtype=object)[np.where(mask[r.p_cat.argmax(1)], r.p_sub, -1.0).argmax(1)]
+    ev = np.full(len(df), "", dtype=object)
+    ev[r.small_rows] = r.small_evidence
+    return cat, sub, ev, r
+
+
+def test_a_victim_with_a_few_packets_called_a_flood_is_not_flooded():
+    # corpus: one TCP reset called DoS; here 3 flows of 2 packets each to VIC2, and a real
+    # flood of 120 one-packet flows to VIC beside them
+    few = [flow(CLIENT, VIC2, 0.1 * i, cat="DoS", sub="TCP", spkts=1, dpkts=1, sport=str(41000 + i)) for i in range(3)]
+    flood = [flow(BOT, VIC, 0.01 * i, cat="DoS", sub="TCP", sport=str(20000 + i)) for i in range(120)]
+    cat, sub, ev, r = refined(few + flood)
+    assert list(cat[:3]) == ["Normal"] * 3 and list(sub[:3]) == ["Normal"] * 3
+    assert (cat[3:] == "DoS").all() and (sub[3:] == "TCP").all()
+    assert list(r.small_rows) == [0, 1, 2] and r.changed and set(r.sub_rows) >= {0, 1, 2}
+    assert ev[0] == (f"called DoS by the model, but its victim {VIC2} got only 6 packet(s) of such flows in this "
+                     f"capture, and a flood has {MIN_PACKETS} or more: Normal") and ev[0].startswith(PREFIX)
+    assert np.allclose(r.p_cat.max(1), 0.9)  # the flow keeps the model's confidence
+
+
+def test_the_threshold_counts_every_flood_flow_of_the_victim_whatever_its_sender_or_verdict():
+    # a spoofed flood: one packet from each of MIN_PACKETS forged sources, some called DoS, some DDoS
+    spoofed = [flow(f"10.9.{i // 250}.{i % 250 + 1}", VIC, 0.01 * i, cat="DDoS" if i % 2 else "DoS", sub="UDP",
+                    proto="udp", dport="53", sport=str(30000 + i)) for i in range(MIN_PACKETS)]
+    cat, _, _, r = refined(spoofed)
+    assert not len(r.small_rows) and (cat != "Normal").all()
+    cat, _, _, r = refined(spoofed[:-1])  # one packet short
+    assert len(r.small_rows) == MIN_PACKETS - 1 and (cat == "Normal").all()
+
+
+def test_backscatter_counts_for_the_host_that_sends_it():
+    # a SYN-ACK flood's answers: flows from the victim's served port to forged addresses, one
+    # packet each; grouped by the forged addresses (their destinations) each would be 1 packet
+    answers = [flow(VIC, f"10.9.0.{i + 1}", 0.01 * i, cat="DoS", sub="TCP", sport="80", dport=str(40000 + i))
+               for i in range(60)]
+    service = [flow(CLIENT, VIC, 5.0, spkts=5, dpkts=5)]  # VIC serves port 80
+    df = pd.DataFrame(answers + service)
+    rows, _ = small_floods(df, df["cat"].to_numpy(dtype=object), FloodBlame(df))
+    assert not len(rows)
+
+
+def test_arp_flows_and_other_attacks_are_left_to_their_own_steps():
+    rows = [flow(CLIENT, VIC2, 0.0, cat="Reconnaissance", sub="Service_Scan"),
+            flow(CLIENT, VIC2, 0.5, cat="Theft", sub="Keylogging", spkts=3, dpkts=3),
+            flow(CLIENT, VIC2, 1.0, cat="Normal")]
+    cat, _, _, r = refined(rows)
+    assert not len(r.small_rows) and list(cat) == ["Reconnaissance", "Theft", "Normal"]
+    df = pd.DataFrame([flow(CLIENT, VIC2, 0.0, cat="DoS", sub="TCP", proto="arp", dport="", sport="")])
+    assert not len(small_floods(df, df["cat"].to_numpy(dtype=object), FloodBlame(df))[0])
