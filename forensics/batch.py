@@ -171,7 +171,7 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
         stages["context"] = time.perf_counter() - t2
         accd = acc.to_dict() if hasattr(acc, "to_dict") else dict(acc)
         accd["path"] = path
-        notes = [n for n in (unfamiliar_warning(out), small_flood_warning(out)) if n]
+        notes = [n for n in (unfamiliar_warning(out), too_little_warning(out)) if n]
         if notes:
             accd["warnings"] = [*accd.get("warnings", []), *notes]
         tell("done")
@@ -210,27 +210,27 @@ def unfamiliar_warning(flows) -> str | None:
             f"data ({shown}): their verdicts are extrapolations")
 
 
-def small_flood_warning(flows) -> str | None:
-    """The capture's note about the flows called floods that :mod:`forensics.smallflood` turned
-    Normal, or None."""
+def too_little_warning(flows) -> str | None:
+    """The capture's note about the attack verdicts :mod:`forensics.toolittle` turned Normal, or None."""
     import numpy as np
     import pandas as pd
 
-    from forensics.smallflood import MIN_PACKETS, PREFIX
+    from forensics.toolittle import MIN_FLOOD_PACKETS, MIN_KEYLOG_SECONDS, kinds
 
     if "evidence" not in flows.columns or not len(flows):
         return None
     ev = flows["evidence"]
     if isinstance(ev.dtype, pd.CategoricalDtype):  # (as analyse_file keeps it: the categories are few)
-        codes = ev.cat.codes.to_numpy()
-        hit = np.append(ev.cat.categories.astype(str).str.startswith(PREFIX), False)[codes]  # (code -1: missing)
+        kind = np.append(kinds(ev.cat.categories), 0)[ev.cat.codes.to_numpy()]  # (code -1: missing)
     else:
-        hit = ev.astype(str).str.startswith(PREFIX).to_numpy()
-    n = int(hit.sum())
-    if not n:
+        kind = kinds(ev)
+    floods, keys = int((kind == 1).sum()), int((kind == 2).sum())
+    if not floods and not keys:
         return None
-    return (f"{n} flow(s) the model called DoS or DDoS are reported Normal: their victims got fewer than "
-            f"{MIN_PACKETS} packets of such flows in this capture, too few for a flood")
+    parts = ([f"{floods} called DoS or DDoS whose victims got fewer than {MIN_FLOOD_PACKETS} packets of them"] if floods else []) \
+        + ([f"{keys} called Keylogging exchanged within less than {MIN_KEYLOG_SECONDS:g} s"] if keys else [])
+    return f"{floods + keys} flow(s) the model called attacks are reported Normal, too little traffic for the verdict: " \
+        + "; ".join(parts)
 
 
 def _categorical(values):

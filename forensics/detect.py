@@ -15,7 +15,8 @@ largest gradient x input for the predicted category, for attack verdicts only.
 After the model, :func:`forensics.refine.refine_flows` looks at the whole input: a flow
 called DoS while another host (by MAC address) floods the same victim at the same time
 becomes DDoS (its evidence says so; without MAC addresses nothing changes), flows called DoS or DDoS whose
-victim gets fewer than 50 packets of them in the capture become Normal (:mod:`forensics.smallflood`),
+victim gets fewer than 50 packets of them in the capture, and flows called Keylogging that two hosts
+exchange within less than 1 s, become Normal (:mod:`forensics.toolittle`),
 a flow called Normal
 that its sender sends to the port it floods, while it floods it, takes the flood's verdict
 (:mod:`forensics.sameflood`), and an ARP flow
@@ -384,8 +385,8 @@ class Detector:
                 evidence[turned] = [f"{text}; {e}" if e else text for e in evidence[turned]]
         if len(r.same_rows):  # flows called Normal: the model gave no reason of its own
             evidence[r.same_rows] = r.same_evidence if explain else ""
-        if len(r.small_rows):  # (no flood after all: the model's reason for one is moot)
-            evidence[r.small_rows] = r.small_evidence if explain else ""
+        if len(r.little_rows):  # (too little traffic for the verdict: the model's reason for it is moot)
+            evidence[r.little_rows] = r.little_evidence if explain else ""
         if len(r.arp_rows):
             evidence[r.arp_rows] = r.arp_evidence if explain else ""
         cats = np.array(self.categories, dtype=object)

@@ -10,8 +10,9 @@ whole capture, in this order, and are applied identically by a scan
 2. :func:`forensics.ddos.refine`: a flow called DoS while another sender (by MAC) that floods the
    same victim floods (any victim) at the same time becomes DDoS; a flow called DDoS, sent from a
    MAC bound to one host, when no other sender of its victim floods within 2 s, becomes DoS;
-3. :func:`forensics.smallflood.refine`: the flows called DoS or DDoS whose victim gets fewer than
-   50 packets of them in the whole capture are no flood: Normal;
+3. :func:`forensics.toolittle.refine`: too little traffic for the verdict: the flows called DoS or
+   DDoS whose victim gets fewer than 50 packets of them in the whole capture are no flood, the
+   flows called Keylogging between two hosts that span less than 1 s are no keylogging: Normal;
 4. :func:`forensics.sameflood.refine`: a flow called Normal that its sender sends to a victim's
    address, port and protocol while it floods them (10 or more flows called DoS or DDoS there, one
    under way within 1 s) takes the flood's verdict;
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forensics import arp, backscatter, ddos, sameflood, smallflood
+from forensics import arp, backscatter, ddos, sameflood, toolittle
 
 
 @dataclass
@@ -45,20 +46,20 @@ class Refined:
     arp_evidence: np.ndarray  # their evidence ("" where they became Normal)
     same_rows: np.ndarray  # positions of the flows called Normal that took their sender's flood's verdict
     same_evidence: np.ndarray  # their evidence
-    small_rows: np.ndarray  # positions of the flows called DoS or DDoS turned Normal: too few packets for a flood
-    small_evidence: np.ndarray  # their evidence
+    little_rows: np.ndarray  # positions of the attack verdicts turned Normal: too little traffic for them (toolittle)
+    little_evidence: np.ndarray  # their evidence
 
     @property
     def changed(self) -> bool:
         """Did any step change a verdict?"""
         return bool(self.ddos.any() or self.dos.any() or self.backscatter.any() or len(self.arp_rows)
-                    or len(self.same_rows) or len(self.small_rows))
+                    or len(self.same_rows) or len(self.little_rows))
 
     @property
     def sub_rows(self) -> np.ndarray:
         """Positions of the flows whose subcategory a step chose (not only their category)."""
         return np.union1d(np.union1d(np.union1d(self.arp_rows, np.flatnonzero(self.backscatter)), self.same_rows),
-                          self.small_rows).astype(np.int64)
+                          self.little_rows).astype(np.int64)
 
 
 def allowed_mask(categories, subcategories, allowed: dict) -> np.ndarray:
@@ -90,10 +91,10 @@ def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, cate
     p_cat, p_sub, turned = backscatter.refine(flows, p_cat, p_sub, categories, subcategories, mask, services)
     blame = FloodBlame(flows, hosts, services)  # (the flood flows' victims: blamed once for both steps)
     p_cat, to_ddos, to_dos = ddos.refine(flows, p_cat, categories, hosts, services, blame)
-    p_cat, p_sub, small_rows, small_evidence = smallflood.refine(flows, p_cat, p_sub, categories, subcategories, mask,
+    p_cat, p_sub, little_rows, little_evidence = toolittle.refine(flows, p_cat, p_sub, categories, subcategories, mask,
                                                                  blame)
     p_cat, p_sub, same_rows, same_evidence = sameflood.refine(flows, p_cat, p_sub, categories, subcategories, mask,
                                                               hosts, services, blame)
     p_cat, p_sub, rows, evidence = arp.refine(flows, p_cat, p_sub, categories, subcategories, mask, hosts, services)
-    return Refined(p_cat, p_sub, to_ddos, to_dos, turned, rows, evidence, same_rows, same_evidence, small_rows,
-                   small_evidence)
+    return Refined(p_cat, p_sub, to_ddos, to_dos, turned, rows, evidence, same_rows, same_evidence, little_rows,
+                   little_evidence)

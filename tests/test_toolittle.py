@@ -1,4 +1,4 @@
-"""A victim that gets only a few packets of flows called floods is not flooded (forensics.smallflood)."""
+"""Too little traffic for the verdict: a flood of a few packets, keylogging of a moment (forensics.toolittle)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import pandas as pd
 
 from forensics.attribution import FloodBlame
 from forensics.refine import allowed_mask, refine_flows
-from forensics.smallflood import MIN_PACKETS, PREFIX, small_floods
+from forensics.toolittle import MIN_FLOOD_PACKETS as MIN_PACKETS, MIN_KEYLOG_SECONDS, brief_keylogging, kinds, small_floods
 from forensics.train import ALLOWED, CATEGORIES, SUBCATEGORIES
 
 VIC, VIC2, BOT, CLIENT = "10.0.0.20", "10.0.0.21", "10.0.0.203", "10.0.0.30"
 
 
-def flow(src, dst, t, cat="Normal", sub="Normal", dport="80", sport="40000", proto="tcp", spkts=1, dpkts=0):
-    return {"saddr": src, "daddr": dst, "sport": sport, "dport": dport, "proto": proto, "stime": t, "ltime": t + 0.001,
+def flow(src, dst, t, cat="Normal", sub="Normal", dport="80", sport="40000", proto="tcp", spkts=1, dpkts=0, dur=0.001):
+    return {"saddr": src, "daddr": dst, "sport": sport, "dport": dport, "proto": proto, "stime": t, "ltime": t + dur,
             "spkts": spkts, "dpkts": dpkts, "pkts": spkts + dpkts, "smac": "02:00:00:00:00:01",
             "dmac": "02:00:00:00:00:02", "cat": cat, "sub": sub}
 
@@ -33,7 +33,7 @@ def refined(rows):
     cat = np.array(cats, dtype=object)[r.p_cat.argmax(1)]
     sub = np.array(subs, dtype=object)[np.where(mask[r.p_cat.argmax(1)], r.p_sub, -1.0).argmax(1)]
     ev = np.full(len(df), "", dtype=object)
-    ev[r.small_rows] = r.small_evidence
+    ev[r.little_rows] = r.little_evidence
     return cat, sub, ev, r
 
 
@@ -45,9 +45,9 @@ def test_a_victim_with_a_few_packets_called_a_flood_is_not_flooded():
     cat, sub, ev, r = refined(few + flood)
     assert list(cat[:3]) == ["Normal"] * 3 and list(sub[:3]) == ["Normal"] * 3
     assert (cat[3:] == "DoS").all() and (sub[3:] == "TCP").all()
-    assert list(r.small_rows) == [0, 1, 2] and r.changed and set(r.sub_rows) >= {0, 1, 2}
+    assert list(r.little_rows) == [0, 1, 2] and r.changed and set(r.sub_rows) >= {0, 1, 2}
     assert ev[0] == (f"called DoS by the model, but its victim {VIC2} got only 6 packet(s) of such flows in this "
-                     f"capture, and a flood has {MIN_PACKETS} or more: Normal") and ev[0].startswith(PREFIX)
+                     f"capture, and a flood has {MIN_PACKETS} or more: Normal") and list(kinds(ev)) == [1, 1, 1] + [0] * 120
     assert np.allclose(r.p_cat.max(1), 0.9)  # the flow keeps the model's confidence
 
 
@@ -56,9 +56,9 @@ def test_the_threshold_counts_every_flood_flow_of_the_victim_whatever_its_sender
     spoofed = [flow(f"10.9.{i // 250}.{i % 250 + 1}", VIC, 0.01 * i, cat="DDoS" if i % 2 else "DoS", sub="UDP",
                     proto="udp", dport="53", sport=str(30000 + i)) for i in range(MIN_PACKETS)]
     cat, _, _, r = refined(spoofed)
-    assert not len(r.small_rows) and (cat != "Normal").all()
+    assert not len(r.little_rows) and (cat != "Normal").all()
     cat, _, _, r = refined(spoofed[:-1])  # one packet short
-    assert len(r.small_rows) == MIN_PACKETS - 1 and (cat == "Normal").all()
+    assert len(r.little_rows) == MIN_PACKETS - 1 and (cat == "Normal").all()
 
 
 def test_backscatter_counts_for_the_host_that_sends_it():
@@ -72,11 +72,44 @@ def test_backscatter_counts_for_the_host_that_sends_it():
     assert not len(rows)
 
 
+def keylog(src, dst, t, dur, sport="40000"):
+    return flow(src, dst, t, cat="Theft", sub="Keylogging", dport="4444", sport=sport, spkts=8, dpkts=8, dur=dur)
+
+
+def test_keylogging_of_a_moment_is_no_keylogging():
+    # corpus: an HTTP request and its answer called Keylogging (0.9 ms); here one pair's three
+    # short connections within 0.6 s, and beside them a real session: two hosts streaming
+    # keystrokes over many seconds in short reconnecting sessions (the lab's keylogger)
+    brief = [keylog(CLIENT, VIC2, 0.2 * i, 0.05, sport=str(41000 + i)) for i in range(3)]
+    real = [keylog(VIC, BOT, 2.0 * i, 0.5, sport=str(42000 + i)) for i in range(6)]
+    answer = [keylog(BOT, VIC, 11.0, 0.001)]  # (the other direction counts for the same pair)
+    cat, sub, ev, r = refined(brief + real + answer)
+    assert list(cat[:3]) == ["Normal"] * 3 and list(sub[:3]) == ["Normal"] * 3
+    assert (cat[3:] == "Theft").all() and (sub[3:] == "Keylogging").all()
+    assert list(r.little_rows) == [0, 1, 2]
+    assert ev[0] == (f"called Theft/Keylogging by the model, but such flows between {CLIENT} and {VIC2} span only "
+                     f"0.45 s in this capture, and keystrokes take {MIN_KEYLOG_SECONDS:g} s or more: Normal")
+    assert list(kinds(ev)) == [2, 2, 2] + [0] * 7
+
+
+def test_keylogging_spanning_the_threshold_stands_and_one_long_flow_is_enough():
+    at = [keylog(CLIENT, VIC2, 0.0, 0.01, sport="1"), keylog(CLIENT, VIC2, MIN_KEYLOG_SECONDS - 0.01, 0.01, sport="2")]
+    one = [keylog(VIC, BOT, 5.0, 30.0)]
+    df = pd.DataFrame(at + one)
+    rows, _ = brief_keylogging(df, df["sub"].to_numpy(dtype=object))
+    assert not len(rows)
+    df = pd.DataFrame([keylog(CLIENT, VIC2, 0.0, 0.01, sport="1"), keylog(CLIENT, VIC2, 0.5, 0.01, sport="2")])
+    rows, _ = brief_keylogging(df, df["sub"].to_numpy(dtype=object))
+    assert list(rows) == [0, 1]
+
+
 def test_arp_flows_and_other_attacks_are_left_to_their_own_steps():
     rows = [flow(CLIENT, VIC2, 0.0, cat="Reconnaissance", sub="Service_Scan"),
-            flow(CLIENT, VIC2, 0.5, cat="Theft", sub="Keylogging", spkts=3, dpkts=3),
+            flow(CLIENT, VIC2, 0.5, cat="Theft", sub="Data_Exfiltration", spkts=3, dpkts=3),
             flow(CLIENT, VIC2, 1.0, cat="Normal")]
     cat, _, _, r = refined(rows)
-    assert not len(r.small_rows) and list(cat) == ["Reconnaissance", "Theft", "Normal"]
-    df = pd.DataFrame([flow(CLIENT, VIC2, 0.0, cat="DoS", sub="TCP", proto="arp", dport="", sport="")])
+    assert not len(r.little_rows) and list(cat) == ["Reconnaissance", "Theft", "Normal"]
+    df = pd.DataFrame([flow(CLIENT, VIC2, 0.0, cat="DoS", sub="TCP", proto="arp", dport="", sport=""),
+                       flow(CLIENT, VIC2, 0.0, cat="Theft", sub="Keylogging", proto="arp", dport="", sport="")])
     assert not len(small_floods(df, df["cat"].to_numpy(dtype=object), FloodBlame(df))[0])
+    assert not len(brief_keylogging(df, df["sub"].to_numpy(dtype=object))[0])
