@@ -98,7 +98,7 @@ def brief_keylogging(flows: pd.DataFrame, sub: np.ndarray) -> tuple[np.ndarray, 
     np.fmin.at(first, code, t0)
     np.fmax.at(last, code, t1)
     span = (last - first)[code]
-    brief = span < MIN_KEYLOG_SECONDS  # (NaN times: no span to judge, nothing turned)
+    brief = np.isfinite(span) & (span < MIN_KEYLOG_SECONDS)  # (no times: no span to judge, nothing turned)
     rows = keys[brief]
     evidence = np.array([KEYLOG_EVIDENCE.format(a=x, b=y, s=s) for x, y, s in zip(a[brief], b[brief], span[brief])],
                         dtype=object)

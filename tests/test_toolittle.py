@@ -101,6 +101,8 @@ def test_keylogging_spanning_the_threshold_stands_and_one_long_flow_is_enough():
     df = pd.DataFrame([keylog(CLIENT, VIC2, 0.0, 0.01, sport="1"), keylog(CLIENT, VIC2, 0.5, 0.01, sport="2")])
     rows, _ = brief_keylogging(df, df["sub"].to_numpy(dtype=object))
     assert list(rows) == [0, 1]
+    df.loc[:, ["stime", "ltime"]] = np.nan  # (no times: nothing to judge by)
+    assert not len(brief_keylogging(df, df["sub"].to_numpy(dtype=object))[0])
 
 
 def test_arp_flows_and_other_attacks_are_left_to_their_own_steps():
