@@ -89,7 +89,7 @@ def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, cate
     if (pred != "Normal").any():  # else no step needs them
         hosts, services = lookups(flows, pred)
     p_cat, p_sub, turned = backscatter.refine(flows, p_cat, p_sub, categories, subcategories, mask, services)
-    blame = FloodBlame(flows, hosts, services)  # (the flood flows' victims: blamed once for both steps)
+    blame = FloodBlame(flows, hosts, services)  # (the flood flows' victims: blamed once for steps 2-4)
     p_cat, to_ddos, to_dos = ddos.refine(flows, p_cat, categories, hosts, services, blame)
     p_cat, p_sub, little_rows, little_evidence = toolittle.refine(flows, p_cat, p_sub, categories, subcategories, mask,
                                                                  blame)

@@ -840,7 +840,7 @@ def _torch_predictor(model, mean, std):
 def refine_runs(runs: list[Run], enc: Encoded, p_flow: np.ndarray, ps_flow: np.ndarray | None = None,
                 pred_sub: np.ndarray | None = None):
     """Per-flow probabilities of ``enc``'s flows (runs in order) after the capture-level steps
-    of :func:`forensics.refine.refine_flows` (backscatter, DoS <-> DDoS, small floods, same flood, ARP flows), run by run, as
+    of :func:`forensics.refine.refine_flows` (backscatter, DoS <-> DDoS, too little traffic, same flood, ARP flows), run by run, as
     :meth:`forensics.detect.Detector.predict` applies them to a scanned capture.  Returns
     ``p_flow`` alone when ``ps_flow`` is None, else ``(p_flow, ps_flow, pred_sub)``
     (``pred_sub``: a model's own subcategory choice, overridden where an ARP or backscatter flow changed)."""
