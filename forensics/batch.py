@@ -212,19 +212,11 @@ def unfamiliar_warning(flows) -> str | None:
 
 def too_little_warning(flows) -> str | None:
     """The capture's note about the attack verdicts :mod:`forensics.toolittle` turned Normal, or None."""
-    import numpy as np
-    import pandas as pd
-
-    from forensics.toolittle import MIN_FLOOD_PACKETS, MIN_KEYLOG_SECONDS, kinds
+    from forensics.toolittle import MIN_FLOOD_PACKETS, MIN_KEYLOG_SECONDS, counts
 
     if "evidence" not in flows.columns or not len(flows):
         return None
-    ev = flows["evidence"]
-    if isinstance(ev.dtype, pd.CategoricalDtype):  # (as analyse_file keeps it: the categories are few)
-        kind = np.append(kinds(ev.cat.categories), 0)[ev.cat.codes.to_numpy()]  # (code -1: missing)
-    else:
-        kind = kinds(ev)
-    floods, keys = int((kind == 1).sum()), int((kind == 2).sum())
+    floods, keys = counts(flows["evidence"])
     if not floods and not keys:
         return None
     parts = ([f"{floods} called DoS or DDoS whose victims got fewer than {MIN_FLOOD_PACKETS} packets of them"] if floods else []) \

@@ -58,6 +58,16 @@ def kinds(evidence) -> np.ndarray:
     return np.select([flood.to_numpy(), text.str.startswith(_KEYLOG_MARK).to_numpy()], [1, 2], 0)
 
 
+def counts(evidence: pd.Series) -> tuple[int, int]:
+    """``(floods, keylogging)``: how many flows of an evidence column (strings, or a categorical as a
+    scan keeps it: its few categories are read, not every row) this step turned Normal."""
+    if isinstance(evidence.dtype, pd.CategoricalDtype):
+        kind = np.append(kinds(evidence.cat.categories), 0)[evidence.cat.codes.to_numpy()]  # (code -1: missing)
+    else:
+        kind = kinds(evidence)
+    return int((kind == 1).sum()), int((kind == 2).sum())
+
+
 def _not_arp(flows: pd.DataFrame):
     return flows["proto"].astype(str).to_numpy() != "arp" if "proto" in flows.columns else True
 

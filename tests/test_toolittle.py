@@ -115,3 +115,31 @@ def test_arp_flows_and_other_attacks_are_left_to_their_own_steps():
                        flow(CLIENT, VIC2, 0.0, cat="Theft", sub="Keylogging", proto="arp", dport="", sport="")])
     assert not len(small_floods(df, df["cat"].to_numpy(dtype=object), FloodBlame(df))[0])
     assert not len(brief_keylogging(df, df["sub"].to_numpy(dtype=object))[0])
+
+
+def test_a_scan_says_how_many_verdicts_it_turned_and_why():
+    """samples/mixed with the bundled model: the OS-fingerprint attacker's probes to the broker
+    that the model called DoS (2 flows, 8 packets) and Keylogging (3 flows within 0.2 s) come out
+    Normal, and the capture's warning, the terminal line and the report's verdict say so."""
+    import io
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from forensics.report.html import render_html
+    from forensics.report.terminal import render as render_terminal
+    from forensics.scan import ScanConfig, scan
+
+    sample = Path(__file__).resolve().parent.parent / "samples" / "mixed" / "capture.pcap"
+    rep = scan([sample], ScanConfig(workers=1, app_detail=False))
+    assert rep.too_little == 5
+    (inp,) = rep.inputs
+    assert ("5 flow(s) the model called attacks are reported Normal, too little traffic for the verdict: 2 called DoS "
+            "or DDoS whose victims got fewer than 50 packets of them; 3 called Keylogging exchanged within less than 1 s"
+            ) in inp.warnings
+    assert not any(i.attacker == "10.77.0.204" and "10.77.0.10" in i.victims and i.category in ("DoS", "Theft")
+                   for i in rep.incidents)
+    out = io.StringIO()
+    render_terminal(rep, Console(file=out, width=400))
+    assert "5 attack verdict(s) of the model turned Normal, too little traffic for them" in out.getvalue()
+    assert "5 attack verdicts of the model turned Normal: too little traffic for them" in render_html(rep)

@@ -31,6 +31,7 @@ import pandas as pd
 
 from forensics import __version__
 from forensics.attribution import CONTEXT_COLUMNS, _codes, blame_context, blame_frame
+from forensics.toolittle import counts
 
 CATEGORY_ORDER = ("DDoS", "DoS", "Reconnaissance", "Theft", "Normal")
 ROLE_ORDER = {"attacker": 0, "victim": 1, "normal": 2}
@@ -193,6 +194,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): files in folders that are not captures
     extrapolated: int = 0  # attack flows whose window lies outside the model's training data (detect "unfamiliar")
+    too_little: int = 0  # attack verdicts turned Normal: too little traffic for them (forensics.toolittle)
     interrupted: bool = False  # Ctrl-C stopped the scan: the inputs not finished failed as interrupted
 
     # -- what the exit status and the renderers ask ---------------------------------
@@ -316,6 +318,7 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
     extrapolated = 0
     if n_attack and "unfamiliar" in flows.columns:
         extrapolated = int((flows["pred_attack"].to_numpy() & (flows["unfamiliar"].to_numpy(dtype=object) != "")).sum())
+    too_little = sum(counts(flows["evidence"])) if flows is not None and "evidence" in flows.columns else 0
     incidents, traced = _incidents(flows, config) if n_attack else ([], None)
     hosts = _hosts(flows, incidents, traced) if flows is not None else []
     return Report(
@@ -331,6 +334,7 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
         flow_table=_plain_strings(_without_context(flows)) if getattr(config, "keep_flows", False) else None,
         config=config,
         extrapolated=extrapolated,
+        too_little=too_little,
     )
 
 
