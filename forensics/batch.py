@@ -212,17 +212,18 @@ def unfamiliar_warning(flows) -> str | None:
 
 def too_little_warning(flows) -> str | None:
     """The capture's note about the attack verdicts :mod:`forensics.toolittle` turned Normal, or None."""
-    from forensics.toolittle import MIN_FLOOD_PACKETS, MIN_KEYLOG_SECONDS, counts
+    from forensics.toolittle import MIN_FLOOD_PACKETS, MIN_KEYLOG_SECONDS, MIN_SCAN_TARGETS, counts
 
     if "evidence" not in flows.columns or not len(flows):
         return None
-    floods, keys = counts(flows["evidence"])
-    if not floods and not keys:
-        return None
+    floods, keys, scans = counts(flows["evidence"])
     parts = ([f"{floods} called DoS or DDoS whose victims got fewer than {MIN_FLOOD_PACKETS} packets of them"] if floods else []) \
-        + ([f"{keys} called Keylogging exchanged within less than {MIN_KEYLOG_SECONDS:g} s"] if keys else [])
-    return f"{floods + keys} flow(s) the model called attacks are reported Normal, too little traffic for the verdict: " \
-        + "; ".join(parts)
+        + ([f"{keys} called Keylogging exchanged within less than {MIN_KEYLOG_SECONDS:g} s"] if keys else []) \
+        + ([f"{scans} called Reconnaissance whose attackers reached fewer than {MIN_SCAN_TARGETS} targets"] if scans else [])
+    if not parts:
+        return None
+    return f"{floods + keys + scans} flow(s) the model called attacks are reported Normal, too little traffic for the " \
+        "verdict: " + "; ".join(parts)
 
 
 def _categorical(values):

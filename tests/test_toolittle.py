@@ -7,7 +7,8 @@ import pandas as pd
 
 from forensics.attribution import FloodBlame
 from forensics.refine import allowed_mask, refine_flows
-from forensics.toolittle import MIN_FLOOD_PACKETS as MIN_PACKETS, MIN_KEYLOG_SECONDS, brief_keylogging, kinds, small_floods
+from forensics.toolittle import MIN_FLOOD_PACKETS as MIN_PACKETS, MIN_KEYLOG_SECONDS, MIN_SCAN_TARGETS, brief_keylogging, kinds, \
+    lone_probes, small_floods
 from forensics.train import ALLOWED, CATEGORIES, SUBCATEGORIES
 
 VIC, VIC2, BOT, CLIENT = "10.0.0.20", "10.0.0.21", "10.0.0.203", "10.0.0.30"
@@ -103,18 +104,49 @@ def test_keylogging_spanning_the_threshold_stands_and_one_long_flow_is_enough():
     assert list(rows) == [0, 1]
     df.loc[:, ["stime", "ltime"]] = np.nan  # (no times: nothing to judge by)
     assert not len(brief_keylogging(df, df["sub"].to_numpy(dtype=object))[0])
+    df = pd.DataFrame([flow(CLIENT, VIC2, 0.0, cat="Reconnaissance", sub="Service_Scan", proto="arp", dport="", sport="")])
+    assert not len(lone_probes(df, df["cat"].to_numpy(dtype=object))[0])
+
+
+def probe(src, dst, port, t, **kw):
+    return flow(src, dst, t, cat="Reconnaissance", sub="Service_Scan", dport=str(port), sport=str(50000 + port), **kw)
+
+
+def test_a_probe_of_one_or_two_targets_is_no_scan():
+    # corpus: one DNS query to 8.8.8.8 called Service_Scan; here CLIENT reaches VIC2:53 twice
+    # and VIC2:80, two targets; BOT reaches three ports of VIC
+    lone = [probe(CLIENT, VIC2, 53, 0.0), probe(CLIENT, VIC2, 53, 0.1), probe(CLIENT, VIC2, 80, 0.2)]
+    scan = [probe(BOT, VIC, port, 1.0 + 0.01 * port) for port in (22, 23, 80)]
+    cat, _, ev, r = refined(lone + scan)
+    assert list(cat) == ["Normal"] * 3 + ["Reconnaissance"] * 3 and list(r.little_rows) == [0, 1, 2]
+    assert ev[0] == (f"called Reconnaissance by the model, but {CLIENT} reached only 2 target(s) (address and port) "
+                     f"with such flows in this capture, and a scan probes {MIN_SCAN_TARGETS} or more: Normal")
+    assert list(kinds(ev)) == [3, 3, 3, 0, 0, 0]
+
+
+def test_the_victims_answers_count_for_the_scanner():
+    # two probes from BOT and the answer of a third port, a flow the victim starts (its RST,
+    # source port the probed one): blamed on BOT, they make three targets
+    rows = [probe(BOT, VIC, 22, 0.0), probe(BOT, VIC, 23, 0.1),
+            flow(VIC, BOT, 0.2, cat="Reconnaissance", sub="Service_Scan", sport="8080", dport="50123")]
+    df = pd.DataFrame(rows)
+    got, _ = lone_probes(df, df["cat"].to_numpy(dtype=object))
+    assert not len(got)
+    got, _ = lone_probes(df.iloc[:2], df["cat"].to_numpy(dtype=object)[:2])
+    assert list(got) == [0, 1]
 
 
 def test_arp_flows_and_other_attacks_are_left_to_their_own_steps():
-    rows = [flow(CLIENT, VIC2, 0.0, cat="Reconnaissance", sub="Service_Scan"),
-            flow(CLIENT, VIC2, 0.5, cat="Theft", sub="Data_Exfiltration", spkts=3, dpkts=3),
+    rows = [flow(CLIENT, VIC2, 0.5, cat="Theft", sub="Data_Exfiltration", spkts=3, dpkts=3),
             flow(CLIENT, VIC2, 1.0, cat="Normal")]
     cat, _, _, r = refined(rows)
-    assert not len(r.little_rows) and list(cat) == ["Reconnaissance", "Theft", "Normal"]
+    assert not len(r.little_rows) and list(cat) == ["Theft", "Normal"]
     df = pd.DataFrame([flow(CLIENT, VIC2, 0.0, cat="DoS", sub="TCP", proto="arp", dport="", sport=""),
                        flow(CLIENT, VIC2, 0.0, cat="Theft", sub="Keylogging", proto="arp", dport="", sport="")])
     assert not len(small_floods(df, df["cat"].to_numpy(dtype=object), FloodBlame(df))[0])
     assert not len(brief_keylogging(df, df["sub"].to_numpy(dtype=object))[0])
+    df = pd.DataFrame([flow(CLIENT, VIC2, 0.0, cat="Reconnaissance", sub="Service_Scan", proto="arp", dport="", sport="")])
+    assert not len(lone_probes(df, df["cat"].to_numpy(dtype=object))[0])
 
 
 def test_a_scan_says_how_many_verdicts_it_turned_and_why():
