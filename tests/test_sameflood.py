@@ -36,6 +36,16 @@ def verdicts(df):
     return out, out_sub, evidence
 
 
+def refine_names(df, p_cat, p_sub):
+    """``(category, subcategory, Refined)``: the per-flow verdicts after :func:`refine_flows`, read
+    as the detector reads them (the top category, its top allowed subcategory)."""
+    mask = allowed_mask(CATEGORIES, SUBCATEGORIES, ALLOWED)
+    r = refine_flows(df, p_cat, p_sub, CATEGORIES, SUBCATEGORIES, mask)
+    cat = np.array(list(CATEGORIES), dtype=object)[r.p_cat.argmax(1)]
+    sub = np.array(list(SUBCATEGORIES), dtype=object)[np.where(mask[r.p_cat.argmax(1)], r.p_sub, -1.0).argmax(1)]
+    return cat, sub, r
+
+
 def frame(*parts):
     return pd.DataFrame([r for p in parts for r in p])
 
@@ -50,10 +60,7 @@ def test_the_floods_own_connections_called_normal_take_its_verdict_through_refin
     p_sub = rng.uniform(0.001, 0.02, (len(df), len(subs)))
     p_cat[np.arange(len(df)), [cats.index(c) for c in df["cat"]]] = 0.9
     p_sub[np.arange(len(df)), [subs.index(s) for s in df["sub"]]] = 0.9
-    mask = allowed_mask(CATEGORIES, SUBCATEGORIES, ALLOWED)
-    r = refine_flows(df, p_cat, p_sub, CATEGORIES, SUBCATEGORIES, mask)
-    cat = np.array(cats, dtype=object)[r.p_cat.argmax(1)]
-    sub = np.array(subs, dtype=object)[np.where(mask[r.p_cat.argmax(1)], r.p_sub, -1.0).argmax(1)]
+    cat, sub, r = refine_names(df, p_cat, p_sub)
     normal = np.flatnonzero(df["cat"] == "Normal")
     assert sorted(r.same_rows) == list(normal)
     assert (cat == "DDoS").all() and (sub == "HTTP").all()
