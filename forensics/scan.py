@@ -69,7 +69,7 @@ class ScanConfig:
             raise ForensicsError("--engine numpy runs on the CPU only (use --engine torch with --device cuda)")
         if self.dask is not None and "://" not in self.dask:
             raise ForensicsError(f"--dask must be a scheduler address like tcp://HOST:PORT, got {self.dask!r}")
-        if self.max_memory_gib is not None and not self.max_memory_gib >= 0.25:
+        if self.max_memory_gib is not None and not 0.25 <= self.max_memory_gib < float("inf"):
             # (below that, the numerical libraries' own buffers fail before any capture is read)
             raise ForensicsError(f"--max-memory must be at least 0.25 GiB, got {self.max_memory_gib!r}")
         if self.chunk_packets < 1:

@@ -125,15 +125,17 @@ def test_exit_status_two_when_nothing_is_readable(tmp_path, capsys, monkeypatch)
     "argv,fragment",
     [(["--workers", "0"], "--workers"), (["--flows", "f.txt"], "--flows"), (["--dask", "nohost"], "--dask"), (["--model", "/nonexistent"], "--model"),
      (["--report", "."], "--report .: is a folder"), (["--json", "s.json", "--alerts", "./s.json"], "the same file as --json"),
-     (["--json", "/dev/null/s.json"], "/dev/null is not a folder"), (["--max-memory", "0.1"], "--max-memory must be at least 0.25 GiB")],
+     (["--json", "/dev/null/s.json"], "/dev/null is not a folder"), (["--max-memory", "0.1"], "--max-memory must be at least 0.25 GiB"),
+     (["--max-memory", "inf"], "--max-memory must be at least 0.25 GiB, got inf"), (["--max-memory", "x"], "--max-memory")],
 )
 def test_usage_errors_exit_two_with_one_line(tmp_path, capsys, argv, fragment):
     from forensics.cli import main
 
     attack_capture(tmp_path / "a.pcap")
-    with pytest.raises(SystemExit) if argv[0] == "--workers" else _nothing() as e:
+    by_argparse = argv in (["--workers", "0"], ["--max-memory", "x"])  # (argparse exits itself)
+    with pytest.raises(SystemExit) if by_argparse else _nothing() as e:
         status = main(["scan", str(tmp_path), *argv])
-    status = e.value.code if argv[0] == "--workers" else status
+    status = e.value.code if by_argparse else status
     err = capsys.readouterr().err
     assert status == 2 and fragment in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 

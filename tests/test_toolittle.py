@@ -1,4 +1,5 @@
-"""Too little traffic for the verdict: a flood of a few packets, keylogging of a moment (forensics.toolittle)."""
+"""Too little traffic for the verdict: a flood of a few packets, keylogging of a moment, a scan of one
+or two targets (forensics.toolittle)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from forensics.attribution import FloodBlame
-from forensics.toolittle import MIN_FLOOD_PACKETS as MIN_PACKETS, MIN_KEYLOG_SECONDS, MIN_SCAN_TARGETS, brief_keylogging, kinds, \
+from forensics.toolittle import MIN_FLOOD_PACKETS, MIN_KEYLOG_SECONDS, MIN_SCAN_TARGETS, brief_keylogging, kinds, \
     lone_probes, small_floods
 from forensics.train import CATEGORIES, SUBCATEGORIES
 
@@ -49,18 +50,18 @@ def test_a_victim_with_a_few_packets_called_a_flood_is_not_flooded():
     assert (cat[3:] == "DoS").all() and (sub[3:] == "TCP").all()
     assert list(r.little_rows) == [0, 1, 2] and r.changed and set(r.sub_rows) >= {0, 1, 2}
     assert ev[0] == (f"called DoS by the model, but its victim {VIC2} got only 6 packet(s) of such flows in this "
-                     f"capture, and a flood has {MIN_PACKETS} or more: Normal") and list(kinds(ev)) == [1, 1, 1] + [0] * 120
+                     f"capture, and a flood has {MIN_FLOOD_PACKETS} or more: Normal") and list(kinds(ev)) == [1, 1, 1] + [0] * 120
     assert np.allclose(r.p_cat.max(1), 0.9)  # the flow keeps the model's confidence
 
 
 def test_the_threshold_counts_every_flood_flow_of_the_victim_whatever_its_sender_or_verdict():
-    # a spoofed flood: one packet from each of MIN_PACKETS forged sources, some called DoS, some DDoS
+    # a spoofed flood: one packet from each of MIN_FLOOD_PACKETS forged sources, some called DoS, some DDoS
     spoofed = [flow(f"10.9.{i // 250}.{i % 250 + 1}", VIC, 0.01 * i, cat="DDoS" if i % 2 else "DoS", sub="UDP",
-                    proto="udp", dport="53", sport=str(30000 + i)) for i in range(MIN_PACKETS)]
+                    proto="udp", dport="53", sport=str(30000 + i)) for i in range(MIN_FLOOD_PACKETS)]
     cat, _, _, r = refined(spoofed)
     assert not len(r.little_rows) and (cat != "Normal").all()
     cat, _, _, r = refined(spoofed[:-1])  # one packet short
-    assert len(r.little_rows) == MIN_PACKETS - 1 and (cat == "Normal").all()
+    assert len(r.little_rows) == MIN_FLOOD_PACKETS - 1 and (cat == "Normal").all()
 
 
 def test_backscatter_counts_for_the_host_that_sends_it():

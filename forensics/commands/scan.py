@@ -23,16 +23,6 @@ def _positive_int(text: str) -> int:
     return n
 
 
-def _positive_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not x > 0 or x == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return x
-
-
 def register(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="capture files or folders (scanned recursively, captures recognised by content)")
     p.add_argument("--report", metavar="REPORT.html", help="write the self-contained HTML incident report")
@@ -40,7 +30,7 @@ def register(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--alerts", metavar="ALERTS.jsonl", help="write one Elastic Common Schema event per incident")
     p.add_argument("--flows", metavar="FLOWS.parquet|FLOWS.csv", help="write every flow with its prediction")
     p.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="parallel processes, each computing on cores/N threads: N bounds the busy cores (default: number of CPUs)")
-    p.add_argument("--max-memory", type=_positive_float, default=None, metavar="GIB",
+    p.add_argument("--max-memory", type=float, default=None, metavar="GIB",  # (ScanConfig checks its range)
                    help="memory one scanning process may take on (default: what the system has free at the start); "
                         "a capture that needs more is reported as failed and the scan goes on")
     p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run the per-file work on this Dask scheduler (files must be at the same path on the workers)")
