@@ -452,6 +452,9 @@ def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes
 _BT_IDB, _BT_PB, _BT_SPB, _BT_EPB = 1, 2, 3, 6
 
 
+_NS_MIN, _NS_MAX = -(1 << 63), (1 << 63) - 1  # the timestamps a packet table holds (int64 nanoseconds)
+
+
 def _tsresol_to_ns(resol: int) -> tuple[int, int]:
     """Return (multiplier, divisor) converting timestamp units to nanoseconds."""
     if resol & 0x80:
@@ -469,6 +472,7 @@ def _frame_pcapng(src: _Source, acct: Accounting, batch_records: int) -> Iterato
     last_ts = 0
     first_section = True
     unknown_blocks = 0
+    bad_ts = bad_ts_at = 0
     while True:
         col = _Collector(index)
         stop = False
@@ -546,6 +550,12 @@ def _frame_pcapng(src: _Source, acct: Accounting, batch_records: int) -> Iterato
                         lt, snap, mult, div, offset_s = ifaces[iface]
                         units = (hi << 32) | lo
                         ts = (units * mult) // div + offset_s * 1_000_000_000
+                        if not _NS_MIN <= ts <= _NS_MAX:  # (a corrupt timestamp, resolution or offset)
+                            if not bad_ts:
+                                bad_ts_at = src.stream_offset
+                            bad_ts += 1
+                            src.pos = base + blen
+                            continue
                         last_ts = ts
                         col.ts.append(ts)
                         col.cap.append(caplen)
@@ -583,6 +593,9 @@ def _frame_pcapng(src: _Source, acct: Accounting, batch_records: int) -> Iterato
             break
     if unknown_blocks:
         acct.warn(f"skipped {unknown_blocks} pcapng block(s) of unknown type")
+    if bad_ts:
+        acct.warn(f"skipped {bad_ts} packet block(s) whose timestamp lies outside 1678-2262 (nanoseconds since 1970 "
+                  f"do not hold it: a corrupt timestamp, resolution or offset), the first at offset {bad_ts_at}")
 
 
 def _options(buf: bytes, start: int, end: int, endian: str):

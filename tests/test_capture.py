@@ -184,6 +184,31 @@ def test_pcapng_bad_block_length_keeps_prefix(tmp_path):
     assert res.accounting.packets == 1 and "invalid length" in res.accounting.warnings[0]
 
 
+@pytest.mark.parametrize("tsresol, units", [
+    (0, 1 << 40),  # seconds: 2^40 s is some 35,000 years
+    (6, (1 << 64) - 1),  # microseconds, every bit set (a flipped byte, in a fuzzed capture)
+    (0x80, 1 << 60),  # power-of-two resolution, 2^60 s
+])
+def test_pcapng_timestamp_beyond_int64_nanoseconds_is_skipped_not_fatal(tmp_path, tsresol, units):
+    # found by fuzzing: such a packet block made every scan of the capture fail with
+    # "internal error: OverflowError", losing the packets before and after it
+    p = tmp_path / "t.pcapng"
+    ok = T0 // 1000  # microseconds, on interface 0
+    p.write_bytes(b"".join([
+        g.pcapng_shb(), g.pcapng_idb(1), g.pcapng_idb(1, tsresol=tsresol),
+        g.pcapng_epb(0, ok, FRAME), g.pcapng_epb(1, units, FRAME), g.pcapng_epb(1, units, FRAME),
+        g.pcapng_epb(0, ok + 1, FRAME),
+    ]))
+    res = read_packets(p)
+    assert res.table.ts_ns.tolist() == [ok * 1000, (ok + 1) * 1000]
+    assert res.accounting.decoded == 2
+    [w] = [w for w in res.accounting.warnings if "timestamp" in w]
+    assert w.startswith("skipped 2 packet block(s) whose timestamp lies outside 1678-2262")
+    run = cli("flows", p, "-o", tmp_path / "f.csv")
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+
+
 def test_directory_and_missing_path(tmp_path):
     with pytest.raises(CaptureError, match="is a directory"):
         read_packets(tmp_path)
