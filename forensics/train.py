@@ -149,9 +149,56 @@ def _lab_run_flows(run_dir: Path, use_cache: bool = True) -> tuple[pd.DataFrame,
     return df, truth
 
 
-def read_botiot_csv(path: Path) -> pd.DataFrame:
+NAMES_FILE_SUFFIX = "_Feature_Names.csv"  # UNSW_2018_IoT_Botnet_Dataset_Feature_Names.csv: the full release's header
+
+
+def _csv_names(line: str) -> list[str]:
+    return [c.strip().strip('"').strip() for c in line.strip().split(",")]
+
+
+def _first_lines(path: Path, n: int = 2) -> list[str]:
     try:
-        df = pd.read_csv(path, low_memory=False)
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return [line for _, line in zip(range(n), fh)]
+    except OSError as exc:
+        raise ForensicsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def is_names_file(path: Path) -> bool:
+    """A CSV that only names columns (the full release's ``..._Feature_Names.csv``): no flow rows."""
+    lines = [line for line in _first_lines(path) if line.strip()]
+    return len(lines) == 1 and "category" in _csv_names(lines[0])
+
+
+def headerless_names(path: Path) -> list[str] | None:
+    """Column names for a BoT-IoT CSV without a header row, or None when it has one.
+
+    The full BoT-IoT release (``UNSW_2018_IoT_Botnet_Dataset_<n>.csv``, 74 files) has no header:
+    its names are in ``UNSW_2018_IoT_Botnet_Dataset_Feature_Names.csv`` beside them, and they are
+    the 35 columns of :data:`forensics.schema.BOTIOT_COLUMNS` in that order.  A first row whose
+    first field is a number (``pkSeqID``) is taken for data: the names file beside it when there is
+    one, else those 35 when the row has 35 fields."""
+    lines = _first_lines(path, 1)
+    if not lines:
+        return None
+    first = _csv_names(lines[0])
+    try:
+        float(first[0])
+    except ValueError:
+        return None  # a header row
+    for names_file in sorted(Path(path).parent.glob("*" + NAMES_FILE_SUFFIX)):
+        names = _csv_names(_first_lines(names_file, 1)[0]) if _first_lines(names_file, 1) else []
+        if len(names) == len(first):
+            return names
+    from forensics.schema import BOTIOT_COLUMNS
+
+    return list(BOTIOT_COLUMNS) if len(first) == len(BOTIOT_COLUMNS) else None
+
+
+def read_botiot_csv(path: Path) -> pd.DataFrame:
+    names = headerless_names(path)
+    try:
+        df = pd.read_csv(path, low_memory=False, **({"header": None, "names": names} if names else {}))
     except (OSError, ValueError) as exc:
         raise ForensicsError(f"{path}: cannot read as CSV ({exc})") from None
     df.columns = [str(c).strip().strip('"') for c in df.columns]
@@ -186,7 +233,7 @@ def find_runs(paths, progress=None) -> list[tuple[str, str, int, Path, str]]:
             d = truth.parent
             found.append((f"{d.parent.name}/{d.name}", d.parent.name, _run_index(d.name), d, "lab"))
         for csv in sorted(p.rglob("*.csv")):
-            if (csv.parent / "truth.json").exists():
+            if (csv.parent / "truth.json").exists() or is_names_file(csv):
                 continue
             found.append((csv.name, re.sub(r"_?\d+$", "", csv.stem) or csv.stem, _run_index(csv.stem), csv, "csv"))
     if not found:

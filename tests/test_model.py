@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -271,3 +272,43 @@ def test_train_and_evaluate_refuse_an_output_they_could_not_write_before_any_wor
     assert capsys.readouterr().err.strip() == f"forensics: error: --json {tmp_path}: is a folder; give a file name"
     assert main(["evaluate", str(tmp_path / "no-such-data"), "--json", str(afile / "m.json")]) == 2
     assert capsys.readouterr().err.strip() == f"forensics: error: --json {afile / 'm.json'}: {afile} is not a folder"
+
+
+def test_full_release_csv_without_header_reads_like_one_with_it(tmp_path):
+    """The full BoT-IoT release (UNSW_2018_IoT_Botnet_Dataset_<n>.csv) has no header row; its
+    column names sit in UNSW_2018_IoT_Botnet_Dataset_Feature_Names.csv beside the data files."""
+    from forensics.schema import BOTIOT_COLUMNS
+    from forensics.train import find_runs, load_run, read_botiot_csv
+
+    names = ",".join(f'"{c}"' for c in BOTIOT_COLUMNS)
+    full, alone = tmp_path / "full", tmp_path / "alone"
+    full.mkdir()
+    alone.mkdir()
+    (full / "UNSW_2018_IoT_Botnet_Dataset_Feature_Names.csv").write_text(names + "\n")
+    want = {}
+    for k in (1, 2, 3):
+        df = demo_flows_35(k)
+        want[k] = df
+        df.to_csv(full / f"UNSW_2018_IoT_Botnet_Dataset_{k}.csv", index=False, header=False)
+    df.to_csv(alone / "headed.csv", index=False)
+    df.to_csv(alone / "bare.csv", index=False, header=False)  # no names file: the 35 columns in BoT-IoT order
+
+    runs = find_runs([full])
+    assert [r[0] for r in runs] == [f"UNSW_2018_IoT_Botnet_Dataset_{k}.csv" for k in (1, 2, 3)]  # not the names file
+    assert {r[1] for r in runs} == {"UNSW_2018_IoT_Botnet_Dataset"}
+    for r, k in zip(runs, (1, 2, 3)):
+        got = load_run(r, use_cache=False).flows
+        assert list(got.columns) == list(BOTIOT_COLUMNS) and len(got) == len(want[k])
+        assert got["category"].tolist() == want[k]["category"].tolist()
+        assert got["pkts"].tolist() == want[k]["pkts"].tolist()
+    pd.testing.assert_frame_equal(read_botiot_csv(alone / "bare.csv"), read_botiot_csv(alone / "headed.csv"))
+    # a header row is never taken for data, whatever its length
+    (alone / "short.csv").write_text("stime,category,subcategory\n1.0,Normal,Normal\n")
+    assert read_botiot_csv(alone / "short.csv")["stime"].tolist() == [1.0]
+
+
+def demo_flows_35(seed: int):
+    from forensics.schema import BOTIOT_COLUMNS
+    from forensics.train import demo_flows
+
+    return demo_flows(n_normal=40, n_scan=30, n_flood=50, seed=seed).reindex(columns=list(BOTIOT_COLUMNS))
