@@ -187,9 +187,9 @@ def headerless_names(path: Path) -> list[str] | None:
     except ValueError:
         return None  # a header row
     for names_file in sorted(Path(path).parent.glob("*" + NAMES_FILE_SUFFIX)):
-        names = _csv_names(_first_lines(names_file, 1)[0]) if _first_lines(names_file, 1) else []
-        if len(names) == len(first):
-            return names
+        names = [_csv_names(line) for line in _first_lines(names_file, 1)]
+        if names and len(names[0]) == len(first):
+            return names[0]
     from forensics.schema import BOTIOT_COLUMNS
 
     return list(BOTIOT_COLUMNS) if len(first) == len(BOTIOT_COLUMNS) else None
