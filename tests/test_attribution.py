@@ -306,3 +306,80 @@ def test_a_victims_arp_goes_to_the_bot_even_when_the_victim_has_another_verdict(
     att2 = same[same["pred_category"] != "Normal"]
     attacker2, _, _ = _attackers(same)
     assert list(attacker2[(att2["proto"] == "arp").to_numpy()]) == [coap]
+
+
+def test_many_sources_behind_one_unbound_mac_are_one_sender():
+    """Step 3b: flood frames of MIN_SOURCES_BEHIND_MAC or more source addresses from one MAC that
+    no address is bound to (a host forging random sources that never uses its own address, or a
+    router forwarding a flood) are blamed on that MAC, not on each address."""
+    from forensics.attribution import MIN_SOURCES_BEHIND_MAC as N
+
+    lone = "02:00:00:00:00:99"  # never in ARP nor in a two-way normal flow: bound to nothing
+
+    def spoofed(n, mac=lone, cat="DDoS"):
+        return [_flow(f"10.{i // 250}.{i % 250}.9", CAM, mac, CAM_MAC, cat=cat, sport=str(1000 + i), dpkts=0)
+                for i in range(n)]
+
+    attacker, victim, via = _attackers(_frame(_lan() + spoofed(N)))
+    assert set(attacker) == {lone} and set(victim) == {CAM} and set(via) == {lone}
+    # one address fewer: each stays its own attacker, as before the step
+    attacker, _, via = _attackers(_frame(_lan() + spoofed(N - 1)))
+    assert len(set(attacker)) == N - 1 and set(via) == {""}
+    # only floods count and move: Theft flows from that MAC keep their own blame
+    theft = spoofed(3, cat="Theft")
+    attacker, _, _ = _attackers(_frame(_lan() + spoofed(N) + theft))
+    assert list(attacker[-3:]) == [CAM] * 3 and set(attacker[:-3]) == {lone}
+    # a broadcast source MAC names nobody; a bound MAC still names its host (step 3 comes first)
+    attacker, _, _ = _attackers(_frame(_lan() + spoofed(N, mac="ff:ff:ff:ff:ff:ff")))
+    assert len(set(attacker)) == N
+    attacker, _, via = _attackers(_frame(_lan() + spoofed(N, mac=BOT_MAC)))
+    assert set(attacker) == {BOT} and set(via) == {BOT_MAC}
+    # a gateway forwarding a flood from as many outside hosts: one sender, named by the gateway's MAC
+    rows = _lan() + [_arp(GW, GW_MAC, BROKER)]
+    rows += [_flow(f"203.0.113.{i}", BROKER, GW_MAC, BROKER_MAC, sport="443", dport=str(50000 + i)) for i in range(3)]
+    attacker, victim, _ = _attackers(_frame(rows + spoofed(N, mac=GW_MAC)))
+    assert set(attacker) == {GW_MAC} and set(victim) == {CAM}
+
+
+def test_a_random_source_flood_from_an_unbound_mac_is_one_incident_end_to_end(tmp_path):
+    """Found 2026-11-29: a 200,000-packet SYN flood with random sources from a MAC bound to no
+    address made 199,994 incidents, a 472 MB report and a 9.5-minute scan.  Now: one incident
+    named by the MAC, the hosts table of the report lists the first forged addresses and counts the
+    rest, and the alert puts the MAC in ECS source.mac (source.ip must be an IP)."""
+    import json
+
+    import dpkt
+
+    from test_scan_double import DETECTOR, write_pcap  # the double calls flows from 10.66.0.0/16 attacks
+
+    from forensics.report import render
+    from forensics.report.html import MAX_FORGED_ROWS
+    from forensics.scan import ScanConfig, scan
+
+    sender, victim, victim_mac = "02:00:00:00:00:99", "192.168.1.10", "02:00:00:00:00:10"
+
+    def mac(s):
+        return bytes(int(x, 16) for x in s.split(":"))
+
+    n = MAX_FORGED_ROWS + 100
+    frames = []
+    for i in range(n):
+        seg = dpkt.tcp.TCP(sport=40000 + i, dport=80, flags=dpkt.tcp.TH_SYN, seq=i, win=8192)
+        seg.off = 5
+        src = bytes([10, 66, i // 250, 1 + i % 250])
+        ip = dpkt.ip.IP(src=src, dst=bytes([192, 168, 1, 10]), p=6, ttl=64, data=bytes(seg))
+        ip.len = 20 + len(bytes(seg))
+        frames.append(bytes(dpkt.ethernet.Ethernet(src=mac(sender), dst=mac(victim_mac), type=0x0800, data=bytes(ip))))
+    cap = write_pcap(tmp_path / "spoofed.pcap", frames)
+    rep = scan([cap], ScanConfig(workers=1, detector=DETECTOR, app_detail=False))
+    assert [(i.attacker, i.victims, i.flows) for i in rep.incidents] == [(sender, [victim], n)]
+    assert any(e.startswith(f"{n} flows from ") and f"MAC {sender}, which no address" in e for e in rep.incidents[0].evidence)
+    roles = {h.ip: h.role for h in rep.hosts}
+    assert roles[sender] == "attacker" and roles[victim] == "victim" and rep.forged_addresses == n
+    render("html", rep, tmp_path / "r.html")
+    render("jsonl", rep, tmp_path / "a.jsonl")
+    html = (tmp_path / "r.html").read_text()
+    assert f"... and {n - MAX_FORGED_ROWS:,} more addresses seen only as forged sources" in html
+    assert html.count("forged source address of") == MAX_FORGED_ROWS
+    [alert] = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert alert["source"] == {"mac": "02-00-00-00-00-99"} and alert["related"] == {"ip": [victim]}

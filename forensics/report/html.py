@@ -28,6 +28,7 @@ CATEGORY_COLOURS = {
 OTHER_COLOUR = "#616161"
 MAX_TIMELINE_HOSTS = 300
 MAX_PEERS_SHOWN = 20
+MAX_FORGED_ROWS = 200  # forged-only addresses listed in the hosts table (the rest counted)
 
 # timeline geometry (SVG user units = CSS px)
 TL_WIDTH = 920
@@ -229,8 +230,24 @@ def environment():
     return env
 
 
+def host_rows(report: Report) -> tuple[list, int]:
+    """The hosts the report's table lists, and how many forged-only addresses it leaves out: every
+    host with traffic of its own, and the first :data:`MAX_FORGED_ROWS` addresses that only ever
+    appear as forged sources (a flood with random sources has one per packet; summary.json lists
+    them all)."""
+    rows, forged = [], 0
+    for h in report.hosts:
+        if h.only_forged:
+            forged += 1
+            if forged > MAX_FORGED_ROWS:
+                continue
+        rows.append(h)
+    return rows, max(0, forged - MAX_FORGED_ROWS)
+
+
 def render_html(report: Report) -> str:
     axis, timelines, hidden = build_timelines(report)
+    host_table, forged_hidden = host_rows(report)
     counts: dict[str, int] = {}
     for inc in report.incidents:
         counts[inc.category] = counts.get(inc.category, 0) + 1
@@ -249,6 +266,8 @@ def render_html(report: Report) -> str:
         forged_count=report.forged_addresses,
         interrupted_count=report.not_scanned_interrupted,
         max_peers=MAX_PEERS_SHOWN,
+        host_table=host_table,
+        forged_hidden=forged_hidden,
         generated=fmt_time(report.finished) if report.finished else "-",
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -68,6 +69,18 @@ def render_json(report: Report, path) -> None:
     _atomic_write(path, lambda fh: (json.dump(report.summary(), fh, indent=2, ensure_ascii=False), fh.write("\n")))
 
 
+_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+
+
+def _is_mac(text: str) -> bool:
+    return bool(_MAC.fullmatch(text))
+
+
+def _ecs_mac(mac: str) -> str:
+    """ECS writes MACs in upper case with hyphens: 02-00-00-00-00-09."""
+    return mac.upper().replace(":", "-")
+
+
 def alert_events(report: Report) -> list[dict]:
     """One ECS event per incident."""
     events = []
@@ -95,9 +108,10 @@ def alert_events(report: Report) -> list[dict]:
                 "id": f"incident-{inc.id}",
             },
             "message": f"{inc.category}/{inc.subcategory} from {inc.attacker} against {len(inc.victims)} host(s)",
-            "source": {"ip": inc.attacker},
+            # an attacker known only by its MAC (attribution step 3b) is no IP address: ECS source.mac
+            "source": {"mac": _ecs_mac(inc.attacker)} if _is_mac(inc.attacker) else {"ip": inc.attacker},
             "destination": {"ip": inc.victims[0]} if inc.victims else {},
-            "related": {"ip": sorted({inc.attacker, *inc.victims})},
+            "related": {"ip": sorted({a for a in (inc.attacker, *inc.victims) if not _is_mac(a)})},
             "network": {"packets": inc.packets, "bytes": inc.bytes, "transport": protos[0] if len(protos) == 1 else protos},
             "rule": {"name": f"{inc.category}/{inc.subcategory}", "category": inc.category, "ruleset": "forensics-cnn-lstm"},
             "threat": {

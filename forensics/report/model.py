@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from forensics import __version__
-from forensics.attribution import CONTEXT_COLUMNS, _codes, blame_context, blame_frame
+from forensics.attribution import CONTEXT_COLUMNS, MIN_SOURCES_BEHIND_MAC, _codes, blame_context, blame_frame
 from forensics.toolittle import counts
 
 CATEGORY_ORDER = ("DDoS", "DoS", "Reconnaissance", "Theft", "Normal")
@@ -641,6 +641,11 @@ def _incident(cols: dict, coded: dict, rows: slice, attacker: str, cat: str, sub
     evidence = [f"{total} flow{'s' if total != 1 else ''} classified {cat}/{sub}, mean confidence {conf:.2f}"]
     traced = {k: v for k, v in _counts(coded["_via_mac"], rows).items() if k}
     for mac, n in sorted(traced.items(), key=lambda kv: (-kv[1], kv[0])):
+        if mac == attacker:  # (attribution step 3b: the sender is known only by its MAC)
+            evidence.append(f"{n} flow{'s' if n != 1 else ''} from {MIN_SOURCES_BEHIND_MAC} or more source addresses "
+                            f"whose frames all came from MAC {mac}, which no address of the capture is bound to: "
+                            "the MAC names the sender (a host forging its sources, or a router forwarding the flood)")
+            continue
         evidence.append(f"{n} flow{'s' if n != 1 else ''} with forged source addresses; "
                         f"frames sent by MAC {mac} = {attacker}")
     evidence += [f"{e} ({n} flow{'s' if n != 1 else ''})" for e, n in sorted(ev.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]

@@ -164,7 +164,10 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
             )
         console.print(t)
         for inc in report.incidents:
-            if inc.traced_macs:  # (Text: capture strings are never read as markup)
+            if inc.attacker in inc.traced_macs:  # (Text: capture strings are never read as markup)
+                console.print(Text(f"#{inc.id}: many source addresses, all in frames from MAC {inc.attacker}, "
+                                   "which no address is bound to: a host forging its sources or a router"))
+            elif inc.traced_macs:
                 console.print(Text(f"#{inc.id}: forged source addresses; frames sent by MAC "
                                    f"{', '.join(inc.traced_macs)} = {inc.attacker}"))
 
