@@ -150,11 +150,14 @@ def encode_series(values: pd.Series, table: dict[str, int]) -> np.ndarray:
     return codes[inv] if len(uniq) else np.zeros(len(values), dtype=np.int64)
 
 
+MAC_PATTERN = r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}"  # a MAC as Argus (and this project) writes it
+
+
 def link_layer_rows(saddr: pd.Series) -> np.ndarray:
     """True for the flows of non-IP frames, which Argus (and forensics.flows) key by MAC address:
     ``saddr`` is six two-digit hex groups (no IPv6 address is written that way)."""
     codes, uniq = pd.factorize(pd.Series(saddr, copy=False), use_na_sentinel=False)
-    hit = pd.Series(uniq).astype(str).str.fullmatch(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}").to_numpy(dtype=bool)
+    hit = pd.Series(uniq).astype(str).str.fullmatch(MAC_PATTERN).to_numpy(dtype=bool)
     return hit[codes] if len(codes) else np.zeros(0, dtype=bool)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from forensics.errors import ForensicsError
 from forensics.report import register
 from forensics.report.model import Report
+from forensics.schema import MAC_PATTERN
 
 # category/subcategory -> MITRE ATT&CK (ECS threat.*), the closest published technique
 _THREAT = {
@@ -69,7 +70,7 @@ def render_json(report: Report, path) -> None:
     _atomic_write(path, lambda fh: (json.dump(report.summary(), fh, indent=2, ensure_ascii=False), fh.write("\n")))
 
 
-_MAC = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
+_MAC = re.compile(MAC_PATTERN)
 
 
 def _is_mac(text: str) -> bool:
