@@ -159,12 +159,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--big", type=int, default=10_000_000)
-    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--workdir", default=None, help="folder for the temporary files (made when missing)")
     ap.add_argument("--generate", nargs=2, metavar=("PATH", "N"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.generate:
         generate(Path(a.generate[0]), int(a.generate[1]))
         return
+    if a.workdir:
+        Path(a.workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=a.workdir) as td:
         td = Path(td)
         cap = generate_in_child(td / "bench.pcap", a.packets)
