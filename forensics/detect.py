@@ -15,8 +15,9 @@ largest gradient x input for the predicted category, for attack verdicts only.
 After the model, :func:`forensics.refine.refine_flows` looks at the whole input: a flow
 called DoS while another host (by MAC address) floods the same victim at the same time
 becomes DDoS (its evidence says so; without MAC addresses nothing changes), flows called DoS
-or DDoS whose victim gets fewer than 50 packets of them in the capture, and flows called
-Keylogging that two hosts exchange within less than 1 s, become Normal (:mod:`forensics.toolittle`),
+or DDoS whose victim gets fewer than 50 packets of them in the capture, flows called
+Keylogging that two hosts exchange within less than 1 s, and flows called Reconnaissance whose
+attacker reaches fewer than 3 targets, become Normal (:mod:`forensics.toolittle`),
 a flow called Normal that its sender sends to the port it floods, while it floods it, takes the flood's verdict
 (:mod:`forensics.sameflood`), and an ARP flow
 takes the verdict of the attack between its two hosts, or Normal (:mod:`forensics.arp`).
