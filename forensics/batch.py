@@ -140,7 +140,9 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
     try:
         tell("flows")
         extract = resolve(opts["extractor"])
-        flows, acc = extract(path, chunk_packets=opts["chunk_packets"])
+        # (an extractor of one's own need not know the option while it is off)
+        more = {"open_tunnels": True} if opts.get("open_tunnels") else {}
+        flows, acc = extract(path, chunk_packets=opts["chunk_packets"], **more)
         t1 = time.perf_counter()
         stages["flows"] = t1 - t0
         tell("detect")
@@ -280,6 +282,7 @@ def _opts(config) -> dict:
         "device": config.device,
         "engine": config.engine,
         "chunk_packets": config.chunk_packets,
+        "open_tunnels": bool(getattr(config, "open_tunnels", False)),
         "keep_flows": config.keep_flows,
         "memory": memory_budget(config.max_memory_gib, config.device),
     }

@@ -93,10 +93,13 @@ class Decoded:
 class PacketStream:
     """Iterate a capture as PacketTable chunks; ``accounting`` is complete after iteration."""
 
-    def __init__(self, path, chunk_packets: int = 1_000_000, fast: bool = True):
+    def __init__(self, path, chunk_packets: int = 1_000_000, fast: bool = True, open_tunnels: bool = False):
         self.path = str(path)
         self.chunk_packets = max(1, int(chunk_packets))
         self.fast = fast
+        self.open_tunnels = open_tunnels
+        # (open_tunnels: what forensics.tunnels has learnt so far, e.g. Teredo clients)
+        self._tunnels = None
         self.accounting = Accounting(self.path)
         self._frag = _FragmentTracker()
         self._last_ts: int | None = None
@@ -107,9 +110,15 @@ class PacketStream:
         pending_n = 0
         batch_records = min(self.chunk_packets, 262_144)
         for batch in frame(self.path, acct, batch_records=batch_records):
-            table = decode_batch(batch, self.fast)
+            table = decode_batch(batch, self.fast, open_links=self.open_tunnels)
             self._account(table)
             self._frag.attribute(table)
+            if self.open_tunnels:  # (after the accounting: it counts the capture's records)
+                from forensics.tunnels import TunnelOpener
+
+                if self._tunnels is None:
+                    self._tunnels = TunnelOpener()
+                table = self._tunnels.open(batch, table)
             pending.append(table)
             pending_n += len(table)
             if pending_n >= self.chunk_packets:
@@ -125,7 +134,7 @@ class PacketStream:
             yield out
             out = None
         for lt, n in acct.linktypes.items():
-            if lt not in SUPPORTED_LINKTYPES:
+            if lt not in SUPPORTED_LINKTYPES and not (self.open_tunnels and lt in PPP_LINKTYPES):
                 acct.warn(f"{n} record(s) of unsupported link type {lt} counted as undecodable")
         if acct.packets == 0 and not acct.warnings:
             acct.warn("capture holds no packets")
@@ -156,13 +165,15 @@ class PacketStream:
         acct.last_ts = last if acct.last_ts is None else max(acct.last_ts, last)
 
 
-def stream_packets(path, chunk_packets: int = 1_000_000, fast: bool = True) -> PacketStream:
-    return PacketStream(path, chunk_packets=chunk_packets, fast=fast)
+def stream_packets(path, chunk_packets: int = 1_000_000, fast: bool = True, open_tunnels: bool = False) -> PacketStream:
+    """``open_tunnels``: also open what Zeek opens and Argus does not (:mod:`forensics.tunnels`);
+    the table then holds a row per opened layer beside its record's row."""
+    return PacketStream(path, chunk_packets=chunk_packets, fast=fast, open_tunnels=open_tunnels)
 
 
-def read_packets(path, fast: bool = True) -> Decoded:
+def read_packets(path, fast: bool = True, open_tunnels: bool = False) -> Decoded:
     """Decode a whole capture into one PacketTable (see :func:`stream_packets` for big files)."""
-    stream = PacketStream(path, chunk_packets=1 << 62, fast=fast)
+    stream = PacketStream(path, chunk_packets=1 << 62, fast=fast, open_tunnels=open_tunnels)
     tables = list(stream)
     table = tables[0] if len(tables) == 1 else PacketTable.concat(tables)
     return Decoded(table, stream.accounting)
@@ -189,7 +200,9 @@ def _empty_columns(batch: RecordBatch) -> dict[str, np.ndarray]:
     return cols
 
 
-def decode_batch(batch: RecordBatch, fast: bool = True) -> PacketTable:
+def decode_batch(batch: RecordBatch, fast: bool = True, open_links: bool = False) -> PacketTable:
+    """``open_links``: also open the link layers Argus keys by MAC (FabricPath, 802.1ah PBB,
+    VN-tag) and read the PPP link types, as Zeek does (:func:`open_link_headers`)."""
     cols = _empty_columns(batch)
     n = len(batch)
     if n == 0:
@@ -200,11 +213,16 @@ def decode_batch(batch: RecordBatch, fast: bool = True) -> PacketTable:
         for start in range(0, n, SUB):
             sl = slice(start, min(n, start + SUB))
             todo[sl] = _fast(batch, sl, cols, win)
+        if open_links:  # (the fast path calls them unknown link types)
+            ppp = isin_few(batch.linktype, PPP_LINKTYPES) & (batch.caplen > 0)
+            if ppp.any():
+                cols["status"][ppp] = OK
+                todo |= ppp
         slow_rows = np.flatnonzero(todo)
     else:
         slow_rows = np.arange(n)
     if len(slow_rows):
-        _slow(batch, slow_rows, cols)
+        _slow(batch, slow_rows, cols, open_links)
     return PacketTable(cols)
 
 
@@ -471,31 +489,45 @@ def _v6(b: bytes) -> tuple[int, int]:
     return v >> 64, v & 0xFFFF_FFFF_FFFF_FFFF
 
 
-def _slow(batch: RecordBatch, rows: np.ndarray, cols: dict) -> None:
+def _slow(batch: RecordBatch, rows: np.ndarray, cols: dict, open_links: bool = False) -> None:
     for i in rows.tolist():
         rec = batch.record(i)
         try:
-            out = decode_record(int(batch.linktype[i]), rec)
+            out = decode_record(int(batch.linktype[i]), rec, open_links)
         except Exception:  # dpkt can raise more than it documents
             out = {"status": R_DPKT}
         for k, v in out.items():
             cols[k][i] = v
 
 
-def decode_record(linktype: int, buf: bytes) -> dict:
-    """Decode one record with dpkt; returns the non-default column values."""
+def decode_record(linktype: int, buf: bytes, open_links: bool = False, udp_payload: list | None = None) -> dict:
+    """Decode one record with dpkt; returns the non-default column values.  ``open_links``: see
+    :func:`decode_batch`; ``udp_payload``: a list that gets the UDP payload's captured bytes
+    when the record is a UDP packet (first fragment), for :mod:`forensics.tunnels`."""
     import dpkt  # (imported on the first record the fast path leaves to dpkt: most captures have none)
 
-    if linktype not in SUPPORTED_LINKTYPES:
+    if linktype not in SUPPORTED_LINKTYPES and not (open_links and linktype in PPP_LINKTYPES):
         return {"status": R_UNKNOWN_LT}
     if not buf:
         return {"status": R_ZERO}
     out: dict = {}
     net = None  # (ethertype, payload object or bytes)
     if linktype == LT_EN10MB:
-        net = _ethernet(buf, out)
+        net = _ethernet(open_link_headers(buf) if open_links else buf, out)
         if isinstance(net, dict):
             return net
+    elif linktype in PPP_LINKTYPES:  # (open_links only)
+        body = buf[2:] if buf[:2] == b"\xff\x03" else buf
+        if len(body) < 2:
+            return {"status": R_TRUNC_LINK}
+        if body[0] & 1:  # protocol field compressed to one byte
+            proto, body = body[0], body[1:]
+        else:
+            proto, body = (body[0] << 8) | body[1], body[2:]
+        et = _PPP_NET.get(proto, 0)
+        if not et:
+            return out  # PPP control protocols (LCP, IPCP, ...): no IP to read
+        net = (et, body)
     elif linktype in (LT_IEEE802_11, LT_RADIOTAP):
         frame = buf
         if linktype == LT_RADIOTAP:
@@ -513,8 +545,12 @@ def decode_record(linktype: int, buf: bytes) -> dict:
         if ftype != 2 or subtype & 4 or fl & 0x40:
             return out  # management/control, null data or protected: no IP to read
         hdr = 24 + (6 if (fl & 3) == 3 else 0)
+        amsdu = False
         if subtype & 8:  # QoS data (+ HT control when the order bit is set)
+            amsdu = len(frame) > hdr and bool(frame[hdr] & 0x80)
             hdr += 2 + (4 if fl & 0x80 else 0)
+        if amsdu and open_links:  # A-MSDU (as Zeek reads it): the first subframe, after DA, SA, length
+            hdr += 14
         llc = frame[hdr:hdr + 8]
         if len(llc) < 8 or llc[:3] != b"\xaa\xaa\x03":
             return out
@@ -545,7 +581,36 @@ def decode_record(linktype: int, buf: bytes) -> dict:
         net = (et, buf)
 
     et, data = net
-    return _network(out, et, data, buf)
+    return _network(out, et, data, buf, udp_payload=udp_payload)
+
+
+# Ethernet types of link headers Argus keys by MAC and Zeek opens (open_links): FabricPath
+# (16 bytes from the frame's start, then a whole Ethernet frame), 802.1ah PBB (a 4-byte I-TAG
+# after the type, then a whole customer frame) and VN-tag (4 bytes, then the next type)
+ET_FABRICPATH, ET_PBB, ET_VNTAG = 0x8903, 0x88E7, 0x8926
+LT_PPP, LT_PPP_HDLC = 9, 50
+PPP_LINKTYPES = (LT_PPP, LT_PPP_HDLC)
+
+
+def open_link_headers(buf: bytes) -> bytes:
+    """The Ethernet frame inside FabricPath, PBB and VN-tag headers (behind VLAN tags too), as
+    Zeek reads it; any other frame as it is."""
+    for _ in range(8):  # (headers inside headers: a bounded number)
+        pos = 12
+        while len(buf) >= pos + 4 and int.from_bytes(buf[pos:pos + 2], "big") in _VLAN_TPIDS:
+            pos += 4
+        if len(buf) < pos + 2:
+            return buf
+        et = int.from_bytes(buf[pos:pos + 2], "big")
+        if et == ET_FABRICPATH and pos == 12 and len(buf) >= 16 + 14:
+            buf = buf[16:]
+        elif et == ET_PBB and len(buf) >= pos + 6 + 14:
+            buf = buf[pos + 6:]
+        elif et == ET_VNTAG and len(buf) >= pos + 8:
+            buf = buf[:pos] + buf[pos + 6:]
+        else:
+            return buf
+    return buf
 
 
 def _ethernet(buf: bytes, out: dict, keep_vlan: bool = False):
@@ -588,7 +653,7 @@ def _ethernet(buf: bytes, out: dict, keep_vlan: bool = False):
     return et, data
 
 
-def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
+def _network(out: dict, et: int, data, buf: bytes, depth: int = 0, udp_payload: list | None = None) -> dict:
     """Decode from the network layer on (``data``: a dpkt object or the raw bytes of ``buf``)."""
     import dpkt
 
@@ -639,7 +704,7 @@ def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
         first = (fo & 0x1FFF) == 0
         icmp_p = 1
         if p == 47 and first and depth < GRE_MAX_DEPTH:
-            inner = _decapsulate_gre(out, _raw_transport(buf, data, et, hl, iplen), depth)
+            inner = _decapsulate_gre(out, _raw_transport(buf, data, et, hl, iplen), depth, udp_payload)
             if inner is not None:
                 return inner
     else:
@@ -704,6 +769,8 @@ def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
             raw4 = _raw_transport(buf, data, et, hl, iplen)
             if raw4 is not None and len(raw4) >= 10:
                 out["udp_head"] = (raw4[8] << 8) | raw4[9]
+            if udp_payload is not None and raw4 is not None:
+                udp_payload.append(raw4[8:])
             return out
         return short()
     if p == icmp_p:
@@ -732,6 +799,10 @@ def _network(out: dict, et: int, data, buf: bytes, depth: int = 0) -> dict:
         if raw4 is not None and len(raw4) >= 8:
             out["igmp_group"] = struct.unpack(">I", raw4[4:8])[0]
             out["sport"] = raw4[0]
+    if p in (4, 41, 47) and udp_payload is not None:  # IP in IP, GRE left closed: for forensics.tunnels
+        raw4 = _raw_transport(buf, data, et, hl, iplen)
+        if raw4 is not None:
+            udp_payload.append(raw4)
     if p == 50 and et == 0x0800:  # ESP: the SPI in sport (high half) and dport (low half)
         raw4 = _raw_transport(buf, data, et, hl, iplen)
         if raw4 is not None and len(raw4) >= 4:
@@ -841,7 +912,7 @@ def _gre_payload(seg: bytes | None) -> tuple[str, int, bytes] | None:
     return None
 
 
-def _decapsulate_gre(outer: dict, seg: bytes | None, depth: int) -> dict | None:
+def _decapsulate_gre(outer: dict, seg: bytes | None, depth: int, udp_payload: list | None = None) -> dict | None:
     """The inner packet's columns for an IPv4 GRE packet (first fragment) Argus decapsulates,
     else None (the record stays the GRE packet).
 
@@ -867,7 +938,7 @@ def _decapsulate_gre(outer: dict, seg: bytes | None, depth: int) -> dict | None:
             et, data = net
         else:
             data = body
-        res = _network(out, et, data, body, depth + 1)
+        res = _network(out, et, data, body, depth + 1, udp_payload)
     except Exception:  # dpkt can raise more than it documents: keep the outer packet
         return None
     if res.get("status", OK) in _NOT_INNER:

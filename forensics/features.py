@@ -188,16 +188,19 @@ def features_from_table(table: PacketTable, **kw) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else schema.empty_frame()
 
 
-def extract_flows(path, *, chunk_packets: int = 1_000_000, merge_horizon_s: float = DEFAULT_MERGE_HORIZON_S):
+def extract_flows(path, *, chunk_packets: int = 1_000_000, merge_horizon_s: float = DEFAULT_MERGE_HORIZON_S,
+                  open_tunnels: bool = False):
     """Flows of one capture: ``(DataFrame with schema.COLUMNS, decode Accounting)``.
 
     The capture is decoded in chunks of ``chunk_packets`` with flow state
     carried across chunks; the result does not depend on the chunk size.
+    ``open_tunnels``: flows inside UDP tunnels and link headers too, as Zeek opens them
+    (:mod:`forensics.tunnels`); not Argus's (nor BoT-IoT's) view.
     Raises :class:`forensics.errors.CaptureError` for a file that is not a capture.
     """
     from forensics.decode import stream_packets
 
-    stream = stream_packets(path, chunk_packets=chunk_packets)
+    stream = stream_packets(path, chunk_packets=chunk_packets, open_tunnels=open_tunnels)
     parts = list(iter_flow_batches(stream, merge_horizon_s=merge_horizon_s))
     df = pd.concat(parts, ignore_index=True) if parts else schema.empty_frame()
     return df, stream.accounting

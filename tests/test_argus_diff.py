@@ -156,8 +156,9 @@ def _zeek_conns(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def zeek_agreement(capture: Path, conn_log: Path) -> tuple[int, int]:
-    """(agreeing, total) TCP/UDP connections: per 5-tuple packets per direction equal Zeek's."""
+def zeek_agreement(capture: Path, conn_log: Path, open_tunnels: bool = False) -> tuple[int, int]:
+    """(agreeing, total) TCP/UDP connections: per 5-tuple packets per direction equal Zeek's.
+    ``open_tunnels``: our flows with ``--open-tunnels`` (Zeek's view of tunnels) instead of Argus's."""
     z = _zeek_conns(conn_log)
     if not len(z):
         return 0, 0
@@ -167,7 +168,7 @@ def zeek_agreement(capture: Path, conn_log: Path) -> tuple[int, int]:
     z = z[z["proto"].isin(["tcp", "udp"])]
     if not len(z):
         return 0, 0
-    ours, _ = __import__("forensics.features", fromlist=["extract_flows"]).extract_flows(capture)
+    ours, _ = __import__("forensics.features", fromlist=["extract_flows"]).extract_flows(capture, open_tunnels=open_tunnels)
     ours = ours[ours["proto"].isin(["tcp", "udp"])]
     tally: dict[tuple, list[int]] = {}
     for r in ours.itertuples(index=False):
@@ -202,6 +203,7 @@ def test_zeek_packet_totals(corpus_dir):
     meta = json.loads((CORPUS / "zeek" / "conn-baselines.json").read_text())
     tot_ok = tot = 0
     nt_ok = nt = 0  # excluding tunnel traces (Zeek decapsulates, Argus and we count the outer flow but for GRE)
+    op_ok = 0  # with --open-tunnels
     for m in meta:
         cap = CORPUS / "zeek" / m["trace"]
         log = CORPUS / "zeek" / m["conn_log"]
@@ -209,11 +211,15 @@ def test_zeek_packet_totals(corpus_dir):
             continue
         try:
             ok, n = zeek_agreement(cap, log)
+            ok_open, _ = zeek_agreement(cap, log, open_tunnels=True)
         except Exception as exc:  # capture our decoder rejects
             print(f"{m['trace']}: skipped ({type(exc).__name__}: {exc})")
             continue
         tot_ok += ok
+        op_ok += ok_open
         tot += n
+        if ok_open < n:
+            print(f"{m['trace']}: {ok_open}/{n} connections agree with --open-tunnels")
         if "tunnels/" not in m["trace"]:
             nt_ok += ok
             nt += n
@@ -221,8 +227,14 @@ def test_zeek_packet_totals(corpus_dir):
             print(f"{m['trace']}: {ok}/{n} connections agree")
     rate = tot_ok / max(tot, 1)
     print(f"zeek: {tot_ok}/{tot} TCP/UDP connections agree on packets per direction ({100 * rate:.2f} %); "
-          f"without tunnels/: {nt_ok}/{nt} ({100 * nt_ok / max(nt, 1):.2f} %)")
+          f"without tunnels/: {nt_ok}/{nt} ({100 * nt_ok / max(nt, 1):.2f} %); "
+          f"with --open-tunnels: {op_ok}/{tot} ({100 * op_ok / max(tot, 1):.2f} %)")
     assert tot > 0
+    # measured 413/426 (96.95 %) with --open-tunnels, 2026-11-29; the 13 left: Zeek's own
+    # baselines log fewer packets than the traces hold (smtp 2, wikipedia, globus, misordered NTP;
+    # 0 packets for 3 VXLAN datagrams with bad checksums and a VN-tag one), Zeek reassembles
+    # fragments that Argus counts one by one (gtp1 2, gtp2 1), and an A-MSDU's second subframe
+    assert op_ok >= 413
     # measured 355/426 (83.3 %; 343/426 before GRE decapsulation), 300/340 without tunnels/; tunnels
     # Argus does not open (VXLAN, GTP, Teredo, AYIYA, Geneve, IP-in-IPv6) and links it does not open
     # (FabricPath, PBB, VN-tag, PPP) explain most of the rest

@@ -21,6 +21,10 @@ def register(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output file: .csv or .parquet")
     parser.add_argument("--chunk-packets", type=int, default=262_144, metavar="N",
                         help="packets decoded per chunk (memory vs. speed; output does not change)")
+    parser.add_argument("--open-tunnels", action="store_true",
+                        help="also open what Zeek opens and Argus (so BoT-IoT) does not: VXLAN, Geneve, GTP-U, Teredo, "
+                        "AYIYA, GRE-in-UDP and IP-in-IP tunnels (the packet inside gets a flow of its own beside the "
+                        "outer one) and FabricPath, 802.1ah PBB, VN-tag and PPP link headers")
     return parser
 
 
@@ -103,7 +107,7 @@ def run(args, console) -> int:
     failed = 0
     try:
         for cap in args.captures:
-            stream = stream_packets(cap, chunk_packets=args.chunk_packets)
+            stream = stream_packets(cap, chunk_packets=args.chunk_packets, open_tunnels=args.open_tunnels)
             builder = FlowBuilder()
             before = writer.rows
             try:

@@ -39,6 +39,10 @@ def register(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="inference engine (default: numpy on cpu, which does not load torch; torch on cuda)")
     p.add_argument("--model", metavar="DIR", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--no-app-detail", action="store_true", help="do not read HTTP/DNS/MQTT detail of flagged flows with tshark")
+    p.add_argument("--open-tunnels", action="store_true",
+                   help="also open what Zeek opens and Argus (so BoT-IoT) does not: VXLAN, Geneve, GTP-U, Teredo, "
+                        "AYIYA, GRE-in-UDP and IP-in-IP tunnels (the packet inside gets a flow of its own beside the "
+                        "outer one) and FabricPath, 802.1ah PBB, VN-tag and PPP link headers")
     p.add_argument("--incident-gap", type=float, default=300.0, metavar="SECONDS", help="silence that splits two incidents of one attacker (default 300)")
     p.add_argument("--quiet", "-q", action="store_true", help="no tables on the terminal, only errors")
     return p
@@ -86,6 +90,7 @@ def config_from_args(args):
         keep_flows=bool(args.flows),
         app_detail=False if (args.no_app_detail or not args.report) else None,
         incident_gap=args.incident_gap,
+        open_tunnels=args.open_tunnels,
         max_memory_gib=args.max_memory,
     )
 

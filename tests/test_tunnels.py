@@ -1,0 +1,210 @@
+"""``--open-tunnels`` (forensics.tunnels and decode's open_links): tunnels and link headers that
+Zeek opens and Argus does not.  Captures built here with dpkt; each tunnelled packet must give
+its outer flow (as without the option) and a flow of the packet inside."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import struct
+import subprocess
+import sys
+
+import dpkt
+import pytest
+
+from forensics.decode import read_packets
+from forensics.features import extract_flows
+from tests.pcapgen import MAC_A, MAC_B, _ip4, _ip6, eth, pcap_bytes, tcp, udp
+
+T0 = 1_700_000_000 * 10**9
+
+
+def _outer_udp(sport, dport, payload, src="10.9.0.1", dst="10.9.0.2"):
+    return eth(bytes(_ip4(src, dst, p=17, data=udp(sport, dport, payload))))
+
+
+def _inner_tcp(src, dst, sport=40000, dport=80):
+    return bytes(_ip4(src, dst, p=6, data=tcp(sport, dport)))
+
+
+def _vxlan(frame: bytes) -> bytes:
+    return b"\x08\x00\x00\x00" + b"\x00\x00\x01\x00" + frame
+
+
+def _teredo_v6(src, dst, payload: bytes, nxt=17, origin=False) -> bytes:
+    ip6 = bytes(_ip6(src, dst, nxt=nxt, data=payload))
+    return (b"\x00\x00" + bytes(6) if origin else b"") + ip6
+
+
+def tunnel_records():
+    """(name, frame, inner 5-tuple or None): one record each."""
+    recs = []
+    # VXLAN: Ethernet inside
+    recs.append(("vxlan", _outer_udp(50000, 4789, _vxlan(eth(_inner_tcp("192.168.7.1", "192.168.7.2")))),
+                 ("tcp", "192.168.7.1", 40000, "192.168.7.2", 80)))
+    # Geneve, IPv6 inside, 4 bytes of options
+    inner6 = bytes(_ip6("fd00::a", "fd00::b", nxt=17, data=udp(1111, 2222, b"x")))
+    gen = bytes([0x01, 0, 0x86, 0xDD]) + b"\x00\x00\x07\x00" + b"\x01\x02\x03\x04" + inner6
+    recs.append(("geneve", _outer_udp(50001, 6081, gen), ("udp", "fd00::a", 1111, "fd00::b", 2222)))
+    # GTP-U with the E flag and one extension header (PDU session container, 4 bytes)
+    inner = bytes(_ip4("10.200.0.1", "8.8.8.8", p=17, data=udp(5353, 53, b"q")))
+    ext = bytes([1, 0x00, 0x01, 0x00])  # length 1 (4 bytes), content, next type 0
+    gtp = bytes([0x34, 0xFF]) + struct.pack(">HI", 4 + len(ext) + len(inner), 7) + b"\x00\x00\x00\x85" + ext + inner
+    recs.append(("gtp", _outer_udp(2152, 2152, gtp, "10.9.1.1", "10.9.1.2"), ("udp", "10.200.0.1", 5353, "8.8.8.8", 53)))
+    # AYIYA forward, IPv6 inside: identity 2**4 = 16 bytes, signature 5 words
+    inner6 = bytes(_ip6("fd00::c", "fd00::d", nxt=17, data=udp(3333, 4444, b"y")))
+    ay = bytes([0x41, 0x52, 0x11, 41]) + bytes(4) + bytes(16) + bytes(20) + inner6
+    recs.append(("ayiya", _outer_udp(40001, 5072, ay), ("udp", "fd00::c", 3333, "fd00::d", 4444)))
+    # GRE in UDP, IPv4 inside
+    g = b"\x00\x00\x08\x00" + _inner_tcp("172.20.0.1", "172.20.0.2", 41000, 443)
+    recs.append(("udp-gre", _outer_udp(40002, 4754, g), ("tcp", "172.20.0.1", 41000, "172.20.0.2", 443)))
+    # IP in IP (IPv4 protocol 4)
+    ipip = eth(bytes(_ip4("10.9.2.1", "10.9.2.2", p=4, data=_inner_tcp("172.21.0.1", "172.21.0.2", 42000, 22))))
+    recs.append(("ipip", ipip, ("tcp", "172.21.0.1", 42000, "172.21.0.2", 22)))
+    # Geneve carrying VXLAN carrying TCP: three levels
+    vx_in = bytes(_ip4("10.50.0.1", "10.50.0.2", p=17, data=udp(26383, 4789, _vxlan(eth(_inner_tcp("192.168.9.1", "192.168.9.2", 43000, 8080))))))
+    gen2 = bytes([0x00, 0, 0x08, 0x00]) + b"\x00\x00\x07\x00" + vx_in
+    recs.append(("geneve-vxlan", _outer_udp(50002, 6081, gen2), ("tcp", "192.168.9.1", 43000, "192.168.9.2", 8080)))
+    # Teredo: a client behind 10.9.3.1:3797 asks a server (3544, origin indication), then talks to a
+    # peer on port 32900, which is opened because the client end is known
+    bubble = _teredo_v6("2001:0:4137:9e50::1", "2001:0:4137:9e50::2", b"", nxt=59, origin=True)
+    recs.append(("teredo-server", _outer_udp(3544, 3797, bubble, "10.9.3.9", "10.9.3.1"), None))
+    t6 = _teredo_v6("2001:0:4137:9e50::1", "2001:4860::68", bytes(tcp(1286, 80)), nxt=6)
+    recs.append(("teredo-peer", _outer_udp(3797, 32900, t6, "10.9.3.1", "83.170.1.38"),
+                 ("tcp", "2001:0:4137:9e50::1", 1286, "2001:4860::68", 80)))
+    # the same bytes from a host never seen as a Teredo client: not opened
+    recs.append(("not-teredo", _outer_udp(3798, 32900, t6, "10.9.3.2", "83.170.1.38"), None))
+    # port 4789 without the VXLAN I flag: not opened
+    recs.append(("not-vxlan", _outer_udp(50003, 4789, b"\x00" * 8 + eth(_inner_tcp("192.168.8.1", "192.168.8.2"))), None))
+    return recs
+
+
+def link_records():
+    inner = eth(_inner_tcp("10.77.0.1", "10.77.0.2", 44000, 80))
+    fp = MAC_B + MAC_A + b"\x89\x03" + b"\x00\x00" + inner  # FabricPath: 16 bytes, then the frame
+    pbb = MAC_B + MAC_A + b"\x81\x00\x0f\xd3" + b"\x88\xe7" + b"\x00\x1e\xbb\x44" + \
+        eth(_inner_tcp("10.77.1.1", "10.77.1.2", 44001, 80))  # B-tag, I-TAG, customer frame
+    vn = MAC_B + MAC_A + b"\x89\x26" + b"\x00\x00\x00\x33" + b"\x08\x00" + _inner_tcp("10.77.2.1", "10.77.2.2", 44002, 80)
+    return [("fabricpath", fp, ("tcp", "10.77.0.1", 44000, "10.77.0.2", 80)),
+            ("pbb", pbb, ("tcp", "10.77.1.1", 44001, "10.77.1.2", 80)),
+            ("vntag", vn, ("tcp", "10.77.2.1", 44002, "10.77.2.2", 80))]
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory):
+    recs = tunnel_records() + link_records()
+    path = tmp_path_factory.mktemp("tun") / "tunnels.pcap"
+    path.write_bytes(pcap_bytes([(T0 + n * 10**6, frame) for n, (_, frame, _) in enumerate(recs)]))
+    return path, recs
+
+
+def _keys(df):
+    return {(r.proto, r.saddr, int(r.sport), r.daddr, int(r.dport)): (int(r.spkts), int(r.dpkts))
+            for r in df.itertuples() if r.proto in ("tcp", "udp")}
+
+
+def _norm(key):
+    proto, s, sp, d, dp = key
+    return (proto, str(ipaddress.ip_address(s)), sp, str(ipaddress.ip_address(d)), dp)
+
+
+def test_inner_flows_only_with_the_option(capture):
+    path, recs = capture
+    closed, acc0 = extract_flows(path)
+    opened, acc1 = extract_flows(path, open_tunnels=True)
+    k0, k1 = _keys(closed), _keys(opened)
+    inner = {_norm(want) for _, _, want in recs if want is not None}
+    assert not inner & set(k0), "Argus's view opens none of them"
+    assert inner <= set(k1), sorted(inner - set(k1))
+    assert all(k1[k] == (1, 0) for k in inner)  # one packet each, from the inner source
+    # every outer UDP flow is still there, counted as before
+    assert {k: v for k, v in k0.items() if k[0] == "udp"}.items() <= k1.items()
+    # the VXLAN inside Geneve is a flow too (the middle level)
+    assert ("udp", "10.50.0.1", 26383, "10.50.0.2", 4789) in k1
+    # look-alikes are not opened: the unknown Teredo end point, port 4789 without the I flag
+    assert not any(k[1] == "192.168.8.1" for k in k1)
+    assert sum(1 for k in k1 if k[1] == "2001:0:4137:9e50::1") == 1
+    # the records are what is accounted, opened or not
+    assert acc0.packets == acc1.packets == len(recs)
+    assert acc0.decoded == acc1.decoded
+
+
+def test_link_headers_argus_keys_by_mac(capture):
+    path, recs = capture
+    closed, _ = extract_flows(path)
+    # FabricPath (0x8903), PBB behind its VLAN tag (keyed by the tag's type: "well") and VN-tag
+    # (0x8926) frames: rows keyed by MAC, as Argus keys them
+    macs = closed[closed["saddr"] == "02:00:00:00:00:0a"]
+    assert sorted(macs["proto"]) == ["35075", "35110", "well"]
+    assert not closed["saddr"].isin(["10.77.0.1", "10.77.1.1", "10.77.2.1"]).any()
+
+
+def test_packet_table_rows_follow_their_record(capture):
+    path, recs = capture
+    whole = read_packets(path, open_tunnels=True)
+    t = whole.table
+    idx = t.index.tolist()
+    assert idx == sorted(idx)  # each added row right after its record
+    assert len(t) - len(recs) == sum(1 for i in range(1, len(idx)) if idx[i] == idx[i - 1])
+    # levels of the Geneve > VXLAN > TCP record: outer UDP, inner UDP to 4789, TCP
+    n = [name for name, _, _ in recs].index("geneve-vxlan")
+    rows = [i for i, v in enumerate(idx) if v == n]
+    assert [int(t.proto[i]) for i in rows] == [17, 17, 6]
+    assert [int(t.dport[i]) for i in rows] == [6081, 4789, 8080]
+    assert all(int(t.ts_ns[i]) == int(t.ts_ns[rows[0]]) for i in rows)
+    assert int(t.caplen[rows[1]]) < int(t.caplen[rows[0]]) and int(t.wirelen[rows[2]]) == int(t.caplen[rows[2]])
+
+
+def test_chunked_equals_whole_with_tunnels_opened(capture):
+    path, _ = capture
+    whole, _ = extract_flows(path, open_tunnels=True)
+    for chunk in (1, 3):
+        part, _ = extract_flows(path, open_tunnels=True, chunk_packets=chunk)
+        assert part.equals(whole), chunk
+
+
+def test_ppp_link_type(tmp_path):
+    ip = bytes(_ip6("fd00::1", "fd00::2", nxt=17, data=udp(4000, 443, b"quic")))
+    recs = [(T0, b"\x00\x57" + ip), (T0 + 10**6, b"\xff\x03\x00\x57" + ip), (T0 + 2 * 10**6, b"\xc0\x21" + bytes(8))]
+    p = tmp_path / "ppp.pcap"
+    p.write_bytes(pcap_bytes(recs, linktype=9))
+    closed, acc0 = extract_flows(p)
+    opened, acc1 = extract_flows(p, open_tunnels=True)
+    assert _keys(closed) == {}
+    assert acc0.undecodable.get("unknown_link_type") == 3 and any("unsupported link type 9" in w for w in acc0.warnings)
+    assert _keys(opened) == {("udp", "fd00::1", 4000, "fd00::2", 443): (2, 0)}
+    assert acc1.decoded == 3 and not acc1.undecodable and not acc1.warnings  # (LCP: read, no IP in it)
+
+
+def test_cli_flows_and_scan(capture, tmp_path):
+    path, recs = capture
+    env_py = [sys.executable, "-m", "forensics"]
+    for flag, csv in (([], tmp_path / "closed.csv"), (["--open-tunnels"], tmp_path / "open.csv")):
+        r = subprocess.run([*env_py, "flows", str(path), "-o", str(csv), *flag], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    import pandas as pd
+
+    closed, opened = pd.read_csv(tmp_path / "closed.csv"), pd.read_csv(tmp_path / "open.csv")
+    assert "192.168.7.1" in set(opened["saddr"]) and "192.168.7.1" not in set(closed["saddr"])
+    summary = tmp_path / "s.json"
+    r = subprocess.run([*env_py, "scan", str(path), "--open-tunnels", "--json", str(summary), "-q", "--no-app-detail"],
+                       capture_output=True, text=True)
+    assert r.returncode in (0, 1), r.stderr
+    s = json.loads(summary.read_text())
+    assert s["flows"] == len(opened)
+    assert s["inputs"][0]["packets"] == len(recs)
+
+
+def test_tunnel_header_parsers_refuse_what_they_do_not_know():
+    from forensics import tunnels as tu
+
+    assert tu.vxlan(b"\x00" * 30) is None  # no I flag
+    assert tu.geneve(b"\x40" + bytes(29)) is None  # version 1
+    assert tu.geneve(bytes([0, 0, 0x12, 0x34]) + bytes(30)) is None  # protocol type not opened
+    assert tu.gtpu(bytes([0x30, 0x01]) + bytes(30)) is None  # echo request, not a T-PDU
+    assert tu.gtpu(bytes([0x34, 0xFF]) + bytes(9) + b"\x85" + b"\x00") is None  # extension of length 0
+    assert tu.teredo(b"\x60" + bytes(39)) is None or tu.teredo(b"\x60" + bytes(39))[1][:1] == b"\x60"
+    assert tu.teredo(b"\x60" + bytes(38)) is None  # shorter than an IPv6 header
+    assert tu.ayiya(bytes([0x41, 0x52, 0x12, 41]) + bytes(60)) is None  # opcode 2: not a forwarded packet
+    assert tu.aruba_gre(b"\x00\x00\x08\x00" + bytes(30)) is None  # GRE IPv4 is decode's (Argus opens it)
