@@ -30,7 +30,8 @@ A port counts on either end (replies come from it).  The added rows keep their r
 ``wirelen`` the record's minus the headers in front of it; ``linktype`` is Ethernet or raw IP.
 Accounting (packets, decoded, undecodable) is the records', counted before the rows are added,
 so ``len(table)`` exceeds ``accounting.packets`` by the rows added.  A tunnel packet whose
-inside does not decode as IP (or, for Ethernet inside, as a frame) adds no row.  IP fragments
+inside does not decode as IP (or, for Ethernet inside, as a frame) adds no row; one whose
+transport header is cut short adds an undecodable row, as decode makes for such a record.  IP fragments
 of the outer datagram are not reassembled: only a first fragment's inside is read.
 """
 
@@ -41,13 +42,17 @@ import struct
 import numpy as np
 
 from forensics.capture import RecordBatch
-from forensics.decode import _NOT_INNER, LT_EN10MB, LT_IEEE802_11, LT_RAW, OK, _gre_payload, decode_record
+from forensics.decode import (_NOT_INNER, _RAW_LTS, _VLAN_TPIDS, LT_EN10MB, LT_IEEE802_11, LT_RAW, OK, R_TRUNC_LINK, _gre_payload,
+                              decode_batch, decode_record)
 from forensics.packets import PACKET_COLUMN_NAMES, PACKET_DTYPES, PacketTable
 
 VXLAN, GENEVE, GTPU, TEREDO, AYIYA, UDP_GRE = 4789, 6081, 2152, 3544, 5072, 4754
 TUNNEL_PORTS = (VXLAN, GENEVE, GTPU, TEREDO, AYIYA, UDP_GRE)
 MAX_DEPTH = 4  # tunnels inside tunnels opened (Geneve > VXLAN > ...)
 _ETH_MIN = 14
+# an inside that decodes with one of these statuses adds no row (as decode's GRE rules): a
+# transport header cut short still does (an undecodable row, counted as decode counts any)
+_NOT_OPENED = (*_NOT_INNER, R_TRUNC_LINK)
 _IP_ET = {0x0800: LT_RAW, 0x86DD: LT_RAW, 0x6558: LT_EN10MB}
 
 
@@ -147,20 +152,36 @@ def _defaults() -> dict:
 
 class TunnelOpener:
     """Adds the rows of tunnelled packets to decoded tables, chunk after chunk of one capture
-    (it remembers the Teredo clients seen, so a chunk boundary changes nothing)."""
+    (it remembers the Teredo clients seen, so a chunk boundary changes nothing).
 
-    def __init__(self):
+    VXLAN, Geneve and GTP-U without extension headers, over Ethernet (VLAN tags too) or raw IP
+    and a plain IPv4 / IPv6 header, are opened for a whole batch at once: the packets inside
+    become a :class:`RecordBatch` over the same bytes, decoded by decode's vectorised path (and
+    opened again, for tunnels inside).  Every other case goes packet by packet through dpkt
+    (:meth:`_inside`); both give the same rows (``tests/test_tunnels.py``)."""
+
+    def __init__(self, vectorised: bool = True):
         self.teredo_clients: set[tuple[int, int, int]] = set()  # (address hi, lo, port)
         self.opened = 0  # rows added so far
+        self.vectorised = vectorised
 
     def open(self, batch: RecordBatch, table: PacketTable) -> PacketTable:
+        out, _ = self._open(batch, table, 1)
+        self.opened += len(out) - len(table)
+        return out
+
+    def _open(self, batch: RecordBatch, table: PacketTable, depth: int) -> tuple[PacketTable, np.ndarray]:
+        """``table`` (the rows of ``batch``) with the rows inside its tunnels added, and for each
+        row the position in ``table`` of the record it comes from."""
         c = table.columns
+        n = len(table)
+        same = np.arange(n, dtype=np.int64)
         first = (c["status"] == OK) & (c["frag_off"] == 0)
         udp = first & (c["proto"] == 17)
         ipip = first & ((c["proto"] == 4) | (c["proto"] == 41) | (c["proto"] == 47))
         if not (udp.any() or ipip.any()):
-            return table
-        port = np.zeros(len(table), dtype=bool)
+            return table, same
+        port = np.zeros(n, dtype=bool)
         for p in TUNNEL_PORTS:
             port |= (c["sport"] == p) | (c["dport"] == p)
         cand = (udp & port) | ipip
@@ -170,9 +191,26 @@ class TunnelOpener:
             cand |= udp & ~port & (((head >> 12) == 6) | (head == 0) | (head == 1))
         rows = np.flatnonzero(cand)
         if not len(rows):
-            return table
-        added: list[tuple[int, int, dict]] = []  # (outer row, level, columns)
-        for i in rows.tolist():
+            return table, same
+        parts: list[tuple[np.ndarray, dict]] = []  # (parent positions, columns) of added rows
+        slow = rows
+        if self.vectorised:
+            got = _vector_inner(batch, table, rows)
+            if got is not None:
+                sub, parent, slow = got
+                if len(sub):
+                    inner = decode_batch(sub, True, open_links=True)
+                    ok = ~np.isin(inner.columns["status"], _NOT_OPENED)
+                    if not ok.all():
+                        keep = np.flatnonzero(ok)
+                        sub, inner, parent = _take_batch(sub, keep), inner.take(keep), parent[keep]
+                    if len(inner):
+                        if depth < MAX_DEPTH:
+                            inner, up = self._open(sub, inner, depth + 1)
+                            parent = parent[up]
+                        parts.append((parent, inner.columns))
+        added: list[tuple[int, dict]] = []  # (parent position, columns), packet by packet
+        for i in slow.tolist():
             sp, dp = int(c["sport"][i]), int(c["dport"][i])
             src = (int(c["src_hi"][i]), int(c["src_lo"][i]))
             dst = (int(c["dst_hi"][i]), int(c["dst_lo"][i]))
@@ -182,23 +220,22 @@ class TunnelOpener:
             lt, buf = int(c["linktype"][i]), batch.record(i)
             base = {k: c[k][i] for k in ("index", "ts_ns", "iface")}
             wire_extra = int(c["wirelen"][i]) - int(c["caplen"][i])
-            for level, cols in enumerate(self._inside(lt, buf, src, sp, dst, dp, 1), 1):
+            for cols in self._inside(lt, buf, src, sp, dst, dp, depth):
                 cols.update(base)
                 cols["wirelen"] = max(cols["caplen"] + wire_extra, cols["caplen"])
-                added.append((i, level, cols))
-        if not added:
-            return table
-        self.opened += len(added)
-        n, m = len(table), len(added)
-        keys = np.concatenate([np.arange(n, dtype=np.int64) * (MAX_DEPTH + 1),
-                               np.array([i * (MAX_DEPTH + 1) + lv for i, lv, _ in added], dtype=np.int64)])
+                added.append((i, cols))
+        if added:
+            parts.append((np.array([i for i, _ in added], dtype=np.int64),
+                          {name: np.array([cols[name] for _, cols in added], dtype=PACKET_DTYPES[name])
+                           for name in PACKET_COLUMN_NAMES}))
+        if not parts:
+            return table, same
+        # each added row right after its record's row (and after the rows added before it)
+        parents = np.concatenate([same, *(p for p, _ in parts)])
+        keys = parents * 2 + np.concatenate([np.zeros(n, dtype=np.int64), np.ones(len(parents) - n, dtype=np.int64)])
         order = np.argsort(keys, kind="stable")
-        out = {}
-        for name in PACKET_COLUMN_NAMES:
-            extra = np.array([cols[name] for _, _, cols in added], dtype=PACKET_DTYPES[name])
-            out[name] = np.concatenate([c[name], extra])[order]
-        assert len(out["index"]) == n + m
-        return PacketTable(out)
+        out = {name: np.concatenate([c[name], *(cols[name] for _, cols in parts)])[order] for name in PACKET_COLUMN_NAMES}
+        return PacketTable(out), parents[order]
 
     def _inside(self, lt: int, buf: bytes, src, sp: int, dst, dp: int, depth: int) -> list[dict]:
         """Rows of the packets inside the UDP datagram ``buf`` (a record of link type ``lt``),
@@ -234,7 +271,7 @@ class TunnelOpener:
             dec = decode_record(ilt, inner, True)
         except Exception:
             return []
-        if dec.get("status", OK) in _NOT_INNER or (ilt != LT_RAW and dec.get("status", OK) != OK):
+        if dec.get("status", OK) in _NOT_OPENED:
             return []
         cols = _defaults()
         cols.update(dec)
@@ -247,3 +284,91 @@ class TunnelOpener:
                     or (*idst, idp) in self.teredo_clients:
                 out += self._inside(ilt, inner, isrc, isp, idst, idp, depth + 1)
         return out
+
+
+def _take_batch(b: RecordBatch, keep: np.ndarray) -> RecordBatch:
+    return RecordBatch(data=b.data, index=b.index[keep], ts_ns=b.ts_ns[keep], caplen=b.caplen[keep],
+                       wirelen=b.wirelen[keep], iface=b.iface[keep], linktype=b.linktype[keep], offset=b.offset[keep])
+
+
+def _vector_inner(batch: RecordBatch, table: PacketTable, rows: np.ndarray):
+    """For the candidate ``rows``: (a RecordBatch of the packets inside the VXLAN, Geneve and
+    plain GTP-U ones that open, the position of each one's record, the rows left to
+    :meth:`TunnelOpener._inside`), or None when the bytes cannot be viewed (a batch without
+    its buffer).  A row whose tunnel header does not open is in neither, as :meth:`_inside`
+    would add nothing for it."""
+    data = batch.data
+    if not isinstance(data, (bytes, bytearray, memoryview)) or not len(data):
+        return None
+    buf = np.frombuffer(data, dtype=np.uint8)
+    last = len(buf) - 1
+    c = table.columns
+    off = batch.offset[rows].astype(np.int64)
+    cap = batch.caplen[rows].astype(np.int64)
+    lt = c["linktype"][rows].astype(np.int64)
+
+    def b(pos):  # byte at ``pos`` of each record (0 past its end)
+        return np.where(pos < cap, buf[np.minimum(off + pos, last)], 0).astype(np.int64)
+
+    def b16(pos):
+        return (b(pos) << 8) | b(pos + 1)
+
+    eth = lt == LT_EN10MB
+    raw = np.isin(lt, _RAW_LTS)
+    l3 = np.where(eth, 14, 0).astype(np.int64)
+    et = np.where(eth, b16(12), 0)
+    for _ in range(2):  # up to two VLAN tags
+        tag = eth & np.isin(et, _VLAN_TPIDS)
+        et = np.where(tag, b16(l3 + 2), et)
+        l3 = np.where(tag, l3 + 4, l3)
+    ver = b(l3) >> 4
+    v4 = ((eth & (et == 0x0800)) | raw) & (ver == 4)
+    v6 = ((eth & (et == 0x86DD)) | raw) & (ver == 6)
+    l4 = np.where(v4, l3 + (b(l3) & 0x0F) * 4, l3 + 40)
+    proto = np.where(v4, b(l3 + 9), b(l3 + 6))
+    iplen = np.where(v4, b16(l3 + 2), b16(l3 + 4) + 40)
+    end = np.where(iplen > 0, np.minimum(cap, l3 + iplen), cap)
+    p0 = l4 + 8
+    simple = (v4 | v6) & (proto == 17) & (end >= p0 + 8)
+    sp, dp = c["sport"][rows].astype(np.int64), c["dport"][rows].astype(np.int64)
+    kind = np.where(np.isin(dp, TUNNEL_PORTS), dp, sp)  # the port _inside tries first
+    other = np.where(kind == dp, sp, dp)
+    vec = simple & np.isin(kind, (VXLAN, GENEVE, GTPU))
+    f0 = b(p0)
+    inner = np.full(len(rows), -1, dtype=np.int64)
+    ilt = np.full(len(rows), LT_RAW, dtype=np.int64)
+    # VXLAN: the I flag, an Ethernet frame after 8 bytes
+    m = vec & (kind == VXLAN)
+    ok = m & ((f0 & 0x08) != 0) & (end >= p0 + 8 + _ETH_MIN)
+    inner = np.where(ok, p0 + 8, inner)
+    ilt = np.where(m, LT_EN10MB, ilt)
+    # Geneve: version 0, 8 bytes + options, protocol type
+    m = vec & (kind == GENEVE)
+    gt = b16(p0 + 2)
+    hl = p0 + 8 + (f0 & 0x3F) * 4
+    ok = m & ((f0 >> 6) == 0) & np.isin(gt, (0x6558, 0x0800, 0x86DD)) & (end > hl)
+    inner = np.where(ok, hl, inner)
+    ilt = np.where(m & (gt == 0x6558), LT_EN10MB, ilt)
+    # GTP-U: version 1, PT, T-PDU; 12 bytes with E/S/PN (extension headers: packet by packet)
+    m = vec & (kind == GTPU)
+    opt = (f0 & 0x07) != 0
+    ext = m & opt & (b(p0 + 11) != 0) & (end >= p0 + 12)
+    hl = np.where(opt, p0 + 12, p0 + 8)
+    ok = m & ~ext & ((f0 >> 5) == 1) & ((f0 & 0x10) != 0) & (b(p0 + 1) == 0xFF) & (end > hl)
+    inner = np.where(ok, hl, inner)
+    # raw IP inside: version 4 or 6 (as _ip_inside)
+    iv = b(np.maximum(inner, 0)) >> 4
+    opened = (inner >= 0) & ((ilt == LT_EN10MB) | np.isin(iv, (4, 6)))
+    # what does not open here: packet by packet when the other port names a tunnel too (_inside
+    # tries it next) or the case is not one of these; else nothing
+    to_slow = ~vec | ext | (~opened & np.isin(other, TUNNEL_PORTS))
+    k = np.flatnonzero(opened)
+    at = rows[k]
+    start = inner[k]
+    sub = RecordBatch(data=data, index=batch.index[at], ts_ns=batch.ts_ns[at],
+                      caplen=(end[k] - start).astype(np.uint32),
+                      # (as _inside: the record's uncaptured bytes added to what the inside holds)
+                      wirelen=np.maximum(end[k] - start + batch.wirelen[at].astype(np.int64) - cap[k],
+                                         end[k] - start).astype(np.uint32),
+                      iface=batch.iface[at], linktype=ilt[k].astype(np.uint16), offset=off[k] + start)
+    return sub, at.astype(np.int64), rows[to_slow & ~opened]

@@ -208,3 +208,48 @@ def test_tunnel_header_parsers_refuse_what_they_do_not_know():
     assert tu.teredo(b"\x60" + bytes(38)) is None  # shorter than an IPv6 header
     assert tu.ayiya(bytes([0x41, 0x52, 0x12, 41]) + bytes(60)) is None  # opcode 2: not a forwarded packet
     assert tu.aruba_gre(b"\x00\x00\x08\x00" + bytes(30)) is None  # GRE IPv4 is decode's (Argus opens it)
+
+
+def _opened_both_ways(path):
+    import numpy as np
+
+    from forensics.capture import Accounting, frame
+    from forensics.decode import decode_batch
+    from forensics.tunnels import TunnelOpener
+
+    vec, one = TunnelOpener(vectorised=True), TunnelOpener(vectorised=False)
+    out = []
+    for batch in frame(str(path), Accounting(str(path))):
+        t = decode_batch(batch, True, open_links=True)
+        a, b = vec.open(batch, t), one.open(batch, t)
+        assert len(a) == len(b)
+        for k in a.columns:
+            assert np.array_equal(a.columns[k], b.columns[k]), k
+        out.append(len(a) - len(t))
+    return sum(out)
+
+
+def test_vectorised_opening_equals_packet_by_packet(capture, tmp_path):
+    path, recs = capture
+    assert _opened_both_ways(path) >= 10
+    # VLAN-tagged VXLAN, a GTP-U with the S flag (12-byte header, no extension), Ethernet
+    # padding behind a short Geneve datagram, and a VXLAN capture cut short (snap length)
+    inner = _inner_tcp("192.168.30.1", "192.168.30.2", 45000, 80)
+    tagged = MAC_B + MAC_A + b"\x81\x00\x00\x05" + b"\x08\x00" + bytes(
+        _ip4("10.9.5.1", "10.9.5.2", p=17, data=udp(50010, 4789, _vxlan(eth(inner)))))
+    gtp_s = bytes([0x32, 0xFF]) + struct.pack(">HI", 4 + len(inner), 9) + b"\x00\x01\x00\x00" + inner
+    short6 = bytes(_ip6("fd00::e", "fd00::f", nxt=59))
+    gen_pad = _outer_udp(50011, 6081, bytes([0, 0, 0x86, 0xDD]) + bytes(4) + short6) + bytes(12)
+    recs2 = [(T0, tagged), (T0 + 1, _outer_udp(2152, 2152, gtp_s)), (T0 + 2, gen_pad),
+             (T0 + 3, _outer_udp(50012, 4789, _vxlan(eth(inner)))[:96], 200),  # inner TCP header cut
+             (T0 + 4, _outer_udp(50013, 4789, _vxlan(eth(inner)))[:60], 200)]  # inner Ethernet cut: nothing
+    p = tmp_path / "more.pcap"
+    p.write_bytes(pcap_bytes(recs2))
+    assert _opened_both_ways(p) == 4
+
+
+@pytest.mark.corpus
+def test_vectorised_opening_equals_packet_by_packet_on_corpus_tunnels(corpus_dir):
+    traces = sorted((corpus_dir / "zeek" / "traces" / "tunnels").rglob("*.pcap"))
+    assert traces
+    assert sum(_opened_both_ways(t) for t in traces) > 100
