@@ -194,6 +194,13 @@ def test_cli_flows_and_scan(capture, tmp_path):
     s = json.loads(summary.read_text())
     assert s["flows"] == len(opened)
     assert s["inputs"][0]["packets"] == len(recs)
+    # the report says the tunnels were opened (and only then)
+    for flag, said in ((["--open-tunnels"], True), ([], False)):
+        html = tmp_path / f"r{len(flag)}.html"
+        r = subprocess.run([*env_py, "scan", str(path), *flag, "--report", str(html), "-q", "--no-app-detail"],
+                           capture_output=True, text=True)
+        assert r.returncode in (0, 1), r.stderr
+        assert ('id="open-tunnels"' in html.read_text()) is said
 
 
 def test_tunnel_header_parsers_refuse_what_they_do_not_know():

@@ -269,6 +269,7 @@ def render_html(report: Report) -> str:
         host_table=host_table,
         forged_hidden=forged_hidden,
         generated=fmt_time(report.finished) if report.finished else "-",
+        open_tunnels=bool(getattr(report.config, "open_tunnels", False)),
     )
 
 
