@@ -284,3 +284,28 @@ def test_mangled_tunnel_captures_open_the_same_both_ways_and_never_raise(capture
             continue
         assert acc.packets == acc.decoded + sum(acc.undecodable.values())
     assert opened > 100  # most mutants still hold tunnels that open
+
+
+@pytest.mark.skipif(not __import__("shutil").which("tshark"), reason="tshark is not installed")
+def test_application_detail_of_flows_inside_tunnels(tmp_path):
+    """HTTP requests, DNS names and an MQTT topic sent by an attacker inside VXLAN: with
+    --open-tunnels the incident is the inner attacker's and its detail is read (the reduced copy
+    keeps the records whose inside is the attacker's, tshark's innermost layers name the flow)."""
+    from forensics.scan import ScanConfig, scan
+    from tests.test_appdetail import ATTACKER, _details, _expected_present, app_packets
+    from tests.test_scan_double import DETECTOR
+
+    recs = []
+    for n, (t, frame) in enumerate(app_packets(1_700_000_000.0)):
+        outer = _outer_udp(50100 + n, 4789, _vxlan(frame), "10.9.9.1", "10.9.9.2")
+        recs.append((int(t * 1e9), outer))
+    cap = tmp_path / "vxlan-app.pcap"
+    cap.write_bytes(pcap_bytes(recs))
+    cfg = dict(workers=1, detector=DETECTOR, app_detail=True)
+    closed = scan([cap], ScanConfig(**cfg))
+    assert closed.incidents == []  # the double calls nothing outside 10.66/16 an attack: no inner flow, no incident
+    opened = scan([cap], ScanConfig(**cfg, open_tunnels=True))
+    assert {i.attacker for i in opened.incidents} == {ATTACKER}
+    det = _details(opened)
+    _expected_present(det)
+    assert det["notes"] == []

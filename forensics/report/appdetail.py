@@ -135,19 +135,22 @@ def _pcap_link_header(path) -> tuple[int, bool] | None:
 
 
 def reduce_capture(path, attackers, out_path, *, per_flow: int = PER_FLOW_PACKETS, total: int = TOTAL_PACKETS,
-                   total_bytes: int = TOTAL_BYTES, deadline: float | None = None) -> Reduced:
+                   total_bytes: int = TOTAL_BYTES, deadline: float | None = None, open_tunnels: bool = False) -> Reduced:
     """Write to ``out_path`` a classic pcap of the packets of ``path`` that can carry an HTTP
     request, a DNS query or an MQTT message to or from one of ``attackers`` (see the module
     docstring): file order, original frame bytes, timestamps (a pcap's own resolution; nanoseconds
     for pcapng, which the reader converts to nanoseconds) and link type.  Raises
     :class:`CannotReduce` when that copy would not be faithful; stops reading early
-    (``complete=False``) when ``time.monotonic()`` passes ``deadline``."""
+    (``complete=False``) when ``time.monotonic()`` passes ``deadline``.  ``open_tunnels``: the
+    packets inside tunnels count too (:mod:`forensics.tunnels`); a record is kept whole when
+    any of its levels is to be kept."""
     from forensics.capture import Accounting, frame
     from forensics.decode import SUPPORTED_LINKTYPES, decode_batch
     from forensics.errors import ForensicsError
 
     keys = _attacker_keys(attackers)
     acct = Accounting(str(path))
+    opener = None
     seen_keys = np.empty(0, dtype=np.uint64)  # flows seen so far (sorted) and their matching packets
     seen_counts = np.empty(0, dtype=np.int64)
     linktype: int | None = None
@@ -172,7 +175,13 @@ def reduce_capture(path, attackers, out_path, *, per_flow: int = PER_FLOW_PACKET
                 unknown = [int(x) for x in np.unique(batch.linktype) if int(x) not in SUPPORTED_LINKTYPES]
                 if unknown:
                     raise CannotReduce(f"records of link type {unknown[0]}, which the reader does not decode")
-                t = decode_batch(batch)
+                t = decode_batch(batch, open_links=open_tunnels)
+                if open_tunnels:
+                    if opener is None:
+                        from forensics.tunnels import TunnelOpener
+
+                        opener = TunnelOpener()
+                    t = opener.open(batch, t)  # (its rows: each record's, then those inside it)
                 ok = (t.status == 0) & ((t.ip_version == 4) | (t.ip_version == 6))
                 tcp = (t.proto == 6) & ((t.payload_len > 0) | ((t.ip_version == 4) & (t.ip_len == 0)))  # 0: TSO
                 cand = ok & (tcp | (t.proto == 17))
@@ -206,6 +215,8 @@ def reduce_capture(path, attackers, out_path, *, per_flow: int = PER_FLOW_PACKET
                     within = free | (rank < per_flow)
                     flow_capped = flow_capped or not within.all()
                     take = rows[within]
+                    if len(t) != len(batch):  # rows of opened tunnels: their records, once each
+                        take = np.unique(np.searchsorted(batch.index, t.index[take]))
                     if kept + len(take) > total:
                         take = take[: total - kept]
                     caps = batch.caplen[take].astype(np.int64)
@@ -274,13 +285,14 @@ def _get(layer, *names, default=""):
     return default
 
 
-def _reduce(path, incs, budget_end) -> tuple[str, "Reduced | None"]:
+def _reduce(path, incs, budget_end, open_tunnels: bool = False) -> tuple[str, "Reduced | None"]:
     """``(folder, reduced copy)``: :func:`reduce_capture` of one capture for its incidents'
     attackers into a new temporary folder (the caller deletes it); None when the copy cannot be
     faithful."""
     tmp = tempfile.mkdtemp(prefix="forensics-appdetail-")
     try:
-        return tmp, reduce_capture(path, {i.attacker for i in incs}, os.path.join(tmp, "app.pcap"), deadline=budget_end)
+        return tmp, reduce_capture(path, {i.attacker for i in incs}, os.path.join(tmp, "app.pcap"), deadline=budget_end,
+                                   open_tunnels=open_tunnels)
     except CannotReduce as exc:
         logging.getLogger(__name__).debug("%s: reading the original capture (%s)", path, exc)
         return tmp, None
@@ -290,7 +302,7 @@ def _reduce(path, incs, budget_end) -> tuple[str, "Reduced | None"]:
 
 
 def _read_capture(pyshark, path, inp, incs, reduced, budget_end, limit, http, dns, dns_type, mqtt, notes,
-                  flow_sampled, total_sampled) -> None:
+                  flow_sampled, total_sampled, innermost: bool = False) -> None:
     """Run the display filter over one capture (its ``reduced`` copy when there is one)."""
     source = path
     if reduced is None:
@@ -317,9 +329,12 @@ def _read_capture(pyshark, path, inp, incs, reduced, budget_end, limit, http, dn
 
     def on_packet(pkt):
         try:
-            net = pkt.ip if hasattr(pkt, "ip") else pkt.ipv6
+            if innermost:  # (--open-tunnels: the flow is the innermost packet's)
+                net = [layer for layer in pkt.layers if layer.layer_name in ("ip", "ipv6")][-1]
+            else:
+                net = pkt.ip if hasattr(pkt, "ip") else pkt.ipv6
             src, dst = str(net.src), str(net.dst)
-        except AttributeError:
+        except (AttributeError, IndexError):
             return
         try:
             src, dst = ipaddress.ip_address(src).compressed, ipaddress.ip_address(dst).compressed
@@ -329,7 +344,11 @@ def _read_capture(pyshark, path, inp, incs, reduced, budget_end, limit, http, dn
         if not targets:
             return
         ts = float(pkt.sniff_timestamp)
-        l4 = getattr(pkt, "tcp", None) or getattr(pkt, "udp", None)
+        if innermost:
+            l4s = [layer for layer in pkt.layers if layer.layer_name in ("tcp", "udp")]
+            l4 = l4s[-1] if l4s else None
+        else:
+            l4 = getattr(pkt, "tcp", None) or getattr(pkt, "udp", None)
         key = None
         if l4 is not None:
             try:
@@ -430,6 +449,7 @@ def _attach(pyshark, report: Report, config) -> None:
     """:func:`attach_app_detail` once pyshark is there."""
     budget_end = _now() + float(config.app_detail_seconds)
     limit = int(config.app_detail_items)
+    tunnels = bool(getattr(config, "open_tunnels", False))
     inputs = {i.path: i for i in report.inputs}
     per_capture: dict[str, list] = defaultdict(list)
     for inc in report.incidents:
@@ -457,7 +477,7 @@ def _attach(pyshark, report: Report, config) -> None:
             """Capture k's copy under way, or None when the budget is spent before it starts."""
             if budget_end - _now() <= 0.5:
                 return None
-            return pool.submit(_reduce, *todo[k], budget_end)
+            return pool.submit(_reduce, *todo[k], budget_end, tunnels)
 
         nxt = start(0) if todo else None
         try:
@@ -472,7 +492,7 @@ def _attach(pyshark, report: Report, config) -> None:
                 tmp, reduced = fut.result()
                 try:
                     _read_capture(pyshark, path, inputs.get(path), incs, reduced, budget_end, limit, http, dns,
-                                  dns_type, mqtt, notes, flow_sampled, total_sampled)
+                                  dns_type, mqtt, notes, flow_sampled, total_sampled, tunnels)
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
         finally:
