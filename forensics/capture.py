@@ -283,8 +283,10 @@ class _Source:
         return self.consumed + self.pos
 
 
-def frame(path: str | os.PathLike, acct: Accounting, batch_records: int = 262_144) -> Iterator[RecordBatch]:
-    """Yield batches of framed records from a capture, filling ``acct`` as it goes.
+def frame(path: str | os.PathLike, acct: Accounting, batch_records: int = 262_144,
+          hash_file: bool = True) -> Iterator[RecordBatch]:
+    """Yield batches of framed records from a capture, filling ``acct`` as it goes (with
+    ``hash_file``, its ``sha256``: the file's as stored, read to its end).
 
     Raises :class:`CaptureError` when the file cannot be opened or is not a capture.
     """
@@ -303,7 +305,7 @@ def frame(path: str | os.PathLike, acct: Accounting, batch_records: int = 262_14
         acct.size = os.fstat(raw.fileno()).st_size
         if acct.size == 0:
             raise CaptureError(path, "empty file, not a capture")
-        hashing = _HashingReader(raw)
+        hashing = _HashingReader(raw) if hash_file else raw
         buffered = io.BufferedReader(hashing, buffer_size=1 << 20)
         head = buffered.peek(8)[:8]
         compression = compression_of(head)
@@ -324,10 +326,11 @@ def frame(path: str | os.PathLike, acct: Accounting, batch_records: int = 262_14
         else:
             what = f"{compression}-compressed data" if compression else "file"
             raise CaptureError(path, f"not a pcap or pcapng capture ({what} starts with {magic.hex() or 'nothing'})")
-        # hash the rest of the file (bytes after a truncation point still belong to it)
-        while buffered.read(1 << 20):
-            pass
-        acct.sha256 = hashing.sha.hexdigest()
+        if hash_file:
+            # hash the rest of the file (bytes after a truncation point still belong to it)
+            while buffered.read(1 << 20):
+                pass
+            acct.sha256 = hashing.sha.hexdigest()
 
 
 def _frame_pcap(src: _Source, acct: Accounting, batch_records: int, magic: bytes) -> Iterator[RecordBatch]:

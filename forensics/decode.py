@@ -93,8 +93,10 @@ class Decoded:
 class PacketStream:
     """Iterate a capture as PacketTable chunks; ``accounting`` is complete after iteration."""
 
-    def __init__(self, path, chunk_packets: int = 1_000_000, fast: bool = True, open_tunnels: bool = False):
+    def __init__(self, path, chunk_packets: int = 1_000_000, fast: bool = True, open_tunnels: bool = False,
+                 hash_file: bool = True):
         self.path = str(path)
+        self.hash_file = hash_file  # (False: accounting.sha256 stays None; forensics flows prints none)
         self.chunk_packets = max(1, int(chunk_packets))
         self.fast = fast
         self.open_tunnels = open_tunnels
@@ -109,7 +111,7 @@ class PacketStream:
         pending: list[PacketTable] = []
         pending_n = 0
         batch_records = min(self.chunk_packets, 262_144)
-        for batch in frame(self.path, acct, batch_records=batch_records):
+        for batch in frame(self.path, acct, batch_records=batch_records, hash_file=self.hash_file):
             table = decode_batch(batch, self.fast, open_links=self.open_tunnels)
             self._account(table)
             self._frag.attribute(table)
@@ -165,10 +167,12 @@ class PacketStream:
         acct.last_ts = last if acct.last_ts is None else max(acct.last_ts, last)
 
 
-def stream_packets(path, chunk_packets: int = 1_000_000, fast: bool = True, open_tunnels: bool = False) -> PacketStream:
+def stream_packets(path, chunk_packets: int = 1_000_000, fast: bool = True, open_tunnels: bool = False,
+                   hash_file: bool = True) -> PacketStream:
     """``open_tunnels``: also open what Zeek opens and Argus does not (:mod:`forensics.tunnels`);
-    the table then holds a row per opened layer beside its record's row."""
-    return PacketStream(path, chunk_packets=chunk_packets, fast=fast, open_tunnels=open_tunnels)
+    the table then holds a row per opened layer beside its record's row.  ``hash_file=False``:
+    no SHA-256 of the file (``accounting.sha256`` None), for callers that do not report it."""
+    return PacketStream(path, chunk_packets=chunk_packets, fast=fast, open_tunnels=open_tunnels, hash_file=hash_file)
 
 
 def read_packets(path, fast: bool = True, open_tunnels: bool = False) -> Decoded:
