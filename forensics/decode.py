@@ -100,7 +100,8 @@ class PacketStream:
         self.chunk_packets = max(1, int(chunk_packets))
         self.fast = fast
         self.open_tunnels = open_tunnels
-        # (open_tunnels: what forensics.tunnels has learnt so far, e.g. Teredo clients)
+        # (forensics.tunnels: the opener with open_tunnels, which learns Teredo clients; else
+        # the counter of what it would open)
         self._tunnels = None
         self.accounting = Accounting(self.path)
         self._frag = _FragmentTracker()
@@ -115,12 +116,14 @@ class PacketStream:
             table = decode_batch(batch, self.fast, open_links=self.open_tunnels)
             self._account(table)
             self._frag.attribute(table)
-            if self.open_tunnels:  # (after the accounting: it counts the capture's records)
-                from forensics.tunnels import TunnelOpener
+            if self._tunnels is None:
+                from forensics.tunnels import TunnelCounter, TunnelOpener
 
-                if self._tunnels is None:
-                    self._tunnels = TunnelOpener()
+                self._tunnels = TunnelOpener() if self.open_tunnels else TunnelCounter()
+            if self.open_tunnels:  # (after the accounting: it counts the capture's records)
                 table = self._tunnels.open(batch, table)
+            else:  # what --open-tunnels would open, for a line in the accounting's warnings
+                self._tunnels.count(batch, table)
             pending.append(table)
             pending_n += len(table)
             if pending_n >= self.chunk_packets:
@@ -135,9 +138,14 @@ class PacketStream:
             pending = table = None
             yield out
             out = None
+        if not self.open_tunnels and self._tunnels is not None:
+            note = self._tunnels.message()
+            if note:
+                acct.warn(note)
         for lt, n in acct.linktypes.items():
             if lt not in SUPPORTED_LINKTYPES and not (self.open_tunnels and lt in PPP_LINKTYPES):
-                acct.warn(f"{n} record(s) of unsupported link type {lt} counted as undecodable")
+                hint = "; --open-tunnels reads it" if lt in PPP_LINKTYPES else ""
+                acct.warn(f"{n} record(s) of unsupported link type {lt} counted as undecodable{hint}")
         if acct.packets == 0 and not acct.warnings:
             acct.warn("capture holds no packets")
 

@@ -309,3 +309,22 @@ def test_application_detail_of_flows_inside_tunnels(tmp_path):
     det = _details(opened)
     _expected_present(det)
     assert det["notes"] == []
+
+
+def test_argus_view_says_what_it_leaves_closed(capture, samples_dir):
+    """Without the option the accounting counts the packets --open-tunnels would open, by kind
+    (look-alikes not counted), and says so in one warning; with it, or without tunnels, nothing."""
+    path, recs = capture
+    _, acc = extract_flows(path)
+    (note,) = [w for w in acc.warnings if "--open-tunnels" in w]
+    # every kind once, Geneve twice (the Geneve > VXLAN record counts as Geneve); the Teredo peer
+    # exchange is not counted (the counter does not learn clients), nor the two look-alikes
+    for part in ("VXLAN 1", "Geneve 2", "GTP-U 1", "AYIYA 1", "GRE-in-UDP 1", "IP in IP 1", "Teredo 1",
+                 "FabricPath 1", "PBB 1", "VN-tag 1"):
+        assert part in note, part
+    assert note.startswith("11 packet(s)")
+    _, acc = extract_flows(path, open_tunnels=True)
+    assert not any("--open-tunnels" in w for w in acc.warnings)
+    for cap in sorted(samples_dir.rglob("*.pcap*"))[:3]:
+        _, acc = extract_flows(cap)
+        assert not any("--open-tunnels" in w for w in acc.warnings), cap
