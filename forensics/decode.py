@@ -121,7 +121,7 @@ class PacketStream:
 
                 self._tunnels = TunnelOpener() if self.open_tunnels else TunnelCounter()
             if self.open_tunnels:  # (after the accounting: it counts the capture's records)
-                table = self._tunnels.open(batch, table)
+                table = levelled(self._tunnels.open(batch, table))
             else:  # what --open-tunnels would open, for a line in the accounting's warnings
                 self._tunnels.count(batch, table)
             pending.append(table)
@@ -175,10 +175,28 @@ class PacketStream:
         acct.last_ts = last if acct.last_ts is None else max(acct.last_ts, last)
 
 
+LEVELS = 8  # with open_tunnels, a row's index is its record's number x LEVELS + its level
+
+
+def levelled(table: PacketTable) -> PacketTable:
+    """``index`` = record number x :data:`LEVELS` + level (0 the record, 1 the packet inside it,
+    ...): every row of an opened table keeps its own packet number, which the flow builder
+    needs (a flow's MACs are looked up by it), in record order."""
+    idx = table.columns["index"]
+    n = len(idx)
+    first = np.ones(n, dtype=bool)
+    first[1:] = idx[1:] != idx[:-1]
+    start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    cols = dict(table.columns)
+    cols["index"] = idx * LEVELS + (np.arange(n) - start)
+    return PacketTable(cols)
+
+
 def stream_packets(path, chunk_packets: int = 1_000_000, fast: bool = True, open_tunnels: bool = False,
                    hash_file: bool = True) -> PacketStream:
     """``open_tunnels``: also open what Zeek opens and Argus does not (:mod:`forensics.tunnels`);
-    the table then holds a row per opened layer beside its record's row.  ``hash_file=False``:
+    the table then holds a row per opened layer beside its record's row, and ``index`` is the
+    record number x :data:`LEVELS` + the level (:func:`levelled`).  ``hash_file=False``:
     no SHA-256 of the file (``accounting.sha256`` None), for callers that do not report it."""
     return PacketStream(path, chunk_packets=chunk_packets, fast=fast, open_tunnels=open_tunnels, hash_file=hash_file)
 

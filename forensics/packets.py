@@ -34,7 +34,8 @@ REASON_CODES = {v: k for k, v in UNDECODABLE_REASONS.items()}
 
 # (name, dtype, meaning)
 PACKET_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("index", "int64", "record number within the file, 0-based, in file order"),
+    ("index", "int64", "record number within the file, 0-based, in file order (decoded with open_tunnels: "
+                       "record number x decode.LEVELS + the row's level, 0 for the record itself)"),
     ("ts_ns", "int64", "capture timestamp, nanoseconds since the Unix epoch"),
     ("caplen", "uint32", "bytes captured for this record"),
     ("wirelen", "uint32", "original length on the wire (Argus 'bytes' counts this)"),

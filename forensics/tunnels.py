@@ -26,7 +26,10 @@ Aruba GRE     GRE protocol 0x8200-0x8300  an 802.11 frame after the GRE header (
 ============  ==========================  ===========================================
 
 A port counts on either end (replies come from it).  The added rows keep their record's
-``index``, time and interface; ``caplen`` is the inner packet's captured length and
+record number, time and interface (:class:`~forensics.decode.PacketStream` then numbers every
+row ``record x LEVELS + level``, :func:`~forensics.decode.levelled`, so each keeps a packet number
+of its own: a flow's MACs are the first frame's, an inner Ethernet frame's for a VXLAN flow,
+none for raw IP inside); ``caplen`` is the inner packet's captured length and
 ``wirelen`` the record's minus the headers in front of it; ``linktype`` is Ethernet or raw IP.
 Accounting (packets, decoded, undecodable) is the records', counted before the rows are added,
 so ``len(table)`` exceeds ``accounting.packets`` by the rows added.  A tunnel packet whose

@@ -18,6 +18,7 @@ from forensics.features import extract_flows
 from tests.pcapgen import MAC_A, MAC_B, _ip4, _ip6, eth, pcap_bytes, tcp, udp
 
 T0 = 1_700_000_000 * 10**9
+INNER_SMAC, INNER_DMAC = b"\x02\x00\x00\x00\x00\x1c", b"\x02\x00\x00\x00\x00\x1d"
 
 
 def _outer_udp(sport, dport, payload, src="10.9.0.1", dst="10.9.0.2"):
@@ -40,9 +41,10 @@ def _teredo_v6(src, dst, payload: bytes, nxt=17, origin=False) -> bytes:
 def tunnel_records():
     """(name, frame, inner 5-tuple or None): one record each."""
     recs = []
-    # VXLAN: Ethernet inside
-    recs.append(("vxlan", _outer_udp(50000, 4789, _vxlan(eth(_inner_tcp("192.168.7.1", "192.168.7.2")))),
-                 ("tcp", "192.168.7.1", 40000, "192.168.7.2", 80)))
+    # VXLAN: Ethernet inside (MACs of its own)
+    inner_eth = bytes(dpkt.ethernet.Ethernet(src=INNER_SMAC, dst=INNER_DMAC, type=0x0800,
+                                             data=_inner_tcp("192.168.7.1", "192.168.7.2")))
+    recs.append(("vxlan", _outer_udp(50000, 4789, _vxlan(inner_eth)), ("tcp", "192.168.7.1", 40000, "192.168.7.2", 80)))
     # Geneve, IPv6 inside, 4 bytes of options
     inner6 = bytes(_ip6("fd00::a", "fd00::b", nxt=17, data=udp(1111, 2222, b"x")))
     gen = bytes([0x01, 0, 0x86, 0xDD]) + b"\x00\x00\x07\x00" + b"\x01\x02\x03\x04" + inner6
@@ -122,6 +124,11 @@ def test_inner_flows_only_with_the_option(capture):
     assert {k: v for k, v in k0.items() if k[0] == "udp"}.items() <= k1.items()
     # the VXLAN inside Geneve is a flow too (the middle level)
     assert ("udp", "10.50.0.1", 26383, "10.50.0.2", 4789) in k1
+    # MACs: an Ethernet frame inside gives its own, raw IP inside none, the outer flow keeps the outer's
+    mac = {(r.saddr, r.daddr): (r.smac, r.dmac) for r in opened.itertuples()}
+    assert mac[("192.168.7.1", "192.168.7.2")] == ("02:00:00:00:00:1c", "02:00:00:00:00:1d")
+    assert mac[("10.9.0.1", "10.9.0.2")] == ("02:00:00:00:00:0a", "02:00:00:00:00:0b")
+    assert mac[("10.200.0.1", "8.8.8.8")] == ("", "")
     # look-alikes are not opened: the unknown Teredo end point, port 4789 without the I flag
     assert not any(k[1] == "192.168.8.1" for k in k1)
     assert sum(1 for k in k1 if k[1] == "2001:0:4137:9e50::1") == 1
@@ -142,14 +149,18 @@ def test_link_headers_argus_keys_by_mac(capture):
 
 def test_packet_table_rows_follow_their_record(capture):
     path, recs = capture
+    from forensics.decode import LEVELS
+
     whole = read_packets(path, open_tunnels=True)
     t = whole.table
     idx = t.index.tolist()
-    assert idx == sorted(idx)  # each added row right after its record
-    assert len(t) - len(recs) == sum(1 for i in range(1, len(idx)) if idx[i] == idx[i - 1])
+    assert idx == sorted(idx) and len(set(idx)) == len(idx)  # each added row right after its record
+    assert sorted({i // LEVELS for i in idx}) == list(range(len(recs)))
+    assert len(t) - len(recs) == sum(1 for i in idx if i % LEVELS)
     # levels of the Geneve > VXLAN > TCP record: outer UDP, inner UDP to 4789, TCP
     n = [name for name, _, _ in recs].index("geneve-vxlan")
-    rows = [i for i, v in enumerate(idx) if v == n]
+    rows = [i for i, v in enumerate(idx) if v // LEVELS == n]
+    assert [idx[i] % LEVELS for i in rows] == [0, 1, 2]
     assert [int(t.proto[i]) for i in rows] == [17, 17, 6]
     assert [int(t.dport[i]) for i in rows] == [6081, 4789, 8080]
     assert all(int(t.ts_ns[i]) == int(t.ts_ns[rows[0]]) for i in rows)
