@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -199,6 +199,53 @@ def stream_packets(path, chunk_packets: int = 1_000_000, fast: bool = True, open
     record number x :data:`LEVELS` + the level (:func:`levelled`).  ``hash_file=False``:
     no SHA-256 of the file (``accounting.sha256`` None), for callers that do not report it."""
     return PacketStream(path, chunk_packets=chunk_packets, fast=fast, open_tunnels=open_tunnels, hash_file=hash_file)
+
+
+def prefetched(chunks: Iterable, depth: int = 1) -> Iterator:
+    """The items of ``chunks``, produced by a thread of their own up to ``depth`` ahead: the next
+    chunk of a capture is read and decoded (numpy, mostly without the GIL) while the caller
+    builds flows from this one.  An exception in the producer is raised here, at the item it
+    failed on; when the caller stops early (an exception, ``close()``), the producer stops after
+    the item it is on.  Items are handed over as they are (the producer keeps no reference)."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce():
+        try:
+            for x in chunks:
+                if not put(("item", x)):
+                    return
+                x = None
+            put(("done", None))
+        except BaseException as exc:  # (MemoryError, CaptureError, ...: the caller's to handle)
+            put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="forensics-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, x = q.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise x
+            yield x
+            x = None
+    finally:
+        stop.set()
+        worker.join()
 
 
 def read_packets(path, fast: bool = True, open_tunnels: bool = False) -> Decoded:

@@ -188,6 +188,9 @@ def features_from_table(table: PacketTable, **kw) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else schema.empty_frame()
 
 
+PREFETCH_CHUNK = 262_144  # packets per chunk when the next chunk is decoded in a thread
+
+
 def extract_flows(path, *, chunk_packets: int = 1_000_000, merge_horizon_s: float = DEFAULT_MERGE_HORIZON_S,
                   open_tunnels: bool = False):
     """Flows of one capture: ``(DataFrame with schema.COLUMNS, decode Accounting)``.
@@ -198,9 +201,18 @@ def extract_flows(path, *, chunk_packets: int = 1_000_000, merge_horizon_s: floa
     (:mod:`forensics.tunnels`); not Argus's (nor BoT-IoT's) view.
     Raises :class:`forensics.errors.CaptureError` for a file that is not a capture.
     """
-    from forensics.decode import stream_packets
+    from forensics.decode import prefetched, stream_packets
+    from forensics.sequences import _threads
 
-    stream = stream_packets(path, chunk_packets=chunk_packets, open_tunnels=open_tunnels)
-    parts = list(iter_flow_batches(stream, merge_horizon_s=merge_horizon_s))
+    if _threads() > 1:
+        # a second core decodes the next chunk while this thread builds flows from the last one
+        # (smaller chunks, so that there is a next one: the rows do not depend on the chunk size);
+        # measured on bench/scan.py's 1 M-packet capture: 5.1-5.6 -> 4.1-4.3 s
+        stream = stream_packets(path, chunk_packets=min(chunk_packets, PREFETCH_CHUNK), open_tunnels=open_tunnels)
+        chunks = prefetched(stream)
+    else:
+        stream = stream_packets(path, chunk_packets=chunk_packets, open_tunnels=open_tunnels)
+        chunks = stream
+    parts = list(iter_flow_batches(chunks, merge_horizon_s=merge_horizon_s))
     df = pd.concat(parts, ignore_index=True) if parts else schema.empty_frame()
     return df, stream.accounting

@@ -114,3 +114,60 @@ def test_window_plan_sort_matches_argsort(n_groups):
     o_new, first_new = _window_plan(gid, window)
     np.testing.assert_array_equal(o_new, o)
     np.testing.assert_array_equal(first_new, np.searchsorted(comp[o], comp[o] - window + 1, side="left"))
+
+
+# --------------------------------------------------------------------------- decoding ahead in a thread
+
+
+def test_flows_with_the_next_chunk_decoded_in_a_thread_equal_one_thread(samples_dir, tmp_path):
+    """extract_flows on two or more threads decodes chunk k+1 while it builds flows from chunk k
+    (decode.prefetched): same rows and accounting as on one thread, also across many chunks."""
+    from forensics.features import extract_flows
+    from forensics.sequences import thread_limit
+
+    caps = sorted(samples_dir.rglob("*.pcap*"))[:4]
+    assert caps
+    for cap in caps:
+        with thread_limit(2):
+            two, acc2 = extract_flows(cap, chunk_packets=997)
+        with thread_limit(1):
+            one, acc1 = extract_flows(cap, chunk_packets=997)
+        assert two.equals(one), cap
+        assert acc2.to_dict() == acc1.to_dict()
+
+
+def test_prefetched_hands_over_items_errors_and_stops_when_the_caller_does():
+    import threading
+    import time
+
+    from forensics.decode import prefetched
+
+    assert list(prefetched(iter(range(100)))) == list(range(100))
+    assert list(prefetched(iter([]))) == []
+
+    def failing():
+        yield 1
+        yield 2
+        raise ValueError("chunk 3 is bad")
+
+    got = []
+    with pytest.raises(ValueError, match="chunk 3 is bad"):
+        for x in prefetched(failing()):
+            got.append(x)
+    assert got == [1, 2]  # the items before the failure arrive first
+
+    produced = []
+
+    def endless():
+        n = 0
+        while True:
+            produced.append(n)
+            yield n
+            n += 1
+
+    gen = prefetched(endless(), depth=2)
+    assert [next(gen) for _ in range(3)] == [0, 1, 2]
+    gen.close()  # the caller stops: the producer stops too, soon
+    time.sleep(0.3)
+    assert not any(t.name == "forensics-decode" for t in threading.enumerate())
+    assert len(produced) <= 3 + 2 + 1  # at most the queue's depth and the item in hand ahead
