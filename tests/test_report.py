@@ -314,6 +314,24 @@ def test_alerts_are_ecs_events_one_per_incident(attack_report, tmp_path):
         assert ev["threat"]["technique"]["id"] == ["T1498"] and ev["threat"]["tactic"]["name"] == ["Impact"]
         assert ev["network"]["packets"] == inc.packets and ev["network"]["bytes"] == inc.bytes
         assert ev["event"]["risk_score"] == round(100 * inc.confidence, 1)
+        assert ev["network"]["transport"] in ("tcp", "udp", "icmp", ["tcp", "udp"])
+
+
+def test_alert_of_arp_flows_has_no_arp_transport(attack_report):
+    """ECS network.transport is an IP protocol: an incident made of ARP flows (the ARP step gives
+    them their hosts' attack) says network.type "arp" instead; a mixed one keeps the IP protos."""
+    import copy
+    from dataclasses import replace
+
+    _, rep, _ = attack_report
+    rep = copy.deepcopy(rep)
+    inc = rep.incidents[0]
+    inc.top_flows = [replace(f, proto="arp") for f in inc.top_flows]
+    ev = alert_events(rep)[0]
+    assert "transport" not in ev["network"] and ev["network"]["type"] == "arp"
+    inc.top_flows = [replace(inc.top_flows[0], proto="udp"), *inc.top_flows[1:]]
+    ev = alert_events(rep)[0]
+    assert ev["network"]["transport"] == "udp" and "type" not in ev["network"]
 
 
 @pytest.mark.parametrize("name", ["flows.csv", "flows.parquet"])

@@ -82,6 +82,10 @@ def _ecs_mac(mac: str) -> str:
     return mac.upper().replace(":", "-")
 
 
+# Argus flow protos that are not IP protocols (ARP, RARP, 802.3 LLC, VLAN-tagged "well", man records)
+_NOT_TRANSPORT = frozenset({"arp", "rarp", "llc", "well", "man"})
+
+
 def alert_events(report: Report) -> list[dict]:
     """One ECS event per incident."""
     events = []
@@ -90,6 +94,14 @@ def alert_events(report: Report) -> list[dict]:
             inc.category, ("", "", "", "")
         )
         protos = sorted({f.proto for f in inc.top_flows})
+        # ECS network.transport holds IP protocols (tcp, udp, icmp, ipv6-icmp, ...); ARP is none:
+        # an incident of ARP flows says so in network.type
+        transport = [p for p in protos if p not in _NOT_TRANSPORT]
+        network = {"packets": inc.packets, "bytes": inc.bytes}
+        if transport:
+            network["transport"] = transport[0] if len(transport) == 1 else transport
+        if not transport and set(protos) & {"arp", "rarp"}:
+            network["type"] = "arp"
         ev = {
             "@timestamp": _iso(inc.start),
             "ecs": {"version": "8.11.0"},
@@ -113,7 +125,7 @@ def alert_events(report: Report) -> list[dict]:
             "source": {"mac": _ecs_mac(inc.attacker)} if _is_mac(inc.attacker) else {"ip": inc.attacker},
             "destination": {"ip": inc.victims[0]} if inc.victims else {},
             "related": {"ip": sorted({a for a in (inc.attacker, *inc.victims) if not _is_mac(a)})},
-            "network": {"packets": inc.packets, "bytes": inc.bytes, "transport": protos[0] if len(protos) == 1 else protos},
+            "network": network,
             "rule": {"name": f"{inc.category}/{inc.subcategory}", "category": inc.category, "ruleset": "forensics-cnn-lstm"},
             "threat": {
                 "framework": "MITRE ATT&CK",
