@@ -148,6 +148,9 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
         tell("detect")
         det = load_detector_cached(opts["detector"], opts["model_dir"], opts["device"], opts.get("engine"))
         pred = det.predict(flows) if len(flows) else _empty_predictions(flows)
+        tunnels = getattr(acc, "tunnel_flows", None)
+        if tunnels and len(flows):
+            pred = _no_verdict_for_tunnels(pred, flows, tunnels)
         stages["detect"] = time.perf_counter() - t1
         keep = list(flows.columns) if opts["keep_flows"] else [c for c in SLIM_COLUMNS if c in flows.columns]
         # (a shallow copy: columns are only ever added or replaced below, never written in
@@ -194,6 +197,22 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
     tell("failed")
     size = os.path.getsize(path) if os.path.exists(path) else 0
     return FileResult(path, failed_accounting(path, reason, size=size, sha256=_sha256(path)), None, reason, time.perf_counter() - t0, stages)
+
+
+def _no_verdict_for_tunnels(pred, flows, keys):
+    """A tunnel's own UDP flow, whose packets --open-tunnels opened, gets no verdict of its own:
+    the flows inside it are judged (a busy tunnel reads as a flood between its two ends)."""
+    from forensics.detect import TUNNEL_EVIDENCE, tunnel_rows
+
+    rows = tunnel_rows(flows, keys)
+    if not rows.any():
+        return pred
+    pred = pred.copy()
+    for c, v in (("pred_category", "Normal"), ("pred_subcategory", "Normal"), ("confidence", float("nan")),
+                 ("pred_attack", False), ("evidence", TUNNEL_EVIDENCE), ("unfamiliar", "")):
+        if c in pred.columns:
+            pred.loc[rows, c] = v
+    return pred
 
 
 def unfamiliar_warning(flows) -> str | None:

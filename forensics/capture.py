@@ -86,6 +86,9 @@ class Accounting:
     last_ts: float | None = None
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    # decoded with --open-tunnels: the UDP flows whose packets were opened, (saddr, sport, daddr,
+    # dport) both ways (forensics.tunnels; not in to_dict: for the scan's own use)
+    tunnel_flows: set = field(default_factory=set, repr=False)
 
     def count_undecodable(self, reason: str, positions: np.ndarray) -> None:
         n = int(len(positions))

@@ -138,6 +138,8 @@ class PacketStream:
             pending = table = None
             yield out
             out = None
+        if self.open_tunnels and self._tunnels is not None:
+            acct.tunnel_flows = self._tunnels.carrier_keys()
         if not self.open_tunnels and self._tunnels is not None:
             note = self._tunnels.message()
             if note:

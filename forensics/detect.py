@@ -436,6 +436,21 @@ class Detector:
 
 
 LINK_LAYER_EVIDENCE = "not classified: a non-IP frame's flow (keyed by MAC); the model reads IP and ARP flows"
+TUNNEL_EVIDENCE = "not classified: a tunnel's own flow, opened by --open-tunnels; the flows inside it are judged"
+
+
+def tunnel_rows(flows: pd.DataFrame, keys) -> np.ndarray:
+    """Rows of the UDP flows whose packets ``--open-tunnels`` opened: ``keys`` as the accounting's
+    ``tunnel_flows`` holds them ((saddr, sport, daddr, dport) both ways)."""
+    out = np.zeros(len(flows), dtype=bool)
+    if not keys or not len(flows):
+        return out
+    udp = np.flatnonzero((flows["proto"].to_numpy(dtype=object) == "udp"))
+    if len(udp):
+        sub = flows.iloc[udp]
+        k = zip(sub["saddr"].astype(str), sub["sport"].astype(str), sub["daddr"].astype(str), sub["dport"].astype(str))
+        out[udp] = np.fromiter((t in keys for t in k), dtype=bool, count=len(udp))
+    return out
 
 
 class _Plan:

@@ -169,6 +169,29 @@ class TunnelOpener:
         self.teredo_clients: set[tuple[int, int, int]] = set()  # (address hi, lo, port)
         self.opened = 0  # rows added so far
         self.vectorised = vectorised
+        # UDP datagrams whose inside was opened, as (src hi, lo, sport, dst hi, lo, dport): their
+        # flows are tunnels, judged by the flows inside them (:meth:`carrier_keys`)
+        self.carriers: set[tuple[int, int, int, int, int, int]] = set()
+
+    def _carried(self, c, rows) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        rows = rows[c["proto"][rows] == 17]
+        if len(rows):
+            keys = np.stack([c[k][rows].astype(np.uint64) for k in
+                             ("src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")], axis=1)
+            self.carriers.update(map(tuple, np.unique(keys, axis=0).tolist()))
+
+    def carrier_keys(self) -> set[tuple[str, str, str, str]]:
+        """The tunnels' UDP flows as (saddr, sport, daddr, dport) the way flow rows print them,
+        in both orientations."""
+        from forensics.packets import addr_to_str
+
+        out = set()
+        for sh, sl, sp, dh, dl, dp in self.carriers:
+            a, b = addr_to_str(sh, sl), addr_to_str(dh, dl)
+            out.add((a, str(sp), b, str(dp)))
+            out.add((b, str(dp), a, str(sp)))
+        return out
 
     def open(self, batch: RecordBatch, table: PacketTable) -> PacketTable:
         out, _ = self._open(batch, table, 1)
@@ -208,6 +231,7 @@ class TunnelOpener:
                         keep = np.flatnonzero(ok)
                         sub, inner, parent = _take_batch(sub, keep), inner.take(keep), parent[keep]
                     if len(inner):
+                        self._carried(c, parent)
                         if depth < MAX_DEPTH:
                             inner, up = self._open(sub, inner, depth + 1)
                             parent = parent[up]
@@ -228,6 +252,7 @@ class TunnelOpener:
                 cols["wirelen"] = max(cols["caplen"] + wire_extra, cols["caplen"])
                 added.append((i, cols))
         if added:
+            self._carried(c, sorted({i for i, _ in added}))
             parts.append((np.array([i for i, _ in added], dtype=np.int64),
                           {name: np.array([cols[name] for _, cols in added], dtype=PACKET_DTYPES[name])
                            for name in PACKET_COLUMN_NAMES}))
@@ -280,6 +305,8 @@ class TunnelOpener:
         cols.update(dec)
         cols["caplen"], cols["linktype"] = len(inner), ilt
         out = [cols]
+        if sp >= 0:  # (a UDP datagram carried this one: its flow is a tunnel's)
+            self.carriers.add((*src, sp, *dst, dp))
         if depth < MAX_DEPTH and cols["status"] == OK and cols["frag_off"] == 0 and cols["proto"] in (4, 17, 41):
             isrc, idst = (cols["src_hi"], cols["src_lo"]), (cols["dst_hi"], cols["dst_lo"])
             isp, idp = int(cols["sport"]), int(cols["dport"])

@@ -339,3 +339,26 @@ def test_argus_view_says_what_it_leaves_closed(capture, samples_dir):
     for cap in sorted(samples_dir.rglob("*.pcap*"))[:3]:
         _, acc = extract_flows(cap)
         assert not any("--open-tunnels" in w for w in acc.warnings), cap
+
+
+def test_a_tunnels_own_flow_gets_no_verdict_when_opened(capture):
+    """With --open-tunnels the UDP flows whose packets were opened (every level, the Teredo
+    client's peer exchange too) are not classified: the flows inside them are; look-alikes are
+    classified as any flow; without the option no flow is marked."""
+    from forensics.detect import TUNNEL_EVIDENCE
+    from forensics.scan import ScanConfig, scan
+
+    path, _ = capture
+    cfg = dict(workers=1, app_detail=False, keep_flows=True)
+    opened = scan([path], ScanConfig(**cfg, open_tunnels=True)).flow_table
+    marked = opened[opened["evidence"] == TUNNEL_EVIDENCE]
+    got = {(r.saddr, int(r.sport), r.daddr, int(r.dport)) for r in marked.itertuples()}
+    assert got == {("10.9.0.1", 50000, "10.9.0.2", 4789), ("10.9.0.1", 50001, "10.9.0.2", 6081),
+                   ("10.9.1.1", 2152, "10.9.1.2", 2152), ("10.9.0.1", 40001, "10.9.0.2", 5072),
+                   ("10.9.0.1", 40002, "10.9.0.2", 4754), ("10.9.0.1", 50002, "10.9.0.2", 6081),
+                   ("10.50.0.1", 26383, "10.50.0.2", 4789), ("10.9.3.9", 3544, "10.9.3.1", 3797),
+                   ("10.9.3.1", 3797, "83.170.1.38", 32900)}
+    assert not marked["pred_attack"].astype(bool).any() and marked["confidence"].isna().all()
+    assert (marked["pred_category"] == "Normal").all()
+    closed = scan([path], ScanConfig(**cfg)).flow_table
+    assert not (closed["evidence"] == TUNNEL_EVIDENCE).any()
