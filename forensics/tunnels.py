@@ -167,7 +167,6 @@ class TunnelOpener:
 
     def __init__(self, vectorised: bool = True):
         self.teredo_clients: set[tuple[int, int, int]] = set()  # (address hi, lo, port)
-        self.opened = 0  # rows added so far
         self.vectorised = vectorised
         # UDP datagrams whose inside was opened, as (src hi, lo, sport, dst hi, lo, dport): their
         # flows are tunnels, judged by the flows inside them (:meth:`carrier_keys`)
@@ -194,9 +193,7 @@ class TunnelOpener:
         return out
 
     def open(self, batch: RecordBatch, table: PacketTable) -> PacketTable:
-        out, _ = self._open(batch, table, 1)
-        self.opened += len(out) - len(table)
-        return out
+        return self._open(batch, table, 1)[0]
 
     def _open(self, batch: RecordBatch, table: PacketTable, depth: int) -> tuple[PacketTable, np.ndarray]:
         """``table`` (the rows of ``batch``) with the rows inside its tunnels added, and for each
@@ -204,12 +201,10 @@ class TunnelOpener:
         c = table.columns
         n = len(table)
         same = np.arange(n, dtype=np.int64)
-        first = (c["status"] == OK) & (c["frag_off"] == 0)
-        udp = first & (c["proto"] == 17)
+        first, udp, port = _first_udp_port(c)
         ipip = first & ((c["proto"] == 4) | (c["proto"] == 41) | (c["proto"] == 47))
         if not (udp.any() or ipip.any()):
             return table, same
-        port = _PORT_LUT[c["sport"]] | _PORT_LUT[c["dport"]]
         cand = (udp & port) | ipip
         teredo_seen = (udp & ((c["sport"] == TEREDO) | (c["dport"] == TEREDO))).any()
         if self.teredo_clients or teredo_seen:  # datagrams of a Teredo client to and from any port
@@ -251,8 +246,7 @@ class TunnelOpener:
                 cols.update(base)
                 cols["wirelen"] = max(cols["caplen"] + wire_extra, cols["caplen"])
                 added.append((i, cols))
-        if added:
-            self._carried(c, sorted({i for i, _ in added}))
+        if added:  # (their carriers: recorded by _inside)
             parts.append((np.array([i for i, _ in added], dtype=np.int64),
                           {name: np.array([cols[name] for _, cols in added], dtype=PACKET_DTYPES[name])
                            for name in PACKET_COLUMN_NAMES}))
@@ -316,6 +310,17 @@ class TunnelOpener:
         return out
 
 
+def _first_udp_port(c: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(decoded first fragments, those that are UDP, rows with a tunnel port on either end)."""
+    first = (c["status"] == OK) & (c["frag_off"] == 0)
+    return first, first & (c["proto"] == 17), _PORT_LUT[c["sport"]] | _PORT_LUT[c["dport"]]
+
+
+def _kind(sp: np.ndarray, dp: np.ndarray) -> np.ndarray:
+    """The tunnel port of each datagram, as :meth:`TunnelOpener._inside` tries it first."""
+    return np.where(np.isin(dp, TUNNEL_PORTS), dp, sp)
+
+
 def _take_batch(b: RecordBatch, keep: np.ndarray) -> RecordBatch:
     return RecordBatch(data=b.data, index=b.index[keep], ts_ns=b.ts_ns[keep], caplen=b.caplen[keep],
                        wirelen=b.wirelen[keep], iface=b.iface[keep], linktype=b.linktype[keep], offset=b.offset[keep])
@@ -361,7 +366,7 @@ def _vector_inner(batch: RecordBatch, table: PacketTable, rows: np.ndarray):
     p0 = l4 + 8
     simple = (v4 | v6) & (proto == 17) & (end >= p0 + 8)
     sp, dp = c["sport"][rows].astype(np.int64), c["dport"][rows].astype(np.int64)
-    kind = np.where(np.isin(dp, TUNNEL_PORTS), dp, sp)  # the port _inside tries first
+    kind = _kind(sp, dp)
     other = np.where(kind == dp, sp, dp)
     vec = simple & np.isin(kind, (VXLAN, GENEVE, GTPU))
     f0 = b(p0)
@@ -433,10 +438,9 @@ class TunnelCounter:
         if len(odd):
             for code, name in _LINK_NAMES.items():
                 self._add(name, np.count_nonzero(et[odd] == code))
-        first = (c["status"] == OK) & (c["frag_off"] == 0)
+        first, udp, port = _first_udp_port(c)
         self._add("IP in IP", np.count_nonzero(first & ((c["proto"] == 4) | (c["proto"] == 41))))
-        udp = first & (c["proto"] == 17)
-        rows = np.flatnonzero(udp & (_PORT_LUT[c["sport"]] | _PORT_LUT[c["dport"]]))
+        rows = np.flatnonzero(udp & port)
         if not len(rows):
             return
         got = _vector_inner(batch, table, rows)
@@ -444,8 +448,7 @@ class TunnelCounter:
             return
         sub, at, slow = got
         if len(at):
-            sp, dp = c["sport"][at].astype(np.int64), c["dport"][at].astype(np.int64)
-            kind = np.where(np.isin(dp, TUNNEL_PORTS), dp, sp)
+            kind = _kind(c["sport"][at].astype(np.int64), c["dport"][at].astype(np.int64))
             for k, n in zip(*np.unique(kind, return_counts=True)):
                 self._add(_KIND_NAMES[int(k)], n)
         for i in slow[: max(0, CHECK_ONE_BY_ONE - self._checks)].tolist():

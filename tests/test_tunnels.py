@@ -216,13 +216,17 @@ def test_cli_flows_and_scan(capture, tmp_path):
 
 def test_tunnel_header_parsers_refuse_what_they_do_not_know():
     from forensics import tunnels as tu
+    from forensics.decode import LT_RAW
 
     assert tu.vxlan(b"\x00" * 30) is None  # no I flag
     assert tu.geneve(b"\x40" + bytes(29)) is None  # version 1
     assert tu.geneve(bytes([0, 0, 0x12, 0x34]) + bytes(30)) is None  # protocol type not opened
     assert tu.gtpu(bytes([0x30, 0x01]) + bytes(30)) is None  # echo request, not a T-PDU
     assert tu.gtpu(bytes([0x34, 0xFF]) + bytes(9) + b"\x85" + b"\x00") is None  # extension of length 0
-    assert tu.teredo(b"\x60" + bytes(39)) is None or tu.teredo(b"\x60" + bytes(39))[1][:1] == b"\x60"
+    bare = b"\x60" + bytes(39)  # an IPv6 header with payload length 0: the whole datagram
+    assert tu.teredo(bare) == (LT_RAW, bare)
+    assert tu.teredo(b"\x00\x00" + bytes(6) + bare) == (LT_RAW, bare)  # behind an origin indication
+    assert tu.teredo(bare + b"x") is None  # payload length does not fill the datagram
     assert tu.teredo(b"\x60" + bytes(38)) is None  # shorter than an IPv6 header
     assert tu.ayiya(bytes([0x41, 0x52, 0x12, 41]) + bytes(60)) is None  # opcode 2: not a forwarded packet
     assert tu.aruba_gre(b"\x00\x00\x08\x00" + bytes(30)) is None  # GRE IPv4 is decode's (Argus opens it)
