@@ -345,7 +345,9 @@ def test_a_random_source_flood_from_an_unbound_mac_is_one_incident_end_to_end(tm
     """Found 2026-11-29: a 200,000-packet SYN flood with random sources from a MAC bound to no
     address made 199,994 incidents, a 472 MB report and a 9.5-minute scan.  Now: one incident
     named by the MAC, the hosts table of the report lists the first forged addresses and counts the
-    rest, and the alert puts the MAC in ECS source.mac (source.ip must be an IP)."""
+    rest, and the alert puts the MAC in ECS source.mac (source.ip must be an IP).  Since the same
+    day's second finding (a 64 MB summary.json, 22 s of report for 200,000 forged addresses),
+    summary.json lists no forged-only address and the incident counts them with their prefix."""
     import json
 
     import dpkt
@@ -353,7 +355,7 @@ def test_a_random_source_flood_from_an_unbound_mac_is_one_incident_end_to_end(tm
     from test_scan_double import DETECTOR, write_pcap  # the double calls flows from 10.66.0.0/16 attacks
 
     from forensics.report import render
-    from forensics.report.html import MAX_FORGED_ROWS
+    from forensics.report.model import MAX_FORGED_ROWS
     from forensics.scan import ScanConfig, scan
 
     sender, victim, victim_mac = "02:00:00:00:00:99", "192.168.1.10", "02:00:00:00:00:10"
@@ -374,12 +376,25 @@ def test_a_random_source_flood_from_an_unbound_mac_is_one_incident_end_to_end(tm
     rep = scan([cap], ScanConfig(workers=1, detector=DETECTOR, app_detail=False))
     assert [(i.attacker, i.victims, i.flows) for i in rep.incidents] == [(sender, [victim], n)]
     assert any(e.startswith(f"{n} flows from ") and f"MAC {sender}, which no address" in e for e in rep.incidents[0].evidence)
+    # every forged source lies in 10.66.0.0/16 (i // 250 < 2 here: 10.66.0.1 ... 10.66.1.50)
+    assert f"{n:,} distinct forged source addresses, all in 10.66.0.0/23" in rep.incidents[0].evidence
     roles = {h.ip: h.role for h in rep.hosts}
     assert roles[sender] == "attacker" and roles[victim] == "victim" and rep.forged_addresses == n
+    # the report keeps rows for the first forged addresses only and counts the rest; no host lists them as peers
+    forged_rows = [h for h in rep.hosts if h.only_forged]
+    assert len(forged_rows) == MAX_FORGED_ROWS and rep.forged_only == n - MAX_FORGED_ROWS
+    assert [h.ip for h in forged_rows] == [f"10.66.{i // 250}.{1 + i % 250}" for i in range(MAX_FORGED_ROWS)]
+    v = next(h for h in rep.hosts if h.ip == victim)
+    assert (v.peers, v.forged_peers, v.flows) == ([sender], n, n)
+    # summary.json: the sender and the victim, no decoy
+    summary = rep.summary()
+    assert [(h["ip"], h["role"], h["peers"]) for h in summary["hosts"]] == [(sender, "attacker", [victim]),
+                                                                           (victim, "victim", [sender])]
     render("html", rep, tmp_path / "r.html")
     render("jsonl", rep, tmp_path / "a.jsonl")
     html = (tmp_path / "r.html").read_text()
     assert f"... and {n - MAX_FORGED_ROWS:,} more addresses seen only as forged sources" in html
     assert html.count("forged source address of") == MAX_FORGED_ROWS
+    assert f"{n:,} forged source addresses</span>" in html  # the victim's peers cell
     [alert] = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     assert alert["source"] == {"mac": "02-00-00-00-00-99"} and alert["related"] == {"ip": [victim]}

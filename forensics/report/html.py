@@ -28,7 +28,6 @@ CATEGORY_COLOURS = {
 OTHER_COLOUR = "#616161"
 MAX_TIMELINE_HOSTS = 300
 MAX_PEERS_SHOWN = 20
-MAX_FORGED_ROWS = 200  # forged-only addresses listed in the hosts table (the rest counted)
 
 # timeline geometry (SVG user units = CSS px)
 TL_WIDTH = 920
@@ -232,17 +231,10 @@ def environment():
 
 def host_rows(report: Report) -> tuple[list, int]:
     """The hosts the report's table lists, and how many forged-only addresses it leaves out: every
-    host with traffic of its own, and the first :data:`MAX_FORGED_ROWS` addresses that only ever
-    appear as forged sources (a flood with random sources has one per packet; summary.json lists
-    them all)."""
-    rows, forged = [], 0
-    for h in report.hosts:
-        if h.only_forged:
-            forged += 1
-            if forged > MAX_FORGED_ROWS:
-                continue
-        rows.append(h)
-    return rows, max(0, forged - MAX_FORGED_ROWS)
+    host with traffic of its own, and the first :data:`~forensics.report.model.MAX_FORGED_ROWS`
+    addresses that only ever appear as forged sources (a flood with random sources has one per
+    packet), which are all the report keeps rows for."""
+    return list(report.hosts), report.forged_only
 
 
 def render_html(report: Report) -> str:

@@ -13,7 +13,8 @@ end has more blamed attack flows is re-blamed on that end.  An
 incident's confidence is the mean confidence of its flows; its evidence is the
 detector's explanations ranked by how many flows carry them.
 
-Hosts: every address seen in a flow.  ``attacker`` if it is the source of an
+Hosts: every address seen in a flow, except those seen only as forged sources (counted, a
+few kept as rows for the HTML report; :func:`_hosts`).  ``attacker`` if it is the source of an
 incident, else ``victim`` if it is the target of one, else ``normal``.  An
 attacker or victim takes the category of its largest incident (by flows).
 """
@@ -37,6 +38,7 @@ CATEGORY_ORDER = ("DDoS", "DoS", "Reconnaissance", "Theft", "Normal")
 ROLE_ORDER = {"attacker": 0, "victim": 1, "normal": 2}
 FLOAT_DIGITS = 6
 MAX_FLOW_KEYS = 20_000  # incidents with more flows are matched by address pair only (application detail)
+MAX_FORGED_ROWS = 200  # addresses seen only as forged sources kept as host rows (the rest counted: Report.forged_only)
 
 
 @dataclass
@@ -158,6 +160,7 @@ class Host:
     # through their frames' MAC); the report and terminal say so, summary.json keeps its shape
     forged_by: list[str] = field(default_factory=list)
     forged_flows: int = 0  # of its flows, those with a forged end at this address (all of them: a pure decoy)
+    forged_peers: int = 0  # its peers seen only as forged sources: not in ``peers``
 
     @property
     def only_forged(self) -> bool:
@@ -196,6 +199,7 @@ class Report:
     extrapolated: int = 0  # attack flows whose window lies outside the model's training data (detect "unfamiliar")
     too_little: int = 0  # attack verdicts turned Normal: too little traffic for them (forensics.toolittle)
     interrupted: bool = False  # Ctrl-C stopped the scan: the inputs not finished failed as interrupted
+    forged_only: int = 0  # addresses seen only as forged sources that have no row in ``hosts`` (MAX_FORGED_ROWS)
 
     # -- what the exit status and the renderers ask ---------------------------------
     @property
@@ -213,8 +217,8 @@ class Report:
 
     @property
     def forged_addresses(self) -> int:
-        """Addresses whose every flow is an attacker's, with the address forged."""
-        return sum(1 for h in self.hosts if h.only_forged)
+        """Addresses whose every flow is an attacker's, with the address forged (rows or not)."""
+        return sum(1 for h in self.hosts if h.only_forged) + self.forged_only
 
     @property
     def not_scanned_interrupted(self) -> int:
@@ -236,14 +240,17 @@ class Report:
         return int(ExitStatus.ATTACK if self.incidents else ExitStatus.OK)
 
     def summary(self) -> dict:
-        """The documented summary.json shape (../shared/docs/design.md), nothing more."""
+        """The documented summary.json shape (../shared/docs/design.md), nothing more.  Its hosts
+        are the addresses with traffic of their own: one seen only as a forged source (a flood's
+        decoy, one per packet with random sources) is no host and no host's peer; the incident
+        that forged it counts them in its evidence, and ``--flows`` keeps every flow's ends."""
         return {
             "tool": dict(self.tool),
             "model": dict(self.model),
             "inputs": [i.summary() for i in self.inputs],
             "flows": int(self.flows),
             "attack_flows": int(self.attack_flows),
-            "hosts": [h.summary() for h in self.hosts],
+            "hosts": [h.summary() for h in self.hosts if not h.only_forged],
             "incidents": [i.summary() for i in self.incidents],
         }
 
@@ -279,6 +286,20 @@ def ip_sort_key(ip: str):
         return (0, a.version, int(a), "")
     except ValueError:
         return (1, 0, 0, str(ip))
+
+
+def address_keys(addresses) -> list[tuple]:
+    """:func:`ip_sort_key` of each address (canonical IPv4 text read at once: a flood with random
+    sources has one per packet)."""
+    pton, v4 = socket.inet_pton, socket.AF_INET
+    out = []
+    append = out.append
+    for a in addresses:
+        try:  # (inet_pton takes only canonical dotted quads: no leading zeros, four parts)
+            append((0, 4, int.from_bytes(pton(v4, a), "big"), ""))
+        except (OSError, TypeError, ValueError):
+            append(ip_sort_key(str(a)))
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -320,7 +341,7 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
         extrapolated = int((flows["pred_attack"].to_numpy() & (flows["unfamiliar"].to_numpy(dtype=object) != "")).sum())
     too_little = sum(counts(flows["evidence"])) if flows is not None and "evidence" in flows.columns else 0
     incidents, traced = _incidents(flows, config) if n_attack else ([], None)
-    hosts = _hosts(flows, incidents, traced) if flows is not None else []
+    hosts, forged_only = _hosts(flows, incidents, traced) if flows is not None else ([], 0)
     return Report(
         tool={"name": "forensics", "version": __version__},
         model=dict(model),
@@ -335,6 +356,7 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
         config=config,
         extrapolated=extrapolated,
         too_little=too_little,
+        forged_only=forged_only,
     )
 
 
@@ -559,10 +581,11 @@ class Traced:
         """From the attack flows ``att`` and their ``attacker`` / ``victim`` categoricals
         (:func:`blame`: one category list, every address of the flows)."""
         out = cls()
-        names = pd.Index(np.asarray(attacker.categories, dtype=object).astype(str))
+        index = pd.Index(np.asarray(attacker.categories, dtype=object).astype(str))
+        names = index.to_numpy(dtype=object)  # (read one by one below: a pandas Index costs 25 us a read)
         a = np.asarray(attacker.codes, dtype=np.int64)
         v = np.asarray(victim.codes, dtype=np.int64)
-        s, d = _codes_in(att["saddr"], names), _codes_in(att["daddr"], names)
+        s, d = _codes_in(att["saddr"], index), _codes_in(att["daddr"], index)
         rows = np.flatnonzero((a != s) & (a != d) & (a >= 0))
         if not len(rows):
             return out
@@ -582,11 +605,15 @@ class Traced:
                     out.peers.setdefault(str(names[i]), set()).add(str(names[j]))
         forged = np.where(s != v, s, d)  # the end that is not the victim
         f_codes, f_counts = np.unique(forged[forged >= 0], return_counts=True)
-        out.forged_flows = {str(names[f]): int(n) for f, n in zip(f_codes.tolist(), f_counts.tolist())}
-        for pair in np.unique(forged * k + a).tolist():
-            f, i = divmod(pair, k)
-            if f >= 0 and f != i:
-                out.forged_by.setdefault(str(names[f]), set()).add(str(names[i]))
+        out.forged_flows = dict(zip(names[f_codes].tolist(), f_counts.tolist()))
+        f, i = np.divmod(np.unique(forged * k + a), k)  # (a flood with random sources: one pair per packet)
+        ok = (f >= 0) & (f != i)
+        for fn, an in zip(names[f[ok]].tolist(), names[i[ok]].tolist()):
+            by = out.forged_by.get(fn)
+            if by is None:
+                out.forged_by[fn] = {an}
+            else:
+                by.add(an)
         return out
 
 
@@ -648,6 +675,8 @@ def _incident(cols: dict, coded: dict, rows: slice, attacker: str, cat: str, sub
             continue
         evidence.append(f"{n} flow{'s' if n != 1 else ''} with forged source addresses; "
                         f"frames sent by MAC {mac} = {attacker}")
+    if traced:
+        evidence.append(_forged_sources(cols, coded, rows))
     evidence += [f"{e} ({n} flow{'s' if n != 1 else ''})" for e, n in sorted(ev.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]
     n_unfamiliar = 0
     if "unfamiliar" in coded:
@@ -692,6 +721,38 @@ def _incident(cols: dict, coded: dict, rows: slice, attacker: str, cat: str, sub
         traced_macs=traced,
         unfamiliar_flows=n_unfamiliar,
     )
+
+
+def _forged_sources(cols: dict, coded: dict, rows: slice) -> str:
+    """Evidence line of the forged addresses of an incident's traced flows (rows whose frames'
+    MAC named the attacker): how many distinct ones and the smallest prefix holding them all."""
+    via_codes, via_names = coded["_via_mac"]
+    traced = np.flatnonzero(via_names[via_codes[rows]] != "") + rows.start
+    vcodes, vnames = coded["_victim"]
+    victim = vnames[vcodes[traced]]
+    src, dst = cols["saddr"][traced], cols["daddr"][traced]
+    forged = pd.unique(np.where(src.astype(str) != victim, src, dst).astype(str))
+    if len(forged) == 1:
+        return f"forged source address: {forged[0]}"
+    prefix = _covering_prefix(forged)
+    return f"{len(forged):,} distinct forged source addresses" + (f", all in {prefix}" if prefix else "")
+
+
+def _covering_prefix(addresses) -> str | None:
+    """The smallest network holding every address (all of one IP version), else None."""
+    lo = hi = version = None
+    for key in address_keys(addresses):
+        if key[0] != 0 or version not in (None, key[1]):
+            return None
+        version = key[1]
+        lo = key[2] if lo is None else min(lo, key[2])
+        hi = key[2] if hi is None else max(hi, key[2])
+    if version is None:
+        return None
+    bits = 32 if version == 4 else 128
+    length = bits - (lo ^ hi).bit_length()
+    net = ipaddress.IPv4Network if version == 4 else ipaddress.IPv6Network
+    return str(net((lo >> (bits - length) << (bits - length), length)))
 
 
 class _Taken:
@@ -753,7 +814,12 @@ def endpoint_key(a, pa, b, pb) -> frozenset:
     return frozenset(((str(a), port(pa)), (str(b), port(pb))))
 
 
-def _hosts(flows, incidents: list[Incident], traced: Traced | None = None) -> list[Host]:
+def _hosts(flows, incidents: list[Incident], traced: Traced | None = None) -> tuple[list[Host], int]:
+    """The host rows, and how many addresses that only ever appear as forged sources were left
+    out of them.  Such an address (every flow of it an attacker's, with the address forged: a
+    flood with random sources has one per packet) is no host: the first
+    :data:`MAX_FORGED_ROWS` in address order keep a row (the HTML report lists them), the rest
+    are counted, and no host lists one as a peer (``Host.forged_peers`` counts them instead)."""
     from forensics.schema import link_layer_rows
 
     l2 = link_layer_rows(flows["saddr"])
@@ -761,6 +827,7 @@ def _hosts(flows, incidents: list[Incident], traced: Traced | None = None) -> li
         flows = flows[~l2]
     # each flow twice, once from each end: host, peer (codes of one factorization)
     (s_code, d_code), names = _codes(flows["saddr"], flows["daddr"])  # (each column factorised on its own storage)
+    k = len(names)
     codes = np.concatenate([s_code, d_code])
     n = len(flows)
     ip, peer = codes, np.concatenate([d_code, s_code])
@@ -768,17 +835,43 @@ def _hosts(flows, incidents: list[Incident], traced: Traced | None = None) -> li
                          "ltime": np.tile(flows["ltime"].to_numpy(), 2), "conf": np.tile(flows["confidence"].to_numpy(), 2)})
     agg = both.groupby("ip", sort=False).agg(first=("stime", "min"), last=("ltime", "max"), conf=("conf", "mean"))
     # a flow from a host to itself counts once
-    nflows = np.bincount(np.concatenate([codes[:n], codes[n:][codes[n:] != codes[:n]]]), minlength=len(names))
-    # peers of each host in address order: unique (host, rank of peer) pairs
-    rank = np.empty(len(names), dtype=np.int64)
-    by_addr = sorted(range(len(names)), key=lambda i: ip_sort_key(str(names[i])))
-    rank[by_addr] = np.arange(len(names))
-    other = ip != peer
-    pairs = np.unique(ip[other].astype(np.int64) * len(names) + rank[peer[other]])
-    p_ip, p_rank = np.divmod(pairs, len(names))
-    cut = np.flatnonzero(np.diff(p_ip)) + 1
-    addr_by_rank = np.asarray([str(names[i]) for i in by_addr], dtype=object)
-    peers = {int(g[0]): r for g, r in zip(np.split(p_ip, cut), np.split(addr_by_rank[p_rank], cut)) if len(g)}
+    nflows = np.bincount(np.concatenate([codes[:n], codes[n:][codes[n:] != codes[:n]]]), minlength=k)
+
+    traced = traced or Traced()
+    index = pd.Index(names)
+    forged_flows = np.zeros(k, dtype=np.int64)
+    forged_by = np.zeros(k, dtype=bool)
+    if traced.forged_flows:
+        at = index.get_indexer(list(traced.forged_flows))
+        forged_flows[at[at >= 0]] = np.fromiter(traced.forged_flows.values(), np.int64, len(at))[at >= 0]
+    if traced.forged_by:
+        at = index.get_indexer(list(traced.forged_by))
+        forged_by[at[at >= 0]] = True
+    extra = np.zeros(k, dtype=np.int64)  # attack flows traced to an address through its MAC
+    if traced.flows:
+        at = index.get_indexer(list(traced.flows))
+        extra[at[at >= 0]] = np.fromiter(traced.flows.values(), np.int64, len(at))[at >= 0]
+    only = forged_by & (forged_flows >= nflows + extra)  # Host.only_forged, per address
+
+    # address order: each address's sort key once (ip_sort_key's cache holds fewer than a big flood's sources)
+    keys = address_keys(names)
+    by_addr = sorted(range(k), key=keys.__getitem__)
+    rank = np.empty(k, dtype=np.int64)
+    rank[by_addr] = np.arange(k)
+    # rows: every address with traffic of its own, and the first MAX_FORGED_ROWS forged-only ones
+    keep = ~only
+    forged_sorted = np.asarray(by_addr, dtype=np.int64)[only[by_addr]]
+    keep[forged_sorted[:MAX_FORGED_ROWS]] = True
+    forged_left_out = max(0, len(forged_sorted) - MAX_FORGED_ROWS)
+    # peers of each kept host in address order: unique (host, rank of peer) pairs; forged-only peers counted
+    other = (ip != peer) & keep[ip]
+    pairs = np.unique(ip[other].astype(np.int64) * k + rank[peer[other]])
+    p_ip, p_rank = np.divmod(pairs, k)
+    addr_by_rank = names[by_addr]
+    forged_peer = only[by_addr][p_rank]
+    forged_peers = np.bincount(p_ip[forged_peer], minlength=k)
+    p_ip, p_rank = p_ip[~forged_peer], p_rank[~forged_peer]
+    lo, hi = np.searchsorted(p_ip, np.arange(k), "left"), np.searchsorted(p_ip, np.arange(k), "right")
 
     as_attacker: dict[str, list[Incident]] = {}
     as_victim: dict[str, list[Incident]] = {}
@@ -787,18 +880,22 @@ def _hosts(flows, incidents: list[Incident], traced: Traced | None = None) -> li
         for v in inc.victims:
             as_victim.setdefault(v, []).append(inc)
 
-    traced = traced or Traced()
     hosts = []
-    own = [(str(names[code]), float(first), float(last), float(mean_conf), int(nflows[code]), list(peers.get(int(code), [])))
-           for code, first, last, mean_conf in zip(agg.index.to_numpy(), agg["first"].to_numpy(), agg["last"].to_numpy(),
-                                                   agg["conf"].to_numpy())]
+    a_code = agg.index.to_numpy()
+    rows = np.flatnonzero(keep[a_code])
+    own = [(str(names[code]), float(first), float(last), float(mean_conf), int(nflows[code]),
+            addr_by_rank[p_rank[lo[code]:hi[code]]].tolist(), int(forged_peers[code]), int(forged_flows[code]),
+            bool(only[code]))
+           for code, first, last, mean_conf in zip(a_code[rows], agg["first"].to_numpy()[rows], agg["last"].to_numpy()[rows],
+                                                   agg["conf"].to_numpy()[rows])]
     known = {row[0] for row in own}
     # (a bot is an end of flows of its own, the ones that bound its MAC; kept should none be left)
-    own += [(ip, np.inf, -np.inf, np.nan, 0, []) for ip in sorted(traced.flows) if ip not in known]
-    for ip, first, last, mean_conf, n_own, peer_list in own:
+    own += [(ip, np.inf, -np.inf, np.nan, 0, [], 0, 0, False) for ip in sorted(traced.flows) if ip not in known]
+    forged = set(names[only].tolist()) if only.any() else set()
+    for ip, first, last, mean_conf, n_own, peer_list, n_forged_peers, n_forged_flows, only_forged in own:
         n_flows = n_own + traced.flows.get(ip, 0)
         first, last = min(first, traced.first.get(ip, np.inf)), max(last, traced.last.get(ip, -np.inf))
-        more = traced.peers.get(ip, set()) - set(peer_list)
+        more = traced.peers.get(ip, set()) - set(peer_list) - forged
         if more:
             peer_list = sorted([*peer_list, *more], key=ip_sort_key)
         mine = as_attacker.get(ip) or as_victim.get(ip)
@@ -813,7 +910,8 @@ def _hosts(flows, incidents: list[Incident], traced: Traced | None = None) -> li
             cat, sub, conf = main.category, main.subcategory, main.confidence
         else:
             cat, sub, conf = "Normal", "Normal", float(mean_conf)
-        involved = sorted({i.id for i in as_attacker.get(ip, []) + as_victim.get(ip, [])})
+        involved = sorted({i.id for i in as_attacker.get(ip, []) + as_victim.get(ip, [])}) if mine else []
+        by = traced.forged_by.get(ip)
         hosts.append(
             Host(
                 ip=ip,
@@ -826,9 +924,11 @@ def _hosts(flows, incidents: list[Incident], traced: Traced | None = None) -> li
                 flows=n_flows,
                 peers=peer_list,
                 incidents=involved,
-                forged_by=sorted(traced.forged_by.get(ip, ()), key=ip_sort_key),
-                forged_flows=traced.forged_flows.get(ip, 0),
+                forged_by=sorted(by, key=ip_sort_key) if by else [],
+                forged_flows=n_forged_flows,
+                forged_peers=n_forged_peers,
             )
         )
-    hosts.sort(key=lambda h: (ROLE_ORDER[h.role], ip_sort_key(h.ip)))
-    return hosts
+    key_of = dict(zip(names.tolist(), keys))
+    hosts.sort(key=lambda h: (ROLE_ORDER[h.role], key_of.get(h.ip) or ip_sort_key(h.ip)))
+    return hosts, forged_left_out
