@@ -419,14 +419,25 @@ class FloodBlame:
         self.flows, self.hosts, self.services = flows, hosts, services
         self._rows: np.ndarray | None = None
         self._victims: np.ndarray | None = None
+        self._attackers: np.ndarray | None = None
+
+    def _blame(self, category, rows: np.ndarray) -> None:
+        if self._rows is None or not np.array_equal(rows, self._rows):
+            hosts, services = lookups(self.flows, category, self.hosts, self.services)
+            attacker, victim = blame_frame(labeled(self.flows, category).iloc[rows], hosts=hosts, services=services)
+            self._rows = rows
+            self._victims = np.asarray(victim, dtype=object).astype(str)
+            self._attackers = np.asarray(attacker, dtype=object).astype(str)
 
     def victims(self, category, rows: np.ndarray) -> np.ndarray:
         """The victim (str) of each flood flow ``rows`` (positions) of flows named ``category``."""
-        if self._rows is None or not np.array_equal(rows, self._rows):
-            hosts, services = lookups(self.flows, category, self.hosts, self.services)
-            _, victim = blame_frame(labeled(self.flows, category).iloc[rows], hosts=hosts, services=services)
-            self._rows, self._victims = rows, np.asarray(victim, dtype=object).astype(str)
+        self._blame(category, rows)
         return self._victims
+
+    def attackers(self, category, rows: np.ndarray) -> np.ndarray:
+        """The attacker (str) of each flood flow ``rows``, as :meth:`victims` blames them."""
+        self._blame(category, rows)
+        return self._attackers
 
 
 def listening_services(flows: pd.DataFrame, category_column: str = "pred_category") -> pd.DataFrame:

@@ -15,6 +15,8 @@ largest gradient x input for the predicted category, for attack verdicts only.
 After the model, :func:`forensics.refine.refine_flows` looks at the whole input: a flow
 called DoS while another host (by MAC address) floods the same victim at the same time
 becomes DDoS (its evidence says so; without MAC addresses nothing changes), flows called DoS
+or DDoS that one attacker sends to 64 or more victims, none of which gets 50 packets of them,
+become Reconnaissance/Service_Scan (a sweep, :mod:`forensics.sweep`), other flows called DoS
 or DDoS whose victim gets fewer than 50 packets of them in the capture, flows called
 Keylogging that two hosts exchange within less than 1 s, and flows called Reconnaissance whose
 attacker reaches fewer than 3 targets, become Normal (:mod:`forensics.toolittle`),
@@ -383,6 +385,9 @@ class Detector:
         for turned, text in ((r.ddos, DDOS_EVIDENCE), (r.backscatter, BACKSCATTER_EVIDENCE), (r.dos, DOS_EVIDENCE)):
             if explain and turned.any():  # the step's reason first, then the model's
                 evidence[turned] = [f"{text}; {e}" if e else text for e in evidence[turned]]
+        if len(r.sweep_rows):  # the step's reason first, then the model's (for its flood verdict)
+            evidence[r.sweep_rows] = ([f"{t}; {e}" if e else t for t, e in zip(r.sweep_evidence, evidence[r.sweep_rows])]
+                                      if explain else "")
         if len(r.same_rows):  # flows called Normal: the model gave no reason of its own
             evidence[r.same_rows] = r.same_evidence if explain else ""
         if len(r.little_rows):  # (too little traffic for the verdict: the model's reason for it is moot)

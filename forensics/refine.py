@@ -10,31 +10,36 @@ whole capture, in this order, and are applied identically by a scan
 2. :func:`forensics.ddos.refine`: a flow called DoS while another sender (by MAC) that floods the
    same victim floods (any victim) at the same time becomes DDoS; a flow called DDoS, sent from a
    MAC bound to one host, when no other sender of its victim floods within 2 s, becomes DoS;
-3. :func:`forensics.toolittle.refine`: too little traffic for the verdict: the flows called DoS or
+3. :func:`forensics.sweep.refine`: the flows called DoS or DDoS of an attacker that sends them to
+   64 or more victims, none of which gets 50 packets of them, are a sweep: Reconnaissance /
+   Service_Scan;
+4. :func:`forensics.toolittle.refine`: too little traffic for the verdict: the flows called DoS or
    DDoS whose victim gets fewer than 50 packets of them in the whole capture are no flood, the
    flows called Keylogging between two hosts that span less than 1 s are no keylogging, the flows
    called Reconnaissance whose attacker reaches fewer than 3 targets (address, port) are no scan:
    Normal;
-4. :func:`forensics.sameflood.refine`: a flow called Normal that its sender sends to a victim's
+5. :func:`forensics.sameflood.refine`: a flow called Normal that its sender sends to a victim's
    address, port and protocol while it floods them (10 or more flows called DoS or DDoS there, one
    under way within 1 s) takes the flood's verdict;
-5. :func:`forensics.arp.refine`: an ARP flow takes the verdict of the attack between its two
+6. :func:`forensics.arp.refine`: an ARP flow takes the verdict of the attack between its two
    hosts (the BoT-IoT labeling rule applied to the other flows' verdicts), else Normal.
 
-Step 3 comes after step 2 (a DoS <-> DDoS swap does not change a victim's total) and before
-step 4, so that a few flows called DoS cannot pass their verdict on; step 4 comes after step 2, so
-a flood's flows already have their DoS or DDoS verdict to pass on, and before step 5, so the flows
-it turns count in their attacker's activity for its ARP flows.
+Steps 3 and 4 come after step 2 (a DoS <-> DDoS swap does not change a victim's total); step 3
+comes before step 4, which would turn a sweep's flows Normal (their victims get too little for a
+flood); step 4 comes before step 5, so that a few flows called DoS cannot pass their verdict on;
+step 5 comes after step 2, so a flood's flows already have their DoS or DDoS verdict to pass on,
+and before step 6, so the flows it turns count in their attacker's activity for its ARP flows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from forensics import arp, backscatter, ddos, sameflood, toolittle
+from forensics import arp, backscatter, ddos, sameflood, sweep, toolittle
 
 
 @dataclass
@@ -50,18 +55,20 @@ class Refined:
     same_evidence: np.ndarray  # their evidence
     little_rows: np.ndarray  # positions of the attack verdicts turned Normal: too little traffic for them (toolittle)
     little_evidence: np.ndarray  # their evidence
+    sweep_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # DoS/DDoS turned Reconnaissance: a sweep
+    sweep_evidence: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # their evidence
 
     @property
     def changed(self) -> bool:
         """Did any step change a verdict?"""
         return bool(self.ddos.any() or self.dos.any() or self.backscatter.any() or len(self.arp_rows)
-                    or len(self.same_rows) or len(self.little_rows))
+                    or len(self.same_rows) or len(self.little_rows) or len(self.sweep_rows))
 
     @property
     def sub_rows(self) -> np.ndarray:
         """Positions of the flows whose subcategory a step chose (not only their category)."""
-        return np.union1d(np.union1d(np.union1d(self.arp_rows, np.flatnonzero(self.backscatter)), self.same_rows),
-                          self.little_rows).astype(np.int64)
+        rows = (self.arp_rows, np.flatnonzero(self.backscatter), self.same_rows, self.little_rows, self.sweep_rows)
+        return functools.reduce(np.union1d, rows).astype(np.int64)
 
 
 def allowed_mask(categories, subcategories, allowed: dict) -> np.ndarray:
@@ -77,7 +84,7 @@ def allowed_mask(categories, subcategories, allowed: dict) -> np.ndarray:
 
 def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
                  mask: np.ndarray) -> Refined:
-    """The five steps on one capture's flows (rows aligned with the per-flow probabilities).
+    """The six steps on one capture's flows (rows aligned with the per-flow probabilities).
 
     The MAC binding and the listening services rest on the flows called Normal (and on ARP
     flows whatever their verdict), which no step before the same-flood step changes
@@ -93,10 +100,11 @@ def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, cate
     p_cat, p_sub, turned = backscatter.refine(flows, p_cat, p_sub, categories, subcategories, mask, services)
     blame = FloodBlame(flows, hosts, services)  # (the flood flows' victims: blamed once for steps 2-4)
     p_cat, to_ddos, to_dos = ddos.refine(flows, p_cat, categories, hosts, services, blame)
+    p_cat, p_sub, sweep_rows, sweep_evidence = sweep.refine(flows, p_cat, p_sub, categories, subcategories, mask, blame)
     p_cat, p_sub, little_rows, little_evidence = toolittle.refine(flows, p_cat, p_sub, categories, subcategories, mask,
                                                                  blame)
     p_cat, p_sub, same_rows, same_evidence = sameflood.refine(flows, p_cat, p_sub, categories, subcategories, mask,
                                                               hosts, services, blame)
     p_cat, p_sub, rows, evidence = arp.refine(flows, p_cat, p_sub, categories, subcategories, mask, hosts, services)
     return Refined(p_cat, p_sub, to_ddos, to_dos, turned, rows, evidence, same_rows, same_evidence, little_rows,
-                   little_evidence)
+                   little_evidence, sweep_rows, sweep_evidence)

@@ -28,6 +28,8 @@ CATEGORY_COLOURS = {
 OTHER_COLOUR = "#616161"
 MAX_TIMELINE_HOSTS = 300
 MAX_PEERS_SHOWN = 20
+MAX_HOST_ROWS = 2_000  # rows of the hosts table besides the attackers' (the rest counted; summary.json lists them)
+MAX_VICTIMS_SHOWN = 200  # victims named in an incident's detail (the rest counted)
 
 # timeline geometry (SVG user units = CSS px)
 TL_WIDTH = 920
@@ -229,17 +231,21 @@ def environment():
     return env
 
 
-def host_rows(report: Report) -> tuple[list, int]:
-    """The hosts the report's table lists, and how many forged-only addresses it leaves out: every
-    host with traffic of its own, and the first :data:`~forensics.report.model.MAX_FORGED_ROWS`
+def host_rows(report: Report) -> tuple[list, int, int]:
+    """The hosts the report's table lists, how many forged-only addresses it leaves out, and how
+    many other hosts: every attacker, then the first :data:`MAX_HOST_ROWS` of the others in the
+    report's order (victims, then normal hosts; a sweep of a /8 has a victim per address); of the
     addresses that only ever appear as forged sources (a flood with random sources has one per
-    packet), which are all the report keeps rows for."""
-    return list(report.hosts), report.forged_only
+    packet) the report keeps the first :data:`~forensics.report.model.MAX_FORGED_ROWS` rows."""
+    hosts = report.hosts
+    attackers = sum(1 for h in hosts if h.role == "attacker")
+    shown = attackers + MAX_HOST_ROWS
+    return list(hosts[:shown]), report.forged_only, max(0, len(hosts) - shown)
 
 
 def render_html(report: Report) -> str:
     axis, timelines, hidden = build_timelines(report)
-    host_table, forged_hidden = host_rows(report)
+    host_table, forged_hidden, hosts_hidden = host_rows(report)
     counts: dict[str, int] = {}
     for inc in report.incidents:
         counts[inc.category] = counts.get(inc.category, 0) + 1
@@ -260,6 +266,8 @@ def render_html(report: Report) -> str:
         max_peers=MAX_PEERS_SHOWN,
         host_table=host_table,
         forged_hidden=forged_hidden,
+        hosts_hidden=hosts_hidden,
+        max_victims=MAX_VICTIMS_SHOWN,
         generated=fmt_time(report.finished) if report.finished else "-",
         open_tunnels=bool(getattr(report.config, "open_tunnels", False)),
     )

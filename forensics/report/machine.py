@@ -71,6 +71,9 @@ def render_json(report: Report, path) -> None:
 
 
 _MAC = re.compile(MAC_PATTERN)
+# victims an alert names (forensics.victims, related.ip): a sweep of a /8 has one per address, and
+# one event per line must stay small enough for a log shipper (Filebeat's line limit: 10 MB)
+MAX_ALERT_VICTIMS = 1_000
 
 
 def _is_mac(text: str) -> bool:
@@ -124,7 +127,7 @@ def alert_events(report: Report) -> list[dict]:
             # an attacker known only by its MAC (attribution step 3b) is no IP address: ECS source.mac
             "source": {"mac": _ecs_mac(inc.attacker)} if _is_mac(inc.attacker) else {"ip": inc.attacker},
             "destination": {"ip": inc.victims[0]} if inc.victims else {},
-            "related": {"ip": sorted({a for a in (inc.attacker, *inc.victims) if not _is_mac(a)})},
+            "related": {"ip": sorted({a for a in (inc.attacker, *inc.victims[:MAX_ALERT_VICTIMS]) if not _is_mac(a)})},
             "network": network,
             "rule": {"name": f"{inc.category}/{inc.subcategory}", "category": inc.category, "ruleset": "forensics-cnn-lstm"},
             "threat": {
@@ -135,7 +138,8 @@ def alert_events(report: Report) -> list[dict]:
             "observer": {"product": "forensics", "version": report.tool.get("version"), "type": "offline-pcap-analyser"},
             "file": {"path": inc.captures[0] if len(inc.captures) == 1 else inc.captures},
             "forensics": {
-                "victims": list(inc.victims),
+                "victims": list(inc.victims[:MAX_ALERT_VICTIMS]),  # (all of them: summary.json)
+                "victim_count": len(inc.victims),
                 "flows": inc.flows,
                 "unfamiliar_flows": inc.unfamiliar_flows,  # outside the model's training data
                 "confidence": round(inc.confidence, 6),

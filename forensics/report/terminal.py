@@ -179,7 +179,7 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
             t.add_row(Text(h.ip), Text(h.role, style=ROLE_STYLE[h.role]), _cat(h.category, h.subcategory), f"{h.flows:,}", f"{len(h.peers):,}", f"{h.confidence:.2f}")
         console.print(t)
         if len(involved) > max_hosts:
-            console.print(f"... and {len(involved) - max_hosts} more hosts (see the report)")
+            console.print(f"... and {len(involved) - max_hosts:,} more hosts (see the report; summary.json lists every one)")
 
     normal, forged = report.normal_hosts, report.forged_addresses
     read = len(report.readable)

@@ -1,0 +1,85 @@
+"""A sweep is no flood: one host's few packets to each of many hosts are a scan.
+
+The detector learnt floods and scans from the lab, whose scans probe the hosts of one small
+subnet (nmap service and OS scans: many ports of a few hosts).  A horizontal sweep (one or a
+few ports of thousands of addresses, as a worm or a botnet looks for telnet, web and MQTT
+services) is unlike both, and 1.3.0 calls its flows DDoS: on a generated SYN sweep of 142,093
+addresses in 10.0.0.0/8 on 7 service ports (30 % answered with a reset, 5 % with a SYN-ACK),
+142,707 of its 142,709 flows.  Every one of those victims gets 1 to 3 packets, so the
+too-little-traffic step (:mod:`forensics.toolittle`) would then turn them all Normal, and the
+scan reported "No attack found".
+
+This step runs before it.  The flows called DoS or DDoS (ARP flows aside) are blamed as incidents
+are (:func:`forensics.attribution.blame_frame`, the capture's
+:class:`~forensics.attribution.FloodBlame`); a victim whose flows add up to fewer than
+:data:`forensics.toolittle.MIN_FLOOD_PACKETS` packets is not flooded; when one attacker's flows
+reach :data:`MIN_SWEEP_HOSTS` or more such victims, those flows are a sweep and become
+**Reconnaissance / Service_Scan**, keeping the model's confidence, with the evidence "called DDoS
+by the model, but A sent such flows to N hosts, none of which got 50 packets of them: a sweep of
+many hosts, not a flood: Reconnaissance".  A flood keeps its verdict (its victim gets 50 packets
+or more), and so do the small floods of an attacker that reaches fewer hosts (the too-little step
+judges them).  The lab's floods have one victim of at least 230 packets (held-out runs 64-65,
+measured for the too-little step), so no lab flow is changed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forensics.toolittle import MIN_FLOOD_PACKETS, _not_arp
+
+MIN_SWEEP_HOSTS = 64  # distinct hosts, each with less than a flood of an attacker's flows: a sweep
+SWEEP_CATEGORY, SWEEP_SUBCATEGORY = "Reconnaissance", "Service_Scan"
+SWEEP_EVIDENCE = ("called {cat} by the model, but {attacker} sent such flows to {n:,} hosts, none of which got "
+                  f"{MIN_FLOOD_PACKETS} packets of them: a sweep of many hosts, not a flood: {SWEEP_CATEGORY}")
+
+
+def sweeps(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, evidence)``: the flows called DoS or DDoS (``cat``: per-flow category names) of an
+    attacker that sends them to :data:`MIN_SWEEP_HOSTS` or more victims, none of which gets
+    :data:`~forensics.toolittle.MIN_FLOOD_PACKETS` packets of such flows (from anyone) in the
+    capture.  ``blame``: the capture's :class:`forensics.attribution.FloodBlame`."""
+    flood = np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & _not_arp(flows))
+    if len(flood) < MIN_SWEEP_HOSTS or "pkts" not in flows.columns:
+        return np.zeros(0, np.int64), np.zeros(0, object)
+    victim = blame.victims(cat, flood)
+    attacker = blame.attackers(cat, flood)
+    pkts = np.nan_to_num(flows["pkts"].to_numpy(dtype=np.float64, na_value=0.0)[flood])
+    v_code, _ = pd.factorize(victim)
+    small = (np.bincount(v_code, weights=pkts) < MIN_FLOOD_PACKETS)[v_code]
+    a_code, _ = pd.factorize(attacker)
+    # distinct small victims of each attacker
+    pairs = np.unique(a_code[small].astype(np.int64) * (v_code.max() + 1) + v_code[small])
+    hosts = np.bincount(pairs // (v_code.max() + 1), minlength=a_code.max() + 1)
+    swept = small & (hosts[a_code] >= MIN_SWEEP_HOSTS)
+    rows = flood[swept]
+    if not len(rows):
+        return rows.astype(np.int64), np.zeros(0, object)
+    # (one text per (category, attacker): a sweep has one per flow otherwise)
+    texts = {}
+    evidence = np.empty(len(rows), dtype=object)
+    for i, (c, a, k) in enumerate(zip(cat[rows], attacker[swept], a_code[swept])):
+        key = (c, k)
+        text = texts.get(key)
+        if text is None:
+            text = texts[key] = SWEEP_EVIDENCE.format(cat=c, attacker=a, n=int(hosts[k]))
+        evidence[i] = text
+    return rows.astype(np.int64), evidence
+
+
+def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
+           allowed: np.ndarray, blame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(p_cat', p_sub', rows, evidence)``: per-flow probabilities with the flows of
+    :func:`sweeps` turned Reconnaissance / Service_Scan (the flow keeps the model's confidence)."""
+    from forensics.arp import swap_in, top_names
+
+    if not len(p_cat) or SWEEP_CATEGORY not in list(categories) or SWEEP_SUBCATEGORY not in list(subcategories):
+        return p_cat, p_sub, np.zeros(0, np.int64), np.zeros(0, object)
+    cat, _ = top_names(p_cat, p_sub, categories, subcategories, allowed)
+    rows, evidence = sweeps(flows, cat, blame)
+    if not len(rows):
+        return p_cat, p_sub, rows, evidence
+    p_cat, p_sub = swap_in(p_cat, p_sub, rows, np.full(len(rows), SWEEP_CATEGORY, dtype=object),
+                           np.full(len(rows), SWEEP_SUBCATEGORY, dtype=object), categories, subcategories, allowed)
+    return p_cat, p_sub, rows, evidence
