@@ -202,7 +202,8 @@ def test_attacker_follows_the_detectors_blame_rule():
 def test_a_spoofing_bots_host_row_counts_the_flood_traced_to_it():
     """A flood with forged sources is blamed on the bot whose MAC its frames carry: the bot's host
     row counts those flows and spans their time, the bot and its victim are each other's peers,
-    and each forged address says whose it is (report and terminal; summary.json keeps its shape)."""
+    and each forged address says whose it is (report and terminal); summary.json lists no address that is
+    only ever forged, and the victim's peers do not name them."""
     from io import StringIO
 
     from rich.console import Console
@@ -227,6 +228,8 @@ def test_a_spoofing_bots_host_row_counts_the_flood_traced_to_it():
                        model={"version": "m", "sha256": "s"})
     [inc] = rep.incidents
     assert (inc.attacker, inc.victims, inc.flows) == (bot, [cam], 35)
+    # the forged ends counted (198.51.100.1-30 and the broker's 10.77.0.10): no prefix short of 0.0.0.0/0 holds both
+    assert "31 distinct forged source addresses, all in 0.0.0.0/0" in inc.evidence
     hosts = {h.ip: h for h in rep.hosts}
     b = hosts[bot]
     assert (b.role, b.category, b.flows, b.first_seen, b.last_seen) == ("attacker", "DoS", 36, 10.0, 234.5)
@@ -237,7 +240,11 @@ def test_a_spoofing_bots_host_row_counts_the_flood_traced_to_it():
     assert (br.role, br.category, br.forged_by, br.forged_flows, br.flows, br.only_forged) == ("normal", "Normal", [bot], 5, 8, False)
     for a in forged:
         assert (hosts[a].role, hosts[a].forged_by, hosts[a].flows, hosts[a].only_forged) == ("normal", [bot], 1, True)
-    assert all(list(h) == HOST_KEYS for h in rep.summary()["hosts"])
+    summary = rep.summary()
+    assert all(list(h) == HOST_KEYS for h in summary["hosts"])
+    assert sorted(h["ip"] for h in summary["hosts"]) == sorted([bot, cam, broker])
+    assert next(h for h in summary["hosts"] if h["ip"] == cam)["peers"] == [broker, bot]
+    assert hosts[cam].forged_peers == 30
     buf = StringIO()
     render_terminal(rep, Console(file=buf, force_terminal=False, width=160))
     assert "1 normal host(s), 30 forged source address(es)." in buf.getvalue()

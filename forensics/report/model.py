@@ -676,7 +676,7 @@ def _incident(cols: dict, coded: dict, rows: slice, attacker: str, cat: str, sub
         evidence.append(f"{n} flow{'s' if n != 1 else ''} with forged source addresses; "
                         f"frames sent by MAC {mac} = {attacker}")
     if traced:
-        evidence.append(_forged_sources(cols, coded, rows))
+        evidence.append(_forged_sources(cols, coded, rows, behind_mac=attacker in traced))
     evidence += [f"{e} ({n} flow{'s' if n != 1 else ''})" for e, n in sorted(ev.items(), key=lambda kv: (-kv[1], kv[0]))[:4]]
     n_unfamiliar = 0
     if "unfamiliar" in coded:
@@ -723,19 +723,24 @@ def _incident(cols: dict, coded: dict, rows: slice, attacker: str, cat: str, sub
     )
 
 
-def _forged_sources(cols: dict, coded: dict, rows: slice) -> str:
+def _forged_sources(cols: dict, coded: dict, rows: slice, behind_mac: bool = False) -> str:
     """Evidence line of the forged addresses of an incident's traced flows (rows whose frames'
-    MAC named the attacker): how many distinct ones and the smallest prefix holding them all."""
+    MAC named the attacker): how many distinct ones and the smallest prefix holding them all.
+    ``behind_mac``: the attacker is a MAC bound to no address (attribution step 3b), whose source
+    addresses are forged or those of the hosts behind a router: the line says so."""
     via_codes, via_names = coded["_via_mac"]
     traced = np.flatnonzero(via_names[via_codes[rows]] != "") + rows.start
     vcodes, vnames = coded["_victim"]
     victim = vnames[vcodes[traced]]
     src, dst = cols["saddr"][traced], cols["daddr"][traced]
     forged = pd.unique(np.where(src.astype(str) != victim, src, dst).astype(str))
+    what = "source address" if behind_mac else "forged source address"
     if len(forged) == 1:
-        return f"forged source address: {forged[0]}"
+        return f"{what}: {forged[0]}"
     prefix = _covering_prefix(forged)
-    return f"{len(forged):,} distinct forged source addresses" + (f", all in {prefix}" if prefix else "")
+    text = f"{len(forged):,} distinct {what}es" + (f", all in {prefix}" if prefix else "")
+    return text + (" (forged, or hosts behind a router: summary.json lists no host for them, the flows output "
+                   "has every one)" if behind_mac else "")
 
 
 def _covering_prefix(addresses) -> str | None:
