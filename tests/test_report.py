@@ -373,6 +373,17 @@ def test_terminal_summary_plain_off_a_tty(attack_report):
     assert "2 incident(s)" in out
 
 
+def test_terminal_summary_lists_the_first_incidents_and_counts_the_rest(attack_report):
+    # (a honeypot's background of internet scanners: 820 incidents of 3,000 scanners in one capture)
+    _, rep, _ = attack_report
+    buf = StringIO()
+    render_terminal(rep, Console(file=buf, force_terminal=False, width=160), max_incidents=1)
+    out = buf.getvalue()
+    first, second = rep.incidents
+    assert first.attacker in out and f"│ {second.attacker}" not in out
+    assert "... and 1 more incidents (see the report; summary.json lists every one)" in out and "2 incident(s)" in out
+
+
 def test_terminal_summary_coloured_on_a_tty(attack_report):
     _, rep, _ = attack_report
     buf = StringIO()

@@ -103,7 +103,8 @@ def _cat(cat: str, sub: str | None = None) -> Text:
 
 
 @register("terminal")
-def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed: int = 30) -> None:
+def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed: int = 30,
+           max_incidents: int = 100) -> None:
     """Final summary: inputs that failed, incidents, hosts, verdict.
 
     Off a terminal (a log file, a pipe) tables may be wider than 80 columns
@@ -149,7 +150,8 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
             ("conf.", {"justify": "right", "no_wrap": True}),
         ):
             t.add_column(col, **kw)
-        for inc in report.incidents:
+        shown = report.incidents[:max_incidents]  # (the largest first would reorder them: the report keeps time order)
+        for inc in shown:
             victims = ", ".join(inc.victims[:3]) + (f" +{len(inc.victims) - 3}" if len(inc.victims) > 3 else "")
             t.add_row(
                 str(inc.id),
@@ -163,7 +165,10 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
                 f"{inc.confidence:.2f}",
             )
         console.print(t)
-        for inc in report.incidents:
+        if len(report.incidents) > max_incidents:
+            console.print(f"... and {len(report.incidents) - max_incidents:,} more incidents (see the report; "
+                          "summary.json lists every one)")
+        for inc in shown:
             if inc.attacker in inc.traced_macs:  # (Text: capture strings are never read as markup)
                 console.print(Text(f"#{inc.id}: many source addresses, all in frames from MAC {inc.attacker}, "
                                    "which no address is bound to: a host forging its sources or a router"))
