@@ -157,7 +157,7 @@ class Host:
     peers: list[str]
     incidents: list[int] = field(default_factory=list)  # Incident.id where it is attacker or victim
     # the attackers whose attack flows carried this address as a forged end (traced to them
-    # through their frames' MAC); the report and terminal say so, summary.json keeps its shape
+    # through their frames' MAC); the report and terminal say so (summary.json: only_forged rows are left out)
     forged_by: list[str] = field(default_factory=list)
     forged_flows: int = 0  # of its flows, those with a forged end at this address (all of them: a pure decoy)
     forged_peers: int = 0  # its peers seen only as forged sources: not in ``peers``
