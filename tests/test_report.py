@@ -523,3 +523,20 @@ def test_categorical_addresses_keep_their_values():
                 pd.Series(pd.Categorical([1, "1", 2], categories=[1, "1", 2])),
                 pd.Series(["a", "b"], dtype=object)):
         assert list(_as_str(col).astype(str)) == list(col.astype(str))
+
+
+def test_summary_json_reads_back_the_same_with_one_list_element_per_line(attack_report, tmp_path):
+    from forensics.report.machine import write_summary
+
+    _, rep, _ = attack_report
+    summary = rep.summary()
+    render("json", rep, tmp_path / "s.json")
+    text = (tmp_path / "s.json").read_text()
+    assert json.loads(text) == json.loads(json.dumps(summary, indent=2)) and text.endswith("}\n")
+    lines = text.splitlines()
+    for h in summary["hosts"]:  # each host on a line of its own, as the C encoder writes it
+        assert f"    {json.dumps(h, ensure_ascii=False)}" in {line.rstrip(",") for line in lines}
+    tricky = {"a": [], "b": [{"x": "é\"<\u2028", "y": None}, {"z": [1, 2.5]}], "c": {}, "d": 0}
+    buf = StringIO()
+    write_summary(tricky, buf)
+    assert json.loads(buf.getvalue()) == tricky
