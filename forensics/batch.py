@@ -151,6 +151,9 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
         tunnels = getattr(acc, "tunnel_flows", None)
         if tunnels and len(flows):
             pred = _no_verdict_for_tunnels(pred, flows, tunnels)
+        closed = getattr(acc, "closed_tunnels", None)
+        if closed and len(flows):
+            pred = _closed_tunnel_evidence(pred, flows, closed)
         stages["detect"] = time.perf_counter() - t1
         keep = list(flows.columns) if opts["keep_flows"] else [c for c in SLIM_COLUMNS if c in flows.columns]
         # (a shallow copy: columns are only ever added or replaced below, never written in
@@ -212,6 +215,24 @@ def _no_verdict_for_tunnels(pred, flows, keys):
                  ("pred_attack", False), ("evidence", TUNNEL_EVIDENCE), ("unfamiliar", "")):
         if c in pred.columns:
             pred.loc[rows, c] = v
+    return pred
+
+
+def _closed_tunnel_evidence(pred, flows, kinds: dict):
+    """In Argus's view a tunnel's own UDP flow is judged like any flow, on its outer packets: an
+    attack verdict on one says first that it judges the tunnel's traffic as a whole, between its
+    end points (100,000 VXLAN packets in 0.1 s read as a flood between the two), and that
+    --open-tunnels judges the flows inside it."""
+    from forensics.detect import CLOSED_TUNNEL_EVIDENCE, tunnel_rows
+
+    rows = tunnel_rows(flows, kinds) & pred["pred_attack"].to_numpy(dtype=bool)
+    if not rows.any():
+        return pred
+    pred = pred.copy()
+    sub = flows.loc[rows, ["saddr", "sport", "daddr", "dport"]].astype(str)
+    texts = [CLOSED_TUNNEL_EVIDENCE.format(kind=kinds.get(k, "tunnel")) for k in zip(*(sub[c] for c in sub.columns))]
+    old = pred.loc[rows, "evidence"].astype(str).tolist() if "evidence" in pred.columns else [""] * len(texts)
+    pred.loc[rows, "evidence"] = [f"{t}; {e}" if e else t for t, e in zip(texts, old)]
     return pred
 
 

@@ -89,6 +89,9 @@ class Accounting:
     # decoded with --open-tunnels: the UDP flows whose packets were opened, (saddr, sport, daddr,
     # dport) both ways (forensics.tunnels; not in to_dict: for the scan's own use)
     tunnel_flows: set = field(default_factory=set, repr=False)
+    # decoded without it (Argus's view): the UDP flows that carry the tunnels it leaves closed,
+    # (saddr, sport, daddr, dport) both ways -> kind (VXLAN, GTP-U, ...; not in to_dict either)
+    closed_tunnels: dict = field(default_factory=dict, repr=False)
 
     def count_undecodable(self, reason: str, positions: np.ndarray) -> None:
         n = int(len(positions))

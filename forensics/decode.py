@@ -141,6 +141,7 @@ class PacketStream:
         if self.open_tunnels and self._tunnels is not None:
             acct.tunnel_flows = self._tunnels.carrier_keys()
         if not self.open_tunnels and self._tunnels is not None:
+            acct.closed_tunnels = self._tunnels.carrier_kinds()
             note = self._tunnels.message()
             if note:
                 acct.warn(note)

@@ -442,6 +442,8 @@ class Detector:
 
 LINK_LAYER_EVIDENCE = "not classified: a non-IP frame's flow (keyed by MAC); the model reads IP and ARP flows"
 TUNNEL_EVIDENCE = "not classified: a tunnel's own flow, opened by --open-tunnels; the flows inside it are judged"
+CLOSED_TUNNEL_EVIDENCE = ("a tunnel's own flow ({kind}), not opened: the verdict judges the tunnel's traffic as a whole, "
+                          "between its end points; --open-tunnels judges the flows inside it")
 
 
 def tunnel_rows(flows: pd.DataFrame, keys) -> np.ndarray:

@@ -426,6 +426,28 @@ class TunnelCounter:
         self.counts: dict[str, int] = {}
         self._checks = 0
         self._opener = TunnelOpener()
+        # the UDP flows that carry them: (src_hi, src_lo, sport, dst_hi, dst_lo, dport) -> kind name
+        self.carriers: dict[tuple[int, int, int, int, int, int], str] = {}
+
+    def _carried(self, c, rows: np.ndarray, names) -> None:
+        keys = np.stack([c[k][rows].astype(np.uint64) for k in ("src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")],
+                        axis=1)
+        keys, first = np.unique(keys, axis=0, return_index=True)
+        for key, name in zip(map(tuple, keys.tolist()), np.asarray(names, dtype=object)[first].tolist()):
+            self.carriers.setdefault(key, name)
+
+    def carrier_kinds(self) -> dict[tuple[str, str, str, str], str]:
+        """The UDP flows that carry what was counted, as (saddr, sport, daddr, dport) the way flow
+        rows print them (both orientations) -> the kind (VXLAN, GTP-U, ...).  Teredo, AYIYA and GRE
+        in UDP only as far as they were checked (:data:`CHECK_ONE_BY_ONE`)."""
+        from forensics.packets import addr_to_str
+
+        out = {}
+        for (sh, sl, sp, dh, dl, dp), name in self.carriers.items():
+            a, b = addr_to_str(sh, sl), addr_to_str(dh, dl)
+            out.setdefault((a, str(sp), b, str(dp)), name)
+            out.setdefault((b, str(dp), a, str(sp)), name)
+        return out
 
     def _add(self, name: str, n: int) -> None:
         if n:
@@ -449,8 +471,10 @@ class TunnelCounter:
         sub, at, slow = got
         if len(at):
             kind = _kind(c["sport"][at].astype(np.int64), c["dport"][at].astype(np.int64))
-            for k, n in zip(*np.unique(kind, return_counts=True)):
+            codes, inverse, counts = np.unique(kind, return_inverse=True, return_counts=True)
+            for k, n in zip(codes.tolist(), counts.tolist()):
                 self._add(_KIND_NAMES[int(k)], n)
+            self._carried(c, at, np.asarray([_KIND_NAMES[int(k)] for k in codes.tolist()], dtype=object)[inverse])
         for i in slow[: max(0, CHECK_ONE_BY_ONE - self._checks)].tolist():
             self._checks += 1
             sp, dp = int(c["sport"][i]), int(c["dport"][i])
@@ -458,6 +482,7 @@ class TunnelCounter:
             if self._opener._inside(int(c["linktype"][i]), batch.record(i), src, sp, dst, dp, MAX_DEPTH):
                 k = dp if dp in _KIND_NAMES else sp
                 self._add(_KIND_NAMES.get(k, "tunnel"), 1)
+                self._carried(c, np.array([i]), [_KIND_NAMES.get(k, "tunnel")])
 
     def message(self) -> str | None:
         if not self.counts:

@@ -366,3 +366,65 @@ def test_a_tunnels_own_flow_gets_no_verdict_when_opened(capture):
     assert (marked["pred_category"] == "Normal").all()
     closed = scan([path], ScanConfig(**cfg)).flow_table
     assert not (closed["evidence"] == TUNNEL_EVIDENCE).any()
+
+
+def test_argus_view_names_the_flows_that_carry_closed_tunnels(capture):
+    """Without the option the accounting keeps the UDP flows that carry what it counted, with
+    their kind (both orientations; look-alikes not); with the option, none."""
+    path, _ = capture
+    _, acc = extract_flows(path)
+    kinds = acc.closed_tunnels
+    assert kinds[("10.9.0.1", "50000", "10.9.0.2", "4789")] == "VXLAN"
+    assert kinds[("10.9.0.2", "4789", "10.9.0.1", "50000")] == "VXLAN"
+    assert kinds[("10.9.0.1", "50001", "10.9.0.2", "6081")] == "Geneve"
+    assert kinds[("10.9.1.1", "2152", "10.9.1.2", "2152")] == "GTP-U"
+    assert kinds[("10.9.0.1", "40001", "10.9.0.2", "5072")] == "AYIYA"
+    assert kinds[("10.9.0.1", "40002", "10.9.0.2", "4754")] == "GRE-in-UDP"
+    assert ("10.9.0.1", "50003", "10.9.0.2", "4789") not in kinds  # port 4789 without the VXLAN I flag
+    assert not extract_flows(path, open_tunnels=True)[1].closed_tunnels
+
+
+def test_an_attack_verdict_on_a_closed_tunnel_says_what_it_judges(tmp_path):
+    """Argus's view judges a tunnel's own flow on its outer packets: a busy VXLAN flow between two
+    end points gets a verdict about the tunnel as a whole.  Its evidence says so first and points to
+    --open-tunnels, which judges the flows inside (and gives the tunnel's own flow none)."""
+    import pandas as pd
+
+    from forensics.batch import _closed_tunnel_evidence
+    from forensics.detect import CLOSED_TUNNEL_EVIDENCE
+    from forensics.scan import ScanConfig, scan
+
+    flows = pd.DataFrame({"proto": ["udp", "udp", "tcp"], "saddr": ["10.9.0.1", "10.9.0.3", "10.9.0.1"],
+                          "sport": [50000, 50000, 50000], "daddr": ["10.9.0.2", "10.9.0.4", "10.9.0.2"],
+                          "dport": [4789, 4789, 4789]})
+    pred = pd.DataFrame({"pred_attack": [True, True, True], "evidence": ["model says", "", "x"]})
+    kinds = {("10.9.0.1", "50000", "10.9.0.2", "4789"): "VXLAN"}  # (the accounting holds both orientations)
+    out = _closed_tunnel_evidence(pred, flows, kinds)
+    text = CLOSED_TUNNEL_EVIDENCE.format(kind="VXLAN")
+    assert out["evidence"].tolist() == [f"{text}; model says", "", "x"] and pred["evidence"][0] == "model says"
+    assert _closed_tunnel_evidence(pred.assign(pred_attack=False), flows, kinds)["evidence"][0] == "model says"
+
+    recs = []  # 3,000 VXLAN datagrams in 0.6 s between two end points, 60 hosts inside sending to a server
+    for i in range(3000):
+        inner = bytes(_ip4(f"192.168.7.{1 + i % 60}", "192.168.7.200", p=17, data=udp(40000 + i % 60, 5683, b"x" * 40)))
+        recs.append((T0 + i * 200_000, _outer_udp(50000, 4789, _vxlan(eth(inner)))))
+    cap = tmp_path / "vx.pcap"
+    cap.write_bytes(pcap_bytes(recs))
+    closed = scan([cap], ScanConfig(workers=1, app_detail=False))
+    # the bundled model calls the one outer flow an attack between the end points
+    [inc] = closed.incidents
+    assert {inc.attacker, *inc.victims} == {"10.9.0.1", "10.9.0.2"}
+    assert any(e.startswith(f"{text}; ") for e in inc.evidence), inc.evidence
+    from io import StringIO
+
+    from rich.console import Console
+
+    from forensics.report.terminal import render as render_terminal
+
+    buf = StringIO()
+    render_terminal(closed, Console(file=buf, force_terminal=False, width=200))
+    assert (f"#{inc.id}: judged on a tunnel's own flow (VXLAN) between its end points; --open-tunnels judges the "
+            "flows inside it") in buf.getvalue()
+    opened = scan([cap], ScanConfig(workers=1, app_detail=False, open_tunnels=True))
+    assert opened.incidents and all(i.attacker.startswith("192.168.7.") for i in opened.incidents)
+    assert not any(text in e for i in opened.incidents for e in i.evidence)

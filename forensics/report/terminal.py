@@ -102,6 +102,9 @@ def _cat(cat: str, sub: str | None = None) -> Text:
     return t
 
 
+_TUNNEL_MARK = "a tunnel's own flow ("  # (forensics.detect.CLOSED_TUNNEL_EVIDENCE)
+
+
 @register("terminal")
 def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed: int = 30,
            max_incidents: int = 100) -> None:
@@ -175,6 +178,10 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
             elif inc.traced_macs:
                 console.print(Text(f"#{inc.id}: forged source addresses; frames sent by MAC "
                                    f"{', '.join(inc.traced_macs)} = {inc.attacker}"))
+            tunnels = sorted({e[len(_TUNNEL_MARK):].split(")")[0] for e in inc.evidence if e.startswith(_TUNNEL_MARK)})
+            if tunnels:
+                console.print(Text(f"#{inc.id}: judged on a tunnel's own flow ({', '.join(tunnels)}) between its end "
+                                   "points; --open-tunnels judges the flows inside it"))
 
         involved = [h for h in report.hosts if h.role != "normal"]
         t = Table(title="Hosts in incidents", title_justify="left", show_edge=False)
