@@ -540,3 +540,17 @@ def test_summary_json_reads_back_the_same_with_one_list_element_per_line(attack_
     buf = StringIO()
     write_summary(tricky, buf)
     assert json.loads(buf.getvalue()) == tricky
+
+
+def test_address_keys_and_covering_prefix():
+    from forensics.report.model import _covering_prefix, address_keys, ip_sort_key
+
+    odd = ["1.2.3.4", "01.2.3.4", "1.2.3", "::1", "::ffff:1.2.3.4", "02:00:00:00:00:01", "nan", "255.255.255.255",
+           "0.0.0.0", None, 5, float("nan")]
+    assert address_keys(odd) == [ip_sort_key(str(a)) for a in odd]
+    assert _covering_prefix(["10.77.0.130", "10.77.0.190", "10.77.0.129"]) == "10.77.0.128/26"
+    assert _covering_prefix(["10.77.0.128"]) == "10.77.0.128/32"
+    assert _covering_prefix(["1.2.3.4", "200.1.1.1"]) == "0.0.0.0/0"
+    assert _covering_prefix(["2001:db8::1", "2001:db8::ff"]) == "2001:db8::/120"
+    assert _covering_prefix(["1.2.3.4", "::1"]) is None  # two families: no one prefix
+    assert _covering_prefix(["10.0.0.1", "02:00:00:00:00:01"]) is None and _covering_prefix([]) is None
