@@ -435,3 +435,33 @@ def test_non_ip_frames_are_flows_but_neither_hosts_nor_incidents(tmp_path):
     rep = scan([tmp_path], ScanConfig(workers=1, app_detail=False))
     assert rep.flows == 18 and rep.attack_flows == 0
     assert rep.incidents == [] and rep.hosts == []
+
+
+def test_the_report_lists_the_hardest_hit_victims_when_it_cannot_list_them_all(monkeypatch):
+    """A sweep's 1-packet victims (in address order first) must not push a flood's victim out of
+    the report's timelines and hosts table: when there are more victims than rows, the ones that
+    received the most packets are kept (in the report's order)."""
+    from forensics.report import html as report_html
+
+    monkeypatch.setattr(report_html, "MAX_TIMELINE_HOSTS", 6)
+    monkeypatch.setattr(report_html, "MAX_HOST_ROWS", 5)
+    scanner, bot, victim = "10.0.0.66", "10.0.0.77", "192.168.1.20"
+    cols = ["capture", "stime", "ltime", "saddr", "sport", "daddr", "dport", "proto", "pkts", "bytes", "state",
+            "spkts", "dpkts", "smac", "dmac", "pred_category", "pred_subcategory", "confidence", "pred_attack", "evidence"]
+    rows = [["c", 1.0 + i * 0.01, 1.0 + i * 0.01, scanner, 40000, f"10.8.0.{i + 1}", 23, "tcp", 1, 60, "REQ", 1, 0,
+             "", "", "Reconnaissance", "Service_Scan", 0.9, True, "e"] for i in range(40)]
+    rows += [["c", 5.0 + i * 0.001, 5.0 + i * 0.001, bot, 20000 + i, victim, 80, "tcp", 1, 60, "REQ", 1, 0,
+              "", "", "DoS", "TCP", 0.9, True, "e"] for i in range(100)]
+    rows += [["c", 9.0, 9.1, "10.0.0.5", 5000, "10.0.0.6", 1883, "tcp", 4, 400, "CON", 2, 2, "", "", "Normal",
+              "Normal", 0.99, False, ""]]
+    rep = build_report([Candidate("c", format="pcap")], [_R("c", pd.DataFrame(rows, columns=cols))], CFG,
+                       model={"version": "m", "sha256": "s"})
+    assert sorted(i.attacker for i in rep.incidents) == [scanner, bot]
+    _, timelines, hidden = report_html.build_timelines(rep)
+    names = [t.ip for t in timelines]
+    assert names[:2] == [scanner, bot] and victim in names and len(names) == 6 and hidden == 2 + 41 - 6
+    table, forged_hidden, hosts_hidden = report_html.host_rows(rep)
+    assert [h.ip for h in table][:2] == [scanner, bot] and victim in [h.ip for h in table]
+    assert len(table) == 2 + 5 and hosts_hidden == len(rep.hosts) - 7 and forged_hidden == 0
+    html = report_html.render_html(rep)
+    assert f"... and {hosts_hidden:,} more hosts (victims and normal hosts)" in html

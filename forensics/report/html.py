@@ -139,9 +139,11 @@ def build_timelines(report: Report) -> tuple[Axis | None, list[HostTimeline], in
 
     by_id = {i.id: i for i in report.incidents}
     involved = [h for h in report.hosts if h.role in ("attacker", "victim")]
-    hidden = max(0, len(involved) - MAX_TIMELINE_HOSTS)
+    attackers = sum(1 for h in involved if h.role == "attacker")
+    shown = most_hit(involved, max(0, MAX_TIMELINE_HOSTS - attackers), report)[:MAX_TIMELINE_HOSTS]
+    hidden = len(involved) - len(shown)
     out = []
-    for h in involved[:MAX_TIMELINE_HOSTS]:
+    for h in shown:
         incs = sorted((by_id[i] for i in h.incidents if i in by_id), key=lambda i: (i.start, i.id))
         lanes_end: list[float] = []
         spans = []
@@ -231,16 +233,42 @@ def environment():
     return env
 
 
+def most_hit(hosts: list, n: int, report: Report) -> list:
+    """``hosts`` (in the report's order) with at most ``n`` of its victims: those that received
+    the most packets of the incidents (ties: the report's order), kept in the report's order.
+    A sweep of 142,093 addresses would otherwise fill the report's lists with its 1-packet
+    victims in address order and leave out the victim of a flood at a higher address."""
+    victims = [h for h in hosts if h.role == "victim"]
+    if len(victims) <= n:
+        return list(hosts)
+    got: dict[str, int] = {}
+    for inc in report.incidents:
+        for ip, v in inc.per_victim.items():
+            got[ip] = got.get(ip, 0) + int(v.get("packets", 0))
+    keep = {id(h) for h in sorted(victims, key=lambda h: -got.get(h.ip, 0))[:n]}  # (stable: report order on ties)
+    return [h for h in hosts if h.role != "victim" or id(h) in keep]
+
+
 def host_rows(report: Report) -> tuple[list, int, int]:
     """The hosts the report's table lists, how many forged-only addresses it leaves out, and how
-    many other hosts: every attacker, then the first :data:`MAX_HOST_ROWS` of the others in the
-    report's order (victims, then normal hosts; a sweep of a /8 has a victim per address); of the
-    addresses that only ever appear as forged sources (a flood with random sources has one per
-    packet) the report keeps the first :data:`~forensics.report.model.MAX_FORGED_ROWS` rows."""
+    many other hosts: every attacker, then :data:`MAX_HOST_ROWS` others: the victims that
+    received the most packets of the incidents (:func:`most_hit`; a sweep of a /8 has a victim per
+    address), then normal hosts, in the report's order; of the addresses that only ever appear as
+    forged sources (a flood with random sources has one per packet) the report keeps the first
+    :data:`~forensics.report.model.MAX_FORGED_ROWS` rows."""
     hosts = report.hosts
     attackers = sum(1 for h in hosts if h.role == "attacker")
-    shown = attackers + MAX_HOST_ROWS
-    return list(hosts[:shown]), report.forged_only, max(0, len(hosts) - shown)
+    if len(hosts) <= attackers + MAX_HOST_ROWS:
+        return list(hosts), report.forged_only, 0
+    picked = most_hit(hosts, MAX_HOST_ROWS, report)
+    rows, others = [], 0
+    for h in picked:
+        if h.role != "attacker":
+            if others >= MAX_HOST_ROWS:
+                continue
+            others += 1
+        rows.append(h)
+    return rows, report.forged_only, len(hosts) - len(rows)
 
 
 def render_html(report: Report) -> str:
