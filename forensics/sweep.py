@@ -50,22 +50,17 @@ def sweeps(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarray, np.
     small = (np.bincount(v_code, weights=pkts) < MIN_FLOOD_PACKETS)[v_code]
     a_code, _ = pd.factorize(attacker)
     # distinct small victims of each attacker
-    pairs = np.unique(a_code[small].astype(np.int64) * (v_code.max() + 1) + v_code[small])
-    hosts = np.bincount(pairs // (v_code.max() + 1), minlength=a_code.max() + 1)
-    swept = small & (hosts[a_code] >= MIN_SWEEP_HOSTS)
+    n_victims = v_code.max() + 1
+    pairs = np.unique(a_code[small].astype(np.int64) * n_victims + v_code[small])
+    hosts = np.bincount(pairs // n_victims, minlength=a_code.max() + 1)
+    swept = np.flatnonzero(small & (hosts[a_code] >= MIN_SWEEP_HOSTS))
     rows = flood[swept]
-    if not len(rows):
-        return rows.astype(np.int64), np.zeros(0, object)
-    # (one text per (category, attacker): a sweep has one per flow otherwise)
-    texts = {}
-    evidence = np.empty(len(rows), dtype=object)
-    for i, (c, a, k) in enumerate(zip(cat[rows], attacker[swept], a_code[swept])):
-        key = (c, k)
-        text = texts.get(key)
-        if text is None:
-            text = texts[key] = SWEEP_EVIDENCE.format(cat=c, attacker=a, n=int(hosts[k]))
-        evidence[i] = text
-    return rows.astype(np.int64), evidence
+    # one text per (attacker, category), shared by its flows
+    group = a_code[swept].astype(np.int64) * 2 + (cat[rows] == "DDoS")
+    uniq, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+    texts = np.array([SWEEP_EVIDENCE.format(cat=cat[rows[i]], attacker=attacker[swept[i]], n=int(hosts[a_code[swept[i]]]))
+                      for i in first], dtype=object)
+    return rows.astype(np.int64), texts[inverse]
 
 
 def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,

@@ -176,21 +176,12 @@ class TunnelOpener:
         rows = np.asarray(rows, dtype=np.int64)
         rows = rows[c["proto"][rows] == 17]
         if len(rows):
-            keys = np.stack([c[k][rows].astype(np.uint64) for k in
-                             ("src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")], axis=1)
-            self.carriers.update(map(tuple, np.unique(keys, axis=0).tolist()))
+            self.carriers.update(_carrier_keys(c, rows)[0])
 
     def carrier_keys(self) -> set[tuple[str, str, str, str]]:
         """The tunnels' UDP flows as (saddr, sport, daddr, dport) the way flow rows print them,
         in both orientations."""
-        from forensics.packets import addr_to_str
-
-        out = set()
-        for sh, sl, sp, dh, dl, dp in self.carriers:
-            a, b = addr_to_str(sh, sl), addr_to_str(dh, dl)
-            out.add((a, str(sp), b, str(dp)))
-            out.add((b, str(dp), a, str(sp)))
-        return out
+        return {printed for key in self.carriers for printed in _printed_both_ways(key)}
 
     def open(self, batch: RecordBatch, table: PacketTable) -> PacketTable:
         return self._open(batch, table, 1)[0]
@@ -409,6 +400,24 @@ def _vector_inner(batch: RecordBatch, table: PacketTable, rows: np.ndarray):
     return sub, at.astype(np.int64), rows[to_slow & ~opened]
 
 
+def _carrier_keys(c, rows: np.ndarray) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """The distinct (src hi, lo, sport, dst hi, lo, dport) of packet rows ``rows``, and for each
+    the position in ``rows`` of its first row."""
+    keys = np.stack([c[k][rows].astype(np.uint64) for k in ("src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")],
+                    axis=1)
+    keys, first = np.unique(keys, axis=0, return_index=True)
+    return list(map(tuple, keys.tolist())), first
+
+
+def _printed_both_ways(key: tuple[int, ...]) -> tuple[tuple[str, str, str, str], tuple[str, str, str, str]]:
+    """A carrier key as flow rows print it, (saddr, sport, daddr, dport), in both orientations."""
+    from forensics.packets import addr_to_str
+
+    sh, sl, sp, dh, dl, dp = key
+    a, b = addr_to_str(sh, sl), addr_to_str(dh, dl)
+    return (a, str(sp), b, str(dp)), (b, str(dp), a, str(sp))
+
+
 # what a capture read without --open-tunnels is told about the tunnels it holds
 _KIND_NAMES = {VXLAN: "VXLAN", GENEVE: "Geneve", GTPU: "GTP-U", TEREDO: "Teredo", AYIYA: "AYIYA", UDP_GRE: "GRE-in-UDP"}
 _LINK_NAMES = {0x8903: "FabricPath", 0x88E7: "PBB", 0x8926: "VN-tag"}
@@ -430,23 +439,18 @@ class TunnelCounter:
         self.carriers: dict[tuple[int, int, int, int, int, int], str] = {}
 
     def _carried(self, c, rows: np.ndarray, names) -> None:
-        keys = np.stack([c[k][rows].astype(np.uint64) for k in ("src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")],
-                        axis=1)
-        keys, first = np.unique(keys, axis=0, return_index=True)
-        for key, name in zip(map(tuple, keys.tolist()), np.asarray(names, dtype=object)[first].tolist()):
+        keys, first = _carrier_keys(c, rows)
+        for key, name in zip(keys, np.asarray(names, dtype=object)[first].tolist()):
             self.carriers.setdefault(key, name)
 
     def carrier_kinds(self) -> dict[tuple[str, str, str, str], str]:
         """The UDP flows that carry what was counted, as (saddr, sport, daddr, dport) the way flow
         rows print them (both orientations) -> the kind (VXLAN, GTP-U, ...).  Teredo, AYIYA and GRE
         in UDP only as far as they were checked (:data:`CHECK_ONE_BY_ONE`)."""
-        from forensics.packets import addr_to_str
-
         out = {}
-        for (sh, sl, sp, dh, dl, dp), name in self.carriers.items():
-            a, b = addr_to_str(sh, sl), addr_to_str(dh, dl)
-            out.setdefault((a, str(sp), b, str(dp)), name)
-            out.setdefault((b, str(dp), a, str(sp)), name)
+        for key, name in self.carriers.items():
+            for printed in _printed_both_ways(key):
+                out.setdefault(printed, name)
         return out
 
     def _add(self, name: str, n: int) -> None:

@@ -889,15 +889,14 @@ def _hosts(flows, incidents: list[Incident], traced: Traced | None = None) -> tu
     a_code = agg.index.to_numpy()
     rows = np.flatnonzero(keep[a_code])
     own = [(str(names[code]), float(first), float(last), float(mean_conf), int(nflows[code]),
-            addr_by_rank[p_rank[lo[code]:hi[code]]].tolist(), int(forged_peers[code]), int(forged_flows[code]),
-            bool(only[code]))
+            addr_by_rank[p_rank[lo[code]:hi[code]]].tolist(), int(forged_peers[code]), int(forged_flows[code]))
            for code, first, last, mean_conf in zip(a_code[rows], agg["first"].to_numpy()[rows], agg["last"].to_numpy()[rows],
                                                    agg["conf"].to_numpy()[rows])]
     known = {row[0] for row in own}
     # (a bot is an end of flows of its own, the ones that bound its MAC; kept should none be left)
-    own += [(ip, np.inf, -np.inf, np.nan, 0, [], 0, 0, False) for ip in sorted(traced.flows) if ip not in known]
+    own += [(ip, np.inf, -np.inf, np.nan, 0, [], 0, 0) for ip in sorted(traced.flows) if ip not in known]
     forged = set(names[only].tolist()) if only.any() else set()
-    for ip, first, last, mean_conf, n_own, peer_list, n_forged_peers, n_forged_flows, only_forged in own:
+    for ip, first, last, mean_conf, n_own, peer_list, n_forged_peers, n_forged_flows in own:
         n_flows = n_own + traced.flows.get(ip, 0)
         first, last = min(first, traced.first.get(ip, np.inf)), max(last, traced.last.get(ip, -np.inf))
         more = traced.peers.get(ip, set()) - set(peer_list) - forged
