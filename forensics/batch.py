@@ -203,7 +203,7 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
 
 
 def _no_verdict_for_tunnels(pred, flows, keys):
-    """A tunnel's own UDP flow, whose packets --open-tunnels opened, gets no verdict of its own:
+    """A tunnel's own flow (UDP, IP in IP), whose packets --open-tunnels opened, gets no verdict of its own:
     the flows inside it are judged (a busy tunnel reads as a flood between its two ends)."""
     from forensics.detect import TUNNEL_EVIDENCE, tunnel_rows
 
@@ -219,7 +219,7 @@ def _no_verdict_for_tunnels(pred, flows, keys):
 
 
 def _closed_tunnel_evidence(pred, flows, kinds: dict):
-    """In Argus's view a tunnel's own UDP flow is judged like any flow, on its outer packets: an
+    """In Argus's view a tunnel's own flow (UDP, IP in IP) is judged like any flow, on its outer packets: an
     attack verdict on one says first that it judges the tunnel's traffic as a whole, between its
     end points (100,000 VXLAN packets in 0.1 s read as a flood between the two), and that
     --open-tunnels judges the flows inside it."""

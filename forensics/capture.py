@@ -86,10 +86,11 @@ class Accounting:
     last_ts: float | None = None
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
-    # decoded with --open-tunnels: the UDP flows whose packets were opened, (saddr, sport, daddr,
-    # dport) both ways (forensics.tunnels; not in to_dict: for the scan's own use)
+    # decoded with --open-tunnels: the UDP and IP-in-IP flows whose packets were opened, (saddr,
+    # sport, daddr, dport) both ways, ports "" for IP in IP (forensics.tunnels; not in to_dict: for
+    # the scan's own use)
     tunnel_flows: set = field(default_factory=set, repr=False)
-    # decoded without it (Argus's view): the UDP flows that carry the tunnels it leaves closed,
+    # decoded without it (Argus's view): the UDP and IP-in-IP flows that carry the tunnels it leaves closed,
     # (saddr, sport, daddr, dport) both ways -> kind (VXLAN, GTP-U, ...; not in to_dict either)
     closed_tunnels: dict = field(default_factory=dict, repr=False)
 

@@ -446,13 +446,17 @@ CLOSED_TUNNEL_EVIDENCE = ("a tunnel's own flow ({kind}), not opened: the verdict
                           "between its end points; --open-tunnels judges the flows inside it")
 
 
+TUNNEL_PROTOS = ("udp", "ipnip", "ipv6", "gre")  # flows that can carry a tunnel (IP in IP: no ports)
+
+
 def tunnel_rows(flows: pd.DataFrame, keys) -> np.ndarray:
-    """Rows of the UDP flows whose packets ``--open-tunnels`` opened: ``keys`` as the accounting's
-    ``tunnel_flows`` holds them ((saddr, sport, daddr, dport) both ways)."""
+    """Rows of the tunnels' own flows (UDP, IP in IP, GRE): ``keys`` as the accounting's
+    ``tunnel_flows`` or ``closed_tunnels`` hold them ((saddr, sport, daddr, dport) both ways,
+    ports empty for IP in IP)."""
     out = np.zeros(len(flows), dtype=bool)
     if not keys or not len(flows):
         return out
-    udp = np.flatnonzero((flows["proto"].to_numpy(dtype=object) == "udp"))
+    udp = np.flatnonzero(np.isin(flows["proto"].to_numpy(dtype=object), TUNNEL_PROTOS))
     if len(udp):
         sub = flows.iloc[udp]
         k = zip(sub["saddr"].astype(str), sub["sport"].astype(str), sub["daddr"].astype(str), sub["dport"].astype(str))

@@ -290,8 +290,8 @@ class TunnelOpener:
         cols.update(dec)
         cols["caplen"], cols["linktype"] = len(inner), ilt
         out = [cols]
-        if sp >= 0:  # (a UDP datagram carried this one: its flow is a tunnel's)
-            self.carriers.add((*src, sp, *dst, dp))
+        # (the datagram or IP-in-IP packet that carried this one: its flow is a tunnel's)
+        self.carriers.add((*src, sp if sp >= 0 else NO_PORT, *dst, dp if dp >= 0 else NO_PORT))
         if depth < MAX_DEPTH and cols["status"] == OK and cols["frag_off"] == 0 and cols["proto"] in (4, 17, 41):
             isrc, idst = (cols["src_hi"], cols["src_lo"]), (cols["dst_hi"], cols["dst_lo"])
             isp, idp = int(cols["sport"]), int(cols["dport"])
@@ -400,11 +400,17 @@ def _vector_inner(batch: RecordBatch, table: PacketTable, rows: np.ndarray):
     return sub, at.astype(np.int64), rows[to_slow & ~opened]
 
 
+NO_PORT = 1 << 32  # the ports of an IP-in-IP carrier's key (its flow has none: printed empty)
+
+
 def _carrier_keys(c, rows: np.ndarray) -> tuple[list[tuple[int, ...]], np.ndarray]:
-    """The distinct (src hi, lo, sport, dst hi, lo, dport) of packet rows ``rows``, and for each
-    the position in ``rows`` of its first row."""
+    """The distinct (src hi, lo, sport, dst hi, lo, dport) of packet rows ``rows`` (ports
+    :data:`NO_PORT` for IP in IP and GRE), and for each the position in ``rows`` of its first row."""
     keys = np.stack([c[k][rows].astype(np.uint64) for k in ("src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")],
                     axis=1)
+    portless = np.isin(c["proto"][rows], (4, 41, 47))
+    if portless.any():
+        keys[portless, 2] = keys[portless, 5] = NO_PORT
     keys, first = np.unique(keys, axis=0, return_index=True)
     return list(map(tuple, keys.tolist())), first
 
@@ -415,7 +421,8 @@ def _printed_both_ways(key: tuple[int, ...]) -> tuple[tuple[str, str, str, str],
 
     sh, sl, sp, dh, dl, dp = key
     a, b = addr_to_str(sh, sl), addr_to_str(dh, dl)
-    return (a, str(sp), b, str(dp)), (b, str(dp), a, str(sp))
+    sp, dp = ("" if p == NO_PORT else str(p) for p in (sp, dp))
+    return (a, sp, b, dp), (b, dp, a, sp)
 
 
 # what a capture read without --open-tunnels is told about the tunnels it holds
@@ -465,7 +472,10 @@ class TunnelCounter:
             for code, name in _LINK_NAMES.items():
                 self._add(name, np.count_nonzero(et[odd] == code))
         first, udp, port = _first_udp_port(c)
-        self._add("IP in IP", np.count_nonzero(first & ((c["proto"] == 4) | (c["proto"] == 41))))
+        ipip = np.flatnonzero(first & ((c["proto"] == 4) | (c["proto"] == 41)))
+        if len(ipip):
+            self._add("IP in IP", len(ipip))
+            self._carried(c, ipip, np.full(len(ipip), "IP in IP", dtype=object))
         rows = np.flatnonzero(udp & port)
         if not len(rows):
             return

@@ -346,8 +346,8 @@ def test_argus_view_says_what_it_leaves_closed(capture, samples_dir):
 
 
 def test_a_tunnels_own_flow_gets_no_verdict_when_opened(capture):
-    """With --open-tunnels the UDP flows whose packets were opened (every level, the Teredo
-    client's peer exchange too) are not classified: the flows inside them are; look-alikes are
+    """With --open-tunnels the UDP and IP-in-IP flows whose packets were opened (every level, the
+    Teredo client's peer exchange too) are not classified: the flows inside them are; look-alikes are
     classified as any flow; without the option no flow is marked."""
     from forensics.detect import TUNNEL_EVIDENCE
     from forensics.scan import ScanConfig, scan
@@ -356,12 +356,13 @@ def test_a_tunnels_own_flow_gets_no_verdict_when_opened(capture):
     cfg = dict(workers=1, app_detail=False, keep_flows=True)
     opened = scan([path], ScanConfig(**cfg, open_tunnels=True)).flow_table
     marked = opened[opened["evidence"] == TUNNEL_EVIDENCE]
-    got = {(r.saddr, int(r.sport), r.daddr, int(r.dport)) for r in marked.itertuples()}
-    assert got == {("10.9.0.1", 50000, "10.9.0.2", 4789), ("10.9.0.1", 50001, "10.9.0.2", 6081),
-                   ("10.9.1.1", 2152, "10.9.1.2", 2152), ("10.9.0.1", 40001, "10.9.0.2", 5072),
-                   ("10.9.0.1", 40002, "10.9.0.2", 4754), ("10.9.0.1", 50002, "10.9.0.2", 6081),
-                   ("10.50.0.1", 26383, "10.50.0.2", 4789), ("10.9.3.9", 3544, "10.9.3.1", 3797),
-                   ("10.9.3.1", 3797, "83.170.1.38", 32900)}
+    got = {(r.proto, r.saddr, str(r.sport), r.daddr, str(r.dport)) for r in marked.itertuples()}
+    assert got == {("udp", "10.9.0.1", "50000", "10.9.0.2", "4789"), ("udp", "10.9.0.1", "50001", "10.9.0.2", "6081"),
+                   ("udp", "10.9.1.1", "2152", "10.9.1.2", "2152"), ("udp", "10.9.0.1", "40001", "10.9.0.2", "5072"),
+                   ("udp", "10.9.0.1", "40002", "10.9.0.2", "4754"), ("udp", "10.9.0.1", "50002", "10.9.0.2", "6081"),
+                   ("udp", "10.50.0.1", "26383", "10.50.0.2", "4789"), ("udp", "10.9.3.9", "3544", "10.9.3.1", "3797"),
+                   ("udp", "10.9.3.1", "3797", "83.170.1.38", "32900"),
+                   ("ipnip", "10.9.2.1", "", "10.9.2.2", "")}  # (IP in IP: the outer flow has no ports)
     assert not marked["pred_attack"].astype(bool).any() and marked["confidence"].isna().all()
     assert (marked["pred_category"] == "Normal").all()
     closed = scan([path], ScanConfig(**cfg)).flow_table
@@ -369,7 +370,7 @@ def test_a_tunnels_own_flow_gets_no_verdict_when_opened(capture):
 
 
 def test_argus_view_names_the_flows_that_carry_closed_tunnels(capture):
-    """Without the option the accounting keeps the UDP flows that carry what it counted, with
+    """Without the option the accounting keeps the UDP and IP-in-IP flows that carry what it counted, with
     their kind (both orientations; look-alikes not); with the option, none."""
     path, _ = capture
     _, acc = extract_flows(path)
@@ -380,6 +381,7 @@ def test_argus_view_names_the_flows_that_carry_closed_tunnels(capture):
     assert kinds[("10.9.1.1", "2152", "10.9.1.2", "2152")] == "GTP-U"
     assert kinds[("10.9.0.1", "40001", "10.9.0.2", "5072")] == "AYIYA"
     assert kinds[("10.9.0.1", "40002", "10.9.0.2", "4754")] == "GRE-in-UDP"
+    assert kinds[("10.9.2.2", "", "10.9.2.1", "")] == "IP in IP"  # (no ports: as its flow prints them)
     assert ("10.9.0.1", "50003", "10.9.0.2", "4789") not in kinds  # port 4789 without the VXLAN I flag
     assert not extract_flows(path, open_tunnels=True)[1].closed_tunnels
 
@@ -428,3 +430,32 @@ def test_an_attack_verdict_on_a_closed_tunnel_says_what_it_judges(tmp_path):
     opened = scan([cap], ScanConfig(workers=1, app_detail=False, open_tunnels=True))
     assert opened.incidents and all(i.attacker.startswith("192.168.7.") for i in opened.incidents)
     assert not any(text in e for i in opened.incidents for e in i.evidence)
+
+
+@pytest.mark.parametrize("outer", ["ipv4", "ipv6"])
+def test_an_ip_in_ip_tunnels_own_flow_is_judged_as_a_udp_tunnels_is(tmp_path, outer):
+    """IP in IP (IPv4 protocol 4, IPv6 next header 4) is a tunnel like the UDP kinds: in Argus's
+    view an attack verdict on its outer flow says it judges the tunnel as a whole; with
+    --open-tunnels that flow gets no verdict and the flows inside are judged."""
+    from forensics.detect import CLOSED_TUNNEL_EVIDENCE, TUNNEL_EVIDENCE
+    from forensics.scan import ScanConfig, scan
+
+    a, b = ("10.9.0.1", "10.9.0.2") if outer == "ipv4" else ("fd09::1", "fd09::2")
+    recs = []  # 3,000 packets of 540 bytes in 0.6 s between two end points, 60 hosts inside sending to a server
+    for i in range(3000):
+        inner = _ip4(f"192.168.7.{1 + i % 60}", "192.168.7.200", p=17, data=udp(40000 + i % 60, 5683, b"x" * 500))
+        carrier = _ip4(a, b, p=4, data=inner) if outer == "ipv4" else _ip6(a, b, nxt=4, data=inner)
+        recs.append((T0 + i * 200_000, eth(bytes(carrier), 0x0800 if outer == "ipv4" else 0x86DD)))
+    cap = tmp_path / "ipip.pcap"
+    cap.write_bytes(pcap_bytes(recs))
+    assert extract_flows(cap)[1].closed_tunnels[(a, "", b, "")] == "IP in IP"
+    closed = scan([cap], ScanConfig(workers=1, app_detail=False))
+    text = CLOSED_TUNNEL_EVIDENCE.format(kind="IP in IP")
+    [inc] = closed.incidents  # the bundled model calls the one outer flow an attack between the end points
+    assert {inc.attacker, *inc.victims} == {a, b}
+    assert any(e.startswith(f"{text}; ") for e in inc.evidence), inc.evidence
+    opened = scan([cap], ScanConfig(workers=1, app_detail=False, open_tunnels=True, keep_flows=True))
+    outer_flow = opened.flow_table[opened.flow_table["proto"] == "ipnip"]
+    assert len(outer_flow) == 1 and outer_flow["evidence"].tolist() == [TUNNEL_EVIDENCE]
+    assert not outer_flow["pred_attack"].astype(bool).any()
+    assert opened.incidents and all(i.attacker.startswith("192.168.7.") for i in opened.incidents)
