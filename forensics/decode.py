@@ -36,6 +36,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from forensics.capture import Accounting, RecordBatch, frame
+from forensics.clock import ClockWatch
 from forensics.packets import PACKET_DTYPES, REASON_CODES, UNDECODABLE_REASONS, PacketTable, isin_few
 
 # link types
@@ -105,7 +106,7 @@ class PacketStream:
         self._tunnels = None
         self.accounting = Accounting(self.path)
         self._frag = _FragmentTracker()
-        self._last_ts: int | None = None
+        self._clock = ClockWatch()
 
     def __iter__(self) -> Iterator[PacketTable]:
         acct = self.accounting
@@ -149,6 +150,8 @@ class PacketStream:
             if lt not in SUPPORTED_LINKTYPES and not (self.open_tunnels and lt in PPP_LINKTYPES):
                 hint = "; --open-tunnels reads it" if lt in PPP_LINKTYPES else ""
                 acct.warn(f"{n} record(s) of unsupported link type {lt} counted as undecodable{hint}")
+        for note in self._clock.warnings():
+            acct.warn(note)
         if acct.packets == 0 and not acct.warnings:
             acct.warn("capture holds no packets")
 
@@ -168,11 +171,8 @@ class PacketStream:
         for lt, c in zip(lts.tolist(), counts.tolist()):
             acct.linktypes[lt] = acct.linktypes.get(lt, 0) + c
         ts = t.ts_ns
-        prev = np.empty(n, dtype=np.int64)
-        prev[0] = self._last_ts if self._last_ts is not None else ts[0]
-        prev[1:] = ts[:-1]
-        acct.out_of_order += int((ts < prev).sum())
-        self._last_ts = int(ts[-1])
+        self._clock.add(ts, t.index)
+        acct.out_of_order = self._clock.back
         first, last = int(ts.min()) / 1e9, int(ts.max()) / 1e9
         acct.first_ts = first if acct.first_ts is None else min(acct.first_ts, first)
         acct.last_ts = last if acct.last_ts is None else max(acct.last_ts, last)

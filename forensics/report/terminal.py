@@ -95,6 +95,23 @@ class TerminalProgress(Progress):
                 self._bar.console.print(Text(f"{path}: {error}", style="yellow"))
 
 
+def _clock_lines(report: Report, console: Console, most: int = 10) -> None:
+    """The captures' clock warnings (forensics.clock): the times in the tables follow those clocks."""
+    from forensics.clock import is_clock_warning
+
+    lines = [(i.path, w) for i in report.readable for w in i.warnings if is_clock_warning(w)]
+    if not lines:
+        return
+    console.print(Text("Capture clocks (incident times follow them):", style="bold yellow"))
+    for path, w in lines[:most]:
+        line = Text("  ")
+        line.append(path)
+        line.append(f": {w}")
+        console.print(line)
+    if len(lines) > most:
+        console.print(f"  ... and {len(lines) - most:,} more (listed with their captures in the report and summary.json)")
+
+
 def _cat(cat: str, sub: str | None = None) -> Text:
     t = Text(str(cat), style=RICH_COLOURS.get(str(cat), "white"))
     if sub:
@@ -193,6 +210,7 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
         if len(involved) > max_hosts:
             console.print(f"... and {len(involved) - max_hosts:,} more hosts (see the report; summary.json lists every one)")
 
+    _clock_lines(report, console)
     normal, forged = report.normal_hosts, report.forged_addresses
     read = len(report.readable)
     line = Text()
