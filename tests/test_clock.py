@@ -111,7 +111,10 @@ def test_the_scan_reports_the_clock_warnings(tmp_path):
     [inp] = json.loads(out.read_text())["inputs"]
     assert any("jumps forward by 56.9 years" in w for w in inp["warnings"])
     assert any("before 1980" in w for w in inp["warnings"])
-    assert "jumps forward by 56.9 years" in html.read_text()
+    page = html.read_text()
+    assert "jumps forward by 56.9 years" in page
+    assert ('<span id="clock-note">The clock of 1 capture was not set, jumps or steps back: the times of its incidents '
+            "may not be wall-clock times") in page
 
 
 def test_the_terminal_summary_lists_clock_warnings_and_only_those(tmp_path):
@@ -138,3 +141,11 @@ def test_the_terminal_summary_lists_clock_warnings_and_only_those(tmp_path):
     buf = StringIO()
     render(scan(paths[1:], ScanConfig(workers=1, app_detail=False)), Console(file=buf, force_terminal=False, width=400))
     assert "Capture clocks" not in buf.getvalue()
+
+
+def test_a_report_of_captures_with_sound_clocks_has_no_clock_note(tmp_path):
+    from forensics.report.html import render_html
+    from forensics.scan import ScanConfig, scan
+
+    path = _capture(tmp_path / "ok.pcap", [T0 + i * 10**6 for i in range(100)])
+    assert 'id="clock-note"' not in render_html(scan([path], ScanConfig(workers=1, app_detail=False)))

@@ -554,3 +554,17 @@ def test_address_keys_and_covering_prefix():
     assert _covering_prefix(["2001:db8::1", "2001:db8::ff"]) == "2001:db8::/120"
     assert _covering_prefix(["1.2.3.4", "::1"]) is None  # two families: no one prefix
     assert _covering_prefix(["10.0.0.1", "02:00:00:00:00:01"]) is None and _covering_prefix([]) is None
+
+
+def test_timeline_ticks_carry_the_date_when_the_axis_spans_days():
+    """A time of day alone is ambiguous on an axis that crosses midnight (a capture of several
+    days) or spans years (a clock set during the capture): such ticks carry the date."""
+    from forensics.report.html import _ticks
+
+    t0 = 1_795_708_269.0  # 2026-11-26 15:51:09 UTC
+    assert [lab for _, lab in _ticks(t0, t0 + 40, 800)][:2] == ["15:51:10", "15:51:15"]
+    assert [lab for _, lab in _ticks(t0, t0 + 0.5, 800)][:2] == ["15:51:09.000", "15:51:09.100"]
+    assert [lab for _, lab in _ticks(t0, t0 + 20 * 3600, 800)][:3] == ["11-26 18:00", "11-26 21:00", "11-27 00:00"]
+    assert [lab for _, lab in _ticks(t0, t0 + 3 * 86400, 800)][:2] == ["11-27 00:00", "11-27 12:00"]
+    years = [lab for _, lab in _ticks(3.0, t0, 800)]
+    assert len(years) >= 5 and all(len(lab) == 10 and lab[4] == "-" for lab in years), years

@@ -112,16 +112,30 @@ def _ticks(t0: float, t1: float, width: float) -> list[tuple[float, str]]:
     steps = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
     step = next((s for s in steps if span / s <= 8), 86400 * max(1, math.ceil(span / 86400 / 8)))
     first = math.ceil(t0 / step) * step
+    # (a time of day alone is ambiguous on an axis that spans days, or years on a clock set
+    # during the capture: such ticks carry the date)
+    days = datetime.fromtimestamp(t0, tz=timezone.utc).date() != datetime.fromtimestamp(t1, tz=timezone.utc).date()
     out = []
     t = first
     while t <= t1 + 1e-9 and len(out) < 20:
         x = TL_LEFT + (t - t0) / span * (width - TL_LEFT - TL_RIGHT)
-        label = fmt_time(t, with_date=False)
-        if step < 1:
-            label += f".{int(round((t % 1) * 1000)) % 1000:03d}"
-        out.append((round(x, 1), label))
+        out.append((round(x, 1), _tick_label(t, step, days)))
         t += step
     return out
+
+
+def _tick_label(t: float, step: float, days: bool) -> str:
+    d = datetime.fromtimestamp(t, tz=timezone.utc)
+    if step >= 86400:
+        return d.strftime("%Y-%m-%d")
+    if days and step >= 60:
+        return d.strftime("%m-%d %H:%M")
+    if days and step >= 1:
+        return d.strftime("%m-%d %H:%M:%S")
+    label = d.strftime("%H:%M:%S")
+    if step < 1:
+        label += f".{int(round((t % 1) * 1000)) % 1000:03d}"
+    return label
 
 
 def build_timelines(report: Report) -> tuple[Axis | None, list[HostTimeline], int]:
@@ -272,6 +286,8 @@ def host_rows(report: Report) -> tuple[list, int, int]:
 
 
 def render_html(report: Report) -> str:
+    from forensics.clock import is_clock_warning
+
     axis, timelines, hidden = build_timelines(report)
     host_table, forged_hidden, hosts_hidden = host_rows(report)
     counts: dict[str, int] = {}
@@ -298,6 +314,7 @@ def render_html(report: Report) -> str:
         max_victims=MAX_VICTIMS_SHOWN,
         generated=fmt_time(report.finished) if report.finished else "-",
         open_tunnels=bool(getattr(report.config, "open_tunnels", False)),
+        clock_inputs=sum(1 for i in report.readable if any(is_clock_warning(w) for w in i.warnings)),
     )
 
 
