@@ -456,11 +456,11 @@ def tunnel_rows(flows: pd.DataFrame, keys) -> np.ndarray:
     out = np.zeros(len(flows), dtype=bool)
     if not keys or not len(flows):
         return out
-    udp = np.flatnonzero(np.isin(flows["proto"].to_numpy(dtype=object), TUNNEL_PROTOS))
-    if len(udp):
-        sub = flows.iloc[udp]
+    cand = np.flatnonzero(np.isin(flows["proto"].to_numpy(dtype=object), TUNNEL_PROTOS))
+    if len(cand):
+        sub = flows.iloc[cand]
         k = zip(sub["saddr"].astype(str), sub["sport"].astype(str), sub["daddr"].astype(str), sub["dport"].astype(str))
-        out[udp] = np.fromiter((t in keys for t in k), dtype=bool, count=len(udp))
+        out[cand] = np.fromiter((t in keys for t in k), dtype=bool, count=len(cand))
     return out
 
 

@@ -149,3 +149,31 @@ def test_a_report_of_captures_with_sound_clocks_has_no_clock_note(tmp_path):
 
     path = _capture(tmp_path / "ok.pcap", [T0 + i * 10**6 for i in range(100)])
     assert 'id="clock-note"' not in render_html(scan([path], ScanConfig(workers=1, app_detail=False)))
+
+
+def test_the_terminal_shows_the_year_of_incidents_on_a_clock_never_set(tmp_path):
+    """Incident starts are printed as month-day: on a 1970 clock that reads as this year's
+    January 1st, so the year is printed when the incidents lie before 1980 or span years."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from forensics.report.model import Incident
+    from forensics.report.terminal import render
+    from forensics.scan import ScanConfig, scan
+
+    report = scan([_capture(tmp_path / "ok.pcap", [T0 + i * 10**6 for i in range(100)])],
+                  ScanConfig(workers=1, app_detail=False))
+
+    def starts(*times):
+        report.incidents = [Incident(id=k + 1, attacker="10.1.0.1", victims=["10.1.0.2"], category="DoS",
+                                     subcategory="UDP", start=t, end=t + 1, flows=1, packets=60, bytes=1,
+                                     confidence=0.9, evidence=[]) for k, t in enumerate(times)]
+        buf = StringIO()
+        render(report, Console(file=buf, force_terminal=False, width=300))
+        return buf.getvalue()
+
+    assert " 11-26 15:51:09 " in starts(T0 / 1e9)
+    assert " 1970-01-01 00:00:03 " in starts(3.0)
+    out = starts(3.0, T0 / 1e9)
+    assert " 1970-01-01 00:00:03 " in out and " 2026-11-26 15:51:09 " in out

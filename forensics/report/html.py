@@ -44,11 +44,11 @@ def colour(category: str) -> str:
     return CATEGORY_COLOURS.get(str(category), OTHER_COLOUR)
 
 
-def fmt_time(epoch: float | None, with_date: bool = True) -> str:
+def fmt_time(epoch: float | None) -> str:
     if epoch is None or (isinstance(epoch, float) and math.isnan(epoch)):
         return "-"
     d = datetime.fromtimestamp(float(epoch), tz=timezone.utc)
-    return d.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC" if with_date else d.strftime("%H:%M:%S")
+    return d.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
 def fmt_duration(seconds: float) -> str:

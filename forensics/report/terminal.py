@@ -171,6 +171,10 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
         ):
             t.add_column(col, **kw)
         shown = report.incidents[:max_incidents]  # (the largest first would reorder them: the report keeps time order)
+        # month-day without the year, unless the incidents span years (a clock set during the
+        # capture) or lie before 1980 (a clock never set: 01-01 would read as this year's)
+        years = {fmt_time(i.start)[:4] for i in report.incidents}
+        cut = 0 if len(years) > 1 or min(years) < "1980" else 5
         for inc in shown:
             victims = ", ".join(inc.victims[:3]) + (f" +{len(inc.victims) - 3}" if len(inc.victims) > 3 else "")
             t.add_row(
@@ -178,7 +182,7 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
                 _cat(inc.category, inc.subcategory),
                 Text(inc.attacker),
                 Text(victims),
-                fmt_time(inc.start)[5:19],
+                fmt_time(inc.start)[cut:19],
                 fmt_duration(inc.end - inc.start),
                 f"{inc.flows:,}",
                 f"{inc.packets:,}",
