@@ -106,8 +106,9 @@ def test_the_scan_reports_the_clock_warnings(tmp_path):
     path = _capture(tmp_path / "ntp.pcap", boot + [T0 + i * 10**8 for i in range(50)])
     out = tmp_path / "s.json"
     html = tmp_path / "r.html"
+    alerts = tmp_path / "a.jsonl"
     assert main(["scan", str(path), "--workers", "1", "--no-app-detail", "-q", "--json", str(out),
-                 "--report", str(html)]) in (0, 1)
+                 "--report", str(html), "--alerts", str(alerts)]) in (0, 1)
     [inp] = json.loads(out.read_text())["inputs"]
     assert any("jumps forward by 56.9 years" in w for w in inp["warnings"])
     assert any("before 1980" in w for w in inp["warnings"])
@@ -177,3 +178,23 @@ def test_the_terminal_shows_the_year_of_incidents_on_a_clock_never_set(tmp_path)
     assert " 1970-01-01 00:00:03 " in starts(3.0)
     out = starts(3.0, T0 / 1e9)
     assert " 1970-01-01 00:00:03 " in out and " 2026-11-26 15:51:09 " in out
+
+
+
+def test_alerts_of_a_capture_with_a_suspect_clock_say_so():
+    from forensics.report.machine import alert_events
+    from forensics.report.model import Incident, Input, Report
+
+    def report(warnings):
+        inp = Input(path="c.pcap", sha256=None, size=1, format="pcap", compression=None, packets=1, decoded=1,
+                    undecodable={}, warnings=warnings, error=None)
+        inc = Incident(id=1, attacker="10.1.0.1", victims=["10.1.0.2"], category="DoS", subcategory="UDP", start=3.0,
+                       end=4.0, flows=1, packets=60, bytes=1, confidence=0.9, evidence=["x"], captures=["c.pcap"])
+        return Report(tool={"name": "forensics", "version": "0"}, model={}, inputs=[inp], flows=1, attack_flows=1,
+                      hosts=[], incidents=[inc])
+
+    note = "the capture's first timestamp is 1970-01-01 00:00:03 UTC, before 1980: ..."
+    [ev] = alert_events(report([note, "capture holds tunnels"]))
+    assert ev["forensics"]["capture_clock"] == [note] and ev["tags"] == ["forensics-capture-clock"]
+    [ev] = alert_events(report(["capture holds tunnels"]))
+    assert "capture_clock" not in ev["forensics"] and "tags" not in ev

@@ -111,6 +111,9 @@ _NOT_TRANSPORT = frozenset({"arp", "rarp", "llc", "well", "man"})
 
 def alert_events(report: Report) -> list[dict]:
     """One ECS event per incident."""
+    from forensics.clock import is_clock_warning
+
+    clocks = {i.path: [w for w in i.warnings if is_clock_warning(w)] for i in report.readable}
     events = []
     for inc in report.incidents:
         tactic_id, tactic, tech_id, tech = _THREAT.get((inc.category, inc.subcategory)) or _THREAT_BY_CATEGORY.get(
@@ -167,8 +170,15 @@ def alert_events(report: Report) -> list[dict]:
                 "model": dict(report.model),
             },
         }
+        tags = []
         if inc.unfamiliar_flows:  # a verdict the model extrapolated: let a SIEM rule tell it apart
-            ev["tags"] = ["forensics-extrapolated"]
+            tags.append("forensics-extrapolated")
+        clock = [w for c in inc.captures for w in clocks.get(c, [])]
+        if clock:  # @timestamp follows a capture clock that was not set, jumped or stepped back
+            ev["forensics"]["capture_clock"] = clock
+            tags.append("forensics-capture-clock")
+        if tags:
+            ev["tags"] = tags
         events.append(ev)
     return events
 
