@@ -67,8 +67,8 @@ For each attack flow (the detector's verdict, not the truth):
    incidents, a 472 MB report, a 9.5-minute scan).  The lab's bots use their own addresses in
    ARP, so step 3 traces them and this step changes nothing there (runs 64-67 scored identically).
 4. **Replies belong to the attacker.** A flow whose other end has more flows
-   blamed on it (after steps 1-3) is re-blamed on that end: a victim's
-   replies or backscatter that the model also flags go to its attacker.
+   blamed on it (after steps 1-3; ARP flows not counted, step 5 blames them) is re-blamed on
+   that end: a victim's replies or backscatter that the model also flags go to its attacker.
 5. **ARP flows go to the attack's attacker.** An ARP flow called an attack is blamed on
    the end the other flows of its category blame, else on the attacker the other flows blame
    for the end's own address (a victim resolving a forged source: :func:`_arp_to_attacker`).
@@ -375,7 +375,10 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
     if smac is not None and dmac is not None:
         who, addrs, behind = _behind_one_mac(flood & ~traced, to_dst, who, addrs, smac, dmac)
         traced |= behind
-    counts = np.bincount(who, minlength=len(addrs))
+    # (ARP flows are not counted: step 5 blames them from the others; counted, a flooded victim's
+    # requests for the forged sources made it the end with more flows of a client's query to it)
+    plain = ~_is(p_code, protos, "arp") if proto is not None else np.ones(n_in, bool)
+    counts = np.bincount(who[plain], minlength=len(addrs))
     swap = counts[other] > counts[who]
     att_i, vic_i = np.where(swap, other, who), np.where(swap, who, other)
     if proto is not None:

@@ -16,8 +16,9 @@ whole capture, in this order, and are applied identically by a scan
 4. :func:`forensics.toolittle.refine`: too little traffic for the verdict: the flows called DoS or
    DDoS whose victim gets fewer than 50 packets of them in the whole capture are no flood, the
    flows called Keylogging between two hosts that span less than 1 s are no keylogging, the flows
-   called Reconnaissance whose attacker reaches fewer than 3 targets (address, port) are no scan:
-   Normal;
+   called Reconnaissance whose attacker reaches fewer than 3 targets (address, port) are no scan,
+   the flows called DoS or DDoS of a host of its own that sends fewer than 10 packets of them beside
+   another attacker's flood of its victim are no flood either: Normal;
 5. :func:`forensics.sameflood.refine`: a flow called Normal that its sender sends to a victim's
    address, port and protocol while it floods them (10 or more flows called DoS or DDoS there, one
    under way within 1 s) takes the flood's verdict;

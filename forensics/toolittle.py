@@ -29,6 +29,11 @@ This step looks at what each verdict rests on, over the whole capture:
   ports; on the corpus 154 of the 173 attackers of flows called Reconnaissance reached one or two
   targets, e.g. a single DNS query to 8.8.8.8).
 
+* **stray senders**: a host with an address of its own (bound to its MAC: not a forged source)
+  whose flows called DoS or DDoS add up to fewer than :data:`MIN_SENDER_PACKETS` packets in the
+  capture, sent to a victim another attacker floods with :data:`MIN_FLOOD_PACKETS` or more, is a
+  client of the flooded host, not one of its flooders (:func:`stray_senders`).
+
 Such flows become **Normal**, keeping the model's confidence (as the other steps do), with an
 evidence string that says why; nothing is turned into an attack here.
 
@@ -54,34 +59,40 @@ import pandas as pd
 MIN_FLOOD_PACKETS = 50  # fewer packets of flood to one victim in a whole capture: no flood
 MIN_KEYLOG_SECONDS = 1.0  # keylogging flows between two hosts spanning less: no keylogging
 MIN_SCAN_TARGETS = 3  # fewer distinct (victim address, port) targets of one attacker's scan flows: no scan
+MIN_SENDER_PACKETS = 10  # fewer packets of flood flows from a host with an address of its own, beside a flood: no flooder
 FLOOD_EVIDENCE = ("called {cat} by the model, but its victim {victim} got only {n} packet(s) of such flows in this "
                   f"capture, and a flood has {MIN_FLOOD_PACKETS} or more: Normal")
 KEYLOG_EVIDENCE = ("called Theft/Keylogging by the model, but such flows between {a} and {b} span only {s:.3g} s in "
                    f"this capture, and keystrokes take {MIN_KEYLOG_SECONDS:g} s or more: Normal")
 SCAN_EVIDENCE = ("called Reconnaissance by the model, but {attacker} reached only {n} target(s) (address and port) "
                  f"with such flows in this capture, and a scan probes {MIN_SCAN_TARGETS} or more: Normal")
+STRAY_EVIDENCE = ("called {cat} by the model, but {attacker} sent only {n} packet(s) of such flows in this capture, "
+                  "while {top} flooded {victim} with {m}: a client of the flooded host, not one of its flooders: Normal")
 _FLOOD_MARK = FLOOD_EVIDENCE.split("{cat}")[1].split("{victim}")[0]  # " by the model, but its victim "
+_STRAY_MARK = STRAY_EVIDENCE.split("{n}")[1].split("{top}")[0]  # " packet(s) of such flows in this capture, while "
 _KEYLOG_MARK = KEYLOG_EVIDENCE.split("{a}")[0]
 _SCAN_MARK = SCAN_EVIDENCE.split("{attacker}")[0]
 
 
 def kinds(evidence) -> np.ndarray:
     """Per evidence string: 1 for a flood this step turned Normal, 2 for keylogging, 3 for a scan,
-    0 otherwise (how a scan counts them afterwards)."""
+    4 for a stray sender beside a flood, 0 otherwise (how a scan counts them afterwards)."""
     text = pd.Series(np.asarray(evidence, dtype=object)).astype(str)
-    flood = text.str.startswith("called ") & text.str.contains(_FLOOD_MARK, regex=False)
+    called = text.str.startswith("called ")
+    flood = called & text.str.contains(_FLOOD_MARK, regex=False)
+    stray = called & text.str.contains(_STRAY_MARK, regex=False)
     return np.select([flood.to_numpy(), text.str.startswith(_KEYLOG_MARK).to_numpy(),
-                      text.str.startswith(_SCAN_MARK).to_numpy()], [1, 2, 3], 0)
+                      text.str.startswith(_SCAN_MARK).to_numpy(), stray.to_numpy()], [1, 2, 3, 4], 0)
 
 
-def counts(evidence: pd.Series) -> tuple[int, int, int]:
-    """``(floods, keylogging, scans)``: how many flows of an evidence column (strings, or a categorical as a
-    scan keeps it: its few categories are read, not every row) this step turned Normal."""
+def counts(evidence: pd.Series) -> tuple[int, int, int, int]:
+    """``(floods, keylogging, scans, stray senders)``: how many flows of an evidence column (strings, or a
+    categorical as a scan keeps it: its few categories are read, not every row) this step turned Normal."""
     if isinstance(evidence.dtype, pd.CategoricalDtype):
         kind = np.append(kinds(evidence.cat.categories), 0)[evidence.cat.codes.to_numpy()]  # (code -1: missing)
     else:
         kind = kinds(evidence)
-    return int((kind == 1).sum()), int((kind == 2).sum()), int((kind == 3).sum())
+    return tuple(int((kind == k).sum()) for k in (1, 2, 3, 4))
 
 
 def _not_arp(flows: pd.DataFrame):
@@ -104,6 +115,50 @@ def small_floods(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarra
     evidence = np.array([FLOOD_EVIDENCE.format(cat=c, victim=v, n=int(n))
                          for c, v, n in zip(cat[rows], victim[small], total[small])], dtype=object)
     return rows, evidence
+
+
+def stray_senders(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, evidence)``: the flows called DoS or DDoS of an attacker that sends fewer than
+    :data:`MIN_SENDER_PACKETS` packets of such flows in the whole capture, to a victim that another
+    attacker floods with :data:`MIN_FLOOD_PACKETS` or more, when that attacker is a host with an
+    address of its own (bound to its MAC in the capture: not a forged source).  Found on blind lab
+    run ``ddos_udp/run69``: a camera's one DNS query to the flooded DNS server, called DDoS, made
+    the camera a one-packet "DDoS attacker" beside the two bots (4,809 flows each)."""
+    flood = np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & _not_arp(flows))
+    if not len(flood) or "pkts" not in flows.columns:
+        return np.zeros(0, np.int64), np.zeros(0, object)
+    victim = blame.victims(cat, flood)
+    attacker = blame.attackers(cat, flood)
+    pkts = np.nan_to_num(flows["pkts"].to_numpy(dtype=np.float64, na_value=0.0)[flood])
+    a_code, a_names = pd.factorize(attacker)
+    v_code, _ = pd.factorize(victim)
+    a_total = np.bincount(a_code, weights=pkts)
+    few = a_total[a_code] < MIN_SENDER_PACKETS
+    if not few.any():
+        return np.zeros(0, np.int64), np.zeros(0, object)
+    # per victim: its top attacker and what that one sent it
+    n_v = v_code.max() + 1
+    pair, inv = np.unique(v_code.astype(np.int64) * len(a_names) + a_code, return_inverse=True)
+    pair_pkts = np.bincount(inv, weights=pkts)
+    order = np.lexsort((-pair_pkts, pair // len(a_names)))  # per victim, the largest sender first
+    first = order[np.unique(pair[order] // len(a_names), return_index=True)[1]]
+    top_who = np.full(n_v, -1, dtype=np.int64)
+    top_pkts = np.zeros(n_v)
+    top_who[pair[first] // len(a_names)] = pair[first] % len(a_names)
+    top_pkts[pair[first] // len(a_names)] = pair_pkts[first]
+    from forensics.attribution import lookups
+
+    hosts, _ = lookups(flows, cat, blame.hosts, blame.services)
+    own = np.isin(np.asarray(attacker, dtype=object), pd.unique(hosts["host"].astype(str))) if len(hosts) else \
+        np.zeros(len(flood), bool)
+    stray = few & own & (top_pkts[v_code] >= MIN_FLOOD_PACKETS) & (top_who[v_code] != a_code)
+    if not stray.any():
+        return np.zeros(0, np.int64), np.zeros(0, object)
+    k = np.flatnonzero(stray)
+    evidence = np.array([STRAY_EVIDENCE.format(cat=cat[flood[i]], attacker=attacker[i], n=int(a_total[a_code[i]]),
+                                               top=a_names[top_who[v_code[i]]], victim=victim[i],
+                                               m=int(top_pkts[v_code[i]])) for i in k], dtype=object)
+    return flood[k], evidence
 
 
 def brief_keylogging(flows: pd.DataFrame, sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -169,10 +224,11 @@ def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories
         return p_cat, p_sub, np.zeros(0, np.int64), np.zeros(0, object)
     cat, sub = top_names(p_cat, p_sub, categories, subcategories, allowed)
     f_rows, f_evidence = small_floods(flows, cat, blame)
+    t_rows, t_evidence = stray_senders(flows, cat, blame)  # (victims of small floods have no top sender of 50)
     k_rows, k_evidence = brief_keylogging(flows, np.where(cat == "Theft", sub, ""))
     s_rows, s_evidence = lone_probes(flows, cat, blame.hosts, blame.services)
-    rows = np.concatenate([f_rows, k_rows, s_rows]).astype(np.int64)
-    evidence = np.concatenate([f_evidence, k_evidence, s_evidence]).astype(object)
+    rows = np.concatenate([f_rows, t_rows, k_rows, s_rows]).astype(np.int64)
+    evidence = np.concatenate([f_evidence, t_evidence, k_evidence, s_evidence]).astype(object)
     if not len(rows):
         return p_cat, p_sub, rows, evidence
     normal = np.full(len(rows), "Normal", dtype=object)

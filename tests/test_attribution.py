@@ -400,3 +400,28 @@ def test_a_random_source_flood_from_an_unbound_mac_is_one_incident_end_to_end(tm
     assert f"{n:,} forged source addresses</span>" in html  # the victim's peers cell
     [alert] = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     assert alert["source"] == {"mac": "02-00-00-00-00-99"} and alert["related"] == {"ip": [victim]}
+
+
+def test_a_flooded_victims_arp_requests_do_not_make_it_the_end_of_a_clients_flow():
+    """Blind ddos_udp/run69: the flooded DNS server resolved the two forged sources (12 ARP
+    requests each, called DDoS), and a camera's one DNS query to it was called DDoS too.  Step 4
+    counted the server's ARP flows as flows blamed on it, so it had more than the camera and took
+    the query, then step 5 kept the ARP flows on it: the flood's victim became a 3-flow "DDoS
+    attacker".  ARP flows do not count in step 4: the query stays the camera's, the ARP requests
+    go to the bots behind the forged addresses."""
+    dns, dns_mac = "10.77.0.2", "02:1a:0a:4d:00:02"
+    bot2, bot2_mac = "10.77.0.202", "02:1a:0a:4d:00:ca"
+    rows = [_arp(BOT, BOT_MAC, GW), _arp(bot2, bot2_mac, GW), _flow(CAM, GW, CAM_MAC, GW_MAC, dport="443")]
+    for forged, mac in (("10.77.0.143", BOT_MAC), ("10.77.0.178", bot2_mac)):
+        rows += [_flow(forged, dns, mac, dns_mac, cat="DDoS", proto="udp", sport=str(1000 + i), dport="53", dpkts=0)
+                 for i in range(30)]
+        rows += [_arp(dns, dns_mac, forged, cat="DDoS")] * 2  # (two requests each: two ARP flows)
+    rows.append(_flow(CAM, dns, CAM_MAC, dns_mac, cat="DDoS", proto="udp", sport="51000", dport="53", dpkts=0))
+    df = _frame(rows)
+    att = df[df["pred_category"] != "Normal"]
+    attacker, victim, _ = _attackers(df)
+    is_arp = (att["proto"] == "arp").to_numpy()
+    assert dns not in set(attacker)
+    assert list(attacker[is_arp]) == [BOT, BOT, bot2, bot2] and set(victim[is_arp]) == {dns}
+    query = (att["saddr"] == CAM).to_numpy()
+    assert list(attacker[query]) == [CAM] and list(victim[query]) == [dns]

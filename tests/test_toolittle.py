@@ -177,3 +177,39 @@ def test_a_scan_says_how_many_verdicts_it_turned_and_why():
     render_terminal(rep, Console(file=out, width=400))
     assert "5 attack verdict(s) of the model turned Normal, too little traffic for them" in out.getvalue()
     assert "5 attack verdicts of the model turned Normal: too little traffic for them" in render_html(rep)
+
+
+def test_a_hosts_few_packets_beside_anothers_flood_of_its_victim_are_no_flood():
+    """Blind ddos_udp/run69: a camera's one DNS query to the flooded DNS server, called DDoS, made
+    the camera a one-packet DDoS attacker beside the two bots.  A host with an address of its own
+    (bound to its MAC) that sends fewer than MIN_SENDER_PACKETS packets of flood flows in the whole
+    capture, to a victim another attacker floods with MIN_FLOOD_PACKETS or more, is no flooder."""
+    from forensics.batch import too_little_warning
+    from forensics.toolittle import MIN_SENDER_PACKETS
+
+    c_mac, b_mac = {"smac": "02:00:00:00:00:04"}, {"smac": "02:00:00:00:00:03"}
+    bind = [dict(flow(CLIENT, VIC2, 0.0, spkts=3, dpkts=3), **c_mac)]  # the client's own two-way traffic binds its MAC
+    flood = [dict(flow(BOT, VIC, 0.01 * i, cat="DDoS", sub="UDP", proto="udp", dport="53", sport=str(20000 + i)), **b_mac)
+             for i in range(120)]
+    query = [dict(flow(CLIENT, VIC, 0.5, cat="DDoS", sub="UDP", proto="udp", dport="53", sport="51000"), **c_mac)]
+    cat, sub, ev, r = refined(bind + flood + query)
+    assert cat[-1] == "Normal" and sub[-1] == "Normal" and (cat[1:-1] == "DDoS").all()
+    assert ev[-1] == (f"called DDoS by the model, but {CLIENT} sent only 1 packet(s) of such flows in this capture, "
+                      f"while {BOT} flooded {VIC} with 120: a client of the flooded host, not one of its flooders: "
+                      "Normal") and list(kinds(ev[-1:])) == [4]
+    flows = pd.DataFrame(bind + flood + query).assign(evidence=ev)
+    assert too_little_warning(flows) == ("1 flow(s) the model called attacks are reported Normal, too little traffic "
+                                         f"for the verdict: 1 called DoS or DDoS of hosts that sent fewer than "
+                                         f"{MIN_SENDER_PACKETS} packets of them beside another host's flood")
+    # a small bot of its own (MIN_SENDER_PACKETS packets) stays a flooder
+    bot = [dict(flow(CLIENT, VIC, 0.5 + 0.01 * i, cat="DDoS", sub="UDP", proto="udp", dport="53", sport=str(51000 + i)),
+                **c_mac) for i in range(MIN_SENDER_PACKETS)]
+    cat, _, _, _ = refined(bind + flood + bot)
+    assert (cat[1:] == "DDoS").all()
+    # a forged source (no address of its own: bound to no MAC) stays part of the flood
+    forged = [dict(query[0], saddr="10.9.9.9", smac="02:00:00:00:00:99")]  # (its MAC: no two-way flow binds it)
+    cat, _, _, _ = refined(bind + flood + forged)
+    assert cat[-1] == "DDoS"
+    # no other host floods the victim with MIN_FLOOD_PACKETS: the victim rule judges it, not this one
+    cat, _, ev, _ = refined(bind + flood[:MIN_FLOOD_PACKETS - 5] + query)
+    assert (cat[1:] == "Normal").all() and list(kinds(ev[1:])) == [1] * (MIN_FLOOD_PACKETS - 4)
