@@ -11,8 +11,9 @@ whole capture, in this order, and are applied identically by a scan
    same victim floods (any victim) at the same time becomes DDoS; a flow called DDoS, sent from a
    MAC bound to one host, when no other sender of its victim floods within 2 s, becomes DoS;
 3. :func:`forensics.sweep.refine`: the flows called DoS or DDoS of an attacker that sends them to
-   64 or more victims, none of which gets 50 packets of them, are a sweep: Reconnaissance /
-   Service_Scan;
+   64 or more victims, none of which gets 50 packets of them, are a sweep, and its TCP ones that
+   reach 8 or more ports of one victim, none with half of their packets, a scan of many ports:
+   Reconnaissance / Service_Scan;
 4. :func:`forensics.toolittle.refine`: too little traffic for the verdict: the flows called DoS or
    DDoS whose victim gets fewer than 50 packets of them in the whole capture are no flood, the
    flows called Keylogging between two hosts that span less than 1 s are no keylogging, the flows

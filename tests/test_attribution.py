@@ -425,3 +425,29 @@ def test_a_flooded_victims_arp_requests_do_not_make_it_the_end_of_a_clients_flow
     assert list(attacker[is_arp]) == [BOT, BOT, bot2, bot2] and set(victim[is_arp]) == {dns}
     query = (att["saddr"] == CAM).to_numpy()
     assert list(attacker[query]) == [CAM] and list(victim[query]) == [dns]
+
+
+def test_a_scan_flow_goes_to_its_other_end_only_for_that_ends_scan_of_it():
+    """Step 4 for flows called Reconnaissance counts per pair of ends: a victim's answers to its
+    scanner still go to the scanner (more scan flows against the victim than the reverse), but
+    many scanners of one host (1-3 probes each) keep their probes even though the host has more
+    flows called scans of its own elsewhere (its DNS queries): they went to the honeypot."""
+    hp, hp_mac = "192.168.1.50", "02:00:00:00:00:32"
+    rows = [_flow(hp, GW, hp_mac, GW_MAC, cat="Reconnaissance", proto="udp", sport=str(40000 + i), dport="53")
+            for i in range(6)]  # the host's own flows called scans
+    scanners = [f"198.51.100.{k}" for k in range(1, 21)]
+    for k, s in enumerate(scanners):
+        rows += [_flow(s, hp, GW_MAC, hp_mac, cat="Reconnaissance", sport=str(30000 + j), dport=str(20 + j))
+                 for j in range(1 + k % 3)]
+    # a UDP scan of the camera by the bot: 10 probes, and the camera's 3 ICMP answers called scans too
+    rows += [_flow(BOT, CAM, BOT_MAC, CAM_MAC, cat="Reconnaissance", proto="udp", sport="50000", dport=str(100 + j))
+             for j in range(10)]
+    rows += [_flow(CAM, BOT, CAM_MAC, BOT_MAC, cat="Reconnaissance", proto="icmp", sport="3", dport="3") for _ in range(3)]
+    df = _frame(rows)
+    att = df[df["pred_category"] != "Normal"]
+    attacker, victim, _ = _attackers(df)
+    probes = att["saddr"].isin(scanners).to_numpy()
+    assert list(attacker[probes]) == list(att["saddr"][probes]) and set(victim[probes]) == {hp}
+    answers = (att["proto"] == "icmp").to_numpy()
+    assert set(attacker[answers]) == {BOT} and set(victim[answers]) == {CAM}
+    assert set(attacker[(att["saddr"] == hp).to_numpy()]) == {hp}  # (its own flows stay its own)

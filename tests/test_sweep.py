@@ -133,3 +133,85 @@ def test_a_generated_sweep_capture_is_one_reconnaissance_incident(tmp_path):
     assert alert["forensics"]["victim_count"] == n and len(alert["forensics"]["victims"]) == MAX_ALERT_VICTIMS
     assert len(alert["related"]["ip"]) == MAX_ALERT_VICTIMS + 1  # and the scanner
     assert len(rep.summary()["incidents"][0]["victims"]) == n  # summary.json: all of them
+
+
+def test_a_flood_spread_over_many_ports_of_its_victim_is_a_port_scan():
+    """A TCP flood hits the service it floods (every lab TCP flood of runs 68-69: one port of its
+    victim per attacker); flows called DoS or DDoS from one attacker that reach 8 or more ports of
+    a victim, the busiest with less than half of their packets, are a scan of many ports."""
+    from forensics.sweep import MAX_TOP_PORT_SHARE, MIN_SPREAD_PORTS, SPREAD_EVIDENCE
+
+    ports = [str(p) for p in (21, 22, 23, 25, 80, 443, 445, 1883, 2323, 3389, 5555, 7547, 8080, 8443, 6379, 81)]
+    spread = [flow(BOT, VIC, 0.01 * i, cat="DDoS", sub="TCP", dport=ports[i % 16], sport=str(20000 + i))
+              for i in range(160)]
+    cat, sub, _, r = refined(spread)
+    assert (cat == "Reconnaissance").all() and (sub == "Service_Scan").all() and list(r.sweep_rows) == list(range(160))
+    assert set(r.sweep_evidence) == {SPREAD_EVIDENCE.format(cat="DDoS", attacker=BOT, n=16, victim=VIC, port="21",
+                                                             share=1 / 16)}
+    assert r.sweep_evidence[0].startswith(f"called DDoS by the model, but {BOT} sent such flows to 16 TCP ports of "
+                                          f"{VIC}, the busiest (21) with only 6% of their packets: a scan")
+    # one port, or a port with half of the packets, or fewer ports: a flood
+    one = [dict(f, dport="80") for f in spread]
+    assert (refined(one)[0] == "DDoS").all()
+    half = [dict(f, dport="80") if i % 2 == 0 else f for i, f in enumerate(spread)]
+    assert (refined(half)[0] == "DDoS").all() and MAX_TOP_PORT_SHARE == 0.5
+    few = [dict(f, dport=ports[i % (MIN_SPREAD_PORTS - 1)]) for i, f in enumerate(spread)]
+    assert (refined(few)[0] == "DDoS").all()
+    # fewer packets than a flood in all: the too-little step's (Normal), not a scan
+    small = spread[:MIN_FLOOD_PACKETS - 1]
+    cat, _, _, r = refined(small)
+    assert (cat == "Normal").all() and not len(r.sweep_rows)
+    # UDP floods often spray ports: left alone
+    udp = [dict(f, proto="udp") for f in spread]
+    assert (refined(udp)[0] == "DDoS").all()
+
+
+def test_a_honeypots_internet_background_is_scanners_not_a_ddos_of_its_gateway(tmp_path):
+    """300 internet addresses sending 1-5 SYNs each to 16 ports of one host through the gateway's
+    MAC (a honeypot or an exposed device): 1.3.0 calls them DDoS and attribution step 3b blamed
+    the gateway MAC for one DDoS incident.  Now they are scans, each scanner the attacker of its
+    own probes (the host is no scanner, its gateway no attacker)."""
+    import random
+
+    import dpkt
+
+    from forensics.scan import ScanConfig, scan
+    from tests.pcapgen import pcap_bytes
+
+    rng = random.Random(4)
+    gw_mac, hp_mac = b"\x02\x00\x00\x00\x00\x01", b"\x02\x00\x00\x00\x00\x32"
+    hp, gw = bytes([192, 168, 1, 50]), bytes([192, 168, 1, 1])
+    ports = (22, 23, 80, 443, 8080, 2323, 3389, 5555, 7547, 1883, 6379, 21, 25, 445, 81, 8443)
+
+    def frame(src, dst, sp, dp, flags, smac, dmac):
+        t = dpkt.tcp.TCP(sport=sp, dport=dp, flags=flags, seq=rng.getrandbits(32), ack=1 if flags & 0x10 else 0,
+                         win=1024, off=5)
+        ip = dpkt.ip.IP(src=src, dst=dst, p=6, ttl=50, data=t)
+        ip.len = 40
+        return bytes(dpkt.ethernet.Ethernet(src=smac, dst=dmac, type=0x0800, data=ip))
+
+    ev = []
+    for k in range(300):
+        src = bytes([rng.randint(1, 223), rng.randint(0, 255), rng.randint(0, 255), rng.randint(1, 254)])
+        t = rng.uniform(0, 60)
+        for _ in range(rng.randint(1, 5)):
+            dp, sp = rng.choice(ports), rng.randint(1024, 65535)
+            t += rng.uniform(0, 0.5)
+            ev.append((t, frame(src, hp, sp, dp, 0x02, gw_mac, hp_mac)))
+            ev.append((t + 0.05, frame(hp, src, dp, sp, 0x12 if dp in (22, 23, 80) else 0x14, hp_mac, gw_mac)))
+    for s in range(0, 60, 10):  # the host's own DNS queries to the gateway (answered: both MACs bind)
+        for src, dst, smac, dmac, sp, dp in ((hp, gw, hp_mac, gw_mac, 40000 + s, 53), (gw, hp, gw_mac, hp_mac, 53, 40000 + s)):
+            u = dpkt.udp.UDP(sport=sp, dport=dp, data=b"\x00" * 30)
+            u.ulen = 38
+            ip = dpkt.ip.IP(src=src, dst=dst, p=17, ttl=64, data=u)
+            ip.len = 58
+            ev.append((s + 0.3 + (0.01 if sp == 53 else 0), bytes(dpkt.ethernet.Ethernet(src=smac, dst=dmac, type=0x0800, data=ip))))
+    ev.sort(key=lambda e: e[0])
+    cap = tmp_path / "honeypot.pcap"
+    cap.write_bytes(pcap_bytes([(int((1_795_000_000 + t) * 1e9), f) for t, f in ev]))
+    r = scan([cap], ScanConfig(workers=1, app_detail=False))
+    assert r.incidents and all(i.category == "Reconnaissance" for i in r.incidents), \
+        {(i.category, i.attacker) for i in r.incidents}
+    attackers = {i.attacker for i in r.incidents}
+    assert "192.168.1.50" not in attackers and "02:00:00:00:00:01" not in attackers and "192.168.1.1" not in attackers
+    assert all(i.victims == ["192.168.1.50"] for i in r.incidents) and len(attackers) > 50  # (one per scanner and kind)
