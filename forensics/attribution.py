@@ -70,7 +70,7 @@ For each attack flow (the detector's verdict, not the truth):
    blamed on it (after steps 1-3; ARP flows not counted, step 5 blames them) is re-blamed on
    that end: a victim's replies or backscatter that the model also flags go to its attacker.
    A flow called Reconnaissance counts per pair of ends: it goes to its other end only when that
-   end has more such flows blamed on it against this flow's end than the reverse (many scanners
+   end has more attack flows blamed on it against this flow's end than the reverse (many scanners
    of one host keep their probes, however many scan flows the host has elsewhere).
 5. **ARP flows go to the attack's attacker.** An ARP flow called an attack is blamed on
    the end the other flows of its category blame, else on the attacker the other flows blame
@@ -383,7 +383,7 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
     plain = ~_is(p_code, protos, "arp") if proto is not None else np.ones(n_in, bool)
     counts = np.bincount(who[plain], minlength=len(addrs))
     swap = counts[other] > counts[who]
-    # a flow called Reconnaissance goes to its other end only when that end has more such flows
+    # a flow called Reconnaissance goes to its other end only when that end has more attack flows
     # blamed on it against this flow's end than the reverse (the victim's answers to its scanner),
     # not when it merely has more anywhere: the 2,996 scanners of a honeypot's background (1-5
     # probes each) all went to the honeypot, which had 60 DNS queries of its own called scans
@@ -392,8 +392,8 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
         n = len(addrs)
         key = who.astype(np.int64) * n + other
         rev = other.astype(np.int64) * n + who
-        pairs, inv = np.unique(np.concatenate([key[recon], key, rev]), return_inverse=True)
-        m = int(recon.sum())
+        pairs, inv = np.unique(np.concatenate([key[plain], key, rev]), return_inverse=True)
+        m = int(plain.sum())
         per_pair = np.bincount(inv[:m], minlength=len(pairs))
         swap = np.where(recon, per_pair[inv[m + n_in:]] > per_pair[inv[m:m + n_in]], swap)
     att_i, vic_i = np.where(swap, other, who), np.where(swap, who, other)

@@ -79,6 +79,10 @@ def sweeps(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarray, np.
     return rows.astype(np.int64), texts[inverse]
 
 
+def _port_order(port: str) -> tuple:
+    return (0, int(port), "") if port.isdigit() else (1, 0, port)
+
+
 def port_spreads(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, evidence)``: the TCP flows called DoS or DDoS of an attacker that reach
     :data:`MIN_SPREAD_PORTS` or more ports of one victim (the port on the victim's side), the
@@ -112,10 +116,12 @@ def port_spreads(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarra
     hit = np.flatnonzero(spread[av])
     if not len(hit):
         return none
-    top = {}  # (attacker, victim) -> its busiest port
+    top = {}  # (attacker, victim) -> its busiest port (the lowest number among equals: row order never matters)
     for o, k in zip(owner.tolist(), range(len(owner))):
-        if spread[o] and o not in top and per_port[k] == busiest[o]:
-            top[o] = port[first[k]]
+        if spread[o] and per_port[k] == busiest[o]:
+            p = port[first[k]]
+            if o not in top or _port_order(p) < _port_order(top[o]):
+                top[o] = p
     texts: dict = {}
     evidence = np.empty(len(hit), dtype=object)
     for j, i in enumerate(hit.tolist()):
