@@ -26,9 +26,9 @@ floods (every lab TCP flood of runs 68-69, attacker and victim, hits one port of
 flows called DoS or DDoS over TCP from one attacker to one victim that reach
 :data:`MIN_SPREAD_PORTS` or more of its ports, the busiest with less than
 :data:`MAX_TOP_PORT_SHARE` of their packets, are a scan of many ports: Reconnaissance /
-Service_Scan (when they add up to :data:`~forensics.toolittle.MIN_FLOOD_PACKETS` or more; fewer are
-the too-little step's).  Found with a generated honeypot capture: 2,996 internet scanners sending 1-5 SYNs
-each to 16 ports of one host over 10 minutes through the gateway's MAC, which 1.3.0 and
+Service_Scan (when they add up to :data:`~forensics.toolittle.MIN_FLOOD_PACKETS` or more; fewer
+are the too-little step's).  Found with a generated honeypot capture: 2,996 internet scanners
+sending 1-5 SYNs each to 16 ports of one host over 10 minutes through the gateway's MAC, which 1.3.0 and
 attribution step 3b made one "DDoS/TCP" incident of the gateway (8,871 flows, 32 packets/s).  On
 the corpus no flood reaches more than 3 ports of a victim.
 """
@@ -93,6 +93,7 @@ def port_spreads(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarra
         return none
     victim = blame.victims(cat, flood)  # (the sweep's rows: blamed once)
     attacker = blame.attackers(cat, flood)
+
     def col(name, at):
         return np.asarray(flows[name].iloc[at], dtype=object).astype(str)
 

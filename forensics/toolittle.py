@@ -140,7 +140,9 @@ def stray_senders(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarr
     n_v = v_code.max() + 1
     pair, inv = np.unique(v_code.astype(np.int64) * len(a_names) + a_code, return_inverse=True)
     pair_pkts = np.bincount(inv, weights=pkts)
-    order = np.lexsort((-pair_pkts, pair // len(a_names)))  # per victim, the largest sender first
+    # per victim, the largest sender first (equals: the lowest address as text, whatever the row order)
+    rank = np.argsort(np.argsort(np.asarray(a_names, dtype=object).astype(str), kind="stable"), kind="stable")
+    order = np.lexsort((rank[pair % len(a_names)], -pair_pkts, pair // len(a_names)))
     first = order[np.unique(pair[order] // len(a_names), return_index=True)[1]]
     top_who = np.full(n_v, -1, dtype=np.int64)
     top_pkts = np.zeros(n_v)
