@@ -583,6 +583,9 @@ def _death(procs) -> str:
 
     codes = [getattr(proc, "exitcode", None) for proc in procs]
     codes = [c for c in codes if c is not None and c != -signal.SIGTERM] or [c for c in codes if c is not None]
+    # a signal first: when one worker is killed, others of the broken pool may exit on their own
+    # (status 255) before the pool reads the codes (seen once in a clean-clone CI run)
+    codes.sort(key=lambda c: 0 if c < 0 else 1)
     for c in codes:
         if c < 0:
             try:
