@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forensics.toolittle import MIN_FLOOD_PACKETS, _not_arp
+from forensics.toolittle import MIN_FLOOD_PACKETS, flood_packets, flood_rows
 
 MIN_SWEEP_HOSTS = 64  # distinct hosts, each with less than a flood of an attacker's flows: a sweep
 SWEEP_CATEGORY, SWEEP_SUBCATEGORY = "Reconnaissance", "Service_Scan"
@@ -56,12 +56,12 @@ def sweeps(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarray, np.
     attacker that sends them to :data:`MIN_SWEEP_HOSTS` or more victims, none of which gets
     :data:`~forensics.toolittle.MIN_FLOOD_PACKETS` packets of such flows (from anyone) in the
     capture.  ``blame``: the capture's :class:`forensics.attribution.FloodBlame`."""
-    flood = np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & _not_arp(flows))
+    flood = flood_rows(flows, cat)
     if len(flood) < MIN_SWEEP_HOSTS or "pkts" not in flows.columns:
         return np.zeros(0, np.int64), np.zeros(0, object)
     victim = blame.victims(cat, flood)
     attacker = blame.attackers(cat, flood)
-    pkts = np.nan_to_num(flows["pkts"].to_numpy(dtype=np.float64, na_value=0.0)[flood])
+    pkts = flood_packets(flows, flood)
     v_code, _ = pd.factorize(victim)
     small = (np.bincount(v_code, weights=pkts) < MIN_FLOOD_PACKETS)[v_code]
     a_code, _ = pd.factorize(attacker)
@@ -88,7 +88,7 @@ def port_spreads(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarra
     :data:`MIN_SPREAD_PORTS` or more ports of one victim (the port on the victim's side), the
     busiest with less than :data:`MAX_TOP_PORT_SHARE` of their packets."""
     none = np.zeros(0, np.int64), np.zeros(0, object)
-    flood = np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & _not_arp(flows))
+    flood = flood_rows(flows, cat)
     if len(flood) < MIN_SPREAD_PORTS or any(c not in flows.columns for c in ("pkts", "proto", "sport", "dport")):
         return none
     victim = blame.victims(cat, flood)  # (the sweep's rows: blamed once)
@@ -103,7 +103,7 @@ def port_spreads(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarra
     rows, victim, attacker = flood[tcp], victim[tcp], attacker[tcp]
     to_dst = victim == col("daddr", rows)
     port = np.where(to_dst, col("dport", rows), col("sport", rows))
-    pkts = np.nan_to_num(flows["pkts"].to_numpy(dtype=np.float64, na_value=0.0)[rows])
+    pkts = flood_packets(flows, rows)
     # (codes of each column alone, then combined as integers: a MultiIndex of strings costs 3x)
     a_code, v_code, p_code = (pd.factorize(x)[0].astype(np.int64) for x in (attacker, victim, port))
     av = np.unique(a_code * (v_code.max() + 1) + v_code, return_inverse=True)[1].reshape(-1)
@@ -123,20 +123,17 @@ def port_spreads(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarra
     if not len(hit):
         return none
     top = {}  # (attacker, victim) -> its busiest port (the lowest number among equals: row order never matters)
-    for o, k in zip(owner.tolist(), range(len(owner))):
-        if spread[o] and per_port[k] == busiest[o]:
-            p = port[first[k]]
-            if o not in top or _port_order(p) < _port_order(top[o]):
-                top[o] = p
-    texts: dict = {}
-    evidence = np.empty(len(hit), dtype=object)
-    for j, i in enumerate(hit.tolist()):
-        key = (int(av[i]), cat[rows[i]])
-        if key not in texts:
-            texts[key] = SPREAD_EVIDENCE.format(cat=cat[rows[i]], attacker=attacker[i], n=int(n_ports[av[i]]),
-                                                victim=victim[i], port=top[av[i]], share=float(share[av[i]]))
-        evidence[j] = texts[key]
-    return rows[hit].astype(np.int64), evidence
+    for k in np.flatnonzero(spread[owner] & (per_port == busiest[owner])).tolist():
+        o, p = int(owner[k]), port[first[k]]
+        if o not in top or _port_order(p) < _port_order(top[o]):
+            top[o] = p
+    # one text per (attacker, victim, category), shared by its flows
+    group = av[hit].astype(np.int64) * 2 + (cat[rows[hit]] == "DDoS")
+    _, once, inverse = np.unique(group, return_index=True, return_inverse=True)
+    texts = np.array([SPREAD_EVIDENCE.format(cat=cat[rows[i]], attacker=attacker[i], n=int(n_ports[av[i]]),
+                                             victim=victim[i], port=top[int(av[i])], share=float(share[av[i]]))
+                      for i in hit[once].tolist()], dtype=object)
+    return rows[hit].astype(np.int64), texts[inverse.reshape(-1)]
 
 
 def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,

@@ -99,15 +99,26 @@ def _not_arp(flows: pd.DataFrame):
     return flows["proto"].astype(str).to_numpy() != "arp" if "proto" in flows.columns else True
 
 
+def flood_rows(flows: pd.DataFrame, cat: np.ndarray) -> np.ndarray:
+    """Positions of the flows called DoS or DDoS (``cat``: per-flow category names), ARP flows aside:
+    what the too-little and sweep rules judge."""
+    return np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & _not_arp(flows))
+
+
+def flood_packets(flows: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """``pkts`` of flows ``rows`` as floats, missing values 0 (weights for bincount)."""
+    return np.nan_to_num(flows["pkts"].to_numpy(dtype=np.float64, na_value=0.0)[rows])
+
+
 def small_floods(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, evidence)``: the flows called DoS or DDoS (``cat``: per-flow category names) whose
     victim gets fewer than :data:`MIN_FLOOD_PACKETS` packets of such flows in the capture.
     ``blame``: the capture's :class:`forensics.attribution.FloodBlame`."""
-    flood = np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & _not_arp(flows))
+    flood = flood_rows(flows, cat)
     if not len(flood) or "pkts" not in flows.columns:
         return np.zeros(0, np.int64), np.zeros(0, object)
     victim = blame.victims(cat, flood)
-    pkts = np.nan_to_num(flows["pkts"].to_numpy(dtype=np.float64, na_value=0.0)[flood])
+    pkts = flood_packets(flows, flood)
     code, _ = pd.factorize(victim)
     total = np.bincount(code, weights=pkts)[code]
     small = total < MIN_FLOOD_PACKETS
@@ -124,12 +135,12 @@ def stray_senders(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarr
     address of its own (bound to its MAC in the capture: not a forged source).  Found on blind lab
     run ``ddos_udp/run69``: a camera's one DNS query to the flooded DNS server, called DDoS, made
     the camera a one-packet "DDoS attacker" beside the two bots (4,809 flows each)."""
-    flood = np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & _not_arp(flows))
+    flood = flood_rows(flows, cat)
     if not len(flood) or "pkts" not in flows.columns:
         return np.zeros(0, np.int64), np.zeros(0, object)
     victim = blame.victims(cat, flood)
     attacker = blame.attackers(cat, flood)
-    pkts = np.nan_to_num(flows["pkts"].to_numpy(dtype=np.float64, na_value=0.0)[flood])
+    pkts = flood_packets(flows, flood)
     a_code, a_names = pd.factorize(attacker)
     v_code, _ = pd.factorize(victim)
     a_total = np.bincount(a_code, weights=pkts)

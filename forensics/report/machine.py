@@ -111,9 +111,7 @@ _NOT_TRANSPORT = frozenset({"arp", "rarp", "llc", "well", "man"})
 
 def alert_events(report: Report) -> list[dict]:
     """One ECS event per incident."""
-    from forensics.clock import is_clock_warning
-
-    clocks = {i.path: [w for w in i.warnings if is_clock_warning(w)] for i in report.readable}
+    clocks = report.clock_warnings
     events = []
     for inc in report.incidents:
         tactic_id, tactic, tech_id, tech = _THREAT.get((inc.category, inc.subcategory)) or _THREAT_BY_CATEGORY.get(

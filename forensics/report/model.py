@@ -207,6 +207,13 @@ class Report:
         return [i for i in self.inputs if i.error is None]
 
     @property
+    def clock_warnings(self) -> dict[str, list[str]]:
+        """Per readable input with any: its clock warnings (:mod:`forensics.clock`)."""
+        from forensics.clock import is_clock_warning
+
+        return {i.path: ws for i in self.readable if (ws := [w for w in i.warnings if is_clock_warning(w)])}
+
+    @property
     def failed(self) -> list[Input]:
         return [i for i in self.inputs if i.error is not None]
 

@@ -97,9 +97,7 @@ class TerminalProgress(Progress):
 
 def _clock_lines(report: Report, console: Console, most: int = 10) -> None:
     """The captures' clock warnings (forensics.clock): the times in the tables follow those clocks."""
-    from forensics.clock import is_clock_warning
-
-    lines = [(i.path, w) for i in report.readable for w in i.warnings if is_clock_warning(w)]
+    lines = [(path, w) for path, ws in report.clock_warnings.items() for w in ws]
     if not lines:
         return
     console.print(Text("Capture clocks (incident times follow them):", style="bold yellow"))
