@@ -179,7 +179,7 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
         stages["context"] = time.perf_counter() - t2
         accd = acc.to_dict() if hasattr(acc, "to_dict") else dict(acc)
         accd["path"] = path
-        notes = [n for n in (unfamiliar_warning(out), too_little_warning(out)) if n]
+        notes = [n for n in (unfamiliar_warning(out), too_little_warning(out), streams_warning(out)) if n]
         if notes:
             accd["warnings"] = [*accd.get("warnings", []), *notes]
         tell("done")
@@ -268,6 +268,19 @@ def too_little_warning(flows) -> str | None:
         return None
     return f"{floods + strays + keys + scans} flow(s) the model called attacks are reported Normal, too little traffic " \
         "for the verdict: " + "; ".join(parts)
+
+
+def streams_warning(flows) -> str | None:
+    """The capture's note about the flood verdicts :mod:`forensics.streams` turned Normal, or None."""
+    from forensics.streams import count
+
+    if "evidence" not in flows.columns or not len(flows):
+        return None
+    n = count(flows["evidence"])
+    if not n:
+        return None
+    return f"{n} flow(s) the model called DoS or DDoS are reported Normal: media streams a host asked for over RTSP, " \
+        "or calls set up over SIP, in this capture (see each flow's evidence)"
 
 
 def _categorical(values):

@@ -5,6 +5,9 @@ whole capture, in this order, and are applied identically by a scan
 (:meth:`forensics.detect.Detector.predict`) and by the evaluation of every model
 (:func:`forensics.train.refine_runs`), so the model card measures what a scan reports:
 
+0. :func:`forensics.streams.refine`: a UDP flow called DoS or DDoS that is a media stream a host
+   asked for over RTSP, or a two-way one between hosts that set up a call over SIP, in the same
+   capture, is no flood: Normal;
 1. :func:`forensics.backscatter.refine`: a TCP flow called Reconnaissance that leaves a port its
    host serves on (with 9 or more others) is a SYN-ACK flood's backscatter: DoS/TCP;
 2. :func:`forensics.ddos.refine`: a flow called DoS while another sender (by MAC) that floods the
@@ -26,6 +29,8 @@ whole capture, in this order, and are applied identically by a scan
 6. :func:`forensics.arp.refine`: an ARP flow takes the verdict of the attack between its two
    hosts (the BoT-IoT labeling rule applied to the other flows' verdicts), else Normal.
 
+Step 0 comes first, so that no later step counts a stream as a flood (a victim's other sender
+for step 2) and the MAC binding and listening services see its flows as Normal, as they are.
 Steps 3 and 4 come after step 2 (a DoS <-> DDoS swap does not change a victim's total); step 3
 comes before step 4, which would turn a sweep's flows Normal (their victims get too little for a
 flood); step 4 comes before step 5, so that a few flows called DoS cannot pass their verdict on;
@@ -41,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forensics import arp, backscatter, ddos, sameflood, sweep, toolittle
+from forensics import arp, backscatter, ddos, sameflood, streams, sweep, toolittle
 
 
 @dataclass
@@ -59,17 +64,21 @@ class Refined:
     little_evidence: np.ndarray  # their evidence
     sweep_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # DoS/DDoS turned Reconnaissance: a sweep
     sweep_evidence: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # their evidence
+    stream_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # DoS/DDoS turned Normal: a media stream
+    stream_evidence: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # their evidence
 
     @property
     def changed(self) -> bool:
         """Did any step change a verdict?"""
         return bool(self.ddos.any() or self.dos.any() or self.backscatter.any() or len(self.arp_rows)
-                    or len(self.same_rows) or len(self.little_rows) or len(self.sweep_rows))
+                    or len(self.same_rows) or len(self.little_rows) or len(self.sweep_rows)
+                    or len(self.stream_rows))
 
     @property
     def sub_rows(self) -> np.ndarray:
         """Positions of the flows whose subcategory a step chose (not only their category)."""
-        rows = (self.arp_rows, np.flatnonzero(self.backscatter), self.same_rows, self.little_rows, self.sweep_rows)
+        rows = (self.arp_rows, np.flatnonzero(self.backscatter), self.same_rows, self.little_rows, self.sweep_rows,
+                self.stream_rows)
         return functools.reduce(np.union1d, rows).astype(np.int64)
 
 
@@ -86,7 +95,7 @@ def allowed_mask(categories, subcategories, allowed: dict) -> np.ndarray:
 
 def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
                  mask: np.ndarray) -> Refined:
-    """The six steps on one capture's flows (rows aligned with the per-flow probabilities).
+    """The seven steps on one capture's flows (rows aligned with the per-flow probabilities).
 
     The MAC binding and the listening services rest on the flows called Normal (and on ARP
     flows whatever their verdict), which no step before the same-flood step changes
@@ -95,6 +104,7 @@ def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, cate
     victim, which would not bind its MAC otherwise)."""
     from forensics.attribution import FloodBlame, lookups
 
+    p_cat, p_sub, stream_rows, stream_evidence = streams.refine(flows, p_cat, p_sub, categories, subcategories, mask)
     pred = np.asarray(categories, dtype=object)[np.asarray(p_cat).argmax(1)] if len(p_cat) else np.zeros(0, object)
     hosts = services = None
     if (pred != "Normal").any():  # else no step needs them
@@ -109,4 +119,4 @@ def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, cate
                                                               hosts, services, blame)
     p_cat, p_sub, rows, evidence = arp.refine(flows, p_cat, p_sub, categories, subcategories, mask, hosts, services)
     return Refined(p_cat, p_sub, to_ddos, to_dos, turned, rows, evidence, same_rows, same_evidence, little_rows,
-                   little_evidence, sweep_rows, sweep_evidence)
+                   little_evidence, sweep_rows, sweep_evidence, stream_rows, stream_evidence)

@@ -1,0 +1,193 @@
+"""Media streams a host asked for are no floods.
+
+An IP camera streams its video to a recorder as RTP over UDP, once the recorder has asked for it
+over RTSP (TCP port 554: ``DESCRIBE``, ``SETUP``, ``PLAY``); two phones that set up a call over
+SIP (port 5060 or 5061) send each other RTP.  To the detector such a stream is one long UDP flow
+of thousands of packets between two hosts, with RTCP reports beside it: nothing in the BoT-IoT
+columns tells it from a UDP flood of one 5-tuple, and the lab (BoT-IoT's lab too) has no
+streams, so 1.3.0 calls it DoS/UDP (a generated camera capture, 2026-11-29: 20-60 s at 30-500
+packets/s of 800-1,300 bytes, two DoS incidents every time).  What does tell them apart is in
+the capture, beside the stream: the session that asked for it.
+
+This step turns Normal the flows called DoS or DDoS that are such a stream (and says so in their
+evidence).  A stream is a few long flows between two hosts (RTP and RTCP, for audio and video):
+a pair of hosts with more than :data:`MAX_STREAM_FLOWS` flows called DoS or DDoS is a flood of
+many flows whatever else they exchange.  The session that asked for it must not be called a
+flood itself (a UDP flood whose source ports count up passes 5060 on its way: lab run
+``dos_udp/run68``, answered by the flooded DNS server, looked like SIP until this was required):
+
+* **RTSP**: a UDP flow between an RTSP server S and its client R (TCP flows between them on
+  port 554 or 8554 of S with at least :data:`MIN_CLIENT_PACKETS` packets from R and
+  :data:`MIN_SERVER_PACKETS` from S in all: a session, not a probe answered by a reset), the
+  first of which started no later than the UDP flow ended, whose packets come from S at least as
+  often as from R (the stream and its RTCP reports; a flood *of* S by its client is not turned);
+* **SIP**: a UDP flow between two hosts that exchanged SIP (a UDP or TCP flow between them on
+  port 5060 or 5061 of one of them, with :data:`MIN_SIP_PACKETS` packets or more each way) no
+  later than the flow ended, when the flow is two-way (each direction at least
+  :data:`MIN_CALL_SHARE` of the other's packets: a call's voice goes both ways, a flood's does
+  not).
+
+Nothing is turned into an attack here; the flow keeps the model's confidence, as in the other
+steps.  Limits: a stream whose session the capture does not hold (the recording started after
+the ``PLAY`` and no keep-alive passed on the same connection), RTSP tunnelled in HTTP or on
+another port, and calls set up through a SIP proxy (the signalling then runs between each phone
+and the proxy, not between the two phones) keep the model's verdict.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+RTSP_PORTS = ("554", "8554")
+SIP_PORTS = ("5060", "5061")
+MIN_CLIENT_PACKETS = 3  # SYN, ACK and a request: a port probe answered by a reset is no session
+MIN_SERVER_PACKETS = 2  # SYN/ACK and an answer
+MIN_SIP_PACKETS = 2  # each way: INVITE and ACK, 100 Trying / 180 Ringing / 200 OK
+MAX_STREAM_FLOWS = 8  # a stream is a few flows (RTP and RTCP of audio and video); a flood of counting ports is thousands
+MIN_CALL_SHARE = 0.25  # a call's flow: each direction at least this share of the other's packets
+RTSP_EVIDENCE = ("called {cat} by the model, but it is a media stream of {server}, which {client} asked for over "
+                 "RTSP ({client} -> {server}:{port}, from {t}): Normal")
+SIP_EVIDENCE = ("called {cat} by the model, but it is a two-way media stream between {a} and {b}, which set up a "
+                "call over SIP ({sa} -> {sb}:{port}, from {t}): Normal")
+_MARKS = (RTSP_EVIDENCE.split("{server}")[0].split("{cat}")[1], SIP_EVIDENCE.split("{a}")[0].split("{cat}")[1])
+
+
+def _str(flows: pd.DataFrame, col: str) -> np.ndarray:
+    return flows[col].astype(str).to_numpy(dtype=object)
+
+
+def _num(flows: pd.DataFrame, col: str) -> np.ndarray:
+    return np.nan_to_num(flows[col].to_numpy(dtype=np.float64, na_value=0.0))
+
+
+def _when(t: float) -> str:
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromtimestamp(float(t), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return f"{t:.6f}"
+
+
+def _sessions(flows: pd.DataFrame, rows: np.ndarray, ports) -> pd.DataFrame:
+    """One row per (server, client) pair of the flows ``rows`` whose one end uses a port of
+    ``ports`` (the server's end; when both do, the destination's): the earliest such flow's start
+    and its server port."""
+    sp, dp = _str(flows, "sport")[rows], _str(flows, "dport")[rows]
+    at_d = np.isin(dp, ports)
+    at_s = np.isin(sp, ports) & ~at_d
+    ok = at_d | at_s
+    rows, at_d = rows[ok], at_d[ok]
+    sa, da = _str(flows, "saddr")[rows], _str(flows, "daddr")[rows]
+    s = pd.DataFrame({"server": np.where(at_d, da, sa), "client": np.where(at_d, sa, da),
+                      "port": np.where(at_d, dp[ok], sp[ok]), "start": _num(flows, "stime")[rows]})
+    return s.sort_values("start", kind="stable").drop_duplicates(["server", "client"])
+
+
+def media_streams(flows: pd.DataFrame, cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, evidence)``: the flows called DoS or DDoS (``cat``: per-flow category names) that
+    are a media stream asked for over RTSP or set up over SIP in the same capture."""
+    need = {"proto", "saddr", "daddr", "sport", "dport", "spkts", "dpkts", "stime", "ltime"}
+    none = (np.zeros(0, np.int64), np.zeros(0, object))
+    if not len(flows) or not need <= set(flows.columns):
+        return none
+    proto = _str(flows, "proto")
+    cand = np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & (proto == "udp"))  # (the streams' verdicts)
+    if not len(cand):
+        return none
+    sp, dp = _str(flows, "sport"), _str(flows, "dport")
+    spk, dpk = _num(flows, "spkts"), _num(flows, "dpkts")
+    # (the session itself must be no flood flow: a UDP flood with counting source ports that passes
+    # 5060 on its way, answered by a DNS server, is no SIP: lab run dos_udp/run68; the model may
+    # call an RTSP session's few packets anything else, Theft/Keylogging for one)
+    flood = (cat == "DoS") | (cat == "DDoS")
+    sig_port = (np.isin(sp, RTSP_PORTS + SIP_PORTS) | np.isin(dp, RTSP_PORTS + SIP_PORTS)) & ~flood
+    if not sig_port.any():
+        return none
+    # RTSP sessions: TCP, the client's and the server's packets counted by the end the port is on
+    tcp = np.flatnonzero(sig_port & (proto == "tcp"))
+    rtsp = _sessions(flows, tcp, RTSP_PORTS)
+    if len(rtsp):
+        # (the packets each end sent over all its sessions with the other: a keep-alive connection counts too)
+        sa, da = _str(flows, "saddr")[tcp], _str(flows, "daddr")[tcp]
+        on_d = np.isin(dp[tcp], RTSP_PORTS)
+        on_s = np.isin(sp[tcp], RTSP_PORTS) & ~on_d
+        m = on_d | on_s
+        per = pd.DataFrame({"server": np.where(on_d, da, sa)[m], "client": np.where(on_d, sa, da)[m],
+                            "from_client": np.where(on_d, spk[tcp], dpk[tcp])[m],
+                            "from_server": np.where(on_d, dpk[tcp], spk[tcp])[m]})
+        per = per.groupby(["server", "client"], sort=False, as_index=False)[["from_client", "from_server"]].sum()
+        rtsp = rtsp.merge(per, on=["server", "client"])
+        rtsp = rtsp[(rtsp["from_client"] >= MIN_CLIENT_PACKETS) & (rtsp["from_server"] >= MIN_SERVER_PACKETS)]
+    # SIP: UDP or TCP, packets both ways, either end may have called
+    two_way = (spk >= MIN_SIP_PACKETS) & (dpk >= MIN_SIP_PACKETS)
+    sip = _sessions(flows, np.flatnonzero(sig_port & two_way & ((proto == "udp") | (proto == "tcp"))), SIP_PORTS)
+    # a stream is a few long flows between two hosts, not thousands of short ones
+    lo_a = np.minimum(_str(flows, "saddr")[cand], _str(flows, "daddr")[cand])
+    hi_a = np.maximum(_str(flows, "saddr")[cand], _str(flows, "daddr")[cand])
+    pair_code, _ = pd.factorize(pd.MultiIndex.from_arrays([lo_a, hi_a]))
+    few = np.bincount(pair_code)[pair_code] <= MAX_STREAM_FLOWS
+    cand = cand[few]
+    if not len(cand):
+        return none
+    c = pd.DataFrame({"row": cand, "a": _str(flows, "saddr")[cand], "b": _str(flows, "daddr")[cand],
+                      "end": np.fmax(_num(flows, "ltime")[cand], _num(flows, "stime")[cand]),
+                      "from_a": spk[cand], "from_b": dpk[cand]})
+    found = []
+    if len(rtsp):
+        r = rtsp[["server", "client", "port", "start"]]
+        for server, client, from_server, from_client in (("a", "b", "from_a", "from_b"), ("b", "a", "from_b", "from_a")):
+            m = c.merge(r, left_on=[server, client], right_on=["server", "client"])
+            m = m[(m["start"] <= m["end"]) & (m[from_server] >= m[from_client])]
+            found.append(pd.DataFrame({"row": m["row"].to_numpy(), "evidence": [
+                RTSP_EVIDENCE.format(cat=cat[i], server=sv, client=cl, port=p, t=_when(t))
+                for i, sv, cl, p, t in zip(m["row"], m["server"], m["client"], m["port"], m["start"])]}))
+    if len(sip):
+        lo, hi = np.minimum(c["from_a"], c["from_b"]), np.maximum(c["from_a"], c["from_b"])
+        call = c[(lo > 0) & (lo >= MIN_CALL_SHARE * hi)]
+        for x, y in (("server", "client"), ("client", "server")):  # (either end may be the one on the SIP port)
+            m = call.merge(sip, left_on=["a", "b"], right_on=[x, y])
+            m = m[m["start"] <= m["end"]]
+            found.append(pd.DataFrame({"row": m["row"].to_numpy(), "evidence": [
+                SIP_EVIDENCE.format(cat=cat[i], a=a, b=b, sa=cl, sb=sv, port=p, t=_when(t))
+                for i, a, b, cl, sv, p, t in zip(m["row"], m["a"], m["b"], m["client"], m["server"], m["port"],
+                                                  m["start"])]}))
+    found = [f for f in found if len(f)]
+    if not found:
+        return none
+    # (RTSP before SIP, and one evidence per flow: the first found)
+    out = pd.concat(found, ignore_index=True).drop_duplicates("row").sort_values("row", kind="stable")
+    return out["row"].to_numpy(dtype=np.int64), out["evidence"].to_numpy(dtype=object)
+
+
+def count(evidence) -> int:
+    """How many flows of an evidence column (strings, or a categorical as a scan keeps it: its
+    few categories are read, not every row) this step turned Normal."""
+    ev = pd.Series(evidence) if not isinstance(evidence, pd.Series) else evidence
+    if isinstance(ev.dtype, pd.CategoricalDtype):
+        cats = ev.cat.categories.astype(str)
+        hit = np.append(np.asarray([text.startswith("called ") and any(m in text for m in _MARKS) for text in cats],
+                                   dtype=bool), False)
+        return int(hit[ev.cat.codes.to_numpy()].sum())
+    text = ev.astype(str)
+    hit = text.str.startswith("called ") & (text.str.contains(_MARKS[0], regex=False)
+                                            | text.str.contains(_MARKS[1], regex=False))
+    return int(hit.sum())
+
+
+def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
+           allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(p_cat', p_sub', rows, evidence)``: per-flow probabilities with the flows of
+    :func:`media_streams` turned Normal (the flow keeps the model's confidence)."""
+    from forensics.arp import swap_in, top_names
+
+    if not len(p_cat):
+        return p_cat, p_sub, np.zeros(0, np.int64), np.zeros(0, object)
+    cat, _ = top_names(p_cat, p_sub, categories, subcategories, allowed)
+    rows, evidence = media_streams(flows, cat)
+    if not len(rows):
+        return p_cat, p_sub, rows, evidence
+    normal = np.full(len(rows), "Normal", dtype=object)
+    p_cat, p_sub = swap_in(p_cat, p_sub, rows, normal, normal, categories, subcategories, allowed)
+    return p_cat, p_sub, rows, evidence
