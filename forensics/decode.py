@@ -37,6 +37,7 @@ import numpy as np
 
 from forensics.capture import Accounting, RecordBatch, frame
 from forensics.clock import ClockWatch
+from forensics.copies import CopyWatch
 from forensics.packets import PACKET_DTYPES, REASON_CODES, UNDECODABLE_REASONS, PacketTable, isin_few
 
 # link types
@@ -107,6 +108,7 @@ class PacketStream:
         self.accounting = Accounting(self.path)
         self._frag = _FragmentTracker()
         self._clock = ClockWatch()
+        self._copies = CopyWatch()
 
     def __iter__(self) -> Iterator[PacketTable]:
         acct = self.accounting
@@ -152,6 +154,9 @@ class PacketStream:
                 acct.warn(f"{n} record(s) of unsupported link type {lt} counted as undecodable{hint}")
         for note in self._clock.warnings():
             acct.warn(note)
+        note = self._copies.warning()
+        if note:
+            acct.warn(note)
         if acct.packets == 0 and not acct.warnings:
             acct.warn("capture holds no packets")
 
@@ -173,6 +178,7 @@ class PacketStream:
         ts = t.ts_ns
         self._clock.add(ts, t.index)
         acct.out_of_order = self._clock.back
+        self._copies.add(t)
         first, last = int(ts.min()) / 1e9, int(ts.max()) / 1e9
         acct.first_ts = first if acct.first_ts is None else min(acct.first_ts, first)
         acct.last_ts = last if acct.last_ts is None else max(acct.last_ts, last)

@@ -1,0 +1,102 @@
+"""Packets a capture holds twice (forensics.copies): the mirror-port warning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dpkt
+import pytest
+
+from forensics.copies import LAGS, WINDOW_NS, CopyWatch, comparable, is_copies_warning
+from forensics.decode import stream_packets
+
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "mixed" / "capture.pcap"
+
+
+def records(path):
+    with open(path, "rb") as fh:
+        return [(ts, bytes(buf)) for ts, buf in dpkt.pcap.Reader(fh)]
+
+
+def write(path, recs):
+    with open(path, "wb") as fh:
+        w = dpkt.pcap.Writer(fh)
+        for ts, buf in recs:
+            w.writepkt(buf, ts)
+    return path
+
+
+def copies_of(path, chunk=1_000_000):
+    s = stream_packets(str(path), chunk_packets=chunk, hash_file=False)
+    for _ in s:
+        pass
+    return s._copies, [w for w in s.accounting.warnings if is_copies_warning(w)]
+
+
+def n_comparable(path):
+    """The IPv4 packets of a capture a copy of which would be found."""
+    return sum(int(((t.columns["ip_version"] == 4) & (t.columns["status"] == 0) & comparable(t.columns)).sum())
+               for t in stream_packets(str(path), hash_file=False))
+
+
+def routed(buf):
+    """The frame as the other side of a router sees it: one hop less, other MACs."""
+    eth = dpkt.ethernet.Ethernet(buf)
+    if isinstance(eth.data, dpkt.ip.IP):
+        eth.data.ttl = max(0, eth.data.ttl - 1)
+        eth.src, eth.dst = b"\x02\x00\x00\x00\x01\x01", b"\x02\x00\x00\x00\x01\x02"
+    return bytes(eth)
+
+
+def test_a_capture_with_every_packet_twice_is_warned_about(tmp_path):
+    recs = records(SAMPLE)
+    watch, warn = copies_of(SAMPLE)
+    assert watch.copies < 10 and not warn  # the sample itself: no warning
+    doubled = write(tmp_path / "span.pcap", [r for ts, buf in recs for r in ((ts, buf), (ts + 20e-6, routed(buf)))])
+    watch2, (text,) = copies_of(doubled)
+    # every comparable packet's copy is found (a packet the sample already holds twice counts as well)
+    assert watch2.ip4 == 2 * watch.ip4
+    assert watch2.copies >= n_comparable(SAMPLE) > watch.ip4 // 2
+    assert f"{watch2.copies:,} of {watch2.ip4:,} IPv4 packets" in text and "mirror port" in text
+    # chunk boundaries do not hide a copy
+    assert copies_of(doubled, chunk=7)[0].copies == watch2.copies
+
+
+def test_copies_later_than_the_window_or_further_back_than_the_lags_are_no_copies(tmp_path):
+    recs = records(SAMPLE)[:400]
+    late = write(tmp_path / "late.pcap", [r for ts, buf in recs for r in ((ts, buf), (ts + 2 * WINDOW_NS / 1e9, buf))])
+    # (a copy more than LAGS packets after its packet: the whole list written twice)
+    far = write(tmp_path / "far.pcap", recs + [(ts + 1e-6, buf) for ts, buf in recs])
+    for path in (late, far):
+        watch, warn = copies_of(path)
+        assert not warn, path.name
+    assert LAGS < len(recs)
+
+
+def test_the_warning_needs_a_share_of_the_packets():
+    w = CopyWatch()
+    w.ip4, w.copies, w.first_at = 100_000, 20, 5
+    assert w.warning() is None  # 0.02 %: a few nmap retransmissions, no mirror port
+    w.copies = 900
+    assert w.warning().startswith("900 of 100,000 IPv4 packets (0.9 %) are copies of a packet up to 4 packets and 10 ms")
+
+
+def test_a_scan_reports_the_warning(tmp_path):
+    from forensics.scan import ScanConfig, scan
+
+    recs = records(SAMPLE)
+    doubled = write(tmp_path / "span.pcap", [r for ts, buf in recs for r in ((ts, buf), (ts + 5e-6, buf))])
+    rep = scan([doubled], ScanConfig(workers=1, app_detail=False))
+    (inp,) = rep.inputs
+    assert any(is_copies_warning(w) for w in inp.warnings)
+
+
+@pytest.mark.parametrize("lag", [1, LAGS])
+def test_a_copy_up_to_lags_packets_later_is_found(tmp_path, lag):
+    recs = records(SAMPLE)[:300]
+    out = []
+    for i in range(0, len(recs), lag):
+        group = recs[i:i + lag]
+        out += group + [(ts + 1e-6 * (lag + 1), buf) for ts, buf in group]
+    watch, warn = copies_of(write(tmp_path / "lag.pcap", out))
+    assert watch.copies >= n_comparable(write(tmp_path / "one.pcap", recs)) > 0 and warn
