@@ -167,8 +167,14 @@ def _unicast_macs(names: np.ndarray) -> np.ndarray:
 
 
 def _binds(names: np.ndarray) -> np.ndarray:
-    """Per distinct address string: can it be bound (not empty, 0.0.0.0, ::)?"""
-    return ~np.isin(names, ("", "0.0.0.0", "::", "nan", "None"))
+    """Per distinct address string: can it be bound (not empty, 0.0.0.0, ::, nor a loopback
+    address)?  A loopback address is never a host's on a wire, but it shows up in ARP: hping3
+    ``--rand-source`` draws sources from 127.0.0.0/8 too, Linux counts the whole block as its own,
+    and so asks ARP for the victim with the forged 127.x sender (blind lab run ``ddos_tcp/run71``:
+    that claim beside the bot's own left its MAC bound to no host, and its 3,750 flood flows were
+    blamed on the MAC instead of the bot)."""
+    text = np.asarray(names, dtype=object).astype(str)
+    return ~(np.isin(text, ("", "0.0.0.0", "::", "::1", "nan", "None")) | np.char.startswith(text, "127."))
 
 
 def mac_hosts(flows: pd.DataFrame, category_column: str = "pred_category") -> pd.DataFrame:

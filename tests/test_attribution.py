@@ -451,3 +451,20 @@ def test_a_scan_flow_goes_to_its_other_end_only_for_that_ends_scan_of_it():
     answers = (att["proto"] == "icmp").to_numpy()
     assert set(attacker[answers]) == {BOT} and set(victim[answers]) == {CAM}
     assert set(attacker[(att["saddr"] == hp).to_numpy()]) == {hp}  # (its own flows stay its own)
+
+
+def test_a_forged_loopback_senders_arp_request_does_not_unbind_the_bot():
+    """Blind ddos_tcp/run71: one bot's random-source SYN-ACK flood drew 127.98.127.147, which Linux
+    counts as its own, so the bot asked ARP for the victim with that sender; with its own ARP
+    request for the broker, its MAC claimed two addresses and was bound to none, and its 3,750
+    flood flows (own address) were blamed on the MAC.  A loopback address is never bound."""
+    victim, victim_mac = "10.77.0.22", "02:1a:0a:4d:00:16"
+    rows = _lan() + [_arp("127.98.127.147", BOT_MAC, victim, cat="DDoS")]
+    rows[-1][-2] = 0  # (unanswered: Linux ignores ARP from a loopback sender)
+    rows += _forged(60, victim=victim, dmac=victim_mac)
+    rows += [_flow(BOT, BROKER, BOT_MAC, BROKER_MAC, cat="DDoS", sport=str(2000 + i), dport="1883", dpkts=0)
+             for i in range(60)]
+    df = _frame(rows)
+    assert _hostmap(df)[("c", 4, BOT_MAC)] == BOT
+    attacker, _, _ = _attackers(df)
+    assert set(attacker) - {BOT} <= {"127.98.127.147"} and list(attacker).count(BOT) >= 120
