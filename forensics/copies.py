@@ -48,16 +48,7 @@ def comparable(cols: dict) -> np.ndarray:
     return (cols["ip_id"] != 0) | ((cols["proto"] == 6) & (cols["ip_len"] >= MIN_TCP_DATA_LEN))
 
 
-def _fingerprint(cols: dict) -> np.ndarray:
-    """A 64-bit hash of :data:`_FIELDS` per row (wrapping multiply-xor; equal fields give equal hashes)."""
-    h = np.full(len(cols["ip_id"]), 0x9E3779B97F4A7C15, dtype=np.uint64)
-    mul = np.uint64(0x100000001B3)
-    with np.errstate(over="ignore"):
-        for name in _FIELDS:
-            h ^= cols[name].astype(np.uint64)
-            h *= mul
-            h ^= h >> np.uint64(29)
-    return h
+_QUICK = ("ip_id", "ip_len", "tcp_seq")  # compared first over every packet; the other fields where these agree
 
 
 class CopyWatch:
@@ -67,8 +58,8 @@ class CopyWatch:
         self.ip4 = 0  # IPv4 packets seen
         self.copies = 0
         self.first_at = -1  # the record of the first copy
-        # the last LAGS IPv4 packets' fingerprints and times (at first: times no copy can follow)
-        self._tail_h = np.zeros(LAGS, np.uint64)
+        # the last LAGS compared packets' fields and times (at first: times no copy can follow)
+        self._tail = {name: np.zeros(LAGS, np.int64) for name in _FIELDS}
         self._tail_t = np.full(LAGS, np.iinfo(np.int64).min // 2, np.int64)
 
     def add(self, table) -> None:
@@ -78,21 +69,40 @@ class CopyWatch:
         v4 = np.flatnonzero(v4 & comparable(cols))
         if not len(v4):
             return
-        h = np.concatenate([self._tail_h, _fingerprint({name: cols[name][v4] for name in _FIELDS})])
-        t = np.concatenate([self._tail_t, cols["ts_ns"][v4]])
         n = len(v4)
+        # (only the quick fields over the whole batch; the others are gathered for the few candidates)
+        f = {name: np.concatenate([self._tail[name], cols[name][v4].astype(np.int64)]) for name in _QUICK}
+        t = np.concatenate([self._tail_t, cols["ts_ns"][v4]])
+
+        def at(name, pos):  # field values at positions of the joined (tail + batch) rows
+            if name in f:
+                return f[name][pos]
+            mine = pos >= LAGS
+            return np.where(mine, cols[name][v4[np.where(mine, pos - LAGS, 0)]].astype(np.int64),
+                            self._tail[name][np.minimum(pos, LAGS - 1)])
+
         copy = np.zeros(n, dtype=bool)
         for lag in range(1, LAGS + 1):
-            same = h[LAGS:] == h[LAGS - lag:LAGS - lag + n]
-            if same.any():
-                dt = t[LAGS:] - t[LAGS - lag:LAGS - lag + n]
-                copy |= same & (dt >= 0) & (dt <= WINDOW_NS)
-        k = int(copy.sum())
-        if k:
+            cur, prev = slice(LAGS, LAGS + n), slice(LAGS - lag, LAGS - lag + n)
+            same = f[_QUICK[0]][cur] == f[_QUICK[0]][prev]
+            for name in _QUICK[1:]:
+                same &= f[name][cur] == f[name][prev]
+            k = np.flatnonzero(same & ~copy)
+            if not len(k):
+                continue
+            dt = t[LAGS + k] - t[LAGS - lag + k]
+            ok = (dt >= 0) & (dt <= WINDOW_NS)
+            for name in _FIELDS:
+                ok &= at(name, LAGS + k) == at(name, LAGS - lag + k)
+            copy[k[ok]] = True
+        c = int(copy.sum())
+        if c:
             if self.first_at < 0:
                 self.first_at = int(cols["index"][v4[np.argmax(copy)]])
-            self.copies += k
-        self._tail_h, self._tail_t = h[-LAGS:].copy(), t[-LAGS:].copy()
+            self.copies += c
+        last = np.arange(n + LAGS - LAGS, n + LAGS)  # (the last LAGS joined rows)
+        self._tail = {name: at(name, last) for name in _FIELDS}
+        self._tail_t = t[-LAGS:].copy()
 
     def warning(self) -> str | None:
         if self.copies < MIN_COPIES or self.copies < MIN_SHARE * self.ip4:
