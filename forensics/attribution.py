@@ -398,7 +398,8 @@ def blame(category, saddr, daddr, spkts=None, dpkts=None, proto=None, sport=None
         n = len(addrs)
         key = who.astype(np.int64) * n + other
         rev = other.astype(np.int64) * n + who
-        pairs, inv = np.unique(np.concatenate([key[plain], key, rev]), return_inverse=True)
+        # (hashed, not sorted: np.unique's sort was 0.28 s of a 1.1 s report over 547k attack flows)
+        inv, pairs = pd.factorize(np.concatenate([key[plain], key, rev]))
         m = int(plain.sum())
         per_pair = np.bincount(inv[:m], minlength=len(pairs))
         swap = np.where(recon, per_pair[inv[m + n_in:]] > per_pair[inv[m:m + n_in]], swap)
