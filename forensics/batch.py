@@ -142,6 +142,8 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
         extract = resolve(opts["extractor"])
         # (an extractor of one's own need not know the option while it is off)
         more = {"open_tunnels": True} if opts.get("open_tunnels") else {}
+        if opts.get("drop_copies"):
+            more["drop_copies"] = True
         flows, acc = extract(path, chunk_packets=opts["chunk_packets"], **more)
         t1 = time.perf_counter()
         stages["flows"] = t1 - t0
@@ -338,6 +340,7 @@ def _opts(config) -> dict:
         "engine": config.engine,
         "chunk_packets": config.chunk_packets,
         "open_tunnels": bool(getattr(config, "open_tunnels", False)),
+        "drop_copies": bool(getattr(config, "drop_copies", False)),
         "keep_flows": config.keep_flows,
         "memory": memory_budget(config.max_memory_gib, config.device),
     }

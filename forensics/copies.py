@@ -34,6 +34,7 @@ MIN_TCP_DATA_LEN = 60  # an IPv4 length of a TCP segment that carries data (20 +
 _FIELDS = ("src_lo", "dst_lo", "proto", "ip_len", "ip_id", "sport", "dport", "tcp_flags", "tcp_seq", "tcp_ack",
            "tcp_win", "icmp_type", "icmp_code", "icmp_seq", "udp_head", "wirelen")
 _MARK = " are copies of a packet up to "
+_DROPPED = "; the flows count each packet once, unlike Argus's"
 
 
 def is_copies_warning(text: str) -> bool:
@@ -62,13 +63,15 @@ class CopyWatch:
         self._tail = {name: np.zeros(LAGS, np.int64) for name in _FIELDS}
         self._tail_t = np.full(LAGS, np.iinfo(np.int64).min // 2, np.int64)
 
-    def add(self, table) -> None:
+    def add(self, table) -> np.ndarray | None:
+        """Count the copies of ``table`` (the next rows of the capture); returns a mask of its rows
+        that are copies, or None when none is."""
         cols = table.columns
         v4 = (cols["ip_version"] == 4) & (cols["status"] == 0)
         self.ip4 += int(v4.sum())
         v4 = np.flatnonzero(v4 & comparable(cols))
         if not len(v4):
-            return
+            return None
         n = len(v4)
         # (only the quick fields over the whole batch; the others are gathered for the few candidates)
         f = {name: np.concatenate([self._tail[name], cols[name][v4].astype(np.int64)]) for name in _QUICK}
@@ -103,12 +106,23 @@ class CopyWatch:
         last = np.arange(n + LAGS - LAGS, n + LAGS)  # (the last LAGS joined rows)
         self._tail = {name: at(name, last) for name in _FIELDS}
         self._tail_t = t[-LAGS:].copy()
+        if not c:
+            return None
+        mask = np.zeros(len(table), dtype=bool)
+        mask[v4[copy]] = True
+        return mask
 
-    def warning(self) -> str | None:
+    def warning(self, dropped: bool = False) -> str | None:
+        """The capture's warning; ``dropped``: the copies were left out of the flows
+        (``--drop-copies``), said whatever their number."""
+        if dropped and self.copies:
+            return (f"{self.copies:,} of {self.ip4:,} IPv4 packets ({100 * self.copies / self.ip4:.3g} %){_MARK}"
+                    f"{LAGS} packets and {WINDOW_NS // 10**6} ms before them (first at record {self.first_at:,}): "
+                    f"left out of the flows (--drop-copies){_DROPPED}")
         if self.copies < MIN_COPIES or self.copies < MIN_SHARE * self.ip4:
             return None
         return (f"{self.copies:,} of {self.ip4:,} IPv4 packets ({100 * self.copies / self.ip4:.3g} %){_MARK}"
                 f"{LAGS} packets and {WINDOW_NS // 10**6} ms before them (same addresses, IP identification, ports, "
                 f"TCP sequence and lengths; first at record {self.first_at:,}): the capture holds them twice (a "
                 "mirror port copying both directions, or captures merged); packet and byte counts, rates and flood "
-                "sizes of their flows are doubled, as Argus counts them")
+                "sizes of their flows are doubled, as Argus counts them (--drop-copies leaves them out)")

@@ -96,8 +96,9 @@ class PacketStream:
     """Iterate a capture as PacketTable chunks; ``accounting`` is complete after iteration."""
 
     def __init__(self, path, chunk_packets: int = 1_000_000, fast: bool = True, open_tunnels: bool = False,
-                 hash_file: bool = True):
+                 hash_file: bool = True, drop_copies: bool = False):
         self.path = str(path)
+        self.drop_copies = drop_copies  # (leave the packets forensics.copies finds out of the tables)
         self.hash_file = hash_file  # (False: accounting.sha256 stays None; forensics flows prints none)
         self.chunk_packets = max(1, int(chunk_packets))
         self.fast = fast
@@ -117,7 +118,10 @@ class PacketStream:
         batch_records = min(self.chunk_packets, 262_144)
         for batch in frame(self.path, acct, batch_records=batch_records, hash_file=self.hash_file):
             table = decode_batch(batch, self.fast, open_links=self.open_tunnels)
-            self._account(table)
+            copies = self._account(table)
+            # (the records that are copies, left out below once every stage that reads the batch
+            # beside the table, row for row, has run: counted in the accounting all the same)
+            copies = table.columns["index"][copies] if copies is not None and self.drop_copies else None
             self._frag.attribute(table)
             if self._tunnels is None:
                 from forensics.tunnels import TunnelCounter, TunnelOpener
@@ -127,6 +131,9 @@ class PacketStream:
                 table = levelled(self._tunnels.open(batch, table))
             else:  # what --open-tunnels would open, for a line in the accounting's warnings
                 self._tunnels.count(batch, table)
+            if copies is not None:
+                record = table.columns["index"] // LEVELS if self.open_tunnels else table.columns["index"]
+                table = table.take(np.flatnonzero(~np.isin(record, copies)))
             pending.append(table)
             pending_n += len(table)
             if pending_n >= self.chunk_packets:
@@ -154,17 +161,19 @@ class PacketStream:
                 acct.warn(f"{n} record(s) of unsupported link type {lt} counted as undecodable{hint}")
         for note in self._clock.warnings():
             acct.warn(note)
-        note = self._copies.warning()
+        note = self._copies.warning(dropped=self.drop_copies)
         if note:
             acct.warn(note)
         if acct.packets == 0 and not acct.warnings:
             acct.warn("capture holds no packets")
 
-    def _account(self, t: PacketTable) -> None:
+    def _account(self, t: PacketTable):
+        """Count ``t`` in the accounting; returns the mask of its rows that are copies
+        (:class:`forensics.copies.CopyWatch`), or None."""
         acct = self.accounting
         n = len(t)
         if not n:
-            return
+            return None
         acct.packets += n
         status = t.status
         ok = status == OK
@@ -178,10 +187,11 @@ class PacketStream:
         ts = t.ts_ns
         self._clock.add(ts, t.index)
         acct.out_of_order = self._clock.back
-        self._copies.add(t)
+        copies = self._copies.add(t)
         first, last = int(ts.min()) / 1e9, int(ts.max()) / 1e9
         acct.first_ts = first if acct.first_ts is None else min(acct.first_ts, first)
         acct.last_ts = last if acct.last_ts is None else max(acct.last_ts, last)
+        return copies
 
 
 LEVELS = 8  # with open_tunnels, a row's index is its record's number x LEVELS + its level
@@ -202,12 +212,15 @@ def levelled(table: PacketTable) -> PacketTable:
 
 
 def stream_packets(path, chunk_packets: int = 1_000_000, fast: bool = True, open_tunnels: bool = False,
-                   hash_file: bool = True) -> PacketStream:
+                   hash_file: bool = True, drop_copies: bool = False) -> PacketStream:
     """``open_tunnels``: also open what Zeek opens and Argus does not (:mod:`forensics.tunnels`);
     the table then holds a row per opened layer beside its record's row, and ``index`` is the
     record number x :data:`LEVELS` + the level (:func:`levelled`).  ``hash_file=False``:
-    no SHA-256 of the file (``accounting.sha256`` None), for callers that do not report it."""
-    return PacketStream(path, chunk_packets=chunk_packets, fast=fast, open_tunnels=open_tunnels, hash_file=hash_file)
+    no SHA-256 of the file (``accounting.sha256`` None), for callers that do not report it.
+    ``drop_copies``: leave the packets :mod:`forensics.copies` finds to be copies of one just
+    before them out of the tables (they are counted in the accounting all the same)."""
+    return PacketStream(path, chunk_packets=chunk_packets, fast=fast, open_tunnels=open_tunnels, hash_file=hash_file,
+                        drop_copies=drop_copies)
 
 
 def prefetched(chunks: Iterable, depth: int = 1) -> Iterator:

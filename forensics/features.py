@@ -192,13 +192,14 @@ PREFETCH_CHUNK = 262_144  # packets per chunk when the next chunk is decoded in 
 
 
 def extract_flows(path, *, chunk_packets: int = 1_000_000, merge_horizon_s: float = DEFAULT_MERGE_HORIZON_S,
-                  open_tunnels: bool = False):
+                  open_tunnels: bool = False, drop_copies: bool = False):
     """Flows of one capture: ``(DataFrame with schema.COLUMNS, decode Accounting)``.
 
     The capture is decoded in chunks of ``chunk_packets`` with flow state
     carried across chunks; the result does not depend on the chunk size.
     ``open_tunnels``: flows inside UDP tunnels and link headers too, as Zeek opens them
-    (:mod:`forensics.tunnels`); not Argus's (nor BoT-IoT's) view.
+    (:mod:`forensics.tunnels`); not Argus's (nor BoT-IoT's) view.  ``drop_copies``: packets held twice
+    (:mod:`forensics.copies`) counted once; Argus counts both.
     Raises :class:`forensics.errors.CaptureError` for a file that is not a capture.
     """
     from forensics.decode import prefetched, stream_packets
@@ -208,10 +209,11 @@ def extract_flows(path, *, chunk_packets: int = 1_000_000, merge_horizon_s: floa
         # a second core decodes the next chunk while this thread builds flows from the last one
         # (smaller chunks, so that there is a next one: the rows do not depend on the chunk size);
         # measured on bench/scan.py's 1 M-packet capture: 5.1-5.6 -> 4.1-4.3 s
-        stream = stream_packets(path, chunk_packets=min(chunk_packets, PREFETCH_CHUNK), open_tunnels=open_tunnels)
+        stream = stream_packets(path, chunk_packets=min(chunk_packets, PREFETCH_CHUNK), open_tunnels=open_tunnels,
+                                drop_copies=drop_copies)
         chunks = prefetched(stream)
     else:
-        stream = stream_packets(path, chunk_packets=chunk_packets, open_tunnels=open_tunnels)
+        stream = stream_packets(path, chunk_packets=chunk_packets, open_tunnels=open_tunnels, drop_copies=drop_copies)
         chunks = stream
     parts = list(iter_flow_batches(chunks, merge_horizon_s=merge_horizon_s))
     df = pd.concat(parts, ignore_index=True) if parts else schema.empty_frame()

@@ -50,6 +50,7 @@ class ScanConfig:
     app_detail_items: int = 50  # most items (requests, names, topics) kept per incident
     incident_gap: float = 300.0  # seconds without a flow that split two incidents of one attacker
     open_tunnels: bool = False  # flows inside UDP tunnels and link headers too, as Zeek opens them (forensics.tunnels)
+    drop_copies: bool = False  # packets held twice (a mirror port's copies, forensics.copies) counted once
     top_flows: int = 10  # flows shown per incident
     max_memory_gib: float | None = None  # per scanning process; None = what the system has free at the start
     # Extension hooks, "module:callable" strings so they travel to worker

@@ -100,3 +100,43 @@ def test_a_copy_up_to_lags_packets_later_is_found(tmp_path, lag):
         out += group + [(ts + 1e-6 * (lag + 1), buf) for ts, buf in group]
     watch, warn = copies_of(write(tmp_path / "lag.pcap", out))
     assert watch.copies >= n_comparable(write(tmp_path / "one.pcap", recs)) > 0 and warn
+
+
+def incident_keys(rep):
+    return sorted((i.attacker, tuple(i.victims), i.category, i.subcategory) for i in rep.incidents)
+
+
+def test_drop_copies_gives_the_verdicts_of_the_capture_without_them(tmp_path):
+    """samples/mixed with every packet twice (5 us apart): Argus-style counting doubles every flow,
+    and the verdicts change (the broker became a scanner of the attacker); with --drop-copies the
+    incidents are those of the sample itself."""
+    from forensics.scan import ScanConfig, scan
+
+    doubled = write(tmp_path / "span.pcap", [r for ts, buf in records(SAMPLE) for r in ((ts, buf), (ts + 5e-6, buf))])
+    plain = scan([SAMPLE], ScanConfig(workers=1, app_detail=False))
+    kept = scan([doubled], ScanConfig(workers=1, app_detail=False))
+    dropped = scan([doubled], ScanConfig(workers=1, app_detail=False, drop_copies=True))
+    assert incident_keys(kept) != incident_keys(plain)
+    assert incident_keys(dropped) == incident_keys(plain)
+    (inp,) = dropped.inputs
+    assert any(is_copies_warning(w) and "left out of the flows (--drop-copies)" in w for w in inp.warnings)
+    assert inp.packets == 2 * plain.inputs[0].packets  # (the accounting counts every record read)
+
+
+def test_drop_copies_in_forensics_flows_is_the_same_for_any_chunking(tmp_path):
+    from forensics.cli import main
+
+    recs = records(SAMPLE)
+    doubled = write(tmp_path / "span.pcap", [r for ts, buf in recs for r in ((ts, buf), (ts + 5e-6, routed(buf)))])
+    outs = []
+    for chunk in (7, 1_000_000):
+        out = tmp_path / f"f{chunk}.csv"
+        assert main(["flows", str(doubled), "-o", str(out), "--drop-copies", "--chunk-packets", str(chunk)]) == 0
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    base = tmp_path / "base.csv"
+    assert main(["flows", str(doubled), "-o", str(base)]) == 0
+    import pandas as pd
+
+    with_copies, without = pd.read_csv(base), pd.read_csv(tmp_path / "f7.csv")
+    assert without["pkts"].sum() < with_copies["pkts"].sum() <= 2 * without["pkts"].sum()

@@ -43,6 +43,10 @@ def register(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="also open what Zeek opens and Argus (so BoT-IoT) does not: VXLAN, Geneve, GTP-U, Teredo, "
                         "AYIYA, GRE-in-UDP and IP-in-IP tunnels (the packet inside gets a flow of its own beside the "
                         "outer one) and FabricPath, 802.1ah PBB, VN-tag and PPP link headers")
+    p.add_argument("--drop-copies", action="store_true",
+                   help="count a packet the capture holds twice (a mirror port copying both directions, merged captures: "
+                        "an IPv4 packet equal to one of the 4 before it within 10 ms, see README) once; Argus, and so "
+                        "BoT-IoT, counts both copies")
     p.add_argument("--incident-gap", type=float, default=300.0, metavar="SECONDS", help="silence that splits two incidents of one attacker (default 300)")
     p.add_argument("--quiet", "-q", action="store_true", help="no tables on the terminal, only errors")
     return p
@@ -91,6 +95,7 @@ def config_from_args(args):
         app_detail=False if (args.no_app_detail or not args.report) else None,
         incident_gap=args.incident_gap,
         open_tunnels=args.open_tunnels,
+        drop_copies=args.drop_copies,
         max_memory_gib=args.max_memory,
     )
 
