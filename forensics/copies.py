@@ -42,6 +42,11 @@ def is_copies_warning(text: str) -> bool:
     return _MARK in text
 
 
+def was_dropped(text: str) -> bool:
+    """Whether a copies warning says the copies were left out of the flows (``--drop-copies``)."""
+    return text.endswith(_DROPPED)
+
+
 def comparable(cols: dict) -> np.ndarray:
     """Per row of a packet table's columns: may it be compared (an identification other than 0,
     or a TCP segment with data; identification 0 is a sender that does not number its datagrams,

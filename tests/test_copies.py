@@ -89,6 +89,26 @@ def test_a_scan_reports_the_warning(tmp_path):
     rep = scan([doubled], ScanConfig(workers=1, app_detail=False))
     (inp,) = rep.inputs
     assert any(is_copies_warning(w) for w in inp.warnings)
+    # the banner, the terminal and every alert of the capture say so ...
+    import io
+
+    from rich.console import Console
+
+    from forensics.report.html import render_html
+    from forensics.report.machine import alert_events
+    from forensics.report.terminal import render as render_terminal
+
+    assert 'id="copies-note">1 capture holds packets twice' in render_html(rep)
+    out = io.StringIO()
+    render_terminal(rep, Console(file=out, width=400))
+    assert "Captures holding packets twice (counts doubled; --drop-copies counts them once):" in out.getvalue()
+    events = alert_events(rep)
+    assert events and all("forensics-capture-copies" in e["tags"] and e["forensics"]["capture_copies"] for e in events)
+    # ... but not when --drop-copies counted them once (the inputs' warning still tells)
+    rep = scan([doubled], ScanConfig(workers=1, app_detail=False, drop_copies=True))
+    assert any(is_copies_warning(w) for w in rep.inputs[0].warnings) and not rep.copies_warnings
+    assert "copies-note" not in render_html(rep)
+    assert not any("forensics-capture-copies" in e.get("tags", []) for e in alert_events(rep))
 
 
 @pytest.mark.parametrize("lag", [1, LAGS])

@@ -313,6 +313,7 @@ def render_html(report: Report) -> str:
         generated=fmt_time(report.finished) if report.finished else "-",
         open_tunnels=bool(getattr(report.config, "open_tunnels", False)),
         clock_inputs=len(report.clock_warnings),
+        copies_inputs=len(report.copies_warnings),
     )
 
 

@@ -112,6 +112,7 @@ _NOT_TRANSPORT = frozenset({"arp", "rarp", "llc", "well", "man"})
 def alert_events(report: Report) -> list[dict]:
     """One ECS event per incident."""
     clocks = report.clock_warnings
+    copies = report.copies_warnings
     events = []
     for inc in report.incidents:
         tactic_id, tactic, tech_id, tech = _THREAT.get((inc.category, inc.subcategory)) or _THREAT_BY_CATEGORY.get(
@@ -175,6 +176,10 @@ def alert_events(report: Report) -> list[dict]:
         if clock:  # @timestamp follows a capture clock that was not set, jumped or stepped back
             ev["forensics"]["capture_clock"] = clock
             tags.append("forensics-capture-clock")
+        held_twice = [w for c in inc.captures for w in copies.get(c, [])]
+        if held_twice:  # packet and byte counts of a capture that holds its packets twice
+            ev["forensics"]["capture_copies"] = held_twice
+            tags.append("forensics-capture-copies")
         if tags:
             ev["tags"] = tags
         events.append(ev)

@@ -214,6 +214,15 @@ class Report:
         return {i.path: ws for i in self.readable if (ws := [w for w in i.warnings if is_clock_warning(w)])}
 
     @property
+    def copies_warnings(self) -> dict[str, list[str]]:
+        """Per readable input whose packets are held twice and counted so (:mod:`forensics.copies`;
+        not when ``--drop-copies`` left them out): its warning."""
+        from forensics.copies import is_copies_warning, was_dropped
+
+        return {i.path: ws for i in self.readable
+                if (ws := [w for w in i.warnings if is_copies_warning(w) and not was_dropped(w)])}
+
+    @property
     def failed(self) -> list[Input]:
         return [i for i in self.inputs if i.error is not None]
 

@@ -110,6 +110,22 @@ def _clock_lines(report: Report, console: Console, most: int = 10) -> None:
         console.print(f"  ... and {len(lines) - most:,} more (listed with their captures in the report and summary.json)")
 
 
+def _copies_lines(report: Report, console: Console, most: int = 10) -> None:
+    """The captures that hold packets twice and count them so (forensics.copies)."""
+    lines = [(path, w) for path, ws in report.copies_warnings.items() for w in ws]
+    if not lines:
+        return
+    console.print(Text("Captures holding packets twice (counts doubled; --drop-copies counts them once):",
+                       style="bold yellow"))
+    for path, w in lines[:most]:
+        line = Text("  ")
+        line.append(path)
+        line.append(f": {w}")
+        console.print(line)
+    if len(lines) > most:
+        console.print(f"  ... and {len(lines) - most:,} more (listed with their captures in the report and summary.json)")
+
+
 def _cat(cat: str, sub: str | None = None) -> Text:
     t = Text(str(cat), style=RICH_COLOURS.get(str(cat), "white"))
     if sub:
@@ -213,6 +229,7 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
             console.print(f"... and {len(involved) - max_hosts:,} more hosts (see the report; summary.json lists every one)")
 
     _clock_lines(report, console)
+    _copies_lines(report, console)
     normal, forged = report.normal_hosts, report.forged_addresses
     read = len(report.readable)
     line = Text()
