@@ -21,6 +21,12 @@ flood itself (a UDP flood whose source ports count up passes 5060 on its way: la
   :data:`MIN_SERVER_PACKETS` from S in all: a session, not a probe answered by a reset), the
   first of which started no later than the UDP flow ended, whose packets come from S at least as
   often as from R (the stream and its RTCP reports; a flood *of* S by its client is not turned);
+* **RTSP, interleaved**: a TCP flow that is itself the RTSP session (one end on port 554 or 8554,
+  at least :data:`MIN_CLIENT_PACKETS` packets from the client and :data:`MIN_SERVER_PACKETS` from
+  the server) with :data:`MIN_MEDIA_RATIO` times the client's bytes or more from the server: RTP
+  carried inside the connection (RFC 2326 10.12, the default of many recorders behind NAT), video
+  one way, acknowledgements the other (1.3.0 reads it as DoS/HTTP by the recorder; a flood of
+  requests sends about as much as it gets back);
 * **SIP**: a UDP flow between two hosts that exchanged SIP (a UDP or TCP flow between them on
   port 5060 or 5061 of one of them, with :data:`MIN_SIP_PACKETS` packets or more each way) no
   later than the flow ended, when the flow is two-way (each direction at least
@@ -46,11 +52,16 @@ MIN_SERVER_PACKETS = 2  # SYN/ACK and an answer
 MIN_SIP_PACKETS = 2  # each way: INVITE and ACK, 100 Trying / 180 Ringing / 200 OK
 MAX_STREAM_FLOWS = 8  # a stream is a few flows (RTP and RTCP of audio and video); a flood of counting ports is thousands
 MIN_CALL_SHARE = 0.25  # a call's flow: each direction at least this share of the other's packets
+MIN_MEDIA_RATIO = 10.0  # an RTSP session carrying its media: this many times the client's bytes from the server
 RTSP_EVIDENCE = ("called {cat} by the model, but it is a media stream of {server}, which {client} asked for over "
                  "RTSP ({client} -> {server}:{port}, from {t}): Normal")
 SIP_EVIDENCE = ("called {cat} by the model, but it is a two-way media stream between {a} and {b}, which set up a "
                 "call over SIP ({sa} -> {sb}:{port}, from {t}): Normal")
-_MARKS = (RTSP_EVIDENCE.split("{server}")[0].split("{cat}")[1], SIP_EVIDENCE.split("{a}")[0].split("{cat}")[1])
+INTERLEAVED_EVIDENCE = ("called {cat} by the model, but it is an RTSP session of {server} carrying the media {client} asked "
+                        "for ({client} -> {server}:{port}, RTP interleaved: {ratio:.0f} times the client's bytes from "
+                        "the server): Normal")
+_MARKS = (RTSP_EVIDENCE.split("{server}")[0].split("{cat}")[1], SIP_EVIDENCE.split("{a}")[0].split("{cat}")[1],
+          INTERLEAVED_EVIDENCE.split("{server}")[0].split("{cat}")[1])
 
 
 def _str(flows: pd.DataFrame, col: str) -> np.ndarray:
@@ -85,26 +96,78 @@ def _sessions(flows: pd.DataFrame, rows: np.ndarray, ports) -> pd.DataFrame:
     return s.sort_values("start", kind="stable").drop_duplicates(["server", "client"])
 
 
+def _interleaved(flows: pd.DataFrame, cat: np.ndarray, rows: np.ndarray) -> pd.DataFrame:
+    """``row``/``evidence`` of the TCP flows ``rows`` (called DoS or DDoS) that are an RTSP session
+    carrying its own media (RTP interleaved in the connection, RFC 2326 10.12): one end on an RTSP
+    port, :data:`MIN_CLIENT_PACKETS` packets or more from the client and :data:`MIN_SERVER_PACKETS`
+    from the server, and :data:`MIN_MEDIA_RATIO` times the client's bytes or more from the server
+    (video one way, acknowledgements the other; a flood of requests sends as much as it gets
+    back, or more)."""
+    empty = pd.DataFrame({"row": np.zeros(0, np.int64), "evidence": np.zeros(0, object)})
+    if not len(rows) or not {"sbytes", "dbytes"} <= set(flows.columns):
+        return empty
+    sp, dp = _str(flows, "sport")[rows], _str(flows, "dport")[rows]
+    on_d = np.isin(dp, RTSP_PORTS)
+    on_s = np.isin(sp, RTSP_PORTS) & ~on_d
+    spk, dpk = _num(flows, "spkts")[rows], _num(flows, "dpkts")[rows]
+    sb, db = _num(flows, "sbytes")[rows], _num(flows, "dbytes")[rows]
+    c_pk, s_pk = np.where(on_d, spk, dpk), np.where(on_d, dpk, spk)
+    c_b, s_b = np.where(on_d, sb, db), np.where(on_d, db, sb)
+    ok = (on_d | on_s) & (c_pk >= MIN_CLIENT_PACKETS) & (s_pk >= MIN_SERVER_PACKETS) & (s_b >= MIN_MEDIA_RATIO * c_b)
+    if not ok.any():
+        return empty
+    sa, da = _str(flows, "saddr")[rows], _str(flows, "daddr")[rows]
+    server, client = np.where(on_d, da, sa), np.where(on_d, sa, da)
+    port = np.where(on_d, dp, sp)
+    k = np.flatnonzero(ok)
+    return pd.DataFrame({"row": rows[k], "evidence": [
+        INTERLEAVED_EVIDENCE.format(cat=cat[rows[i]], server=server[i], client=client[i], port=port[i],
+                                    ratio=s_b[i] / max(c_b[i], 1.0)) for i in k]})
+
+
 def media_streams(flows: pd.DataFrame, cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, evidence)``: the flows called DoS or DDoS (``cat``: per-flow category names) that
-    are a media stream asked for over RTSP or set up over SIP in the same capture."""
+    are a media stream asked for over RTSP (beside the session, or inside it) or set up over SIP in
+    the same capture."""
     need = {"proto", "saddr", "daddr", "sport", "dport", "spkts", "dpkts", "stime", "ltime"}
     none = (np.zeros(0, np.int64), np.zeros(0, object))
     if not len(flows) or not need <= set(flows.columns):
         return none
     proto = _str(flows, "proto")
-    cand = np.flatnonzero(((cat == "DoS") | (cat == "DDoS")) & (proto == "udp"))  # (the streams' verdicts)
-    if not len(cand):
+    flood = (cat == "DoS") | (cat == "DDoS")
+    if not flood.any():
         return none
     sp, dp = _str(flows, "sport"), _str(flows, "dport")
     spk, dpk = _num(flows, "spkts"), _num(flows, "dpkts")
+    # a stream is a few long flows between two hosts, not thousands of short ones: a pair of hosts
+    # with more flows called DoS or DDoS (any protocol) is a flood of many flows
+    f_rows = np.flatnonzero(flood)
+    sa_f, da_f = _str(flows, "saddr")[f_rows], _str(flows, "daddr")[f_rows]
+    pair_code, _ = pd.factorize(pd.MultiIndex.from_arrays([np.minimum(sa_f, da_f), np.maximum(sa_f, da_f)]))
+    few = np.zeros(len(flows), dtype=bool)
+    few[f_rows] = np.bincount(pair_code)[pair_code] <= MAX_STREAM_FLOWS
+    found = [_interleaved(flows, cat, np.flatnonzero(few & (proto == "tcp")))]
+    cand = np.flatnonzero(few & (proto == "udp"))  # (the streams' verdicts)
     # (the session itself must be no flood flow: a UDP flood with counting source ports that passes
     # 5060 on its way, answered by a DNS server, is no SIP: lab run dos_udp/run68; the model may
     # call an RTSP session's few packets anything else, Theft/Keylogging for one)
-    flood = (cat == "DoS") | (cat == "DDoS")
     sig_port = (np.isin(sp, RTSP_PORTS + SIP_PORTS) | np.isin(dp, RTSP_PORTS + SIP_PORTS)) & ~flood
-    if not sig_port.any():
+    if len(cand) and sig_port.any():
+        found += _requested(flows, cat, cand, sig_port)
+    found = [f for f in found if len(f)]
+    if not found:
         return none
+    # (one evidence per flow: the first found)
+    out = pd.concat(found, ignore_index=True).drop_duplicates("row").sort_values("row", kind="stable")
+    return out["row"].to_numpy(dtype=np.int64), out["evidence"].to_numpy(dtype=object)
+
+
+def _requested(flows: pd.DataFrame, cat: np.ndarray, cand: np.ndarray, sig_port: np.ndarray) -> list[pd.DataFrame]:
+    """``row``/``evidence`` frames of the UDP flows ``cand`` that a session beside them asked for:
+    RTSP (the flows ``sig_port`` on an RTSP port) or SIP."""
+    proto = _str(flows, "proto")
+    sp, dp = _str(flows, "sport"), _str(flows, "dport")
+    spk, dpk = _num(flows, "spkts"), _num(flows, "dpkts")
     # RTSP sessions: TCP, the client's and the server's packets counted by the end the port is on
     tcp = np.flatnonzero(sig_port & (proto == "tcp"))
     rtsp = _sessions(flows, tcp, RTSP_PORTS)
@@ -123,14 +186,6 @@ def media_streams(flows: pd.DataFrame, cat: np.ndarray) -> tuple[np.ndarray, np.
     # SIP: UDP or TCP, packets both ways, either end may have called
     two_way = (spk >= MIN_SIP_PACKETS) & (dpk >= MIN_SIP_PACKETS)
     sip = _sessions(flows, np.flatnonzero(sig_port & two_way & ((proto == "udp") | (proto == "tcp"))), SIP_PORTS)
-    # a stream is a few long flows between two hosts, not thousands of short ones
-    lo_a = np.minimum(_str(flows, "saddr")[cand], _str(flows, "daddr")[cand])
-    hi_a = np.maximum(_str(flows, "saddr")[cand], _str(flows, "daddr")[cand])
-    pair_code, _ = pd.factorize(pd.MultiIndex.from_arrays([lo_a, hi_a]))
-    few = np.bincount(pair_code)[pair_code] <= MAX_STREAM_FLOWS
-    cand = cand[few]
-    if not len(cand):
-        return none
     c = pd.DataFrame({"row": cand, "a": _str(flows, "saddr")[cand], "b": _str(flows, "daddr")[cand],
                       "end": np.fmax(_num(flows, "ltime")[cand], _num(flows, "stime")[cand]),
                       "from_a": spk[cand], "from_b": dpk[cand]})
@@ -153,12 +208,7 @@ def media_streams(flows: pd.DataFrame, cat: np.ndarray) -> tuple[np.ndarray, np.
                 SIP_EVIDENCE.format(cat=cat[i], a=a, b=b, sa=cl, sb=sv, port=p, t=_when(t))
                 for i, a, b, cl, sv, p, t in zip(m["row"], m["a"], m["b"], m["client"], m["server"], m["port"],
                                                   m["start"])]}))
-    found = [f for f in found if len(f)]
-    if not found:
-        return none
-    # (RTSP before SIP, and one evidence per flow: the first found)
-    out = pd.concat(found, ignore_index=True).drop_duplicates("row").sort_values("row", kind="stable")
-    return out["row"].to_numpy(dtype=np.int64), out["evidence"].to_numpy(dtype=object)
+    return found
 
 
 def count(evidence) -> int:
@@ -171,8 +221,7 @@ def count(evidence) -> int:
                                    dtype=bool), False)
         return int(hit[ev.cat.codes.to_numpy()].sum())
     text = ev.astype(str)
-    hit = text.str.startswith("called ") & (text.str.contains(_MARKS[0], regex=False)
-                                            | text.str.contains(_MARKS[1], regex=False))
+    hit = text.str.startswith("called ") & np.logical_or.reduce([text.str.contains(m, regex=False) for m in _MARKS])
     return int(hit.sum())
 
 
