@@ -181,7 +181,8 @@ def analyse_file(path: str, opts: dict, events=None) -> FileResult:
         stages["context"] = time.perf_counter() - t2
         accd = acc.to_dict() if hasattr(acc, "to_dict") else dict(acc)
         accd["path"] = path
-        notes = [n for n in (unfamiliar_warning(out), too_little_warning(out), streams_warning(out)) if n]
+        notes = [n for n in (unfamiliar_warning(out), too_little_warning(out), streams_warning(out), bulk_warning(out))
+                 if n]
         if notes:
             accd["warnings"] = [*accd.get("warnings", []), *notes]
         tell("done")
@@ -283,6 +284,20 @@ def streams_warning(flows) -> str | None:
         return None
     return f"{n} flow(s) the model called DoS or DDoS are reported Normal: media streams a host asked for over RTSP, " \
         "or calls set up over SIP, in this capture (see each flow's evidence)"
+
+
+def bulk_warning(flows) -> str | None:
+    """The capture's note about the keylogging verdicts :mod:`forensics.bulk` turned Normal, or None."""
+    from forensics.bulk import MIN_BULK_BYTES, MIN_SEGMENT_BYTES, count
+
+    if "evidence" not in flows.columns or not len(flows):
+        return None
+    n = count(flows["evidence"])
+    if not n:
+        return None
+    return (f"{n} flow(s) the model called Theft/Keylogging, DoS or DDoS are reported Normal: bulk transfers "
+            f"({MIN_BULK_BYTES:,} bytes or more, {MIN_SEGMENT_BYTES} or more per packet one way) are not keystrokes, "
+            "and a download is not a flood (see each flow's evidence)")
 
 
 def _categorical(values):

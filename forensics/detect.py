@@ -391,6 +391,8 @@ class Detector:
         if len(r.stream_rows):  # (a media stream: the model's reason for its flood verdict is moot; before the
             # same-flood step's, which may turn such a flow back when its sender floods the same port)
             evidence[r.stream_rows] = r.stream_evidence if explain else ""
+        if len(r.bulk_rows):  # (a bulk transfer: the model's reason for its keylogging verdict is moot)
+            evidence[r.bulk_rows] = r.bulk_evidence if explain else ""
         if len(r.same_rows):  # flows called Normal: the model gave no reason of its own
             evidence[r.same_rows] = r.same_evidence if explain else ""
         if len(r.little_rows):  # (too little traffic for the verdict: the model's reason for it is moot)

@@ -7,7 +7,10 @@ whole capture, in this order, and are applied identically by a scan
 
 0. :func:`forensics.streams.refine`: a UDP flow called DoS or DDoS that is a media stream a host
    asked for over RTSP, or a two-way one between hosts that set up a call over SIP, in the same
-   capture, is no flood: Normal;
+   capture, or an RTSP session carrying its media inside (interleaved), is no flood: Normal; then
+   :func:`forensics.bulk.refine`: a flow called Keylogging that carries 100 KB or more at 500
+   bytes or more per packet one way is a bulk transfer, and a TCP flow called DoS or DDoS whose
+   source receives 1 MB or more, 10 times what it sends, is a download: Normal;
 1. :func:`forensics.backscatter.refine`: a TCP flow called Reconnaissance that leaves a port its
    host serves on (with 9 or more others) is a SYN-ACK flood's backscatter: DoS/TCP;
 2. :func:`forensics.ddos.refine`: a flow called DoS while another sender (by MAC) that floods the
@@ -46,7 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forensics import arp, backscatter, ddos, sameflood, streams, sweep, toolittle
+from forensics import arp, backscatter, bulk, ddos, sameflood, streams, sweep, toolittle
 
 
 @dataclass
@@ -66,19 +69,21 @@ class Refined:
     sweep_evidence: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # their evidence
     stream_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # DoS/DDoS turned Normal: a media stream
     stream_evidence: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # their evidence
+    bulk_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # Keylogging / DoS turned Normal: bulk
+    bulk_evidence: np.ndarray = field(default_factory=lambda: np.zeros(0, object))  # their evidence
 
     @property
     def changed(self) -> bool:
         """Did any step change a verdict?"""
         return bool(self.ddos.any() or self.dos.any() or self.backscatter.any() or len(self.arp_rows)
                     or len(self.same_rows) or len(self.little_rows) or len(self.sweep_rows)
-                    or len(self.stream_rows))
+                    or len(self.stream_rows) or len(self.bulk_rows))
 
     @property
     def sub_rows(self) -> np.ndarray:
         """Positions of the flows whose subcategory a step chose (not only their category)."""
         rows = (self.arp_rows, np.flatnonzero(self.backscatter), self.same_rows, self.little_rows, self.sweep_rows,
-                self.stream_rows)
+                self.stream_rows, self.bulk_rows)
         return functools.reduce(np.union1d, rows).astype(np.int64)
 
 
@@ -95,7 +100,7 @@ def allowed_mask(categories, subcategories, allowed: dict) -> np.ndarray:
 
 def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,
                  mask: np.ndarray) -> Refined:
-    """The seven steps on one capture's flows (rows aligned with the per-flow probabilities).
+    """The eight steps on one capture's flows (rows aligned with the per-flow probabilities).
 
     The MAC binding and the listening services rest on the flows called Normal (and on ARP
     flows whatever their verdict), which no step before the same-flood step changes
@@ -105,6 +110,7 @@ def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, cate
     from forensics.attribution import FloodBlame, lookups
 
     p_cat, p_sub, stream_rows, stream_evidence = streams.refine(flows, p_cat, p_sub, categories, subcategories, mask)
+    p_cat, p_sub, bulk_rows, bulk_evidence = bulk.refine(flows, p_cat, p_sub, categories, subcategories, mask)
     pred = np.asarray(categories, dtype=object)[np.asarray(p_cat).argmax(1)] if len(p_cat) else np.zeros(0, object)
     hosts = services = None
     if (pred != "Normal").any():  # else no step needs them
@@ -119,4 +125,5 @@ def refine_flows(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, cate
                                                               hosts, services, blame)
     p_cat, p_sub, rows, evidence = arp.refine(flows, p_cat, p_sub, categories, subcategories, mask, hosts, services)
     return Refined(p_cat, p_sub, to_ddos, to_dos, turned, rows, evidence, same_rows, same_evidence, little_rows,
-                   little_evidence, sweep_rows, sweep_evidence, stream_rows, stream_evidence)
+                   little_evidence, sweep_rows, sweep_evidence, stream_rows, stream_evidence, bulk_rows,
+                   bulk_evidence)

@@ -978,8 +978,10 @@ def run_evaluation(model, mean, std, runs: dict, cfg: TrainConfig, baselines: bo
     log("evaluating on held-out runs")
     tables = evaluate_models(predictors, test, balanced, test_runs)
     # per-host verdicts of the CNN-LSTM (refined like a scan's)
-    pc, _ = predict_arrays(model, test.x, mean, std)
-    pred = refine_runs(test_runs, test, pc[test.inverse]).argmax(1)
+    # (with the model's subcategory probabilities, as a scan has them: the steps that read the
+    # subcategory, keylogging's, would otherwise see a uniform one, and Theft's first, Keylogging)
+    pc, ps = predict_arrays(model, test.x, mean, std)
+    pred = refine_runs(test_runs, test, pc[test.inverse], ps[test.inverse])[0].argmax(1)
     hosts = []
     for i, r in enumerate(test_runs):
         if r.truth is not None:
