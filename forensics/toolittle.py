@@ -34,6 +34,15 @@ This step looks at what each verdict rests on, over the whole capture:
   capture, sent to a victim another attacker floods with :data:`MIN_FLOOD_PACKETS` or more, is a
   client of the flooded host, not one of its flooders (:func:`stray_senders`).
 
+* **group chatter**: the flows called DoS or DDoS that a host sends to a multicast or broadcast
+  address (224.0.0.0/4, 255.255.255.255, ff00::/8; packets from the flow's source, on a group
+  MAC where the frame has one) at fewer than :data:`MAX_GROUP_RATE` packets
+  per second over their span (1 s at least) are discovery and announcement traffic (mDNS, SSDP,
+  LLMNR, NetBIOS): a group address is no host to flood, and a storm that floods the segment is
+  far faster.  Found on a generated capture of a LAN's devices resolving names (2026-11-29 late):
+  50 devices' mDNS and SSDP queries, every device's 1-6 per minute, made 33 "DDoS/UDP"
+  incidents, each device the attacker of 224.0.0.251 and 239.255.255.250.
+
 Such flows become **Normal**, keeping the model's confidence (as the other steps do), with an
 evidence string that says why; nothing is turned into an attack here.
 
@@ -60,6 +69,7 @@ MIN_FLOOD_PACKETS = 50  # fewer packets of flood to one victim in a whole captur
 MIN_KEYLOG_SECONDS = 1.0  # keylogging flows between two hosts spanning less: no keylogging
 MIN_SCAN_TARGETS = 3  # fewer distinct (victim address, port) targets of one attacker's scan flows: no scan
 MIN_SENDER_PACKETS = 10  # fewer packets of flood flows from a host with an address of its own, beside a flood: no flooder
+MAX_GROUP_RATE = 20.0  # fewer packets per second of flood flows from one host to a group address: discovery traffic
 FLOOD_EVIDENCE = ("called {cat} by the model, but its victim {victim} got only {n} packet(s) of such flows in this "
                   f"capture, and a flood has {MIN_FLOOD_PACKETS} or more: Normal")
 KEYLOG_EVIDENCE = ("called Theft/Keylogging by the model, but such flows between {a} and {b} span only {s:.3g} s in "
@@ -68,6 +78,10 @@ SCAN_EVIDENCE = ("called Reconnaissance by the model, but {attacker} reached onl
                  f"with such flows in this capture, and a scan probes {MIN_SCAN_TARGETS} or more: Normal")
 STRAY_EVIDENCE = ("called {cat} by the model, but {attacker} sent only {n} packet(s) of such flows in this capture, "
                   "while {top} flooded {victim} with {m}: a client of the flooded host, not one of its flooders: Normal")
+GROUP_EVIDENCE = ("called {cat} by the model, but {sender} sent {n} packet(s) of such flows to the group address "
+                  "{group} over {span:.3g} s ({rate:.2g} per second): discovery or announcement traffic, not a flood: "
+                  "Normal")
+_GROUP_MARK = GROUP_EVIDENCE.split("{group}")[0].split("{n}")[1]  # " packet(s) of such flows to the group address "
 _FLOOD_MARK = FLOOD_EVIDENCE.split("{cat}")[1].split("{victim}")[0]  # " by the model, but its victim "
 _STRAY_MARK = STRAY_EVIDENCE.split("{n}")[1].split("{top}")[0]  # " packet(s) of such flows in this capture, while "
 _KEYLOG_MARK = KEYLOG_EVIDENCE.split("{a}")[0]
@@ -76,23 +90,26 @@ _SCAN_MARK = SCAN_EVIDENCE.split("{attacker}")[0]
 
 def kinds(evidence) -> np.ndarray:
     """Per evidence string: 1 for a flood this step turned Normal, 2 for keylogging, 3 for a scan,
-    4 for a stray sender beside a flood, 0 otherwise (how a scan counts them afterwards)."""
+    4 for a stray sender beside a flood, 5 for group chatter, 0 otherwise (how a scan counts them
+    afterwards)."""
     text = pd.Series(np.asarray(evidence, dtype=object)).astype(str)
     called = text.str.startswith("called ")
     flood = called & text.str.contains(_FLOOD_MARK, regex=False)
     stray = called & text.str.contains(_STRAY_MARK, regex=False)
+    group = called & text.str.contains(_GROUP_MARK, regex=False)
     return np.select([flood.to_numpy(), text.str.startswith(_KEYLOG_MARK).to_numpy(),
-                      text.str.startswith(_SCAN_MARK).to_numpy(), stray.to_numpy()], [1, 2, 3, 4], 0)
+                      text.str.startswith(_SCAN_MARK).to_numpy(), stray.to_numpy(), group.to_numpy()], [1, 2, 3, 4, 5], 0)
 
 
-def counts(evidence: pd.Series) -> tuple[int, int, int, int]:
-    """``(floods, keylogging, scans, stray senders)``: how many flows of an evidence column (strings, or a
-    categorical as a scan keeps it: its few categories are read, not every row) this step turned Normal."""
+def counts(evidence: pd.Series) -> tuple[int, int, int, int, int]:
+    """``(floods, keylogging, scans, stray senders, group chatter)``: how many flows of an evidence column
+    (strings, or a categorical as a scan keeps it: its few categories are read, not every row) this step
+    turned Normal."""
     if isinstance(evidence.dtype, pd.CategoricalDtype):
         kind = np.append(kinds(evidence.cat.categories), 0)[evidence.cat.codes.to_numpy()]  # (code -1: missing)
     else:
         kind = kinds(evidence)
-    return tuple(int((kind == k).sum()) for k in (1, 2, 3, 4))
+    return tuple(int((kind == k).sum()) for k in (1, 2, 3, 4, 5))
 
 
 def _not_arp(flows: pd.DataFrame):
@@ -174,6 +191,73 @@ def stray_senders(flows: pd.DataFrame, cat: np.ndarray, blame) -> tuple[np.ndarr
     return flood[k], evidence
 
 
+def _group_address(names: np.ndarray) -> np.ndarray:
+    """Per address string: multicast (224.0.0.0/4, ff00::/8) or the IPv4 limited broadcast?"""
+    text = np.asarray(names, dtype=object).astype(str)
+    first = np.array([int(a.split(".", 1)[0]) if a[:1].isdigit() and "." in a else -1 for a in text])
+    return ((first >= 224) & (first <= 239)) | (text == "255.255.255.255") | np.char.startswith(np.char.lower(
+        text.astype(str)), "ff")
+
+
+def _group_mac(names: np.ndarray) -> np.ndarray:
+    """Per MAC string as Argus prints it: a group MAC (``Broadcast``, or the group bit set), or none
+    (``""``: no Ethernet header)?"""
+    out = np.zeros(len(names), dtype=bool)
+    for i, m in enumerate(np.asarray(names, dtype=object).astype(str)):
+        if m in ("", "Broadcast", "nan", "None"):
+            out[i] = True
+            continue
+        try:
+            out[i] = bool(int(m[:2], 16) & 1)
+        except ValueError:
+            out[i] = False
+    return out
+
+
+def group_chatter(flows: pd.DataFrame, cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, evidence)``: the flows called DoS or DDoS (``cat``: per-flow category names) that a
+    host sends to a group address at fewer than :data:`MAX_GROUP_RATE` packets per second over
+    their span."""
+    flood = flood_rows(flows, cat)
+    if not len(flood) or not {"saddr", "daddr", "pkts", "stime", "ltime"} <= set(flows.columns):
+        return np.zeros(0, np.int64), np.zeros(0, object)
+    daddr = flows["daddr"].astype(str).to_numpy()[flood]
+    code_d, names_d = pd.factorize(daddr)
+    group = _group_address(np.asarray(names_d, dtype=object))[code_d]
+    # sent to the group: packets from the flow's source, on a group MAC where the frame has one (a
+    # random-source flood draws multicast sources too: Argus may orient a flow of such a packet
+    # from its victim to the forged "group", with no packet that way, on the bot's own MAC)
+    if "spkts" in flows.columns:
+        group &= flows["spkts"].to_numpy(dtype=np.float64, na_value=0.0)[flood] > 0
+    if "dmac" in flows.columns:
+        code_m, macs = pd.factorize(flows["dmac"].astype(str).to_numpy()[flood])
+        group &= _group_mac(np.asarray(macs, dtype=object))[code_m]
+    if not group.any():
+        return np.zeros(0, np.int64), np.zeros(0, object)
+    rows = flood[group]
+    src = flows["saddr"].astype(str).to_numpy()[rows]
+    dst = daddr[group]
+    pkts = flood_packets(flows, rows)
+    t0 = flows["stime"].to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+    t1 = np.fmax(flows["ltime"].to_numpy(dtype=np.float64, na_value=np.nan)[rows], t0)
+    code, _ = pd.factorize(pd.MultiIndex.from_arrays([src, dst]))
+    n = code.max() + 1
+    total = np.bincount(code, weights=pkts, minlength=n)
+    first = np.full(n, np.inf)
+    last = np.full(n, -np.inf)
+    np.fmin.at(first, code, t0)
+    np.fmax.at(last, code, t1)
+    span = np.where(np.isfinite(last - first), last - first, 0.0)
+    rate = total / np.maximum(span, 1.0)
+    low = rate[code] < MAX_GROUP_RATE
+    if not low.any():
+        return np.zeros(0, np.int64), np.zeros(0, object)
+    evidence = np.array([GROUP_EVIDENCE.format(cat=cat[r], sender=a, n=int(total[c]), group=g, span=span[c],
+                                               rate=rate[c])
+                         for r, a, g, c in zip(rows[low], src[low], dst[low], code[low])], dtype=object)
+    return rows[low], evidence
+
+
 def brief_keylogging(flows: pd.DataFrame, sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, evidence)``: the flows called Keylogging (``sub``: per-flow subcategory names)
     whose two hosts exchange such flows over less than :data:`MIN_KEYLOG_SECONDS` in the capture."""
@@ -240,8 +324,12 @@ def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories
     t_rows, t_evidence = stray_senders(flows, cat, blame)  # (victims of small floods have no top sender of 50)
     k_rows, k_evidence = brief_keylogging(flows, np.where(cat == "Theft", sub, ""))
     s_rows, s_evidence = lone_probes(flows, cat, blame.hosts, blame.services)
-    rows = np.concatenate([f_rows, t_rows, k_rows, s_rows]).astype(np.int64)
-    evidence = np.concatenate([f_evidence, t_evidence, k_evidence, s_evidence]).astype(object)
+    g_rows, g_evidence = group_chatter(flows, cat)
+    # (one reason per flow: a small flood of a group address is said once, as a small flood)
+    g_keep = ~np.isin(g_rows, np.concatenate([f_rows, t_rows]))
+    g_rows, g_evidence = g_rows[g_keep], g_evidence[g_keep]
+    rows = np.concatenate([f_rows, t_rows, k_rows, s_rows, g_rows]).astype(np.int64)
+    evidence = np.concatenate([f_evidence, t_evidence, k_evidence, s_evidence, g_evidence]).astype(object)
     if not len(rows):
         return p_cat, p_sub, rows, evidence
     normal = np.full(len(rows), "Normal", dtype=object)

@@ -213,3 +213,81 @@ def test_a_hosts_few_packets_beside_anothers_flood_of_its_victim_are_no_flood():
     # no other host floods the victim with MIN_FLOOD_PACKETS: the victim rule judges it, not this one
     cat, _, ev, _ = refined(bind + flood[:MIN_FLOOD_PACKETS - 5] + query)
     assert (cat[1:] == "Normal").all() and list(kinds(ev[1:])) == [1] * (MIN_FLOOD_PACKETS - 4)
+
+
+def test_discovery_traffic_to_a_group_address_is_no_flood():
+    """mDNS and SSDP queries of a LAN's devices, called DDoS by the model: each device an "attacker"
+    of 224.0.0.251 and 239.255.255.250.  Below 20 packets per second a group address gets chatter;
+    a storm at the flood's rate keeps its verdict, and so do the flows of a random-source flood
+    that drew a multicast source (lab run ddos_tcp/run68: Argus orients them from the victim to
+    the forged "group", with no packet that way, on the bot's own MAC)."""
+    from forensics.toolittle import MAX_GROUP_RATE
+
+    def to_group(src, group, t, mac, **kw):
+        return {**flow(src, group, t, cat="DDoS", sub="UDP", proto="udp", **kw), "dmac": mac}
+
+    rows = []
+    for d in range(3):
+        dev = f"192.168.1.{100 + d}"
+        rows += [to_group(dev, "224.0.0.251", 10.0 + 2.0 * k, "01:00:5e:00:00:fb", sport="5353", dport="5353")
+                 for k in range(60)]  # one every 2 s, 120 s
+        rows += [to_group(dev, "239.255.255.250", 11.0 + 5.0 * k, "01:00:5e:7f:ff:fa", sport="50000", dport="1900",
+                          spkts=2) for k in range(30)]
+    storm = [{**to_group(BOT, "255.255.255.255", 10.0 + k / 200, "Broadcast", sport=str(1000 + k), dport="9"),
+              "cat": "DoS"} for k in range(400)]  # 200 per second
+    forged = [{**flow(VIC, f"226.{k}.30.112", 10.0 + k * 0.5, cat="DDoS", sub="TCP", sport="3381", dport=str(2000 + k),
+                      spkts=0, dpkts=1), "dmac": "02:1a:0a:4d:00:cb"} for k in range(60)]
+    cat, _, ev, r = refined(rows + storm + forged)
+    n = len(rows)
+    assert (cat[:n] == "Normal").all() and (cat[n:n + len(storm)] == "DoS").all() and (cat[n + len(storm):] == "DDoS").all()
+    assert list(kinds(ev[:n])) == [5] * n and (kinds(ev[n:]) == 0).all()
+    assert ev[0] == ("called DDoS by the model, but 192.168.1.100 sent 60 packet(s) of such flows to the group address "
+                     "224.0.0.251 over 118 s (0.51 per second): discovery or announcement traffic, not a flood: Normal")
+    assert MAX_GROUP_RATE == 20.0
+    # IPv6 groups too
+    v6 = [to_group("fd00::5", "ff02::fb", 10.0 + k, "33:33:00:00:00:fb", sport="5353", dport="5353") for k in range(60)]
+    cat, _, ev, _ = refined(v6)
+    assert (cat == "Normal").all() and (kinds(ev) == 5).all()
+
+
+def test_a_lans_name_resolution_and_discovery_make_no_incident(tmp_path):
+    import random
+    import socket
+
+    import dpkt
+
+    from forensics.scan import ScanConfig, scan
+
+    rng = random.Random(6)
+    dns, dns_mac = "192.168.1.1", b"\x02\x00\x00\x00\x00\x01"
+
+    def udp(src, dst, sp, dp, data, sm, dm):
+        u = dpkt.udp.UDP(sport=sp, dport=dp, data=data)
+        u.ulen = 8 + len(data)
+        i = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=17, ttl=64, data=u, id=rng.randrange(65536))
+        i.len = 20 + u.ulen
+        return bytes(dpkt.ethernet.Ethernet(src=sm, dst=dm, type=0x0800, data=i))
+
+    ev, t0 = [], 1_795_000_000.0
+    for d in range(10):
+        dev, mac = f"192.168.1.{100 + d}", bytes([2, 0, 0, 0, 1, d])
+        t = t0 + rng.uniform(0, 0.1)
+        while t < t0 + 120:
+            q = dpkt.dns.DNS(id=rng.randrange(65536), qd=[dpkt.dns.DNS.Q(name="api.vendor.example")])
+            sp = rng.randrange(32768, 61000)
+            ev.append((t, udp(dev, dns, sp, 53, bytes(q), mac, dns_mac)))
+            q.qr = 1
+            ev.append((t + 0.005, udp(dns, dev, 53, sp, bytes(q), dns_mac, mac)))
+            if rng.random() < 0.2:  # SSDP M-SEARCH and an mDNS query
+                ev.append((t + .5, udp(dev, "239.255.255.250", 50000 + d, 1900, b"M-SEARCH * HTTP/1.1\r\n\r\n", mac,
+                                       b"\x01\x00\x5e\x7f\xff\xfa")))
+                ev.append((t + .6, udp(dev, "224.0.0.251", 5353, 5353, bytes(60), mac, b"\x01\x00\x5e\x00\x00\xfb")))
+            t += rng.expovariate(10.0)
+    path = tmp_path / "lan.pcap"
+    with open(path, "wb") as fh:
+        w = dpkt.pcap.Writer(fh)
+        for tt, f in sorted(ev, key=lambda e: e[0]):
+            w.writepkt(f, tt)
+    rep = scan([path], ScanConfig(workers=1, app_detail=False))
+    assert not rep.incidents  # (without the rule: DDoS/UDP incidents of devices against the group addresses)
+    assert any("sent to multicast or broadcast addresses" in w for w in rep.inputs[0].warnings)
