@@ -276,31 +276,30 @@ def too_little_warning(flows) -> str | None:
         "for the verdict: " + "; ".join(parts)
 
 
+def _step_note(flows, count, text: str) -> str | None:
+    """``text`` with ``{n}``: how many flows a capture-level step turned Normal (``count`` of the
+    evidence column), or None when none."""
+    if "evidence" not in flows.columns or not len(flows):
+        return None
+    n = count(flows["evidence"])
+    return text.format(n=n) if n else None
+
+
 def streams_warning(flows) -> str | None:
     """The capture's note about the flood verdicts :mod:`forensics.streams` turned Normal, or None."""
     from forensics.streams import count
 
-    if "evidence" not in flows.columns or not len(flows):
-        return None
-    n = count(flows["evidence"])
-    if not n:
-        return None
-    return f"{n} flow(s) the model called DoS or DDoS are reported Normal: media streams a host asked for over RTSP, " \
-        "or calls set up over SIP, in this capture (see each flow's evidence)"
+    return _step_note(flows, count, "{n} flow(s) the model called DoS or DDoS are reported Normal: media streams a "
+                      "host asked for over RTSP, or calls set up over SIP, in this capture (see each flow's evidence)")
 
 
 def bulk_warning(flows) -> str | None:
-    """The capture's note about the keylogging verdicts :mod:`forensics.bulk` turned Normal, or None."""
+    """The capture's note about the verdicts :mod:`forensics.bulk` turned Normal, or None."""
     from forensics.bulk import MIN_BULK_BYTES, MIN_SEGMENT_BYTES, count
 
-    if "evidence" not in flows.columns or not len(flows):
-        return None
-    n = count(flows["evidence"])
-    if not n:
-        return None
-    return (f"{n} flow(s) the model called Theft/Keylogging, DoS or DDoS are reported Normal: bulk transfers "
-            f"({MIN_BULK_BYTES:,} bytes or more, {MIN_SEGMENT_BYTES} or more per packet one way) are not keystrokes, "
-            "and a download is not a flood (see each flow's evidence)")
+    return _step_note(flows, count, "{n} flow(s) the model called Theft/Keylogging, DoS or DDoS are reported Normal: "
+                      f"bulk transfers ({MIN_BULK_BYTES:,} bytes or more, {MIN_SEGMENT_BYTES} or more per packet one "
+                      "way) are not keystrokes, and a download is not a flood (see each flow's evidence)")
 
 
 def _categorical(values):

@@ -316,3 +316,13 @@ def flow_keys_packets() -> list[tuple[float, bytes]]:
         pk.append((t + 40 + dt, fg.eth(ip4(src, dst, 2, msg))))
     pk.sort(key=lambda x: x[0])
     return pk
+
+
+def write_events(path, events, sort: bool = True):
+    """A libpcap file of ``events``, ``(timestamp, frame bytes)`` pairs (in time order unless
+    ``sort=False``: file order as given); returns ``path``."""
+    with open(path, "wb") as fh:
+        w = dpkt.pcap.Writer(fh)
+        for ts, frame in (sorted(events, key=lambda e: e[0]) if sort else events):
+            w.writepkt(frame, ts)
+    return path

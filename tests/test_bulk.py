@@ -8,8 +8,10 @@ import pandas as pd
 from forensics.bulk import MIN_BULK_BYTES, MIN_SEGMENT_BYTES, count
 
 try:  # tests/ may or may not be a package
+    from tests.pcapgen import write_events
     from tests.test_toolittle import flow, refined
 except ImportError:
+    from pcapgen import write_events
     from test_toolittle import flow, refined
 
 DEV, SRV, ATK = "192.168.1.50", "93.184.216.34", "10.77.0.204"
@@ -88,12 +90,7 @@ def test_a_firmware_download_is_no_incident_end_to_end(tmp_path):
         s += 1448
         if k % 2:
             ev.append((t + 0.0002, seg(DEV, SRV, 40000, 80, 0x10, b"", c, s)))
-    path = tmp_path / "download.pcap"
-    with open(path, "wb") as fh:
-        w = dpkt.pcap.Writer(fh)
-        for tt, f in ev:
-            w.writepkt(f, tt)
-    rep = scan([path], ScanConfig(workers=1, app_detail=False))
+    rep = scan([write_events(tmp_path / "download.pcap", ev)], ScanConfig(workers=1, app_detail=False))
     assert not rep.incidents  # (1.3.0 calls the connection Theft/Keylogging, the server the attacker)
     assert any("are reported Normal: bulk transfers" in w for w in rep.inputs[0].warnings)
 

@@ -10,6 +10,11 @@ import pytest
 from forensics.copies import LAGS, WINDOW_NS, CopyWatch, comparable, is_copies_warning
 from forensics.decode import stream_packets
 
+try:  # tests/ may or may not be a package
+    from tests.pcapgen import write_events
+except ImportError:
+    from pcapgen import write_events
+
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "mixed" / "capture.pcap"
 
 
@@ -19,11 +24,7 @@ def records(path):
 
 
 def write(path, recs):
-    with open(path, "wb") as fh:
-        w = dpkt.pcap.Writer(fh)
-        for ts, buf in recs:
-            w.writepkt(buf, ts)
-    return path
+    return write_events(path, recs, sort=False)  # (file order as given: copies follow their packets)
 
 
 def copies_of(path, chunk=1_000_000):

@@ -14,8 +14,10 @@ import pytest
 from forensics.streams import count, media_streams
 
 try:  # tests/ may or may not be a package
+    from tests.pcapgen import write_events
     from tests.test_toolittle import flow, refined
 except ImportError:
+    from pcapgen import write_events
     from test_toolittle import flow, refined
 
 CAM, NVR, PHONE_A, PHONE_B, BOT = "192.168.1.60", "192.168.1.10", "192.168.1.71", "192.168.1.72", "192.168.1.200"
@@ -146,12 +148,7 @@ def camera_capture(path, seconds=20, rate=100, size=1100, with_session=True):
                 u = dpkt.udp.UDP(sport=sp, dport=dp, data=bytes([0x80, 200 if src == CAM else 201]) + bytes(n - 2))
                 u.ulen = 8 + n
                 ev.append((tt + (0.01 if src == NVR else 0), _frame(src, dst, u, 17)))
-    ev.sort(key=lambda e: e[0])
-    with open(path, "wb") as fh:
-        w = dpkt.pcap.Writer(fh)
-        for tt, f in ev:
-            w.writepkt(f, tt)
-    return path
+    return write_events(path, ev)
 
 
 @pytest.mark.parametrize("rate,size", [(30, 1300), (300, 900)])
@@ -255,12 +252,7 @@ def interleaved_capture(path, seconds=20, rate=100, size=1300):
         s += len(data)
         if k % 2:
             ev.append((t + 0.0005, seg(NVR, CAM, 50000, 554, 0x10, b"", c, s)))
-    ev.sort(key=lambda e: e[0])
-    with open(path, "wb") as fh:
-        w = dpkt.pcap.Writer(fh)
-        for tt, f in ev:
-            w.writepkt(f, tt)
-    return path
+    return write_events(path, ev)
 
 
 @pytest.mark.parametrize("rate", [30, 300])

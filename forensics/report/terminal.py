@@ -95,35 +95,30 @@ class TerminalProgress(Progress):
                 self._bar.console.print(Text(f"{path}: {error}", style="yellow"))
 
 
-def _clock_lines(report: Report, console: Console, most: int = 10) -> None:
+def _capture_lines(title: str, per_capture: dict[str, list[str]], console: Console, most: int = 10) -> None:
+    """Under the tables: ``title``, then one line per (capture, warning) of ``per_capture``, ``most`` at most."""
+    lines = [(path, w) for path, ws in per_capture.items() for w in ws]
+    if not lines:
+        return
+    console.print(Text(title, style="bold yellow"))
+    for path, w in lines[:most]:
+        line = Text("  ")
+        line.append(path)
+        line.append(f": {w}")
+        console.print(line)
+    if len(lines) > most:
+        console.print(f"  ... and {len(lines) - most:,} more (listed with their captures in the report and summary.json)")
+
+
+def _clock_lines(report: Report, console: Console) -> None:
     """The captures' clock warnings (forensics.clock): the times in the tables follow those clocks."""
-    lines = [(path, w) for path, ws in report.clock_warnings.items() for w in ws]
-    if not lines:
-        return
-    console.print(Text("Capture clocks (incident times follow them):", style="bold yellow"))
-    for path, w in lines[:most]:
-        line = Text("  ")
-        line.append(path)
-        line.append(f": {w}")
-        console.print(line)
-    if len(lines) > most:
-        console.print(f"  ... and {len(lines) - most:,} more (listed with their captures in the report and summary.json)")
+    _capture_lines("Capture clocks (incident times follow them):", report.clock_warnings, console)
 
 
-def _copies_lines(report: Report, console: Console, most: int = 10) -> None:
+def _copies_lines(report: Report, console: Console) -> None:
     """The captures that hold packets twice and count them so (forensics.copies)."""
-    lines = [(path, w) for path, ws in report.copies_warnings.items() for w in ws]
-    if not lines:
-        return
-    console.print(Text("Captures holding packets twice (counts doubled; --drop-copies counts them once):",
-                       style="bold yellow"))
-    for path, w in lines[:most]:
-        line = Text("  ")
-        line.append(path)
-        line.append(f": {w}")
-        console.print(line)
-    if len(lines) > most:
-        console.print(f"  ... and {len(lines) - most:,} more (listed with their captures in the report and summary.json)")
+    _capture_lines("Captures holding packets twice (counts doubled; --drop-copies counts them once):",
+                   report.copies_warnings, console)
 
 
 def _cat(cat: str, sub: str | None = None) -> Text:
