@@ -37,7 +37,11 @@ Nothing is turned into an attack here; the flow keeps the model's confidence, as
 steps.  Limits: a stream whose session the capture does not hold (the recording started after
 the ``PLAY`` and no keep-alive passed on the same connection), RTSP tunnelled in HTTP or on
 another port, and calls set up through a SIP proxy (the signalling then runs between each phone
-and the proxy, not between the two phones) keep the model's verdict.
+and the proxy, not between the two phones) keep the model's verdict.  The other way round, a host
+the capture shows serving a stream to a client can flood that client on one 5-tuple (a compromised
+camera flooding its recorder with fixed ports) and be reported Normal: the rule knows who asked
+for a stream, not how much of one is plausible (the lab's hping3 floods send 30-1,100 packets/s
+per bot, a video stream's rates).
 """
 
 from __future__ import annotations
