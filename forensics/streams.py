@@ -68,12 +68,21 @@ _MARKS = (RTSP_EVIDENCE.split("{server}")[0].split("{cat}")[1], SIP_EVIDENCE.spl
           INTERLEAVED_EVIDENCE.split("{server}")[0].split("{cat}")[1])
 
 
-def _str(flows: pd.DataFrame, col: str) -> np.ndarray:
-    return flows[col].astype(str).to_numpy(dtype=object)
+def _str(flows: pd.DataFrame, col: str, rows: np.ndarray) -> np.ndarray:
+    """Column ``col`` at ``rows`` as str (only those rows converted: a scan's flows run to 10^5-10^6)."""
+    return flows[col].iloc[rows].astype(str).to_numpy(dtype=object)
 
 
-def _num(flows: pd.DataFrame, col: str) -> np.ndarray:
-    return np.nan_to_num(flows[col].to_numpy(dtype=np.float64, na_value=0.0))
+def _num(flows: pd.DataFrame, col: str, rows: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(flows[col].iloc[rows].to_numpy(dtype=np.float64, na_value=0.0))
+
+
+def _isin(flows: pd.DataFrame, col: str, values) -> np.ndarray:
+    """Per flow: is column ``col`` (read as str) one of ``values``?"""
+    v = flows[col]
+    if not (isinstance(v.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(v.dtype)):
+        v = v.astype(str)
+    return v.isin(values).to_numpy(dtype=bool)
 
 
 def _when(t: float) -> str:
@@ -89,14 +98,14 @@ def _sessions(flows: pd.DataFrame, rows: np.ndarray, ports) -> pd.DataFrame:
     """One row per (server, client) pair of the flows ``rows`` whose one end uses a port of
     ``ports`` (the server's end; when both do, the destination's): the earliest such flow's start
     and its server port."""
-    sp, dp = _str(flows, "sport")[rows], _str(flows, "dport")[rows]
+    sp, dp = _str(flows, "sport", rows), _str(flows, "dport", rows)
     at_d = np.isin(dp, ports)
     at_s = np.isin(sp, ports) & ~at_d
     ok = at_d | at_s
     rows, at_d = rows[ok], at_d[ok]
-    sa, da = _str(flows, "saddr")[rows], _str(flows, "daddr")[rows]
+    sa, da = _str(flows, "saddr", rows), _str(flows, "daddr", rows)
     s = pd.DataFrame({"server": np.where(at_d, da, sa), "client": np.where(at_d, sa, da),
-                      "port": np.where(at_d, dp[ok], sp[ok]), "start": _num(flows, "stime")[rows]})
+                      "port": np.where(at_d, dp[ok], sp[ok]), "start": _num(flows, "stime", rows)})
     return s.sort_values("start", kind="stable").drop_duplicates(["server", "client"])
 
 
@@ -110,17 +119,17 @@ def _interleaved(flows: pd.DataFrame, cat: np.ndarray, rows: np.ndarray) -> pd.D
     empty = pd.DataFrame({"row": np.zeros(0, np.int64), "evidence": np.zeros(0, object)})
     if not len(rows) or not {"sbytes", "dbytes"} <= set(flows.columns):
         return empty
-    sp, dp = _str(flows, "sport")[rows], _str(flows, "dport")[rows]
+    sp, dp = _str(flows, "sport", rows), _str(flows, "dport", rows)
     on_d = np.isin(dp, RTSP_PORTS)
     on_s = np.isin(sp, RTSP_PORTS) & ~on_d
-    spk, dpk = _num(flows, "spkts")[rows], _num(flows, "dpkts")[rows]
-    sb, db = _num(flows, "sbytes")[rows], _num(flows, "dbytes")[rows]
+    spk, dpk = _num(flows, "spkts", rows), _num(flows, "dpkts", rows)
+    sb, db = _num(flows, "sbytes", rows), _num(flows, "dbytes", rows)
     c_pk, s_pk = np.where(on_d, spk, dpk), np.where(on_d, dpk, spk)
     c_b, s_b = np.where(on_d, sb, db), np.where(on_d, db, sb)
     ok = (on_d | on_s) & (c_pk >= MIN_CLIENT_PACKETS) & (s_pk >= MIN_SERVER_PACKETS) & (s_b >= MIN_MEDIA_RATIO * c_b)
     if not ok.any():
         return empty
-    sa, da = _str(flows, "saddr")[rows], _str(flows, "daddr")[rows]
+    sa, da = _str(flows, "saddr", rows), _str(flows, "daddr", rows)
     server, client = np.where(on_d, da, sa), np.where(on_d, sa, da)
     port = np.where(on_d, dp, sp)
     k = np.flatnonzero(ok)
@@ -137,27 +146,34 @@ def media_streams(flows: pd.DataFrame, cat: np.ndarray) -> tuple[np.ndarray, np.
     none = (np.zeros(0, np.int64), np.zeros(0, object))
     if not len(flows) or not need <= set(flows.columns):
         return none
-    proto = _str(flows, "proto")
     flood = (cat == "DoS") | (cat == "DDoS")
     if not flood.any():
         return none
-    sp, dp = _str(flows, "sport"), _str(flows, "dport")
-    spk, dpk = _num(flows, "spkts"), _num(flows, "dpkts")
+    is_tcp, is_udp = _isin(flows, "proto", ("tcp",)), _isin(flows, "proto", ("udp",))
+    rtsp_port = _isin(flows, "sport", RTSP_PORTS) | _isin(flows, "dport", RTSP_PORTS)
+    sip_port = _isin(flows, "sport", SIP_PORTS) | _isin(flows, "dport", SIP_PORTS)
+    inside = flood & is_tcp & rtsp_port  # (an RTSP session itself called a flood: media inside it?)
+    # (the session beside a stream must be no flood flow: a UDP flood with counting source ports that
+    # passes 5060 on its way, answered by a DNS server, is no SIP: lab run dos_udp/run68; the model
+    # may call an RTSP session's few packets anything else, Theft/Keylogging for one)
+    sig_port = (rtsp_port | sip_port) & ~flood
+    beside = flood & is_udp if sig_port.any() else np.zeros(len(flows), bool)
+    if not inside.any() and not beside.any():
+        return none  # (the common case: no stream's session in the capture, nothing more to read)
     # a stream is a few long flows between two hosts, not thousands of short ones: a pair of hosts
     # with more flows called DoS or DDoS (any protocol) is a flood of many flows
+    from forensics.attribution import _codes
+
     f_rows = np.flatnonzero(flood)
-    sa_f, da_f = _str(flows, "saddr")[f_rows], _str(flows, "daddr")[f_rows]
-    pair_code, _ = pd.factorize(pd.MultiIndex.from_arrays([np.minimum(sa_f, da_f), np.maximum(sa_f, da_f)]))
+    (s_c, d_c), names = _codes(flows["saddr"].iloc[f_rows], flows["daddr"].iloc[f_rows])
+    pair = np.minimum(s_c, d_c) * len(names) + np.maximum(s_c, d_c)
+    code, _ = pd.factorize(pair)
     few = np.zeros(len(flows), dtype=bool)
-    few[f_rows] = np.bincount(pair_code)[pair_code] <= MAX_STREAM_FLOWS
-    found = [_interleaved(flows, cat, np.flatnonzero(few & (proto == "tcp")))]
-    cand = np.flatnonzero(few & (proto == "udp"))  # (the streams' verdicts)
-    # (the session itself must be no flood flow: a UDP flood with counting source ports that passes
-    # 5060 on its way, answered by a DNS server, is no SIP: lab run dos_udp/run68; the model may
-    # call an RTSP session's few packets anything else, Theft/Keylogging for one)
-    sig_port = (np.isin(sp, RTSP_PORTS + SIP_PORTS) | np.isin(dp, RTSP_PORTS + SIP_PORTS)) & ~flood
-    if len(cand) and sig_port.any():
-        found += _requested(flows, cat, cand, sig_port)
+    few[f_rows] = np.bincount(code)[code] <= MAX_STREAM_FLOWS
+    found = [_interleaved(flows, cat, np.flatnonzero(few & inside))]
+    cand = np.flatnonzero(few & beside)  # (the streams' verdicts)
+    if len(cand):
+        found += _requested(flows, cat, cand, sig_port, is_tcp, is_udp, rtsp_port)
     found = [f for f in found if len(f)]
     if not found:
         return none
@@ -166,33 +182,33 @@ def media_streams(flows: pd.DataFrame, cat: np.ndarray) -> tuple[np.ndarray, np.
     return out["row"].to_numpy(dtype=np.int64), out["evidence"].to_numpy(dtype=object)
 
 
-def _requested(flows: pd.DataFrame, cat: np.ndarray, cand: np.ndarray, sig_port: np.ndarray) -> list[pd.DataFrame]:
+def _requested(flows: pd.DataFrame, cat: np.ndarray, cand: np.ndarray, sig_port: np.ndarray, is_tcp: np.ndarray,
+               is_udp: np.ndarray, rtsp_port: np.ndarray) -> list[pd.DataFrame]:
     """``row``/``evidence`` frames of the UDP flows ``cand`` that a session beside them asked for:
-    RTSP (the flows ``sig_port`` on an RTSP port) or SIP."""
-    proto = _str(flows, "proto")
-    sp, dp = _str(flows, "sport"), _str(flows, "dport")
-    spk, dpk = _num(flows, "spkts"), _num(flows, "dpkts")
+    RTSP (the TCP flows ``sig_port`` on an RTSP port) or SIP (the other ``sig_port`` flows)."""
     # RTSP sessions: TCP, the client's and the server's packets counted by the end the port is on
-    tcp = np.flatnonzero(sig_port & (proto == "tcp"))
+    tcp = np.flatnonzero(sig_port & is_tcp & rtsp_port)
     rtsp = _sessions(flows, tcp, RTSP_PORTS)
     if len(rtsp):
         # (the packets each end sent over all its sessions with the other: a keep-alive connection counts too)
-        sa, da = _str(flows, "saddr")[tcp], _str(flows, "daddr")[tcp]
-        on_d = np.isin(dp[tcp], RTSP_PORTS)
-        on_s = np.isin(sp[tcp], RTSP_PORTS) & ~on_d
+        sa, da = _str(flows, "saddr", tcp), _str(flows, "daddr", tcp)
+        sp, dp = _str(flows, "sport", tcp), _str(flows, "dport", tcp)
+        spk, dpk = _num(flows, "spkts", tcp), _num(flows, "dpkts", tcp)
+        on_d = np.isin(dp, RTSP_PORTS)
+        on_s = np.isin(sp, RTSP_PORTS) & ~on_d
         m = on_d | on_s
         per = pd.DataFrame({"server": np.where(on_d, da, sa)[m], "client": np.where(on_d, sa, da)[m],
-                            "from_client": np.where(on_d, spk[tcp], dpk[tcp])[m],
-                            "from_server": np.where(on_d, dpk[tcp], spk[tcp])[m]})
+                            "from_client": np.where(on_d, spk, dpk)[m], "from_server": np.where(on_d, dpk, spk)[m]})
         per = per.groupby(["server", "client"], sort=False, as_index=False)[["from_client", "from_server"]].sum()
         rtsp = rtsp.merge(per, on=["server", "client"])
         rtsp = rtsp[(rtsp["from_client"] >= MIN_CLIENT_PACKETS) & (rtsp["from_server"] >= MIN_SERVER_PACKETS)]
     # SIP: UDP or TCP, packets both ways, either end may have called
-    two_way = (spk >= MIN_SIP_PACKETS) & (dpk >= MIN_SIP_PACKETS)
-    sip = _sessions(flows, np.flatnonzero(sig_port & two_way & ((proto == "udp") | (proto == "tcp"))), SIP_PORTS)
-    c = pd.DataFrame({"row": cand, "a": _str(flows, "saddr")[cand], "b": _str(flows, "daddr")[cand],
-                      "end": np.fmax(_num(flows, "ltime")[cand], _num(flows, "stime")[cand]),
-                      "from_a": spk[cand], "from_b": dpk[cand]})
+    sig = np.flatnonzero(sig_port & (is_tcp | is_udp))
+    two_way = (_num(flows, "spkts", sig) >= MIN_SIP_PACKETS) & (_num(flows, "dpkts", sig) >= MIN_SIP_PACKETS)
+    sip = _sessions(flows, sig[two_way], SIP_PORTS)
+    c = pd.DataFrame({"row": cand, "a": _str(flows, "saddr", cand), "b": _str(flows, "daddr", cand),
+                      "end": np.fmax(_num(flows, "ltime", cand), _num(flows, "stime", cand)),
+                      "from_a": _num(flows, "spkts", cand), "from_b": _num(flows, "dpkts", cand)})
     found = []
     if len(rtsp):
         r = rtsp[["server", "client", "port", "start"]]

@@ -221,22 +221,24 @@ def group_chatter(flows: pd.DataFrame, cat: np.ndarray) -> tuple[np.ndarray, np.
     flood = flood_rows(flows, cat)
     if not len(flood) or not {"saddr", "daddr", "pkts", "stime", "ltime"} <= set(flows.columns):
         return np.zeros(0, np.int64), np.zeros(0, object)
-    daddr = flows["daddr"].astype(str).to_numpy()[flood]
-    code_d, names_d = pd.factorize(daddr)
-    group = _group_address(np.asarray(names_d, dtype=object))[code_d]
+    # (the few distinct destinations are judged, not every flow's: a scan's flows run to 10^5-10^6)
+    code_d, names_d = pd.factorize(flows["daddr"], use_na_sentinel=False)
+    group = _group_address(np.asarray(names_d, dtype=object).astype(str))[code_d[flood]]
+    if not group.any():
+        return np.zeros(0, np.int64), np.zeros(0, object)
     # sent to the group: packets from the flow's source, on a group MAC where the frame has one (a
     # random-source flood draws multicast sources too: Argus may orient a flow of such a packet
     # from its victim to the forged "group", with no packet that way, on the bot's own MAC)
     if "spkts" in flows.columns:
         group &= flows["spkts"].to_numpy(dtype=np.float64, na_value=0.0)[flood] > 0
     if "dmac" in flows.columns:
-        code_m, macs = pd.factorize(flows["dmac"].astype(str).to_numpy()[flood])
-        group &= _group_mac(np.asarray(macs, dtype=object))[code_m]
+        code_m, macs = pd.factorize(flows["dmac"], use_na_sentinel=False)
+        group &= _group_mac(np.asarray(macs, dtype=object).astype(str))[code_m[flood]]
     if not group.any():
         return np.zeros(0, np.int64), np.zeros(0, object)
     rows = flood[group]
-    src = flows["saddr"].astype(str).to_numpy()[rows]
-    dst = daddr[group]
+    src = flows["saddr"].iloc[rows].astype(str).to_numpy(dtype=object)
+    dst = flows["daddr"].iloc[rows].astype(str).to_numpy(dtype=object)
     pkts = flood_packets(flows, rows)
     t0 = flows["stime"].to_numpy(dtype=np.float64, na_value=np.nan)[rows]
     t1 = np.fmax(flows["ltime"].to_numpy(dtype=np.float64, na_value=np.nan)[rows], t0)
