@@ -164,6 +164,20 @@ def test_a_camera_streaming_to_its_recorder_is_no_attack(tmp_path, rate, size):
     assert not [i for i in rep.incidents if i.category in ("DoS", "DDoS")]
     (inp,) = rep.inputs
     assert any("are reported Normal: media streams a host asked for over RTSP" in w for w in inp.warnings)
+    # the banner and the terminal's last line count them
+    import io
+
+    from rich.console import Console
+
+    from forensics.report.html import render_html
+    from forensics.report.terminal import render as render_terminal
+
+    assert rep.benign >= 1
+    assert "of the model turned Normal: they are a media stream a host asked for or a bulk transfer" in render_html(rep) \
+        or "of the model turned Normal: it is a media stream a host asked for or a bulk transfer" in render_html(rep)
+    out = io.StringIO()
+    render_terminal(rep, Console(file=out, width=400))
+    assert "attack verdict(s) of the model turned Normal: requested media streams or bulk transfers" in out.getvalue()
 
 
 def test_a_flood_whose_counting_source_ports_pass_a_signalling_port_is_no_call():

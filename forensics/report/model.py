@@ -198,6 +198,7 @@ class Report:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): files in folders that are not captures
     extrapolated: int = 0  # attack flows whose window lies outside the model's training data (detect "unfamiliar")
     too_little: int = 0  # attack verdicts turned Normal: too little traffic for them (forensics.toolittle)
+    benign: int = 0  # attack verdicts turned Normal: requested media streams, bulk transfers (forensics.streams, .bulk)
     interrupted: bool = False  # Ctrl-C stopped the scan: the inputs not finished failed as interrupted
     forged_only: int = 0  # addresses seen only as forged sources that have no row in ``hosts`` (MAX_FORGED_ROWS)
 
@@ -356,6 +357,11 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
     if n_attack and "unfamiliar" in flows.columns:
         extrapolated = int((flows["pred_attack"].to_numpy() & (flows["unfamiliar"].to_numpy(dtype=object) != "")).sum())
     too_little = sum(counts(flows["evidence"])) if flows is not None and "evidence" in flows.columns else 0
+    benign = 0
+    if flows is not None and "evidence" in flows.columns:
+        from forensics import bulk, streams
+
+        benign = streams.count(flows["evidence"]) + bulk.count(flows["evidence"])
     incidents, traced = _incidents(flows, config) if n_attack else ([], None)
     hosts, forged_only = _hosts(flows, incidents, traced) if flows is not None else ([], 0)
     return Report(
@@ -372,6 +378,7 @@ def build_report(candidates, results, config, *, model: dict, started: float = 0
         config=config,
         extrapolated=extrapolated,
         too_little=too_little,
+        benign=benign,
         forged_only=forged_only,
     )
 

@@ -244,6 +244,9 @@ def render(report: Report, console: Console, *, max_hosts: int = 40, max_failed:
         line.append(f"No attack found in {report.flows:,} flows", style="bold green")
     if report.too_little:
         line.append(f"; {report.too_little:,} attack verdict(s) of the model turned Normal, too little traffic for them")
+    if report.benign:
+        line.append(f"; {report.benign:,} attack verdict(s) of the model turned Normal: requested media streams or bulk "
+                    "transfers")
     line.append(f"; {read} of {len(report.inputs)} input(s) scanned, {normal:,} normal host(s)"
                 + (f", {forged:,} forged source address(es)." if forged else "."))
     console.print(line)
