@@ -161,3 +161,15 @@ def test_drop_copies_in_forensics_flows_is_the_same_for_any_chunking(tmp_path):
 
     with_copies, without = pd.read_csv(base), pd.read_csv(tmp_path / "f7.csv")
     assert without["pkts"].sum() < with_copies["pkts"].sum() <= 2 * without["pkts"].sum()
+
+
+def test_drop_copies_travels_to_a_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from forensics.scan import ScanConfig, scan
+
+    doubled = write(tmp_path / "span.pcap", [r for ts, buf in records(SAMPLE) for r in ((ts, buf), (ts + 5e-6, buf))])
+    local = scan([doubled], ScanConfig(workers=1, app_detail=False, drop_copies=True)).summary()
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        remote = scan([doubled], ScanConfig(dask=cluster.scheduler_address, app_detail=False, drop_copies=True)).summary()
+    assert remote == local
+    assert any("left out of the flows (--drop-copies)" in w for w in remote["inputs"][0]["warnings"])
