@@ -257,22 +257,24 @@ def unfamiliar_warning(flows) -> str | None:
 
 def too_little_warning(flows) -> str | None:
     """The capture's note about the attack verdicts :mod:`forensics.toolittle` turned Normal, or None."""
-    from forensics.toolittle import MAX_GROUP_RATE, MIN_FLOOD_PACKETS, MIN_KEYLOG_SECONDS, MIN_SCAN_TARGETS, \
-        MIN_SENDER_PACKETS, counts
+    from forensics.toolittle import MAX_GROUP_RATE, MAX_POLL_FLOWS_PER_S, MIN_FLOOD_PACKETS, MIN_KEYLOG_SECONDS, \
+        MIN_POLL_SPAN_S, MIN_SCAN_TARGETS, MIN_SENDER_PACKETS, counts
 
     if "evidence" not in flows.columns or not len(flows):
         return None
-    floods, keys, scans, strays, groups = counts(flows["evidence"])
+    floods, keys, scans, strays, groups, polls = counts(flows["evidence"])
     parts = ([f"{floods} called DoS or DDoS whose victims got fewer than {MIN_FLOOD_PACKETS} packets of them"] if floods else []) \
         + ([f"{strays} called DoS or DDoS of hosts that sent fewer than {MIN_SENDER_PACKETS} packets of them beside "
             "another host's flood"] if strays else []) \
         + ([f"{keys} called Keylogging exchanged within less than {MIN_KEYLOG_SECONDS:g} s"] if keys else []) \
         + ([f"{scans} called Reconnaissance whose attackers reached fewer than {MIN_SCAN_TARGETS} targets"] if scans else []) \
         + ([f"{groups} called DoS or DDoS sent to multicast or broadcast addresses at fewer than {MAX_GROUP_RATE:g} "
-            "packets per second (discovery traffic)"] if groups else [])
+            "packets per second (discovery traffic)"] if groups else []) \
+        + ([f"{polls} called DoS or DDoS sent from one host to another at fewer than {MAX_POLL_FLOWS_PER_S:g} flows per "
+            f"second over {MIN_POLL_SPAN_S:g} s or more (polling)"] if polls else [])
     if not parts:
         return None
-    return f"{floods + strays + keys + scans + groups} flow(s) the model called attacks are reported Normal, too little traffic " \
+    return f"{floods + strays + keys + scans + groups + polls} flow(s) the model called attacks are reported Normal, too little traffic " \
         "for the verdict: " + "; ".join(parts)
 
 

@@ -291,3 +291,76 @@ def test_a_lans_name_resolution_and_discovery_make_no_incident(tmp_path):
     rep = scan([write_events(tmp_path / "lan.pcap", ev)], ScanConfig(workers=1, app_detail=False))
     assert not rep.incidents  # (without the rule: DDoS/UDP incidents of devices against the group addresses)
     assert any("sent to multicast or broadcast addresses" in w for w in rep.inputs[0].warnings)
+
+
+def test_a_device_polling_a_service_is_no_flood():
+    """IoT devices polling a cloud HTTP API, a new connection every second for ten minutes, were
+    each a DDoS/HTTP attacker at confidence 1.0.  Over 30 s or more at fewer than 3 flows and 40
+    packets per second, the flows from one host to another are polling; the lab's slowest flood
+    pair sent 7.8 flows and 183 packets per second, over 8 s."""
+    from forensics.toolittle import MAX_POLL_FLOWS_PER_S, MAX_POLL_PACKETS_PER_S, MIN_POLL_SPAN_S
+
+    api = "52.10.20.30"
+    poll = [flow("192.168.1.150", api, 100.0 + k, cat="DDoS", sub="HTTP", sport=str(40000 + k), spkts=5, dpkts=3,
+                 dur=0.1) for k in range(600)]
+    # a flood as slow as the lab's slowest, and a poll too short to judge
+    slow_flood = [flow(BOT, VIC, 100.0 + k / 8, cat="DoS", sub="HTTP", sport=str(30000 + k), spkts=12, dpkts=10,
+                       dur=0.1) for k in range(70)]
+    short = [flow("192.168.1.151", api, 100.0 + k, cat="DDoS", sub="HTTP", sport=str(50000 + k), spkts=5, dpkts=3,
+                  dur=0.1) for k in range(20)]
+    cat, _, ev, r = refined(poll + slow_flood + short)
+    n = len(poll)
+    assert (cat[:n] == "Normal").all() and (kinds(ev[:n]) == 6).all()
+    assert (cat[n:] != "Normal").all()
+    assert ev[0] == ("called DDoS by the model, but 192.168.1.150 sent 600 such flows to 52.10.20.30 over 599 s (1 flows, "
+                     "8 packets per second): polling, not a flood: Normal")
+    assert (MIN_POLL_SPAN_S, MAX_POLL_FLOWS_PER_S, MAX_POLL_PACKETS_PER_S) == (30.0, 3.0, 40.0)
+    # a long flood at a flood's rate stands
+    long_flood = [flow(BOT, VIC, 100.0 + k / 20, cat="DoS", sub="TCP", sport=str(1000 + k)) for k in range(2000)]
+    cat, _, ev, _ = refined(long_flood)
+    assert (cat == "DoS").all()
+
+
+def test_devices_polling_a_cloud_api_make_no_incident(tmp_path):
+    import random
+    import socket
+
+    import dpkt
+
+    from forensics.scan import ScanConfig, scan
+
+    try:  # tests/ may or may not be a package
+        from tests.pcapgen import write_events
+    except ImportError:
+        from pcapgen import write_events
+
+    rng = random.Random(7)
+    api, gw = "52.10.20.30", b"\x02\x00\x00\x00\x00\x01"
+
+    def seg(src, dst, sp, dp, flags, data, seq, ack, sm, dm):
+        t = dpkt.tcp.TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack, win=65535, off=5, data=data)
+        i = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=6, ttl=64, data=t, id=rng.randrange(65536))
+        i.len = 40 + len(data)
+        return bytes(dpkt.ethernet.Ethernet(src=sm, dst=dm, type=0x0800, data=i))
+
+    ev, t0 = [], 1_795_000_000.0
+    for d in range(3):
+        dev, mac = f"192.168.1.{150 + d}", bytes([2, 0, 0, 0, 2, d])
+        t = t0 + rng.uniform(0, 1)
+        while t < t0 + 180:  # one request a second for three minutes, a connection each
+            sp, c, s = rng.randrange(32768, 61000), 1000, 5000
+            req = b"GET /api/v1/status HTTP/1.1\r\nHost: api.vendor.example\r\n\r\n"
+            body = b"HTTP/1.1 200 OK\r\nContent-Length: 300\r\n\r\n" + bytes(300)
+            for dt, src, dst, a, b, fl, data, sq, ak in (
+                    (0, dev, api, sp, 80, 2, b"", c, 0), (.03, api, dev, 80, sp, 0x12, b"", s, c + 1),
+                    (.031, dev, api, sp, 80, 0x10, b"", c + 1, s + 1), (.032, dev, api, sp, 80, 0x18, req, c + 1, s + 1),
+                    (.07, api, dev, 80, sp, 0x18, body, s + 1, c + 1 + len(req)),
+                    (.071, dev, api, sp, 80, 0x11, b"", c + 1 + len(req), s + 1 + len(body)),
+                    (.1, api, dev, 80, sp, 0x11, b"", s + 1 + len(body), c + 2 + len(req)),
+                    (.101, dev, api, sp, 80, 0x10, b"", c + 2 + len(req), s + 2 + len(body))):
+                sm, dm = (mac, gw) if src == dev else (gw, mac)
+                ev.append((t + dt, seg(src, dst, a, b, fl, data, sq, ak, sm, dm)))
+            t += rng.uniform(0.9, 1.1)
+    rep = scan([write_events(tmp_path / "poll.pcap", ev)], ScanConfig(workers=1, app_detail=False))
+    assert not rep.incidents  # (the model alone: every device a DDoS/HTTP attacker of the API)
+    assert any("(polling)" in w for w in rep.inputs[0].warnings)
