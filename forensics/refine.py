@@ -25,7 +25,9 @@ whole capture, in this order, and are applied identically by a scan
    flows called Keylogging between two hosts that span less than 1 s are no keylogging, the flows
    called Reconnaissance whose attacker reaches fewer than 3 targets (address, port) are no scan,
    the flows called DoS or DDoS of a host of its own that sends fewer than 10 packets of them beside
-   another attacker's flood of its victim are no flood either: Normal;
+   another attacker's flood of its victim are no flood either, nor those sent to a multicast or
+   broadcast address at under 20 packets/s (discovery), nor those from one host to another's web,
+   MQTT or CoAP port over 30 s or more at under 3 flows and 40 packets per second (polling): Normal;
 5. :func:`forensics.sameflood.refine`: a flow called Normal that its sender sends to a victim's
    address, port and protocol while it floods them (10 or more flows called DoS or DDoS there, one
    under way within 1 s) takes the flood's verdict;
