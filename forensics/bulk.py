@@ -86,36 +86,26 @@ def downloads(flows: pd.DataFrame, cat: np.ndarray) -> tuple[np.ndarray, np.ndar
         return none
     sb, dpk = _num(flows, "sbytes")[rows], _num(flows, "dpkts")[rows]
     ok = (db[rows] >= MIN_DOWNLOAD_RATIO * sb) & (db[rows] / np.maximum(dpk, 1) >= MIN_SEGMENT_BYTES)
+    # (at most a few flows called floods between the two hosts)
+    from forensics.toolittle import flood_pair_counts
+
+    ok &= flood_pair_counts(flows, flood)[rows] <= MAX_DOWNLOAD_FLOWS
     if not ok.any():
         return none
-    # (at most a few flows called floods between the two hosts)
-    f_rows = np.flatnonzero(flood)
-    sa, da = flows["saddr"].astype(str).to_numpy(), flows["daddr"].astype(str).to_numpy()
-    code, _ = pd.factorize(pd.MultiIndex.from_arrays([np.minimum(sa[f_rows], da[f_rows]),
-                                                      np.maximum(sa[f_rows], da[f_rows])]))
-    per_pair = np.zeros(len(flows), dtype=np.int64)
-    per_pair[f_rows] = np.bincount(code)[code]
-    rows = rows[ok]
-    rows = rows[per_pair[rows] <= MAX_DOWNLOAD_FLOWS]
-    evidence = np.array([DOWNLOAD_EVIDENCE.format(cat=cat[i], client=sa[i], server=da[i], got=f"{int(db[i]):,}",
-                                                  sent=f"{int(_num(flows, 'sbytes')[i]):,}") for i in rows], dtype=object)
+    rows, sb = rows[ok], sb[ok]
+    sa, da = flows["saddr"].iloc[rows].astype(str).to_numpy(), flows["daddr"].iloc[rows].astype(str).to_numpy()
+    evidence = np.array([DOWNLOAD_EVIDENCE.format(cat=cat[r], client=a, server=b, got=f"{int(db[r]):,}", sent=f"{int(x):,}")
+                         for r, a, b, x in zip(rows, sa, da, sb)], dtype=object)
     return rows, evidence
 
 
 def count(evidence) -> int:
     """How many flows of an evidence column (strings or a categorical) this step turned Normal."""
-    ev = evidence if isinstance(evidence, pd.Series) else pd.Series(evidence)
-    if isinstance(ev.dtype, pd.CategoricalDtype):
-        hit = np.append(np.asarray([_hit(str(t)) for t in ev.cat.categories], dtype=bool), False)
-        return int(hit[ev.cat.codes.to_numpy()].sum())
-    text = ev.astype(str)
-    return int((text.str.startswith(_MARK) | (text.str.startswith("called ")
-                                               & text.str.contains(_DOWNLOAD_MARK2, regex=False)
-                                               & text.str.contains(_DOWNLOAD_MARK, regex=False))).sum())
+    from forensics.toolittle import count_evidence
 
-
-def _hit(text: str) -> bool:
-    return text.startswith(_MARK) or (text.startswith("called ") and _DOWNLOAD_MARK2 in text and _DOWNLOAD_MARK in text)
+    return count_evidence(evidence, lambda text: text.str.startswith(_MARK) | (
+        text.str.startswith("called ") & text.str.contains(_DOWNLOAD_MARK2, regex=False)
+        & text.str.contains(_DOWNLOAD_MARK, regex=False)))
 
 
 def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,

@@ -162,14 +162,9 @@ def media_streams(flows: pd.DataFrame, cat: np.ndarray) -> tuple[np.ndarray, np.
         return none  # (the common case: no stream's session in the capture, nothing more to read)
     # a stream is a few long flows between two hosts, not thousands of short ones: a pair of hosts
     # with more flows called DoS or DDoS (any protocol) is a flood of many flows
-    from forensics.attribution import _codes
+    from forensics.toolittle import flood_pair_counts
 
-    f_rows = np.flatnonzero(flood)
-    (s_c, d_c), names = _codes(flows["saddr"].iloc[f_rows], flows["daddr"].iloc[f_rows])
-    pair = np.minimum(s_c, d_c) * len(names) + np.maximum(s_c, d_c)
-    code, _ = pd.factorize(pair)
-    few = np.zeros(len(flows), dtype=bool)
-    few[f_rows] = np.bincount(code)[code] <= MAX_STREAM_FLOWS
+    few = flood & (flood_pair_counts(flows, flood) <= MAX_STREAM_FLOWS)
     found = [_interleaved(flows, cat, np.flatnonzero(few & inside))]
     cand = np.flatnonzero(few & beside)  # (the streams' verdicts)
     if len(cand):
@@ -232,17 +227,11 @@ def _requested(flows: pd.DataFrame, cat: np.ndarray, cand: np.ndarray, sig_port:
 
 
 def count(evidence) -> int:
-    """How many flows of an evidence column (strings, or a categorical as a scan keeps it: its
-    few categories are read, not every row) this step turned Normal."""
-    ev = pd.Series(evidence) if not isinstance(evidence, pd.Series) else evidence
-    if isinstance(ev.dtype, pd.CategoricalDtype):
-        cats = ev.cat.categories.astype(str)
-        hit = np.append(np.asarray([text.startswith("called ") and any(m in text for m in _MARKS) for text in cats],
-                                   dtype=bool), False)
-        return int(hit[ev.cat.codes.to_numpy()].sum())
-    text = ev.astype(str)
-    hit = text.str.startswith("called ") & np.logical_or.reduce([text.str.contains(m, regex=False) for m in _MARKS])
-    return int(hit.sum())
+    """How many flows of an evidence column (strings or a categorical) this step turned Normal."""
+    from forensics.toolittle import count_evidence
+
+    return count_evidence(evidence, lambda text: text.str.startswith("called ") & np.logical_or.reduce(
+        [text.str.contains(m, regex=False) for m in _MARKS]))
 
 
 def refine(flows: pd.DataFrame, p_cat: np.ndarray, p_sub: np.ndarray, categories, subcategories,

@@ -125,6 +125,31 @@ def kinds(evidence) -> np.ndarray:
                      [1, 2, 3, 4, 5, 6], 0)
 
 
+def count_evidence(evidence, hit) -> int:
+    """How many rows of an evidence column (strings, or a categorical as a scan keeps it: its few
+    categories are read, not every row) ``hit`` accepts (``hit``: str Series -> bool array)."""
+    ev = evidence if isinstance(evidence, pd.Series) else pd.Series(np.asarray(evidence, dtype=object))
+    if isinstance(ev.dtype, pd.CategoricalDtype):
+        mask = np.append(np.asarray(hit(pd.Series(ev.cat.categories.astype(str))), dtype=bool), False)
+        return int(mask[ev.cat.codes.to_numpy()].sum())  # (code -1: missing)
+    return int(np.asarray(hit(ev.astype(str)), dtype=bool).sum())
+
+
+def flood_pair_counts(flows: pd.DataFrame, flood: np.ndarray) -> np.ndarray:
+    """Per flow: how many flows of the mask ``flood`` join its two hosts (either direction); 0
+    outside the mask.  (Integer codes of the addresses, not their text: 10^5-10^6 flows.)"""
+    from forensics.attribution import _codes
+
+    out = np.zeros(len(flows), dtype=np.int64)
+    rows = np.flatnonzero(flood)
+    if not len(rows):
+        return out
+    (s_c, d_c), names = _codes(flows["saddr"].iloc[rows], flows["daddr"].iloc[rows])
+    code, _ = pd.factorize(np.minimum(s_c, d_c) * len(names) + np.maximum(s_c, d_c))
+    out[rows] = np.bincount(code)[code]
+    return out
+
+
 def counts(evidence: pd.Series) -> tuple[int, int, int, int, int, int]:
     """``(floods, keylogging, scans, stray senders, group chatter, polling)``: how many flows of an evidence column
     (strings, or a categorical as a scan keeps it: its few categories are read, not every row) this step
